@@ -364,22 +364,21 @@ impl FrameCodec {
         }))
     }
 
-    /// Called when the stream has ended: decodes what is left, and reports a frame cut short as
-    /// [`FrameErrorKind::Truncated`] (once; the leftover bytes are dropped).
+    /// Called when the stream has ended: decodes what is left. A frame cut short is reported as
+    /// [`FrameErrorKind::Truncated`]; like any bad frame, only its sync marker is dropped, so a
+    /// later call still finds intact frames in the rest of the buffer (a false header whose
+    /// length ran past the end must not take them with it). Returns `Ok(None)` once the buffer
+    /// is empty.
     pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
         match self.decode(src)? {
             Some(frame) => Ok(Some(frame)),
-            None if src.is_empty() => Ok(None),
-            None => {
-                let offset = self.consumed;
+            None if src.len() < SYNC.len() => {
+                // At most a lone first byte of a sync marker: noise.
                 let n = src.len();
                 self.skip(src, n);
-                self.stats.errors += 1;
-                Err(FrameError {
-                    kind: FrameErrorKind::Truncated,
-                    offset,
-                })
+                Ok(None)
             }
+            None => Err(self.reject(src, FrameErrorKind::Truncated)),
         }
     }
 
@@ -684,6 +683,17 @@ mod tests {
         let mut buf = BytesMut::from(&wire[..10]);
         let mut codec = FrameCodec::new();
         assert_eq!(codec.decode_eof(&mut buf).unwrap_err().kind, FrameErrorKind::Truncated);
+        assert_eq!(codec.decode_eof(&mut buf), Ok(None));
+        assert!(buf.is_empty());
+        // A cut-off frame followed by a whole one: the whole one survives the end of stream.
+        let mut buf = BytesMut::from(&wire[..wire.len() - 1]);
+        buf[9..11].copy_from_slice(&[0, 200]);
+        let c = crc16(&buf[..11]).to_be_bytes();
+        buf[11..13].copy_from_slice(&c);
+        buf.extend_from_slice(&wire);
+        let mut codec = FrameCodec::new();
+        assert_eq!(codec.decode_eof(&mut buf).unwrap_err().kind, FrameErrorKind::Truncated);
+        assert_eq!(codec.decode_eof(&mut buf).unwrap().unwrap().seq, 1);
         assert_eq!(codec.decode_eof(&mut buf), Ok(None));
     }
 }

@@ -310,6 +310,14 @@ impl<'a> Field<'a> {
         self.uint_in(u64::from(u32::MAX)).map(|v| v as u32)
     }
 
+    /// A bit set that is only encoded when not empty.
+    pub(crate) fn nonzero_u32(&self) -> DecResult<u32> {
+        match self.u32()? {
+            0 => Err(self.fail(MessageErrorKind::NonCanonical { key: self.key })),
+            v => Ok(v),
+        }
+    }
+
     /// A value that must map to a known code.
     pub(crate) fn code<T>(&self, from: impl FnOnce(u8) -> Option<T>) -> DecResult<T> {
         from(self.u8()?).ok_or_else(|| self.invalid())

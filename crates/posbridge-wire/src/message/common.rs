@@ -216,7 +216,7 @@ fn decode_meta_entry(r: &mut Reader<'_>) -> DecResult<(String, String)> {
             _ => f.unknown()?,
         }
     }
-    Ok((k.required(META_KEY, r)?, v.get().unwrap_or_default()))
+    Ok((k.required(META_KEY, r)?, v.required(META_VALUE, r)?))
 }
 
 /// Why a metadata entry was refused.
@@ -353,7 +353,7 @@ impl Tlv for OperatorAuth {
             }
         }
         Ok(Self {
-            operator_id: id.get().unwrap_or_default(),
+            operator_id: id.required(ID, r)?,
             credential: cred.required(PIN, r)?,
         })
     }
@@ -426,8 +426,8 @@ impl Tlv for ReceiptLine {
             }
         }
         Ok(Self {
-            label: label.get().unwrap_or_default(),
-            value: value.get().unwrap_or_default(),
+            label: label.required(LINE_LABEL, r)?,
+            value: value.required(LINE_VALUE, r)?,
         })
     }
 }

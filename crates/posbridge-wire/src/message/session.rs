@@ -173,7 +173,9 @@ impl Tlv for Capabilities {
         put_currencies(w, CURRENCIES, &self.currencies)?;
         w.items(LIMITS, &self.limits, limits::LIST)?;
         w.opt_uint(MAX_FRAME, self.max_frame_size.map(u64::from));
-        w.uint(FEATURES, self.features.0.into());
+        if self.features.0 != 0 {
+            w.uint(FEATURES, self.features.0.into());
+        }
         Ok(())
     }
 
@@ -208,7 +210,7 @@ impl Tlv for Capabilities {
                 CURRENCIES => currencies.set(&f, currency_list(&f))?,
                 LIMITS => push(&mut limit_list, &f, f.item(), limits::LIST)?,
                 MAX_FRAME => max_frame.set(&f, frame_size(&f))?,
-                FEATURES => features.set(&f, f.u32().map(FeatureSet))?,
+                FEATURES => features.set(&f, f.nonzero_u32().map(FeatureSet))?,
                 _ => f.unknown()?,
             }
         }
@@ -265,7 +267,7 @@ fn decode_carrier(r: &mut Reader<'_>) -> DecResult<(u8, Vec<u8>)> {
             _ => f.unknown()?,
         }
     }
-    Ok((step.required(STEP, r)?, body.get().unwrap_or_default()))
+    Ok((step.required(STEP, r)?, body.required(BODY, r)?))
 }
 
 impl Tlv for Pairing {
