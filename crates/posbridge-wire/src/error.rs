@@ -51,27 +51,40 @@ pub enum FrameErrorKind {
 
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "frame at stream offset {} rejected: ", self.offset)?;
         match self.kind {
             FrameErrorKind::HeaderChecksum { carried, computed } => write!(
                 f,
-                "frame header checksum mismatch (carried {carried:#06x}, computed {computed:#06x}); check the link's baud rate and wiring"
+                "header checksum mismatch (carried {carried:#06x}, computed {computed:#06x}); \
+                 the link is corrupting or dropping bytes: check the cable, the baud rate and \
+                 interference"
             ),
             FrameErrorKind::PayloadChecksum { carried, computed } => write!(
                 f,
-                "frame payload checksum mismatch (carried {carried:#010x}, computed {computed:#010x}); the link corrupts data"
+                "payload checksum mismatch (carried {carried:#010x}, computed {computed:#010x}); \
+                 the link is corrupting data: check the cable, the baud rate and interference"
             ),
-            FrameErrorKind::UnsupportedVersion(v) => {
-                write!(f, "frame format version {v} is not supported; update the SDK or the terminal")
-            }
-            FrameErrorKind::UnknownFrameType(t) => write!(f, "unknown frame type {t:#04x}"),
-            FrameErrorKind::ReservedFlags(bits) => write!(f, "reserved frame flags {bits:#04x} set"),
+            FrameErrorKind::UnsupportedVersion(v) => write!(
+                f,
+                "frame format version {v} is not supported; update the SDK or the terminal"
+            ),
+            FrameErrorKind::UnknownFrameType(t) => write!(
+                f,
+                "unknown frame type {t:#04x}; the peer may be a newer version or not a posbridge terminal"
+            ),
+            FrameErrorKind::ReservedFlags(bits) => write!(
+                f,
+                "reserved flags {bits:#04x} set; the peer may be a newer version"
+            ),
             FrameErrorKind::TooLarge { size, max } => write!(
                 f,
-                "frame of {size} bytes exceeds the maximum frame size of {max} bytes; raise max_frame_size on both sides"
+                "{size} bytes exceed the maximum frame size of {max}; set the same \
+                 max_frame_size on both sides"
             ),
-            FrameErrorKind::Truncated => f.write_str("stream ended inside a frame"),
-        }?;
-        write!(f, " at stream offset {}", self.offset)
+            FrameErrorKind::Truncated => {
+                f.write_str("the stream ended inside the frame (link closed mid-transfer)")
+            }
+        }
     }
 }
 
@@ -281,7 +294,10 @@ impl fmt::Display for MessageEncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::TooLong { key, len, max } => {
-                write!(f, "field {key:#04x} is {len} bytes long; the limit is {max}")
+                write!(
+                    f,
+                    "field {key:#04x} is {len} bytes long; the limit is {max}"
+                )
             }
             Self::TooMany { key, len, max } => {
                 write!(f, "field {key:#04x} has {len} entries; the limit is {max}")

@@ -384,8 +384,14 @@ impl FrameCodec {
 
     /// Appends `frame`, encoded, to `dst`.
     pub fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), FrameEncodeError> {
-        self.encode_parts(frame.frame_type, frame.flags, frame.seq, &frame.payload, dst)
-            .map(drop)
+        self.encode_parts(
+            frame.frame_type,
+            frame.flags,
+            frame.seq,
+            &frame.payload,
+            dst,
+        )
+        .map(drop)
     }
 
     /// Appends a frame with the given header fields and payload to `dst`, without building a
@@ -419,7 +425,12 @@ impl FrameCodec {
 
 /// The 13 header bytes of a frame, checksum included. The secure channel uses them as the
 /// associated data of the payload's encryption.
-pub fn header_bytes(frame_type: FrameType, flags: FrameFlags, seq: u32, len: u16) -> [u8; HEADER_LEN] {
+pub fn header_bytes(
+    frame_type: FrameType,
+    flags: FrameFlags,
+    seq: u32,
+    len: u16,
+) -> [u8; HEADER_LEN] {
     let s = seq.to_be_bytes();
     let l = len.to_be_bytes();
     let mut h = [
@@ -491,11 +502,11 @@ mod tokio_impl {
         type Error = CodecError;
 
         fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, CodecError> {
-            Ok(FrameCodec::decode(self, src).transpose())
+            Ok(Self::decode(self, src).transpose())
         }
 
         fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, CodecError> {
-            Ok(FrameCodec::decode_eof(self, src).transpose())
+            Ok(Self::decode_eof(self, src).transpose())
         }
     }
 
@@ -503,7 +514,7 @@ mod tokio_impl {
         type Error = CodecError;
 
         fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-            FrameCodec::encode(self, frame, dst).map_err(CodecError::Encode)
+            Self::encode(self, frame, dst).map_err(CodecError::Encode)
         }
     }
 
@@ -511,7 +522,7 @@ mod tokio_impl {
         type Error = CodecError;
 
         fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-            FrameCodec::encode(self, &frame, dst).map_err(CodecError::Encode)
+            Self::encode(self, &frame, dst).map_err(CodecError::Encode)
         }
     }
 }
@@ -543,7 +554,11 @@ mod tests {
         ];
         let mut codec = FrameCodec::new();
         for (i, t) in types.into_iter().enumerate() {
-            let mut f = Frame::new(t, i as u32 * 1000, Bytes::from(alloc::vec![i as u8; i * 10]));
+            let mut f = Frame::new(
+                t,
+                i as u32 * 1000,
+                Bytes::from(alloc::vec![i as u8; i * 10]),
+            );
             if i % 2 == 0 {
                 f.flags = FrameFlags::ENCRYPTED;
             }
@@ -613,12 +628,21 @@ mod tests {
         let sender = FrameCodec::with_config(big);
         let mut wire = BytesMut::new();
         sender
-            .encode(&Frame::data(1, Bytes::from(alloc::vec![0u8; 5000])), &mut wire)
+            .encode(
+                &Frame::data(1, Bytes::from(alloc::vec![0u8; 5000])),
+                &mut wire,
+            )
             .unwrap();
         let mut header_only = BytesMut::from(&wire[..HEADER_LEN]);
         let mut codec = FrameCodec::new();
         let err = codec.decode(&mut header_only).unwrap_err();
-        assert_eq!(err.kind, FrameErrorKind::TooLarge { size: 5017, max: 4096 });
+        assert_eq!(
+            err.kind,
+            FrameErrorKind::TooLarge {
+                size: 5017,
+                max: 4096
+            }
+        );
     }
 
     #[test]
@@ -626,12 +650,24 @@ mod tests {
         let codec = FrameCodec::new();
         let mut out = BytesMut::new();
         let err = codec
-            .encode(&Frame::data(0, Bytes::from(alloc::vec![0u8; 4080])), &mut out)
+            .encode(
+                &Frame::data(0, Bytes::from(alloc::vec![0u8; 4080])),
+                &mut out,
+            )
             .unwrap_err();
-        assert_eq!(err, FrameEncodeError::PayloadTooLarge { len: 4080, max: 4079 });
+        assert_eq!(
+            err,
+            FrameEncodeError::PayloadTooLarge {
+                len: 4080,
+                max: 4079
+            }
+        );
         assert!(out.is_empty());
         codec
-            .encode(&Frame::data(0, Bytes::from(alloc::vec![0u8; 4079])), &mut out)
+            .encode(
+                &Frame::data(0, Bytes::from(alloc::vec![0u8; 4079])),
+                &mut out,
+            )
             .unwrap();
         assert_eq!(out.len(), 4096);
     }
@@ -639,7 +675,10 @@ mod tests {
     #[test]
     fn config_bounds() {
         let mut c = FrameConfig::new();
-        assert_eq!(c.set_max_frame_size(63).unwrap_err(), ConfigError::MaxFrameSize(63));
+        assert_eq!(
+            c.set_max_frame_size(63).unwrap_err(),
+            ConfigError::MaxFrameSize(63)
+        );
         assert_eq!(
             c.set_max_frame_size(65537).unwrap_err(),
             ConfigError::MaxFrameSize(65537)
@@ -673,7 +712,10 @@ mod tests {
             let c = crc16(&wire[..11]).to_be_bytes();
             wire[11] = c[0];
             wire[12] = c[1];
-            assert_eq!(FrameCodec::new().decode(&mut wire).unwrap_err().kind, expect);
+            assert_eq!(
+                FrameCodec::new().decode(&mut wire).unwrap_err().kind,
+                expect
+            );
         }
     }
 
@@ -682,7 +724,10 @@ mod tests {
         let wire = encode(&Frame::data(1, &b"abcdef"[..]));
         let mut buf = BytesMut::from(&wire[..10]);
         let mut codec = FrameCodec::new();
-        assert_eq!(codec.decode_eof(&mut buf).unwrap_err().kind, FrameErrorKind::Truncated);
+        assert_eq!(
+            codec.decode_eof(&mut buf).unwrap_err().kind,
+            FrameErrorKind::Truncated
+        );
         assert_eq!(codec.decode_eof(&mut buf), Ok(None));
         assert!(buf.is_empty());
         // A cut-off frame followed by a whole one: the whole one survives the end of stream.
@@ -692,7 +737,10 @@ mod tests {
         buf[11..13].copy_from_slice(&c);
         buf.extend_from_slice(&wire);
         let mut codec = FrameCodec::new();
-        assert_eq!(codec.decode_eof(&mut buf).unwrap_err().kind, FrameErrorKind::Truncated);
+        assert_eq!(
+            codec.decode_eof(&mut buf).unwrap_err().kind,
+            FrameErrorKind::Truncated
+        );
         assert_eq!(codec.decode_eof(&mut buf).unwrap().unwrap().seq, 1);
         assert_eq!(codec.decode_eof(&mut buf), Ok(None));
     }

@@ -108,7 +108,11 @@ impl<'a> Writer<'a> {
     }
 
     /// A nested structure whose fields `f` writes.
-    pub(crate) fn nested(&mut self, key: u8, f: impl FnOnce(&mut Writer<'_>) -> EncResult) -> EncResult {
+    pub(crate) fn nested(
+        &mut self,
+        key: u8,
+        f: impl FnOnce(&mut Writer<'_>) -> EncResult,
+    ) -> EncResult {
         self.buf.put_u8(key);
         let len_at = self.buf.len();
         self.buf.put_u8(0);
@@ -118,7 +122,8 @@ impl<'a> Writer<'a> {
         let extra = varint_len(len) - 1;
         if extra > 0 {
             self.buf.put_bytes(0, extra);
-            self.buf.copy_within(value_at..value_at + len, value_at + extra);
+            self.buf
+                .copy_within(value_at..value_at + len, value_at + extra);
         }
         let mut n = len;
         for slot in &mut self.buf[len_at..=len_at + extra] {
@@ -287,7 +292,10 @@ impl<'a> Field<'a> {
         if self.value.first() == Some(&0) {
             return Err(self.fail(MessageErrorKind::NonCanonical { key: self.key }));
         }
-        Ok(self.value.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
+        Ok(self
+            .value
+            .iter()
+            .fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
     }
 
     pub(crate) fn uint_in(&self, max: u64) -> DecResult<u64> {
@@ -371,7 +379,7 @@ impl<'a> Field<'a> {
     }
 
     pub(crate) fn u16_list(&self, max: u16) -> DecResult<Vec<u16>> {
-        if self.value.len() % 2 != 0 {
+        if !self.value.len().is_multiple_of(2) {
             return Err(self.fail(MessageErrorKind::InvalidLength { key: self.key }));
         }
         if self.value.len() / 2 > usize::from(max) {
@@ -389,7 +397,10 @@ impl<'a> Field<'a> {
     }
 
     /// Reads the value as a nested structure with `f`.
-    pub(crate) fn nested<T>(&self, f: impl FnOnce(&mut Reader<'a>) -> DecResult<T>) -> DecResult<T> {
+    pub(crate) fn nested<T>(
+        &self,
+        f: impl FnOnce(&mut Reader<'a>) -> DecResult<T>,
+    ) -> DecResult<T> {
         f(&mut Reader::new(self.value, self.value_offset))
     }
 }
@@ -440,7 +451,12 @@ impl<T> Slot<T> {
 }
 
 /// Appends a repeated field's value, refusing more than `max`.
-pub(crate) fn push<T>(list: &mut Vec<T>, f: &Field<'_>, value: DecResult<T>, max: u16) -> DecResult<()> {
+pub(crate) fn push<T>(
+    list: &mut Vec<T>,
+    f: &Field<'_>,
+    value: DecResult<T>,
+    max: u16,
+) -> DecResult<()> {
     if list.len() >= usize::from(max) {
         return Err(f.fail(MessageErrorKind::TooMany { key: f.key, max }));
     }

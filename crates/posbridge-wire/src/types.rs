@@ -222,7 +222,9 @@ impl fmt::Display for MaskedPanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Length(n) => write!(f, "a card number has 13 to 19 digits, not {n}"),
-            Self::Character(i) => write!(f, "unexpected character at position {i} of a card number"),
+            Self::Character(i) => {
+                write!(f, "unexpected character at position {i} of a card number")
+            }
             Self::NotMasked(i) => write!(
                 f,
                 "card number is not masked at position {i}: only the first 6 and last 4 digits may be shown"
@@ -776,9 +778,18 @@ mod tests {
             MaskedPan::parse("411111****1111"),
             Ok(MaskedPan::mask("41111122221111").unwrap())
         );
-        assert_eq!(MaskedPan::parse("41111*******1111"), Err(MaskedPanError::Character(5)));
-        assert_eq!(MaskedPan::parse("411111**1111"), Err(MaskedPanError::Length(12)));
-        assert_eq!(MaskedPan::mask("4111-1111"), Err(MaskedPanError::Character(4)));
+        assert_eq!(
+            MaskedPan::parse("41111*******1111"),
+            Err(MaskedPanError::Character(5))
+        );
+        assert_eq!(
+            MaskedPan::parse("411111**1111"),
+            Err(MaskedPanError::Length(12))
+        );
+        assert_eq!(
+            MaskedPan::mask("4111-1111"),
+            Err(MaskedPanError::Character(4))
+        );
         assert_eq!(
             MaskedPan::mask("41111111111111111111"),
             Err(MaskedPanError::Length(20))
@@ -796,7 +807,10 @@ mod tests {
     fn ids_print_and_parse_as_hex() {
         let id = RequestId::from_u128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10);
         assert_eq!(id.to_string(), "0102030405060708090a0b0c0d0e0f10");
-        assert_eq!("0102030405060708090A0B0C0D0E0F10".parse::<RequestId>(), Ok(id));
+        assert_eq!(
+            "0102030405060708090A0B0C0D0E0F10".parse::<RequestId>(),
+            Ok(id)
+        );
         assert_eq!(RequestId::parse_hex("0102"), Err(ParseIdError));
         assert_eq!(RequestId::parse_hex(&"zz".repeat(16)), Err(ParseIdError));
     }
@@ -807,14 +821,22 @@ mod tests {
         assert!(set.contains(PaymentMethod::Wallet));
         assert_eq!(set.iter().count(), PaymentMethod::ALL.len());
         assert!(format!("{set:?}").contains("unknown bits 0x40000000"));
-        let kinds: KindSet = [TransactionKind::Sale, TransactionKind::Refund].into_iter().collect();
+        let kinds: KindSet = [TransactionKind::Sale, TransactionKind::Refund]
+            .into_iter()
+            .collect();
         assert_eq!(kinds.0, 0b110);
     }
 
     #[test]
     fn codes_name_themselves() {
-        assert_eq!(format!("{:?}", DeclineReason::INSUFFICIENT_FUNDS), "DeclineReason::INSUFFICIENT_FUNDS");
+        assert_eq!(
+            format!("{:?}", DeclineReason::INSUFFICIENT_FUNDS),
+            "DeclineReason::INSUFFICIENT_FUNDS"
+        );
         assert_eq!(format!("{}", DeclineReason(999)), "code 999");
-        assert_eq!(ErrorCode::KEY_REUSED.description(), Some("idempotency key reused with different parameters"));
+        assert_eq!(
+            ErrorCode::KEY_REUSED.description(),
+            Some("idempotency key reused with different parameters")
+        );
     }
 }

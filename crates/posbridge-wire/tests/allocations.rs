@@ -22,7 +22,9 @@ fn decoding_frames_does_not_allocate_per_frame() {
     let payload = bytes::Bytes::from(vec![0x42u8; 1024]);
     let mut wire = BytesMut::with_capacity(FRAMES * 1100);
     for seq in 0..FRAMES as u32 {
-        codec.encode(&Frame::data(seq, payload.clone()), &mut wire).unwrap();
+        codec
+            .encode(&Frame::data(seq, payload.clone()), &mut wire)
+            .unwrap();
     }
     let mut decoder = FrameCodec::new();
     let mut frames = Vec::with_capacity(FRAMES);
@@ -53,7 +55,13 @@ fn encoding_into_a_reserved_buffer_does_not_allocate() {
     let region = Region::new(GLOBAL);
     for seq in 0..100 {
         codec
-            .encode_parts(posbridge_wire::FrameType::Data, Default::default(), seq, &payload, &mut wire)
+            .encode_parts(
+                posbridge_wire::FrameType::Data,
+                Default::default(),
+                seq,
+                &payload,
+                &mut wire,
+            )
             .unwrap();
     }
     let stats = region.change();

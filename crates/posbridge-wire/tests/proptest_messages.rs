@@ -99,7 +99,13 @@ fn every_message_type_is_generated() {
     let mut runner = TestRunner::deterministic();
     let strategy = support::message();
     for _ in 0..5000 {
-        seen.insert(strategy.new_tree(&mut runner).unwrap().current().message_type());
+        seen.insert(
+            strategy
+                .new_tree(&mut runner)
+                .unwrap()
+                .current()
+                .message_type(),
+        );
     }
     for t in MessageType::ALL {
         assert!(seen.contains(t), "{t:?} is never generated");

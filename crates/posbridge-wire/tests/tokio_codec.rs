@@ -21,9 +21,13 @@ async fn frames_cross_a_byte_stream_and_damage_is_an_item() {
 
     let mut raw = bytes::BytesMut::new();
     let codec = FrameCodec::new();
-    codec.encode(&Frame::data(1, &b"first"[..]), &mut raw).unwrap();
+    codec
+        .encode(&Frame::data(1, &b"first"[..]), &mut raw)
+        .unwrap();
     let mut damaged = bytes::BytesMut::new();
-    codec.encode(&Frame::data(2, &b"second"[..]), &mut damaged).unwrap();
+    codec
+        .encode(&Frame::data(2, &b"second"[..]), &mut damaged)
+        .unwrap();
     damaged[14] ^= 0x10;
     raw.extend_from_slice(&damaged);
 

@@ -101,13 +101,17 @@ fn frame_hex(frame_type: FrameType, seq: u32, payload: &[u8]) -> Vec<u8> {
 fn corrupted_stream() -> Vec<u8> {
     let payload = heartbeat().to_bytes().unwrap();
     let mut bad = frame_hex(FrameType::Data, 5, &payload);
-    bad[posbridge_wire::HEADER_LEN + 3] ^= 0x01; // the nonce 42 (0x2a) becomes 43 (0x2b)
+    bad[HEADER_LEN + 3] ^= 0x01; // the nonce 42 (0x2a) becomes 43 (0x2b)
     bad.extend(frame_hex(FrameType::Ack, 5, &[]));
     bad
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn unhex(text: &str) -> Vec<u8> {
@@ -127,7 +131,12 @@ fn parse_file() -> Vec<(String, Vec<(String, String)>)> {
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             out.push((name.to_string(), Vec::new()));
         } else if let Some(rest) = line.strip_prefix("    ") {
-            let entry = out.last_mut().unwrap().1.last_mut().expect("continuation of a key");
+            let entry = out
+                .last_mut()
+                .unwrap()
+                .1
+                .last_mut()
+                .expect("continuation of a key");
             entry.1.push(' ');
             entry.1.push_str(rest.trim());
         } else {
@@ -158,11 +167,19 @@ fn message_vectors_match_the_file() {
     let file = parse_file();
     for (name, msg, seq) in message_vectors() {
         let bytes = unhex(field(&file, name, "message"));
-        assert_eq!(hex(&msg.to_bytes().unwrap()), hex(&bytes), "[{name}] encoding");
+        assert_eq!(
+            hex(&msg.to_bytes().unwrap()),
+            hex(&bytes),
+            "[{name}] encoding"
+        );
         assert_eq!(Message::decode(&bytes).unwrap(), msg, "[{name}] decoding");
 
         let frame = unhex(field(&file, name, "frame"));
-        assert_eq!(hex(&frame_hex(FrameType::Data, seq, &bytes)), hex(&frame), "[{name}] frame");
+        assert_eq!(
+            hex(&frame_hex(FrameType::Data, seq, &bytes)),
+            hex(&frame),
+            "[{name}] frame"
+        );
         let mut buf = BytesMut::from(&frame[..]);
         let decoded = FrameCodec::new().decode(&mut buf).unwrap().unwrap();
         assert_eq!((decoded.frame_type, decoded.seq), (FrameType::Data, seq));
@@ -177,7 +194,10 @@ fn ack_vector_matches_the_file() {
     assert_eq!(hex(&frame_hex(FrameType::Ack, 2, &[])), hex(&frame));
     let mut buf = BytesMut::from(&frame[..]);
     let f = FrameCodec::new().decode(&mut buf).unwrap().unwrap();
-    assert_eq!((f.frame_type, f.seq, f.payload.len()), (FrameType::Ack, 2, 0));
+    assert_eq!(
+        (f.frame_type, f.seq, f.payload.len()),
+        (FrameType::Ack, 2, 0)
+    );
 }
 
 #[test]
@@ -200,7 +220,10 @@ fn corrupted_vector_is_rejected_then_resynchronised() {
             }),
         }
     }
-    let expect: Vec<&str> = field(&file, "corrupted-frame", "expect").split(';').map(str::trim).collect();
+    let expect: Vec<&str> = field(&file, "corrupted-frame", "expect")
+        .split(';')
+        .map(str::trim)
+        .collect();
     assert_eq!(seen, expect);
     // The bad frame is 21 bytes: its sync marker is dropped, the other 19 are scanned past.
     assert_eq!(codec.stats().skipped_bytes, 21);
@@ -209,13 +232,7 @@ fn corrupted_vector_is_rejected_then_resynchronised() {
 #[test]
 #[ignore = "prints docs/test-vectors.txt; run by hand after a deliberate format change"]
 fn print_vectors() {
-    let wrap = |bytes: &[u8]| {
-        bytes
-            .chunks(16)
-            .map(hex)
-            .collect::<Vec<_>>()
-            .join("\n    ")
-    };
+    let wrap = |bytes: &[u8]| bytes.chunks(16).map(hex).collect::<Vec<_>>().join("\n    ");
     for (name, msg, seq) in message_vectors() {
         let bytes = msg.to_bytes().unwrap();
         println!("[{name}]");
@@ -223,6 +240,9 @@ fn print_vectors() {
         println!("frame = {}", wrap(&frame_hex(FrameType::Data, seq, &bytes)));
         println!();
     }
-    println!("[ack]\nframe = {}\n", wrap(&frame_hex(FrameType::Ack, 2, &[])));
+    println!(
+        "[ack]\nframe = {}\n",
+        wrap(&frame_hex(FrameType::Ack, 2, &[]))
+    );
     println!("[corrupted-frame]\nstream = {}", wrap(&corrupted_stream()));
 }

@@ -73,8 +73,12 @@ impl Tlv for AmountLimit {
 
     fn decode_fields(r: &mut Reader<'_>) -> DecResult<Self> {
         use amount_limit::*;
-        let (mut kind, mut currency, mut min, mut max) =
-            (Slot::default(), Slot::default(), Slot::default(), Slot::default());
+        let (mut kind, mut currency, mut min, mut max) = (
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+        );
         while let Some(f) = r.next_field()? {
             match f.key {
                 KIND => kind.set(&f, f.code(TransactionKind::from_code))?,
@@ -194,10 +198,10 @@ impl Metadata {
         if mk.is_empty() {
             return Err(invalid());
         }
-        if let Some((last, _)) = self.0.last_key_value() {
-            if *last >= mk {
-                return Err(invalid());
-            }
+        if let Some((last, _)) = self.0.last_key_value()
+            && *last >= mk
+        {
+            return Err(invalid());
         }
         self.0.insert(mk, mv);
         Ok(())

@@ -22,10 +22,13 @@ pub use request::{
     StatusQuery, TerminalConfig, TransactionCommand, TransactionRequest,
 };
 pub use response::{
-    CancelResponse, CancelState, ConfigResponse, LastTransactionResponse, Progress, ReceiptResponse,
-    SettlementResult, StatusResponse, Totals, TransactionResult, TransactionStatus,
+    CancelResponse, CancelState, ConfigResponse, LastTransactionResponse, Progress,
+    ReceiptResponse, SettlementResult, StatusResponse, Totals, TransactionResult,
+    TransactionStatus,
 };
-pub use session::{Capabilities, ErrorMessage, Handshake, Heartbeat, HeartbeatAck, Hello, Pairing, TerminalState};
+pub use session::{
+    Capabilities, ErrorMessage, Handshake, Heartbeat, HeartbeatAck, Hello, Pairing, TerminalState,
+};
 
 macro_rules! messages {
     ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $code:literal, )+) => {

@@ -134,7 +134,11 @@ pub struct TransactionRequest {
 impl TransactionRequest {
     /// A request with no options: no method restriction, order reference, metadata, operator or
     /// timeout.
-    pub fn new(request_id: RequestId, idempotency_key: IdempotencyKey, command: TransactionCommand) -> Self {
+    pub fn new(
+        request_id: RequestId,
+        idempotency_key: IdempotencyKey,
+        command: TransactionCommand,
+    ) -> Self {
         Self {
             request_id,
             idempotency_key,
@@ -197,7 +201,8 @@ impl Tlv for TransactionRequest {
     fn decode_fields(r: &mut Reader<'_>) -> DecResult<Self> {
         use TransactionCommand as C;
         use txn::*;
-        let (mut request_id, mut key_, mut kind) = (Slot::default(), Slot::default(), Slot::default());
+        let (mut request_id, mut key_, mut kind) =
+            (Slot::default(), Slot::default(), Slot::default());
         let (mut amount, mut currency, mut tip, mut cashback, mut original) = (
             Slot::default(),
             Slot::default(),
@@ -205,8 +210,12 @@ impl Tlv for TransactionRequest {
             Slot::default(),
             Slot::default(),
         );
-        let (mut methods, mut order_ref, mut operator, mut timeout) =
-            (Slot::default(), Slot::default(), Slot::default(), Slot::default());
+        let (mut methods, mut order_ref, mut operator, mut timeout) = (
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+        );
         let mut metadata = Metadata::new();
         while let Some(f) = r.next_field()? {
             match f.key {
@@ -229,7 +238,8 @@ impl Tlv for TransactionRequest {
         let kind = kind.required(KIND, r)?;
         // Each kind takes exactly its own fields; anything else is refused rather than ignored,
         // because a field the terminal would drop could change what the customer pays.
-        let forbid = |slot_present: bool, at: MessageError| if slot_present { Err(at) } else { Ok(()) };
+        let forbid =
+            |slot_present: bool, at: MessageError| if slot_present { Err(at) } else { Ok(()) };
         use TransactionKind as K;
         let needs_amount = !matches!(kind, K::Void | K::PreAuthCancel | K::BalanceInquiry);
         if !needs_amount {
@@ -562,7 +572,11 @@ impl Tlv for TerminalConfig {
         }
         if let Some(lines) = &self.receipt_header {
             crate::tlv::check_count(HEADER, lines.len(), MAX_HEADER_LINES)?;
-            w.nested(HEADER, |w| lines.iter().try_for_each(|l| w.text(ENTRY, l, limits::NAME)))?;
+            w.nested(HEADER, |w| {
+                lines
+                    .iter()
+                    .try_for_each(|l| w.text(ENTRY, l, limits::NAME))
+            })?;
         }
         w.opt_uint(CLOCK, self.clock.map(|t| t.0));
         Ok(())
@@ -577,8 +591,12 @@ impl Tlv for TerminalConfig {
             Slot::default(),
             Slot::default(),
         );
-        let (mut tipping, mut tips, mut header, mut clock) =
-            (Slot::default(), Slot::default(), Slot::default(), Slot::default());
+        let (mut tipping, mut tips, mut header, mut clock) = (
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+        );
         while let Some(f) = r.next_field()? {
             match f.key {
                 MERCHANT => merchant.set(&f, f.text(limits::NAME))?,
@@ -609,7 +627,9 @@ impl Tlv for TerminalConfig {
                         let mut out = Vec::new();
                         while let Some(e) = r.next_field()? {
                             match e.key {
-                                ENTRY => push(&mut out, &e, e.text(limits::NAME), MAX_HEADER_LINES)?,
+                                ENTRY => {
+                                    push(&mut out, &e, e.text(limits::NAME), MAX_HEADER_LINES)?
+                                }
                                 _ => e.unknown()?,
                             }
                         }

@@ -51,8 +51,12 @@ impl Tlv for Progress {
 
     fn decode_fields(r: &mut Reader<'_>) -> DecResult<Self> {
         use progress::*;
-        let (mut id, mut stage, mut method, mut message) =
-            (Slot::default(), Slot::default(), Slot::default(), Slot::default());
+        let (mut id, mut stage, mut method, mut message) = (
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+        );
         while let Some(f) = r.next_field()? {
             match f.key {
                 REQUEST_ID => id.set(&f, request_id(&f))?,
@@ -218,8 +222,12 @@ impl Tlv for TransactionResult {
             Slot::default(),
             Slot::default(),
         );
-        let (mut time, mut offline, mut balance, mut signature) =
-            (Slot::default(), Slot::default(), Slot::default(), Slot::default());
+        let (mut time, mut offline, mut balance, mut signature) = (
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+        );
         let mut receipts = Vec::new();
         while let Some(f) = r.next_field()? {
             match f.key {
@@ -268,7 +276,11 @@ impl Tlv for TransactionResult {
         if approved_present != outcome.is_approved()
             || !approved_ok(outcome, amount.minor, approved_minor)
         {
-            return Err(if approved_present { approved_at } else { outcome_at });
+            return Err(if approved_present {
+                approved_at
+            } else {
+                outcome_at
+            });
         }
         Ok(Self {
             request_id: id.required(REQUEST_ID, r)?,
@@ -484,8 +496,12 @@ impl Tlv for Totals {
 
     fn decode_fields(r: &mut Reader<'_>) -> DecResult<Self> {
         use totals::*;
-        let (mut kind, mut currency, mut count, mut amount) =
-            (Slot::default(), Slot::default(), Slot::default(), Slot::default());
+        let (mut kind, mut currency, mut count, mut amount) = (
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+        );
         while let Some(f) = r.next_field()? {
             match f.key {
                 KIND => kind.set(&f, f.code(TransactionKind::from_code))?,
@@ -574,8 +590,12 @@ impl Tlv for SettlementResult {
             Slot::default(),
             Slot::default(),
         );
-        let (mut opened, mut closed, mut receipt, mut signature) =
-            (Slot::default(), Slot::default(), Slot::default(), Slot::default());
+        let (mut opened, mut closed, mut receipt, mut signature) = (
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+        );
         let mut totals_list = Vec::new();
         while let Some(f) = r.next_field()? {
             match f.key {

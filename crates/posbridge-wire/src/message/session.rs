@@ -7,11 +7,15 @@ use super::common::{AmountLimit, limits};
 use crate::error::MessageEncodeError;
 use crate::frame::{HARD_MAX_FRAME_SIZE, MIN_FRAME_SIZE};
 use crate::tlv::{DecResult, EncResult, Field, Reader, Slot, Tlv, Writer, key, push};
-use crate::types::{ClientId, Currency, ErrorCode, FeatureSet, KindSet, MethodSet, RequestId, TerminalId, Timestamp};
+use crate::types::{
+    ClientId, Currency, ErrorCode, FeatureSet, KindSet, MethodSet, RequestId, TerminalId, Timestamp,
+};
 
 fn frame_size(f: &Field<'_>) -> DecResult<u32> {
     let v = f.u32()?;
-    f.check(v, |v| (MIN_FRAME_SIZE as u32..=HARD_MAX_FRAME_SIZE as u32).contains(v))
+    f.check(v, |v| {
+        (MIN_FRAME_SIZE as u32..=HARD_MAX_FRAME_SIZE as u32).contains(v)
+    })
 }
 
 fn versions(f: &Field<'_>) -> DecResult<Vec<u16>> {
@@ -145,7 +149,10 @@ pub(crate) fn currency_list(f: &Field<'_>) -> DecResult<Vec<Currency>> {
     let codes = f.u16_list(limits::LIST)?;
     codes
         .into_iter()
-        .map(|c| Currency::new(c).map_err(|_| f.fail(crate::MessageErrorKind::InvalidValue { key: f.key })))
+        .map(|c| {
+            Currency::new(c)
+                .map_err(|_| f.fail(crate::MessageErrorKind::InvalidValue { key: f.key }))
+        })
         .collect()
 }
 
@@ -195,7 +202,8 @@ impl Tlv for Capabilities {
             Slot::default(),
             Slot::default(),
         );
-        let (mut limit_list, mut max_frame, mut features) = (Vec::new(), Slot::default(), Slot::default());
+        let (mut limit_list, mut max_frame, mut features) =
+            (Vec::new(), Slot::default(), Slot::default());
         while let Some(f) = r.next_field()? {
             match f.key {
                 TERMINAL_ID => id.set(&f, f.array().map(TerminalId))?,
@@ -421,8 +429,12 @@ impl Tlv for ErrorMessage {
 
     fn decode_fields(r: &mut Reader<'_>) -> DecResult<Self> {
         use error_msg::*;
-        let (mut id, mut code, mut detail, mut retry) =
-            (Slot::default(), Slot::default(), Slot::default(), Slot::default());
+        let (mut id, mut code, mut detail, mut retry) = (
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+            Slot::default(),
+        );
         while let Some(f) = r.next_field()? {
             match f.key {
                 REQUEST_ID => id.set(&f, f.array().map(RequestId))?,
@@ -440,4 +452,3 @@ impl Tlv for ErrorMessage {
         })
     }
 }
-

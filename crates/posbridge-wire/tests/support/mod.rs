@@ -84,10 +84,12 @@ pub fn command() -> impl Strategy<Value = TransactionCommand> {
             tip,
             cashback
         }),
-        (amount(), option::of(txn_ref())).prop_map(|(amount, original)| C::Refund { amount, original }),
+        (amount(), option::of(txn_ref()))
+            .prop_map(|(amount, original)| C::Refund { amount, original }),
         txn_ref().prop_map(|original| C::Void { original }),
         amount().prop_map(|amount| C::PreAuth { amount }),
-        (txn_ref(), amount()).prop_map(|(original, amount)| C::IncrementalAuth { original, amount }),
+        (txn_ref(), amount())
+            .prop_map(|(original, amount)| C::IncrementalAuth { original, amount }),
         (txn_ref(), amount(), tip()).prop_map(|(original, amount, tip)| C::Capture {
             original,
             amount,
@@ -109,18 +111,20 @@ pub fn transaction_request() -> impl Strategy<Value = TransactionRequest> {
         option::of(operator()),
         option::of(any::<u32>()),
     )
-        .prop_map(|(r, k, command, methods, order_ref, metadata, operator, timeout_ms)| {
-            TransactionRequest {
-                request_id: RequestId(r),
-                idempotency_key: IdempotencyKey(k),
-                command,
-                methods,
-                order_ref,
-                metadata,
-                operator,
-                timeout_ms,
-            }
-        })
+        .prop_map(
+            |(r, k, command, methods, order_ref, metadata, operator, timeout_ms)| {
+                TransactionRequest {
+                    request_id: RequestId(r),
+                    idempotency_key: IdempotencyKey(k),
+                    command,
+                    methods,
+                    order_ref,
+                    metadata,
+                    operator,
+                    timeout_ms,
+                }
+            },
+        )
 }
 
 pub fn receipt() -> impl Strategy<Value = Receipt> {
@@ -191,7 +195,9 @@ pub fn outcome_and_approved(amount: u64) -> BoxedStrategy<(Outcome, u64)> {
             .prop_map(|c| (Outcome::Declined(DeclineReason(c)), 0))
             .boxed(),
         Just((Outcome::Cancelled, 0)).boxed(),
-        any::<u16>().prop_map(|c| (Outcome::Failed(ErrorCode(c)), 0)).boxed(),
+        any::<u16>()
+            .prop_map(|c| (Outcome::Failed(ErrorCode(c)), 0))
+            .boxed(),
     ];
     if amount > 1 {
         options.push(
@@ -264,11 +270,13 @@ pub fn transaction_result() -> impl Strategy<Value = TransactionResult> {
 }
 
 pub fn limit() -> impl Strategy<Value = AmountLimit> {
-    (kind(), currency(), any::<u64>(), any::<u64>()).prop_map(|(kind, currency, a, b)| AmountLimit {
-        kind,
-        currency,
-        min: a.min(b),
-        max: a.max(b),
+    (kind(), currency(), any::<u64>(), any::<u64>()).prop_map(|(kind, currency, a, b)| {
+        AmountLimit {
+            kind,
+            currency,
+            min: a.min(b),
+            max: a.max(b),
+        }
     })
 }
 
@@ -315,7 +323,13 @@ fn frame_size() -> impl Strategy<Value = u32> {
 
 pub fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (id16(), option::of(text(64)), option::of(text(64)), versions(), option::of(frame_size()))
+        (
+            id16(),
+            option::of(text(64)),
+            option::of(text(64)),
+            versions(),
+            option::of(frame_size())
+        )
             .prop_map(|t| Message::Hello(Hello {
                 client_id: ClientId(t.0),
                 client_name: t.1,
@@ -324,8 +338,20 @@ pub fn message() -> impl Strategy<Value = Message> {
                 max_frame_size: t.4,
             })),
         (
-            (id16(), option::of(text(64)), option::of(text(64)), option::of(text(64)), option::of(text(64))),
-            (versions(), any::<u16>(), any::<u32>(), any::<u32>(), vec(currency(), 0..6)),
+            (
+                id16(),
+                option::of(text(64)),
+                option::of(text(64)),
+                option::of(text(64)),
+                option::of(text(64))
+            ),
+            (
+                versions(),
+                any::<u16>(),
+                any::<u32>(),
+                any::<u32>(),
+                vec(currency(), 0..6)
+            ),
             (vec(limit(), 0..4), option::of(frame_size()), any::<u32>()),
         )
             .prop_map(|(a, b, c)| Message::Capabilities(Capabilities {
@@ -343,44 +369,70 @@ pub fn message() -> impl Strategy<Value = Message> {
                 max_frame_size: c.1,
                 features: FeatureSet(c.2),
             })),
-        (any::<u8>(), vec(any::<u8>(), 0..300)).prop_map(|(step, body)| Message::Pairing(Pairing { step, body })),
-        (any::<u8>(), vec(any::<u8>(), 0..300)).prop_map(|(step, body)| Message::Handshake(Handshake { step, body })),
+        (any::<u8>(), vec(any::<u8>(), 0..300))
+            .prop_map(|(step, body)| Message::Pairing(Pairing { step, body })),
+        (any::<u8>(), vec(any::<u8>(), 0..300))
+            .prop_map(|(step, body)| Message::Handshake(Handshake { step, body })),
         any::<u64>().prop_map(|nonce| Message::Heartbeat(Heartbeat { nonce })),
         (
             any::<u64>(),
-            prop_oneof![Just(TerminalState::Idle), Just(TerminalState::Busy), Just(TerminalState::Maintenance)],
+            prop_oneof![
+                Just(TerminalState::Idle),
+                Just(TerminalState::Busy),
+                Just(TerminalState::Maintenance)
+            ],
             option::of(any::<u64>().prop_map(Timestamp))
         )
-            .prop_map(|(nonce, state, time)| Message::HeartbeatAck(HeartbeatAck { nonce, state, time })),
-        (option::of(rid()), any::<u16>(), option::of(text(256)), option::of(any::<u32>())).prop_map(|t| {
-            Message::Error(ErrorMessage {
-                request_id: t.0,
-                code: ErrorCode(t.1),
-                detail: t.2,
-                retry_after_ms: t.3,
-            })
-        }),
+            .prop_map(|(nonce, state, time)| Message::HeartbeatAck(HeartbeatAck {
+                nonce,
+                state,
+                time
+            })),
+        (
+            option::of(rid()),
+            any::<u16>(),
+            option::of(text(256)),
+            option::of(any::<u32>())
+        )
+            .prop_map(|t| {
+                Message::Error(ErrorMessage {
+                    request_id: t.0,
+                    code: ErrorCode(t.1),
+                    detail: t.2,
+                    retry_after_ms: t.3,
+                })
+            }),
         transaction_request().prop_map(Message::Transaction),
-        (rid(), ikey()).prop_map(|(request_id, idempotency_key)| Message::StatusQuery(StatusQuery {
-            request_id,
-            idempotency_key
-        })),
+        (rid(), ikey()).prop_map(|(request_id, idempotency_key)| Message::StatusQuery(
+            StatusQuery {
+                request_id,
+                idempotency_key
+            }
+        )),
         rid().prop_map(|request_id| Message::LastTransaction(LastTransactionQuery { request_id })),
-        (rid(), rid()).prop_map(|(request_id, target)| Message::Cancel(Cancel { request_id, target })),
-        (rid(), ikey(), option::of(operator())).prop_map(|(request_id, idempotency_key, operator)| {
-            Message::Settlement(SettlementRequest {
-                request_id,
-                idempotency_key,
-                operator,
-            })
-        }),
-        (rid(), txn_ref(), prop_oneof![Just(ReceiptCopy::Merchant), Just(ReceiptCopy::Customer)]).prop_map(
-            |(request_id, target, copy)| Message::ReceiptRequest(ReceiptRequest {
-                request_id,
-                target,
-                copy
-            })
+        (rid(), rid())
+            .prop_map(|(request_id, target)| Message::Cancel(Cancel { request_id, target })),
+        (rid(), ikey(), option::of(operator())).prop_map(
+            |(request_id, idempotency_key, operator)| {
+                Message::Settlement(SettlementRequest {
+                    request_id,
+                    idempotency_key,
+                    operator,
+                })
+            }
         ),
+        (
+            rid(),
+            txn_ref(),
+            prop_oneof![Just(ReceiptCopy::Merchant), Just(ReceiptCopy::Customer)]
+        )
+            .prop_map(|(request_id, target, copy)| Message::ReceiptRequest(
+                ReceiptRequest {
+                    request_id,
+                    target,
+                    copy
+                }
+            )),
         rid().prop_map(|request_id| Message::ConfigRead(ConfigRead { request_id })),
         (rid(), config(), option::of(operator())).prop_map(|(request_id, config, operator)| {
             Message::ConfigWrite(ConfigWrite {
@@ -389,14 +441,20 @@ pub fn message() -> impl Strategy<Value = Message> {
                 operator,
             })
         }),
-        (rid(), any::<u8>(), option::of(method()), option::of(text(256))).prop_map(|t| {
-            Message::Progress(Progress {
-                request_id: t.0,
-                stage: ProgressStage::from_code(t.1),
-                method: t.2,
-                message: t.3,
-            })
-        }),
+        (
+            rid(),
+            any::<u8>(),
+            option::of(method()),
+            option::of(text(256))
+        )
+            .prop_map(|t| {
+                Message::Progress(Progress {
+                    request_id: t.0,
+                    stage: ProgressStage::from_code(t.1),
+                    method: t.2,
+                    message: t.3,
+                })
+            }),
         transaction_result().prop_map(Message::TransactionResult),
         (
             rid(),
@@ -408,23 +466,37 @@ pub fn message() -> impl Strategy<Value = Message> {
                 transaction_result().prop_map(|r| TransactionStatus::Done(Box::new(r))),
             ]
         )
-            .prop_map(|(request_id, idempotency_key, status)| Message::StatusResponse(StatusResponse {
-                request_id,
-                idempotency_key,
-                status
-            })),
+            .prop_map(
+                |(request_id, idempotency_key, status)| Message::StatusResponse(StatusResponse {
+                    request_id,
+                    idempotency_key,
+                    status
+                })
+            ),
         (
             rid(),
             rid(),
-            prop_oneof![Just(CancelState::Accepted), Just(CancelState::TooLate), Just(CancelState::NotFound)]
+            prop_oneof![
+                Just(CancelState::Accepted),
+                Just(CancelState::TooLate),
+                Just(CancelState::NotFound)
+            ]
         )
-            .prop_map(|(request_id, target, state)| Message::CancelResponse(CancelResponse {
-                request_id,
-                target,
-                state
-            })),
+            .prop_map(|(request_id, target, state)| Message::CancelResponse(
+                CancelResponse {
+                    request_id,
+                    target,
+                    state
+                }
+            )),
         (
-            (rid(), ikey(), id16(), any::<u32>(), option::of(any::<u16>())),
+            (
+                rid(),
+                ikey(),
+                id16(),
+                any::<u32>(),
+                option::of(any::<u16>())
+            ),
             (
                 option::of(any::<u64>()),
                 any::<u64>(),
@@ -458,14 +530,15 @@ pub fn message() -> impl Strategy<Value = Message> {
                     s
                 }),
             })),
-        (rid(), receipt()).prop_map(|(request_id, receipt)| Message::ReceiptResponse(ReceiptResponse {
-            request_id,
-            receipt
-        })),
-        (rid(), config()).prop_map(|(request_id, config)| Message::ConfigResponse(ConfigResponse {
-            request_id,
-            config
-        })),
+        (rid(), receipt()).prop_map(|(request_id, receipt)| Message::ReceiptResponse(
+            ReceiptResponse {
+                request_id,
+                receipt
+            }
+        )),
+        (rid(), config()).prop_map(|(request_id, config)| Message::ConfigResponse(
+            ConfigResponse { request_id, config }
+        )),
         (rid(), option::of(transaction_result())).prop_map(|(request_id, result)| {
             Message::LastTransactionResponse(LastTransactionResponse {
                 request_id,
@@ -478,22 +551,28 @@ pub fn message() -> impl Strategy<Value = Message> {
 /// Frames of every type with random headers and payloads up to `max_payload` bytes.
 pub fn frame(max_payload: usize) -> impl Strategy<Value = Frame> {
     (
-        proptest::sample::select(&[
-            FrameType::Data,
-            FrameType::Ack,
-            FrameType::Nak,
-            FrameType::Ping,
-            FrameType::Pong,
-            FrameType::Handshake,
-            FrameType::Close,
-        ][..]),
+        proptest::sample::select(
+            &[
+                FrameType::Data,
+                FrameType::Ack,
+                FrameType::Nak,
+                FrameType::Ping,
+                FrameType::Pong,
+                FrameType::Handshake,
+                FrameType::Close,
+            ][..],
+        ),
         any::<bool>(),
         any::<u32>(),
         vec(any::<u8>(), 0..=max_payload),
     )
         .prop_map(|(t, enc, seq, payload)| Frame {
             frame_type: t,
-            flags: if enc { FrameFlags::ENCRYPTED } else { FrameFlags::NONE },
+            flags: if enc {
+                FrameFlags::ENCRYPTED
+            } else {
+                FrameFlags::NONE
+            },
             seq,
             payload: payload.into(),
         })

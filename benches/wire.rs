@@ -1,0 +1,274 @@
+//! Frame and message codec throughput, each measured next to a baseline in the same run:
+//! `tokio_util::codec::LengthDelimitedCodec` (a 4-byte length and nothing else: no sync marker,
+//! no checksums) on the same payloads.
+//!
+//! Run: `cargo bench -p posbridge-benches --bench wire`
+
+use std::hint::black_box;
+
+use bytes::{Bytes, BytesMut};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use posbridge_wire::{
+    Amount, Currency, Frame, FrameCodec, FrameConfig, FrameFlags, FrameType, IdempotencyKey,
+    MaskedPan, Message, Metadata, Outcome, PaymentMethod, RequestId, TerminalId, Timestamp,
+    TransactionCommand, TransactionId, TransactionKind, TransactionRequest, TransactionResult,
+};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+
+const SIZES: [usize; 4] = [32, 256, 1024, 4096];
+/// Bytes of payload per measured batch, so that small and large frames do comparable work.
+const BATCH_BYTES: usize = 256 * 1024;
+/// How a socket hands data over in the "read path" benchmarks.
+const READ_SIZE: usize = 16 * 1024;
+
+fn config() -> FrameConfig {
+    // 4096-byte payloads need more than the default 4 KiB frame.
+    let mut c = FrameConfig::new();
+    c.set_max_frame_size(8192).unwrap();
+    c
+}
+
+fn ldc() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(8192)
+        .new_codec()
+}
+
+fn payload(size: usize) -> Bytes {
+    (0..size)
+        .map(|i| (i * 31 + 7) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// The same payloads framed by both codecs.
+fn streams(size: usize) -> (usize, BytesMut, BytesMut) {
+    let count = (BATCH_BYTES / size).max(1);
+    let p = payload(size);
+    let ours = FrameCodec::with_config(config());
+    let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+    let mut base = ldc();
+    for seq in 0..count {
+        ours.encode_parts(FrameType::Data, FrameFlags::NONE, seq as u32, &p, &mut a)
+            .unwrap();
+        base.encode(p.clone(), &mut b).unwrap();
+    }
+    (count, a, b)
+}
+
+fn frame_decode(c: &mut Criterion) {
+    let mut g = c.benchmark_group("frame_decode");
+    for size in SIZES {
+        let (count, ours, theirs) = streams(size);
+        g.throughput(Throughput::Bytes((count * size) as u64));
+        g.bench_with_input(BenchmarkId::new("posbridge", size), &ours, |b, stream| {
+            b.iter_batched(
+                || stream.clone(),
+                |mut buf| {
+                    let mut codec = FrameCodec::with_config(config());
+                    while let Some(f) = codec.decode(&mut buf).unwrap() {
+                        black_box(f);
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_with_input(
+            BenchmarkId::new("length_delimited", size),
+            &theirs,
+            |b, stream| {
+                b.iter_batched(
+                    || stream.clone(),
+                    |mut buf| {
+                        let mut codec = ldc();
+                        while let Some(f) = codec.decode(&mut buf).unwrap() {
+                            black_box(f);
+                        }
+                    },
+                    BatchSize::LargeInput,
+                )
+            },
+        );
+    }
+    g.finish();
+}
+
+/// The decoder as a driver uses it: bytes arrive in socket-sized reads and are appended to the
+/// receive buffer before decoding. Both codecs pay for the copy.
+fn frame_read_path(c: &mut Criterion) {
+    let mut g = c.benchmark_group("frame_read_path");
+    for size in SIZES {
+        let (count, ours, theirs) = streams(size);
+        g.throughput(Throughput::Bytes((count * size) as u64));
+        g.bench_with_input(
+            BenchmarkId::new("posbridge", size),
+            &ours[..],
+            |b, stream| {
+                let mut buf = BytesMut::with_capacity(2 * READ_SIZE);
+                b.iter(|| {
+                    let mut codec = FrameCodec::with_config(config());
+                    for read in stream.chunks(READ_SIZE) {
+                        buf.extend_from_slice(read);
+                        while let Some(f) = codec.decode(&mut buf).unwrap() {
+                            black_box(f);
+                        }
+                    }
+                })
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("length_delimited", size),
+            &theirs[..],
+            |b, stream| {
+                let mut buf = BytesMut::with_capacity(2 * READ_SIZE);
+                b.iter(|| {
+                    let mut codec = ldc();
+                    for read in stream.chunks(READ_SIZE) {
+                        buf.extend_from_slice(read);
+                        while let Some(f) = codec.decode(&mut buf).unwrap() {
+                            black_box(f);
+                        }
+                    }
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+fn frame_encode(c: &mut Criterion) {
+    let mut g = c.benchmark_group("frame_encode");
+    for size in SIZES {
+        let count = (BATCH_BYTES / size).max(1);
+        let p = payload(size);
+        g.throughput(Throughput::Bytes((count * size) as u64));
+        let mut out = BytesMut::with_capacity(count * (size + 32));
+        let codec = FrameCodec::with_config(config());
+        g.bench_function(BenchmarkId::new("posbridge", size), |b| {
+            b.iter(|| {
+                out.clear();
+                for seq in 0..count {
+                    codec
+                        .encode_parts(
+                            FrameType::Data,
+                            FrameFlags::NONE,
+                            seq as u32,
+                            black_box(&p),
+                            &mut out,
+                        )
+                        .unwrap();
+                }
+                black_box(&out);
+            })
+        });
+        let frame = Frame::data(0, p.clone());
+        g.bench_function(BenchmarkId::new("posbridge_frame", size), |b| {
+            b.iter(|| {
+                out.clear();
+                for _ in 0..count {
+                    codec.encode(black_box(&frame), &mut out).unwrap();
+                }
+                black_box(&out);
+            })
+        });
+        let mut base = ldc();
+        g.bench_function(BenchmarkId::new("length_delimited", size), |b| {
+            b.iter(|| {
+                out.clear();
+                for _ in 0..count {
+                    base.encode(black_box(p.clone()), &mut out).unwrap();
+                }
+                black_box(&out);
+            })
+        });
+    }
+    g.finish();
+}
+
+fn sale() -> Message {
+    let mut metadata = Metadata::new();
+    metadata.insert("table", "12").unwrap();
+    Message::Transaction(TransactionRequest {
+        order_ref: Some("ORDER-1001".into()),
+        metadata,
+        ..TransactionRequest::new(
+            RequestId::from_u128(1),
+            IdempotencyKey::from_u128(2),
+            TransactionCommand::Sale {
+                amount: Amount::new(1250, Currency::EUR),
+                tip: Some(100),
+                cashback: None,
+            },
+        )
+    })
+}
+
+fn approved() -> Message {
+    Message::TransactionResult(TransactionResult {
+        request_id: RequestId::from_u128(1),
+        idempotency_key: IdempotencyKey::from_u128(2),
+        transaction_id: TransactionId::from_u128(3),
+        terminal_id: TerminalId::from_u128(4),
+        kind: TransactionKind::Sale,
+        outcome: Outcome::Approved,
+        amount: Amount::new(1250, Currency::EUR),
+        approved_minor: 1250,
+        tip: Some(100),
+        cashback: None,
+        method: Some(PaymentMethod::Contactless),
+        pan: Some(MaskedPan::parse("411111******1111").unwrap()),
+        card_scheme: Some("VISA".into()),
+        auth_code: Some("A1B2C3".into()),
+        reference: Some("123456789012".into()),
+        time: Timestamp(1_764_000_000_000),
+        offline: false,
+        balance: None,
+        receipts: vec![],
+        signature: Some([0x5a; 64]),
+    })
+}
+
+fn message_round_trip(c: &mut Criterion) {
+    let mut g = c.benchmark_group("message_round_trip");
+    g.throughput(Throughput::Elements(1));
+    for (name, msg) in [("sale_request", sale()), ("approved_result", approved())] {
+        let mut buf = BytesMut::with_capacity(512);
+        g.bench_function(BenchmarkId::new("posbridge", name), |b| {
+            b.iter(|| {
+                buf.clear();
+                black_box(&msg).encode(&mut buf).unwrap();
+                black_box(Message::decode(&buf).unwrap())
+            })
+        });
+        // Baseline: the same bytes through a frame round trip (copy, checksums, split), to show
+        // what the typed encoding costs next to just moving the bytes.
+        let bytes = msg.to_bytes().unwrap();
+        let codec = FrameCodec::new();
+        g.bench_function(BenchmarkId::new("frame_only", name), |b| {
+            let mut decoder = FrameCodec::new();
+            b.iter(|| {
+                buf.clear();
+                codec
+                    .encode_parts(
+                        FrameType::Data,
+                        FrameFlags::NONE,
+                        0,
+                        black_box(&bytes),
+                        &mut buf,
+                    )
+                    .unwrap();
+                black_box(decoder.decode(&mut buf).unwrap())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    frame_decode,
+    frame_read_path,
+    frame_encode,
+    message_round_trip
+);
+criterion_main!(benches);
