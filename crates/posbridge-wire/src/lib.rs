@@ -76,5 +76,10 @@ pub use types::{
     TransactionKind,
 };
 
+/// The README's code examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 /// The native protocol versions this crate speaks, most preferred first.
 pub const PROTOCOL_VERSIONS: &[u16] = &[1];
