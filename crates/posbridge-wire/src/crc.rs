@@ -5,41 +5,27 @@
 //! * Trailer: CRC-32C (Castagnoli, CRC-32/ISCSI): reflected polynomial 0x82F63B78, initial value and
 //!   final XOR 0xFFFFFFFF. Check value over `"123456789"`: 0xE3069283.
 
-const fn crc16_table() -> [u16; 256] {
-    let mut table = [0u16; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = (i as u16) << 8;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-}
-
-static CRC16_TABLE: [u16; 256] = crc16_table();
+static CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_IBM_3740);
 
 /// CRC-16/IBM-3740 of `data`.
 pub(crate) fn crc16(data: &[u8]) -> u16 {
-    let mut crc = 0xFFFFu16;
-    for &b in data {
-        crc = (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)];
-    }
-    crc
+    CRC16.checksum(data)
 }
 
 /// CRC-32C of `data`, using the fastest instructions the CPU offers.
+#[cfg(feature = "std")]
 pub(crate) fn crc32c(data: &[u8]) -> u32 {
     // The algorithm's width is 32 bits; the crate returns it widened to u64.
     crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32
+}
+
+#[cfg(not(feature = "std"))]
+static CRC32C: crc::Crc<u32, crc::Table<16>> = crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
+
+/// CRC-32C of `data`, table-driven (no runtime CPU detection without `std`).
+#[cfg(not(feature = "std"))]
+pub(crate) fn crc32c(data: &[u8]) -> u32 {
+    CRC32C.checksum(data)
 }
 
 #[cfg(test)]
