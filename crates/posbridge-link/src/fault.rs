@@ -451,6 +451,14 @@ impl<L: Link> Link for FaultInjector<L> {
         if let Poll::Ready(Err(e)) = self.poll_drive_send(cx) {
             return Poll::Ready(Err(e));
         }
+        if self.recv.passthrough() && self.recv.queue.is_empty() && self.cut_after_bytes.is_none() {
+            // Nothing to inject on this side: straight through, without a copy.
+            let r = self.inner.poll_recv(cx, buf);
+            if let Poll::Ready(Ok(n)) = r {
+                self.stats.bytes += n as u64;
+            }
+            return r;
+        }
         loop {
             match self.recv.poll_due(cx) {
                 Poll::Ready(Some(item)) => {
