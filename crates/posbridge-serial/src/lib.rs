@@ -30,7 +30,7 @@ pub use enumerate::{find_usb, list_ports};
 
 pub use tokio_serial::{DataBits, FlowControl, Parity, StopBits};
 
-/// docs/transports.md's serial example, compiled as a doctest.
+/// docs/transports.md's examples (serial and TCP), compiled as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/transports.md")]
 struct TransportsDoctests;

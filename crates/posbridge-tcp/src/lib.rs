@@ -35,11 +35,6 @@ pub use tls::{
     TlsVersions,
 };
 
-/// docs/transports.md's code examples, compiled as doctests.
-#[cfg(all(doctest, feature = "tls"))]
-#[doc = include_str!("../../../docs/transports.md")]
-struct TransportsDoctests;
-
 /// A TCP connection, plain or TLS, as a [`posbridge_link::Link`].
 pub type TcpLink = IoLink<TcpStreamKind>;
 
