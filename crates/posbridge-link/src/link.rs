@@ -108,3 +108,17 @@ pub trait LinkExt: Link {
 }
 
 impl<L: Link + ?Sized> LinkExt for L {}
+
+/// Finds devices a transport can connect to: serial ports, BLE peripherals, terminals that
+/// announce themselves on the LAN.
+pub trait Discovery {
+    /// The transport's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Looks for devices for at most `timeout` and returns what it found (an empty list is not an
+    /// error). Transports that can list at once (serial ports) return without waiting.
+    fn discover(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> impl Future<Output = Result<Vec<crate::DeviceInfo>, Self::Error>> + Send;
+}

@@ -20,7 +20,9 @@ use std::io;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use posbridge_link::{Delivery, DeviceInfo, IoLink, Link, LinkError, LinkInfo, LinkKind};
+use posbridge_link::{
+    Delivery, DeviceInfo, Discovery, IoLink, Link, LinkError, LinkInfo, LinkKind,
+};
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
 mod enumerate;
@@ -261,8 +263,18 @@ impl Link for SerialLink {
     }
 }
 
-/// Lists serial ports as discovery results ([`DeviceInfo`] with kind
-/// [`LinkKind::Serial`]).
-pub fn discover() -> Result<Vec<DeviceInfo>, SerialError> {
-    list_ports()
+/// Discovery of serial ports: [`list_ports`] behind the [`Discovery`] trait (it answers at
+/// once; the timeout is not needed).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SerialDiscovery;
+
+impl Discovery for SerialDiscovery {
+    type Error = SerialError;
+
+    fn discover(
+        &mut self,
+        _timeout: std::time::Duration,
+    ) -> impl Future<Output = Result<Vec<DeviceInfo>, SerialError>> + Send {
+        std::future::ready(list_ports())
+    }
 }

@@ -167,6 +167,17 @@ fn enumeration_reads_usb_identity_from_sysfs() {
 fn listing_the_real_system_works_without_usb() {
     // This machine has no USB: the list may be empty, but it must not fail, and a VID/PID search
     // finds nothing.
-    list_ports().unwrap();
+    let ports = list_ports().unwrap();
     assert!(find_usb(0xFFFE, 0xFFFE, None).unwrap().is_none());
+    // The Discovery trait gives the same list.
+    let found = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(posbridge_link::Discovery::discover(
+            &mut SerialDiscovery,
+            Duration::from_secs(1),
+        ))
+        .unwrap();
+    assert_eq!(found, ports);
 }

@@ -27,6 +27,10 @@ use posbridge_link::{Delivery, IoLink, LinkInfo, LinkKind};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+#[cfg(feature = "mdns")]
+mod mdns;
+#[cfg(feature = "mdns")]
+pub use mdns::{Announcer, MDNS_PORT, MdnsConfig, MdnsDiscovery, SERVICE_TYPE};
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tls")]
@@ -134,6 +138,9 @@ pub enum TcpError {
     /// A TLS configuration could not be built (bad certificate or key).
     #[cfg(feature = "tls")]
     Config(rustls::Error),
+    /// mDNS could not start (no multicast-capable interface, port in use).
+    #[cfg(feature = "mdns")]
+    Mdns(mdns_sd::Error),
 }
 
 impl fmt::Display for TcpError {
@@ -171,6 +178,11 @@ impl fmt::Display for TcpError {
             ),
             #[cfg(feature = "tls")]
             Self::Config(e) => write!(f, "invalid TLS configuration: {e}"),
+            #[cfg(feature = "mdns")]
+            Self::Mdns(e) => write!(
+                f,
+                "LAN discovery failed: {e}; enter the terminal's address by hand, or check that the network allows multicast (guest Wi-Fi often does not)"
+            ),
         }
     }
 }
@@ -186,6 +198,8 @@ impl std::error::Error for TcpError {
             Self::Tls(e) => Some(e),
             #[cfg(feature = "tls")]
             Self::Config(e) => Some(e),
+            #[cfg(feature = "mdns")]
+            Self::Mdns(e) => Some(e),
             _ => None,
         }
     }
