@@ -234,3 +234,45 @@ async fn plain_client_against_tls_server_fails_cleanly() {
     );
     assert!(server.await.unwrap().is_err());
 }
+
+#[tokio::test]
+async fn a_terminal_that_does_not_answer_times_out() {
+    // A listener whose accept queue is full and never drained: Linux drops further SYNs, so a
+    // connect hangs exactly as it does towards a terminal that is switched off.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    let mut config = TcpConfig::default();
+    config.set_connect_timeout(std::time::Duration::from_millis(300));
+    let mut timed_out = None;
+    // Fill the queue; the first connect that cannot complete must time out.
+    for _ in 0..8 {
+        match connect(&addr.to_string(), &config).await {
+            Ok(link) => fillers.push(link),
+            Err(e) => {
+                timed_out = Some(e);
+                break;
+            }
+        }
+    }
+    match timed_out {
+        Some(TcpError::Timeout { after, .. }) => {
+            assert_eq!(after, std::time::Duration::from_millis(300))
+        }
+        other => panic!(
+            "expected a timeout once the queue was full, got {other:?} after {} connections",
+            fillers.len()
+        ),
+    }
+    let e = connect(&addr.to_string(), &config).await.unwrap_err();
+    assert!(e.to_string().contains("no answer"), "{e}");
+}
