@@ -1,0 +1,45 @@
+//! posbridge's security layer.
+//!
+//! Today this crate holds two of its parts:
+//!
+//! * **Signed results.** The terminal signs every final transaction result and every settlement
+//!   with Ed25519 over a canonical encoding of the fields that matter for money (who, which
+//!   transaction, how much, which currency, what outcome, when). The client verifies with the
+//!   terminal's paired key, and anyone can verify later, offline, from a journal record alone
+//!   ([`verify_result_message`]).
+//! * **Key storage.** The [`KeyStore`] trait, a [`FileKeyStore`] (owner-only permissions, atomic
+//!   writes: temporary file, fsync, rename, fsync of the directory) and a [`MemoryKeyStore`].
+//!   Secrets are zeroised on drop and never appear in `Debug` output.
+//!
+//! Pairing (SPAKE2) and the secure channel (Noise) follow in the same crate. Like the wire codec
+//! below it, this crate does no network IO and reads no clock (only [`FileKeyStore`] touches the
+//! file system, and key generation the OS random source).
+//!
+//! ```
+//! use posbridge_crypto::{SigningIdentity, verify_result};
+//! # use posbridge_wire::*;
+//! # let mut result = TransactionResult {
+//! #     request_id: RequestId::from_u128(1), idempotency_key: IdempotencyKey::from_u128(2),
+//! #     transaction_id: TransactionId::from_u128(3), terminal_id: TerminalId::from_u128(4),
+//! #     kind: TransactionKind::Sale, outcome: Outcome::Approved,
+//! #     amount: Amount::new(1250, Currency::EUR), approved_minor: 1250, tip: None, cashback: None,
+//! #     method: None, pan: None, card_scheme: None, auth_code: None, reference: None,
+//! #     time: Timestamp(1_764_000_000_000), offline: false, balance: None, receipts: vec![],
+//! #     signature: None,
+//! # };
+//! let terminal = SigningIdentity::generate()?;
+//! terminal.sign_result(&mut result);
+//! verify_result(&terminal.public_key(), &result)?;
+//! result.approved_minor = 125; // tampered
+//! assert!(verify_result(&terminal.public_key(), &result).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod signing;
+mod store;
+
+pub use signing::{
+    CryptoError, PublicKey, SignatureError, SigningIdentity, Verifier, result_signing_bytes,
+    settlement_signing_bytes, verify_result, verify_result_message, verify_settlement,
+};
+pub use store::{FileKeyStore, KeyStore, KeyStoreError, MemoryKeyStore, Secret};

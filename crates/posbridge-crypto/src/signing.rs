@@ -1,0 +1,271 @@
+//! Ed25519 signatures over canonical encodings of results and settlements.
+
+use std::fmt;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use posbridge_wire::{Message, Outcome, SettlementResult, TransactionResult};
+use zeroize::Zeroizing;
+
+/// Domain separation: a signature over a result can never be mistaken for one over a
+/// settlement or anything else.
+const RESULT_DOMAIN: &[u8] = b"posbridge/result/v1\0";
+const SETTLEMENT_DOMAIN: &[u8] = b"posbridge/settlement/v1\0";
+
+/// Errors of key handling.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The operating system's random source failed.
+    Random(getrandom::Error),
+}
+
+impl fmt::Display for CryptoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Random(e) => write!(f, "the system random source failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CryptoError {}
+
+/// Why a signature did not verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// The record carries no signature.
+    Missing,
+    /// The signature does not match the record and the key: the record was altered, or signed
+    /// by another terminal. Do not trust it.
+    Invalid,
+    /// The public key is not a valid Ed25519 key.
+    MalformedKey,
+    /// The stored message is not a decodable transaction result.
+    Undecodable,
+}
+
+impl fmt::Display for SignatureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Missing => "the result is not signed",
+            Self::Invalid => {
+                "the terminal's signature does not match: the record was altered or comes from another terminal"
+            }
+            Self::MalformedKey => "the terminal's public key is malformed",
+            Self::Undecodable => "the stored result cannot be decoded",
+        })
+    }
+}
+
+impl std::error::Error for SignatureError {}
+
+/// A terminal's Ed25519 public key, as exchanged at pairing and kept in the journal.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
+/// A terminal's signing key. Never printed; wiped on drop.
+pub struct SigningIdentity {
+    key: SigningKey,
+}
+
+impl fmt::Debug for SigningIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningIdentity")
+            .field("public_key", &self.public_key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningIdentity {
+    /// A new key from the operating system's random source.
+    pub fn generate() -> Result<Self, CryptoError> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut()).map_err(CryptoError::Random)?;
+        Ok(Self::from_secret(&seed))
+    }
+
+    /// The key for a 32-byte secret (as kept in a [`KeyStore`](crate::KeyStore)).
+    pub fn from_secret(secret: &[u8; 32]) -> Self {
+        Self {
+            key: SigningKey::from_bytes(secret),
+        }
+    }
+
+    /// The 32-byte secret, for storing. Handle with care.
+    pub fn to_secret(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.key.to_bytes())
+    }
+
+    /// The public half, to hand to clients at pairing.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.key.verifying_key().to_bytes())
+    }
+
+    /// Signs `result` (sets its `signature`).
+    pub fn sign_result(&self, result: &mut TransactionResult) {
+        result.signature = Some(self.key.sign(&result_signing_bytes(result)).to_bytes());
+    }
+
+    /// Signs `settlement` (sets its `signature`).
+    pub fn sign_settlement(&self, settlement: &mut SettlementResult) {
+        settlement.signature = Some(
+            self.key
+                .sign(&settlement_signing_bytes(settlement))
+                .to_bytes(),
+        );
+    }
+}
+
+fn opt(out: &mut Vec<u8>, value: Option<u64>) {
+    match value {
+        Some(v) => {
+            out.push(1);
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        None => out.extend_from_slice(&[0; 9]),
+    }
+}
+
+fn text(out: &mut Vec<u8>, value: Option<&str>) {
+    let b = value.unwrap_or("").as_bytes();
+    // Wire limits keep these short; the length byte saturates rather than wraps.
+    let len = b.len().min(255);
+    out.push(len as u8);
+    out.extend_from_slice(&b[..len]);
+}
+
+/// The bytes a transaction result's signature covers (docs/security.md, "Signed results").
+pub fn result_signing_bytes(r: &TransactionResult) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160);
+    out.extend_from_slice(RESULT_DOMAIN);
+    out.extend_from_slice(r.terminal_id.as_bytes());
+    out.extend_from_slice(r.idempotency_key.as_bytes());
+    out.extend_from_slice(r.transaction_id.as_bytes());
+    out.push(r.kind.code());
+    let (outcome, reason) = match r.outcome {
+        Outcome::Approved => (1u8, 0u16),
+        Outcome::PartiallyApproved => (2, 0),
+        Outcome::Declined(d) => (3, d.0),
+        Outcome::Cancelled => (4, 0),
+        Outcome::Failed(e) => (5, e.0),
+        _ => (0, 0),
+    };
+    out.push(outcome);
+    out.extend_from_slice(&reason.to_be_bytes());
+    out.extend_from_slice(&r.amount.currency.code().to_be_bytes());
+    out.extend_from_slice(&r.amount.minor.to_be_bytes());
+    out.extend_from_slice(&r.approved_minor.to_be_bytes());
+    opt(&mut out, r.tip);
+    opt(&mut out, r.cashback);
+    opt(&mut out, r.balance);
+    out.extend_from_slice(&r.time.0.to_be_bytes());
+    out.push(u8::from(r.offline));
+    out.push(r.method.map_or(0, |m| m.code()));
+    text(&mut out, r.pan.map(|p| p.to_masked_string()).as_deref());
+    text(&mut out, r.auth_code.as_deref());
+    text(&mut out, r.reference.as_deref());
+    out
+}
+
+/// The bytes a settlement's signature covers (docs/security.md, "Signed results").
+pub fn settlement_signing_bytes(s: &SettlementResult) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + 15 * s.totals.len());
+    out.extend_from_slice(SETTLEMENT_DOMAIN);
+    out.extend_from_slice(s.terminal_id.as_bytes());
+    out.extend_from_slice(s.idempotency_key.as_bytes());
+    out.extend_from_slice(&s.batch_number.to_be_bytes());
+    out.extend_from_slice(&s.status.err().map_or(0, |e| e.0).to_be_bytes());
+    opt(&mut out, s.opened.map(|t| t.0));
+    out.extend_from_slice(&s.closed.0.to_be_bytes());
+    out.extend_from_slice(&(s.totals.len() as u16).to_be_bytes());
+    for t in &s.totals {
+        out.push(t.kind.code());
+        out.extend_from_slice(&t.currency.code().to_be_bytes());
+        out.extend_from_slice(&t.count.to_be_bytes());
+        out.extend_from_slice(&t.amount.to_be_bytes());
+    }
+    out
+}
+
+/// A terminal's public key, decoded once, for checking many records (an audit of a whole
+/// journal): decoding a key costs about 4 µs, a tenth of a verification.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    key: VerifyingKey,
+}
+
+impl Verifier {
+    /// Decodes `key`.
+    pub fn new(key: &PublicKey) -> Result<Self, SignatureError> {
+        Ok(Self {
+            key: VerifyingKey::from_bytes(&key.0).map_err(|_| SignatureError::MalformedKey)?,
+        })
+    }
+
+    fn check(&self, message: &[u8], signature: Option<&[u8; 64]>) -> Result<(), SignatureError> {
+        let signature = signature.ok_or(SignatureError::Missing)?;
+        self.key
+            .verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
+            .map_err(|_| SignatureError::Invalid)
+    }
+
+    /// Checks a result's signature.
+    pub fn verify_result(&self, result: &TransactionResult) -> Result<(), SignatureError> {
+        self.check(&result_signing_bytes(result), result.signature.as_ref())
+    }
+
+    /// Checks a settlement's signature.
+    pub fn verify_settlement(&self, settlement: &SettlementResult) -> Result<(), SignatureError> {
+        self.check(
+            &settlement_signing_bytes(settlement),
+            settlement.signature.as_ref(),
+        )
+    }
+}
+
+/// Checks a result's signature against the terminal's public key.
+pub fn verify_result(key: &PublicKey, result: &TransactionResult) -> Result<(), SignatureError> {
+    if result.signature.is_none() {
+        return Err(SignatureError::Missing);
+    }
+    Verifier::new(key)?.verify_result(result)
+}
+
+/// Checks a settlement's signature against the terminal's public key.
+pub fn verify_settlement(
+    key: &PublicKey,
+    settlement: &SettlementResult,
+) -> Result<(), SignatureError> {
+    if settlement.signature.is_none() {
+        return Err(SignatureError::Missing);
+    }
+    Verifier::new(key)?.verify_settlement(settlement)
+}
+
+/// Checks a result as a journal keeps it: the encoded `TransactionResult` message and the
+/// terminal's public key. Needs nothing else — no connection, no terminal — so an auditor can
+/// run it years later.
+pub fn verify_result_message(
+    key: &PublicKey,
+    encoded: &[u8],
+) -> Result<TransactionResult, SignatureError> {
+    match Message::decode(encoded) {
+        Ok(Message::TransactionResult(result)) => {
+            verify_result(key, &result)?;
+            Ok(result)
+        }
+        _ => Err(SignatureError::Undecodable),
+    }
+}

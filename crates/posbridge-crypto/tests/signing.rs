@@ -1,0 +1,254 @@
+//! Signed results: known answers, tampering, wrong keys, offline verification from a stored
+//! message.
+
+use posbridge_crypto::*;
+use posbridge_wire::*;
+use proptest::prelude::*;
+
+/// RFC 8032 §7.1, test 1: secret and public key.
+const RFC_SECRET: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+const RFC_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+fn unhex<const N: usize>(s: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn result() -> TransactionResult {
+    TransactionResult {
+        request_id: RequestId::from_u128(0x0101_0101_0101_0101_0101_0101_0101_0101),
+        idempotency_key: IdempotencyKey::from_u128(0x0202_0202_0202_0202_0202_0202_0202_0202),
+        transaction_id: TransactionId::from_u128(0x0303_0303_0303_0303_0303_0303_0303_0303),
+        terminal_id: TerminalId::from_u128(0x0404_0404_0404_0404_0404_0404_0404_0404),
+        kind: TransactionKind::Sale,
+        outcome: Outcome::Approved,
+        amount: Amount::new(1250, Currency::EUR),
+        approved_minor: 1250,
+        tip: Some(100),
+        cashback: None,
+        method: Some(PaymentMethod::Contactless),
+        pan: Some(MaskedPan::parse("411111******1111").unwrap()),
+        card_scheme: Some("VISA".into()),
+        auth_code: Some("A1B2C3".into()),
+        reference: None,
+        time: Timestamp(1_764_000_000_000),
+        offline: false,
+        balance: None,
+        receipts: vec![],
+        signature: None,
+    }
+}
+
+#[test]
+fn key_derivation_matches_rfc_8032() {
+    let id = SigningIdentity::from_secret(&unhex::<32>(RFC_SECRET));
+    assert_eq!(id.public_key().to_string(), RFC_PUBLIC);
+    assert!(!format!("{id:?}").contains(RFC_SECRET));
+}
+
+#[test]
+fn known_answer_for_the_approved_result_vector() {
+    let id = SigningIdentity::from_secret(&unhex::<32>(RFC_SECRET));
+    let mut r = result();
+    // The canonical bytes: domain, terminal id, key, transaction id, kind, outcome, reason,
+    // currency, amount, approved, tip, cashback, balance, time, offline, method, PAN, auth
+    // code, reference (docs/security.md).
+    assert_eq!(
+        hex(&result_signing_bytes(&r)),
+        concat!(
+            "706f736272696467652f726573756c742f763100",
+            "04040404040404040404040404040404",
+            "02020202020202020202020202020202",
+            "03030303030303030303030303030303",
+            "01",
+            "01",
+            "0000",
+            "03d2",
+            "00000000000004e2",
+            "00000000000004e2",
+            "010000000000000064",
+            "000000000000000000",
+            "000000000000000000",
+            "0000019ab697e800",
+            "00",
+            "02",
+            "10343131313131",
+            "2a2a2a2a2a2a31313131",
+            "06413142324333",
+            "00"
+        )
+    );
+    id.sign_result(&mut r);
+    // Ed25519 is deterministic: this signature is a known answer for the vector.
+    assert_eq!(hex(&r.signature.unwrap()), KAT_SIGNATURE);
+    verify_result(&id.public_key(), &r).unwrap();
+}
+
+const KAT_SIGNATURE: &str = "67d32ddac87ab61903f571c253e1e0d66becd9401ac2c8726666d334a10a1ad79fc7ca51c9ff1f86b9983f77f78f391e2845cd625dfd98a9970e778316135f09";
+
+/// A named edit of a result.
+type Change = Box<dyn Fn(&mut TransactionResult)>;
+
+#[test]
+fn anything_that_matters_changed_breaks_the_signature() {
+    let id = SigningIdentity::generate().unwrap();
+    let mut signed = result();
+    id.sign_result(&mut signed);
+    let key = id.public_key();
+    let changes: Vec<(&str, Change)> = vec![
+        ("amount", Box::new(|r| r.amount.minor += 1)),
+        (
+            "approved",
+            Box::new(|r| {
+                r.outcome = Outcome::PartiallyApproved;
+                r.approved_minor = 1000;
+            }),
+        ),
+        ("currency", Box::new(|r| r.amount.currency = Currency::USD)),
+        (
+            "outcome",
+            Box::new(|r| r.outcome = Outcome::Declined(DeclineReason::DO_NOT_HONOUR)),
+        ),
+        ("time", Box::new(|r| r.time.0 += 1)),
+        ("terminal", Box::new(|r| r.terminal_id.0[0] ^= 1)),
+        ("key", Box::new(|r| r.idempotency_key.0[15] ^= 1)),
+        ("transaction", Box::new(|r| r.transaction_id.0[3] ^= 0x80)),
+        ("tip", Box::new(|r| r.tip = Some(1000))),
+        ("cashback", Box::new(|r| r.cashback = Some(0))),
+        ("kind", Box::new(|r| r.kind = TransactionKind::Refund)),
+        ("offline", Box::new(|r| r.offline = true)),
+        (
+            "pan",
+            Box::new(|r| r.pan = Some(MaskedPan::parse("511111******1111").unwrap())),
+        ),
+        (
+            "auth code",
+            Box::new(|r| r.auth_code = Some("A1B2C4".into())),
+        ),
+    ];
+    for (what, change) in changes {
+        let mut r = signed.clone();
+        change(&mut r);
+        assert_eq!(
+            verify_result(&key, &r),
+            Err(SignatureError::Invalid),
+            "changing the {what}"
+        );
+    }
+    // Fields outside the money record (receipts, scheme) may be reformatted without breaking it.
+    let mut r = signed.clone();
+    r.card_scheme = Some("Visa".into());
+    verify_result(&key, &r).unwrap();
+}
+
+#[test]
+fn wrong_key_missing_signature_and_bit_flips_fail() {
+    let id = SigningIdentity::generate().unwrap();
+    let other = SigningIdentity::generate().unwrap();
+    let mut r = result();
+    assert_eq!(
+        verify_result(&id.public_key(), &r),
+        Err(SignatureError::Missing)
+    );
+    id.sign_result(&mut r);
+    assert_eq!(
+        verify_result(&other.public_key(), &r),
+        Err(SignatureError::Invalid)
+    );
+    for bit in 0..512 {
+        let mut flipped = r.clone();
+        flipped.signature.as_mut().unwrap()[bit / 8] ^= 1 << (bit % 8);
+        assert!(
+            verify_result(&id.public_key(), &flipped).is_err(),
+            "bit {bit}"
+        );
+    }
+}
+
+#[test]
+fn a_journal_record_verifies_offline() {
+    let id = SigningIdentity::generate().unwrap();
+    let mut r = result();
+    id.sign_result(&mut r);
+    // What a journal keeps: the encoded message and the terminal's public key.
+    let stored = Message::TransactionResult(r.clone()).to_bytes().unwrap();
+    let key = PublicKey(id.public_key().0);
+    assert_eq!(verify_result_message(&key, &stored).unwrap(), r);
+    let mut altered = stored.to_vec();
+    // The tip (field 0x17, 100 = 0x64) becomes 101: still a valid message, no longer the signed one.
+    let at = altered
+        .windows(3)
+        .position(|w| w == [0x17, 0x01, 0x64])
+        .unwrap();
+    altered[at + 2] = 0x65;
+    assert_eq!(
+        verify_result_message(&key, &altered),
+        Err(SignatureError::Invalid)
+    );
+    assert_eq!(
+        verify_result_message(&key, b"\x05\x02\x01\x2a"),
+        Err(SignatureError::Undecodable)
+    );
+}
+
+#[test]
+fn settlements_are_signed_too() {
+    let id = SigningIdentity::generate().unwrap();
+    let mut s = SettlementResult {
+        request_id: RequestId::from_u128(9),
+        idempotency_key: IdempotencyKey::from_u128(10),
+        terminal_id: TerminalId::from_u128(4),
+        batch_number: 17,
+        status: Ok(()),
+        opened: Some(Timestamp(1_763_900_000_000)),
+        closed: Timestamp(1_764_000_000_000),
+        totals: vec![Totals {
+            kind: TransactionKind::Sale,
+            currency: Currency::EUR,
+            count: 12,
+            amount: 48_350,
+        }],
+        receipt: None,
+        signature: None,
+    };
+    id.sign_settlement(&mut s);
+    verify_settlement(&id.public_key(), &s).unwrap();
+    s.totals[0].amount += 1;
+    assert_eq!(
+        verify_settlement(&id.public_key(), &s),
+        Err(SignatureError::Invalid)
+    );
+    // A result signature never verifies as a settlement (domain separation).
+    let mut r = result();
+    id.sign_result(&mut r);
+    s.signature = r.signature;
+    assert_eq!(
+        verify_settlement(&id.public_key(), &s),
+        Err(SignatureError::Invalid)
+    );
+}
+
+proptest! {
+    // Ed25519 in a debug build is slow; 64 cases still cover amounts across the whole range.
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_amount_change_is_detected(amount in any::<u64>(), delta in 1u64..1000) {
+        let id = SigningIdentity::from_secret(&[7; 32]);
+        let mut r = result();
+        r.amount.minor = amount;
+        r.approved_minor = amount;
+        id.sign_result(&mut r);
+        prop_assert!(verify_result(&id.public_key(), &r).is_ok());
+        r.amount.minor = amount.wrapping_add(delta);
+        r.approved_minor = r.amount.minor;
+        prop_assert_eq!(verify_result(&id.public_key(), &r), Err(SignatureError::Invalid));
+    }
+}
