@@ -7,7 +7,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey};
-use posbridge_crypto::{SigningIdentity, Verifier, result_signing_bytes, verify_result};
+use posbridge_crypto::{
+    ChannelConfig, InitiatorHandshake, SigningIdentity, StaticKeypair, Verifier, respond,
+    result_signing_bytes, verify_result,
+};
 use posbridge_wire::{
     Amount, Currency, IdempotencyKey, MaskedPan, Outcome, PaymentMethod, RequestId, TerminalId,
     Timestamp, TransactionId, TransactionKind, TransactionResult,
@@ -68,5 +71,88 @@ fn signatures(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, signatures);
+/// Seal + open of one frame payload through the channel, next to raw AES-256-GCM
+/// (`aes-gcm`, encrypt + decrypt in place, same key schedule kept) on the same bytes.
+fn channel(c: &mut Criterion) {
+    use aes_gcm::aead::{AeadInPlace, KeyInit};
+    let mut g = c.benchmark_group("channel_seal_open");
+    let client_keys = StaticKeypair::generate().unwrap();
+    let terminal_keys = StaticKeypair::generate().unwrap();
+    let header = [0xa5u8, 0xc3, 1, 1, 1, 0, 0, 0, 7, 0, 0x20, 0x12, 0x34];
+    for size in [256usize, 1024] {
+        g.throughput(Throughput::Bytes(size as u64));
+        let (hs, request) = InitiatorHandshake::start(
+            &client_keys,
+            &terminal_keys.public(),
+            b"",
+            ChannelConfig::default(),
+        )
+        .unwrap();
+        let accepted = respond(
+            &terminal_keys,
+            &request,
+            |_| true,
+            b"",
+            ChannelConfig::default(),
+        )
+        .unwrap();
+        let (mut client, _) = hs.finish(&accepted.response).unwrap();
+        let mut terminal = accepted.channel;
+        let payload = vec![0x42u8; size];
+        let mut buf = Vec::with_capacity(size + 64);
+        g.bench_function(format!("posbridge/{size}"), |b| {
+            b.iter(|| {
+                buf.clear();
+                client.seal(&header, black_box(&payload), &mut buf).unwrap();
+                black_box(terminal.open(&header, &mut buf).unwrap().len())
+            })
+        });
+        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&[7u8; 32]).unwrap();
+        let mut counter = 0u64;
+        let mut raw = vec![0u8; size];
+        g.bench_function(format!("raw_aes_256_gcm/{size}"), |b| {
+            b.iter(|| {
+                counter += 1;
+                let mut n = [0u8; 12];
+                n[4..].copy_from_slice(&counter.to_be_bytes());
+                let nonce = aes_gcm::Nonce::from(n);
+                raw.copy_from_slice(black_box(&payload));
+                let tag = cipher
+                    .encrypt_in_place_detached(&nonce, &header, &mut raw)
+                    .unwrap();
+                cipher
+                    .decrypt_in_place_detached(&nonce, &header, &mut raw, &tag)
+                    .unwrap();
+                black_box(raw.len())
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("channel_handshake");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("ik_full_handshake", |b| {
+        b.iter(|| {
+            let (hs, request) = InitiatorHandshake::start(
+                &client_keys,
+                &terminal_keys.public(),
+                b"",
+                ChannelConfig::default(),
+            )
+            .unwrap();
+            let accepted = respond(
+                &terminal_keys,
+                &request,
+                |_| true,
+                b"",
+                ChannelConfig::default(),
+            )
+            .unwrap();
+            black_box(hs.finish(&accepted.response).unwrap())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, signatures, channel);
 criterion_main!(benches);

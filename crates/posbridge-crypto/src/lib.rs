@@ -35,9 +35,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod channel;
 mod signing;
 mod store;
 
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use channel::{
+    Accepted, ChannelConfig, ChannelError, InitiatorHandshake, NOISE_PATTERN, SEAL_OVERHEAD,
+    SecureChannel, StaticKeypair, respond,
+};
 pub use signing::{
     CryptoError, PublicKey, SignatureError, SigningIdentity, Verifier, result_signing_bytes,
     settlement_signing_bytes, verify_result, verify_result_message, verify_settlement,
