@@ -11,33 +11,12 @@ use posbridge_crypto::{
     ChannelConfig, InitiatorHandshake, SigningIdentity, StaticKeypair, Verifier, respond,
     result_signing_bytes, verify_result,
 };
-use posbridge_wire::{
-    Amount, Currency, IdempotencyKey, MaskedPan, Outcome, PaymentMethod, RequestId, TerminalId,
-    Timestamp, TransactionId, TransactionKind, TransactionResult,
-};
+use posbridge_wire::{TransactionResult, samples};
 
 fn result() -> TransactionResult {
     TransactionResult {
-        request_id: RequestId::from_u128(1),
-        idempotency_key: IdempotencyKey::from_u128(2),
-        transaction_id: TransactionId::from_u128(3),
-        terminal_id: TerminalId::from_u128(4),
-        kind: TransactionKind::Sale,
-        outcome: Outcome::Approved,
-        amount: Amount::new(1250, Currency::EUR),
-        approved_minor: 1250,
-        tip: Some(100),
-        cashback: None,
-        method: Some(PaymentMethod::Contactless),
-        pan: Some(MaskedPan::parse("411111******1111").unwrap()),
-        card_scheme: Some("VISA".into()),
-        auth_code: Some("A1B2C3".into()),
         reference: Some("123456789012".into()),
-        time: Timestamp(1_764_000_000_000),
-        offline: false,
-        balance: None,
-        receipts: vec![],
-        signature: None,
+        ..samples::approved_result()
     }
 }
 

@@ -9,9 +9,7 @@ use std::hint::black_box;
 use bytes::{Bytes, BytesMut};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use posbridge_wire::{
-    Amount, Currency, Frame, FrameCodec, FrameConfig, FrameFlags, FrameType, IdempotencyKey,
-    MaskedPan, Message, Metadata, Outcome, PaymentMethod, RequestId, TerminalId, Timestamp,
-    TransactionCommand, TransactionId, TransactionKind, TransactionRequest, TransactionResult,
+    Frame, FrameCodec, FrameConfig, FrameFlags, FrameType, Message, TransactionResult, samples,
 };
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
@@ -186,45 +184,14 @@ fn frame_encode(c: &mut Criterion) {
 }
 
 fn sale() -> Message {
-    let mut metadata = Metadata::new();
-    metadata.insert("table", "12").unwrap();
-    Message::Transaction(TransactionRequest {
-        order_ref: Some("ORDER-1001".into()),
-        metadata,
-        ..TransactionRequest::new(
-            RequestId::from_u128(1),
-            IdempotencyKey::from_u128(2),
-            TransactionCommand::Sale {
-                amount: Amount::new(1250, Currency::EUR),
-                tip: Some(100),
-                cashback: None,
-            },
-        )
-    })
+    Message::Transaction(samples::sale_request())
 }
 
 fn approved() -> Message {
     Message::TransactionResult(TransactionResult {
-        request_id: RequestId::from_u128(1),
-        idempotency_key: IdempotencyKey::from_u128(2),
-        transaction_id: TransactionId::from_u128(3),
-        terminal_id: TerminalId::from_u128(4),
-        kind: TransactionKind::Sale,
-        outcome: Outcome::Approved,
-        amount: Amount::new(1250, Currency::EUR),
-        approved_minor: 1250,
-        tip: Some(100),
-        cashback: None,
-        method: Some(PaymentMethod::Contactless),
-        pan: Some(MaskedPan::parse("411111******1111").unwrap()),
-        card_scheme: Some("VISA".into()),
-        auth_code: Some("A1B2C3".into()),
         reference: Some("123456789012".into()),
-        time: Timestamp(1_764_000_000_000),
-        offline: false,
-        balance: None,
-        receipts: vec![],
         signature: Some([0x5a; 64]),
+        ..samples::approved_result()
     })
 }
 

@@ -22,28 +22,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn result() -> TransactionResult {
-    TransactionResult {
-        request_id: RequestId::from_u128(0x0101_0101_0101_0101_0101_0101_0101_0101),
-        idempotency_key: IdempotencyKey::from_u128(0x0202_0202_0202_0202_0202_0202_0202_0202),
-        transaction_id: TransactionId::from_u128(0x0303_0303_0303_0303_0303_0303_0303_0303),
-        terminal_id: TerminalId::from_u128(0x0404_0404_0404_0404_0404_0404_0404_0404),
-        kind: TransactionKind::Sale,
-        outcome: Outcome::Approved,
-        amount: Amount::new(1250, Currency::EUR),
-        approved_minor: 1250,
-        tip: Some(100),
-        cashback: None,
-        method: Some(PaymentMethod::Contactless),
-        pan: Some(MaskedPan::parse("411111******1111").unwrap()),
-        card_scheme: Some("VISA".into()),
-        auth_code: Some("A1B2C3".into()),
-        reference: None,
-        time: Timestamp(1_764_000_000_000),
-        offline: false,
-        balance: None,
-        receipts: vec![],
-        signature: None,
-    }
+    samples::approved_result()
 }
 
 #[test]

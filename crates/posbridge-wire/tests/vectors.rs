@@ -10,71 +10,23 @@ use posbridge_wire::*;
 const FILE: &str = include_str!("../../../docs/test-vectors.txt");
 
 fn hello() -> Message {
-    Message::Hello(Hello {
-        client_id: ClientId::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff),
-        client_name: Some("Till 1".into()),
-        app_version: Some("posbridge 0.1.0".into()),
-        protocol_versions: vec![1],
-        max_frame_size: Some(4096),
-    })
+    Message::Hello(samples::hello())
 }
 
 fn sale() -> Message {
-    let mut metadata = Metadata::new();
-    metadata.insert("table", "12").unwrap();
-    Message::Transaction(TransactionRequest {
-        order_ref: Some("ORDER-1001".into()),
-        metadata,
-        ..TransactionRequest::new(
-            RequestId::from_u128(0x0101_0101_0101_0101_0101_0101_0101_0101),
-            IdempotencyKey::from_u128(0x0202_0202_0202_0202_0202_0202_0202_0202),
-            TransactionCommand::Sale {
-                amount: Amount::new(1250, Currency::EUR),
-                tip: Some(100),
-                cashback: None,
-            },
-        )
-    })
+    Message::Transaction(samples::sale_request())
 }
 
 fn approved() -> Message {
-    Message::TransactionResult(TransactionResult {
-        request_id: RequestId::from_u128(0x0101_0101_0101_0101_0101_0101_0101_0101),
-        idempotency_key: IdempotencyKey::from_u128(0x0202_0202_0202_0202_0202_0202_0202_0202),
-        transaction_id: TransactionId::from_u128(0x0303_0303_0303_0303_0303_0303_0303_0303),
-        terminal_id: TerminalId::from_u128(0x0404_0404_0404_0404_0404_0404_0404_0404),
-        kind: TransactionKind::Sale,
-        outcome: Outcome::Approved,
-        amount: Amount::new(1250, Currency::EUR),
-        approved_minor: 1250,
-        tip: Some(100),
-        cashback: None,
-        method: Some(PaymentMethod::Contactless),
-        pan: Some(MaskedPan::parse("411111******1111").unwrap()),
-        card_scheme: Some("VISA".into()),
-        auth_code: Some("A1B2C3".into()),
-        reference: None,
-        time: Timestamp(1_764_000_000_000),
-        offline: false,
-        balance: None,
-        receipts: vec![],
-        signature: None,
-    })
+    Message::TransactionResult(samples::approved_result())
 }
 
 fn declined() -> Message {
-    let Message::TransactionResult(mut r) = approved() else {
-        unreachable!()
-    };
-    r.outcome = Outcome::Declined(DeclineReason::INSUFFICIENT_FUNDS);
-    r.approved_minor = 0;
-    r.tip = None;
-    r.auth_code = None;
-    Message::TransactionResult(r)
+    Message::TransactionResult(samples::declined_result())
 }
 
 fn heartbeat() -> Message {
-    Message::Heartbeat(Heartbeat { nonce: 42 })
+    Message::Heartbeat(samples::heartbeat())
 }
 
 /// (name, message, frame sequence number) for every message vector.
