@@ -1,7 +1,11 @@
 //! posbridge's security layer.
 //!
-//! Today this crate holds two of its parts:
+//! Today this crate holds three of its four parts:
 //!
+//! * **The secure channel.** A Noise IK handshake (X25519, AES-256-GCM, SHA-256) between the
+//!   static keys exchanged at pairing ([`InitiatorHandshake`], [`respond`]), then
+//!   [`SecureChannel`] seals frame payloads with the frame header as associated data, explicit
+//!   strictly increasing counters and periodic rekeying (docs/security.md, "Secure channel").
 //! * **Signed results.** The terminal signs every final transaction result and every settlement
 //!   with Ed25519 over a canonical encoding of the fields that matter for money (who, which
 //!   transaction, how much, which currency, what outcome, when). The client verifies with the
@@ -11,7 +15,7 @@
 //!   writes: temporary file, fsync, rename, fsync of the directory) and a [`MemoryKeyStore`].
 //!   Secrets are zeroised on drop and never appear in `Debug` output.
 //!
-//! Pairing (SPAKE2) and the secure channel (Noise) follow in the same crate. Like the wire codec
+//! Pairing (SPAKE2 with a 6-digit code or a 128-bit handover secret) follows in the same crate. Like the wire codec
 //! below it, this crate does no network IO and reads no clock (only [`FileKeyStore`] touches the
 //! file system, and key generation the OS random source).
 //!
