@@ -19,7 +19,7 @@ pub const TRANSACTION_ID: TransactionId = TransactionId([0x03; 16]);
 /// The sample terminal (16 × `04`).
 pub const TERMINAL_ID: TerminalId = TerminalId([0x04; 16]);
 
-/// `hello`: "Till 1", app "posbridge 0.1.0", versions [1], maximum frame 4096.
+/// `hello`: "Till 1", app "posbridge 0.1.0", protocol version 1, maximum frame 4096.
 pub fn hello() -> Hello {
     Hello {
         client_id: ClientId::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff),
