@@ -8,8 +8,8 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey};
 use posbridge_crypto::{
-    ChannelConfig, InitiatorHandshake, SigningIdentity, StaticKeypair, Verifier, respond,
-    result_signing_bytes, verify_result,
+    ChannelConfig, InitiatorHandshake, SecureChannel, SigningIdentity, StaticKeypair, Verifier,
+    respond, result_signing_bytes, verify_result,
 };
 use posbridge_wire::{TransactionResult, samples};
 
@@ -50,6 +50,14 @@ fn signatures(c: &mut Criterion) {
     g.finish();
 }
 
+/// One full IK handshake, both sides: the client's and the terminal's channels.
+fn handshake(client: &StaticKeypair, terminal: &StaticKeypair) -> (SecureChannel, SecureChannel) {
+    let config = ChannelConfig::default();
+    let (hs, request) = InitiatorHandshake::start(client, &terminal.public(), b"", config).unwrap();
+    let accepted = respond(terminal, &request, |_| true, b"", config).unwrap();
+    (hs.finish(&accepted.response).unwrap().0, accepted.channel)
+}
+
 /// Seal + open of one frame payload through the channel, next to raw AES-256-GCM
 /// (`aes-gcm`, encrypt + decrypt in place, same key schedule kept) on the same bytes.
 fn channel(c: &mut Criterion) {
@@ -60,23 +68,7 @@ fn channel(c: &mut Criterion) {
     let header = [0xa5u8, 0xc3, 1, 1, 1, 0, 0, 0, 7, 0, 0x20, 0x12, 0x34];
     for size in [256usize, 1024] {
         g.throughput(Throughput::Bytes(size as u64));
-        let (hs, request) = InitiatorHandshake::start(
-            &client_keys,
-            &terminal_keys.public(),
-            b"",
-            ChannelConfig::default(),
-        )
-        .unwrap();
-        let accepted = respond(
-            &terminal_keys,
-            &request,
-            |_| true,
-            b"",
-            ChannelConfig::default(),
-        )
-        .unwrap();
-        let (mut client, _) = hs.finish(&accepted.response).unwrap();
-        let mut terminal = accepted.channel;
+        let (mut client, mut terminal) = handshake(&client_keys, &terminal_keys);
         let payload = vec![0x42u8; size];
         let mut buf = Vec::with_capacity(size + 64);
         g.bench_function(format!("posbridge/{size}"), |b| {
@@ -111,24 +103,7 @@ fn channel(c: &mut Criterion) {
     let mut g = c.benchmark_group("channel_handshake");
     g.throughput(Throughput::Elements(1));
     g.bench_function("ik_full_handshake", |b| {
-        b.iter(|| {
-            let (hs, request) = InitiatorHandshake::start(
-                &client_keys,
-                &terminal_keys.public(),
-                b"",
-                ChannelConfig::default(),
-            )
-            .unwrap();
-            let accepted = respond(
-                &terminal_keys,
-                &request,
-                |_| true,
-                b"",
-                ChannelConfig::default(),
-            )
-            .unwrap();
-            black_box(hs.finish(&accepted.response).unwrap())
-        })
+        b.iter(|| black_box(handshake(&client_keys, &terminal_keys)))
     });
     g.finish();
 }

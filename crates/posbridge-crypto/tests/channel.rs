@@ -38,6 +38,11 @@ fn connect(p: &Peers, config: ChannelConfig) -> (SecureChannel, SecureChannel) {
     (client, accepted.channel)
 }
 
+/// A client's first handshake message towards `terminal`, with default settings.
+fn start(client: &StaticKeypair, terminal: &StaticKeypair) -> (InitiatorHandshake, Vec<u8>) {
+    InitiatorHandshake::start(client, &terminal.public(), b"", ChannelConfig::default()).unwrap()
+}
+
 const HEADER: &[u8] = b"\xa5\xc3\x01\x01\x01\x00\x00\x00\x07\x00\x20\x12\x34";
 
 fn seal(ch: &mut SecureChannel, msg: &[u8]) -> Vec<u8> {
@@ -66,13 +71,7 @@ fn paired_peers_talk_both_ways() {
 #[test]
 fn an_unpaired_client_is_refused() {
     let p = peers();
-    let (_, request) = InitiatorHandshake::start(
-        &p.client,
-        &p.terminal.public(),
-        b"",
-        ChannelConfig::default(),
-    )
-    .unwrap();
+    let (_, request) = start(&p.client, &p.terminal);
     let err = respond(
         &p.terminal,
         &request,
@@ -95,33 +94,15 @@ fn a_man_in_the_middle_without_the_keys_fails() {
     let mallory = StaticKeypair::generate().unwrap();
     // The client believes it talks to the terminal, but Mallory answers: she cannot read the
     // first message, which is encrypted to the terminal's static key.
-    let (_, request) = InitiatorHandshake::start(
-        &p.client,
-        &p.terminal.public(),
-        b"",
-        ChannelConfig::default(),
-    )
-    .unwrap();
+    let (_, request) = start(&p.client, &p.terminal);
     assert_eq!(
         respond(&mallory, &request, |_| true, b"", ChannelConfig::default()).unwrap_err(),
         ChannelError::Handshake
     );
     // Mallory starts her own handshake to the client's expected terminal key and relays the
     // terminal's answer: the client's handshake state does not accept it.
-    let (hs, _) = InitiatorHandshake::start(
-        &p.client,
-        &p.terminal.public(),
-        b"",
-        ChannelConfig::default(),
-    )
-    .unwrap();
-    let (_, mallory_request) = InitiatorHandshake::start(
-        &mallory,
-        &p.terminal.public(),
-        b"",
-        ChannelConfig::default(),
-    )
-    .unwrap();
+    let (hs, _) = start(&p.client, &p.terminal);
+    let (_, mallory_request) = start(&mallory, &p.terminal);
     let for_mallory = respond(
         &p.terminal,
         &mallory_request,
@@ -135,13 +116,7 @@ fn a_man_in_the_middle_without_the_keys_fails() {
         ChannelError::Handshake
     );
     // An altered handshake message fails too.
-    let (_, mut request) = InitiatorHandshake::start(
-        &p.client,
-        &p.terminal.public(),
-        b"",
-        ChannelConfig::default(),
-    )
-    .unwrap();
+    let (_, mut request) = start(&p.client, &p.terminal);
     let last = request.len() - 1;
     request[last] ^= 1;
     assert!(

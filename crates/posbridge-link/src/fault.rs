@@ -122,6 +122,8 @@ struct Pipe {
     rng: Rng,
     packet: bool,
     queue: BTreeMap<(Instant, u64), Bytes>,
+    /// Bytes in `queue`, kept as items come and go (not summed on every send).
+    queued: usize,
     order: u64,
     busy_until: Instant,
     last_due: Instant,
@@ -136,6 +138,7 @@ impl Pipe {
             rng: Rng(seed),
             packet,
             queue: BTreeMap::new(),
+            queued: 0,
             order: 0,
             busy_until: now,
             last_due: now,
@@ -223,6 +226,7 @@ impl Pipe {
                 self.last_due = self.last_due.max(due);
             }
             self.order += 1;
+            self.queued += piece.len();
             self.queue.insert((due, self.order), piece);
         }
     }
@@ -234,7 +238,7 @@ impl Pipe {
         };
         if due <= Instant::now() {
             self.timer = None;
-            return Poll::Ready(self.queue.remove(&(due, order)));
+            return Poll::Ready(self.take(due, order));
         }
         let timer = self
             .timer
@@ -245,7 +249,7 @@ impl Pipe {
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => {
                 self.timer = None;
-                Poll::Ready(self.queue.remove(&(due, order)))
+                Poll::Ready(self.take(due, order))
             }
             Poll::Pending => Poll::Pending,
         }
@@ -258,11 +262,19 @@ impl Pipe {
             .first_key_value()
             .map(|(&(due, _), _)| (due.min(Instant::now()), 0))
             .unwrap_or((Instant::now(), 0));
+        self.queued += bytes.len();
         self.queue.insert(key, bytes);
     }
 
-    fn queued_bytes(&self) -> usize {
-        self.queue.values().map(Bytes::len).sum()
+    fn take(&mut self, due: Instant, order: u64) -> Option<Bytes> {
+        let item = self.queue.remove(&(due, order));
+        self.queued -= item.as_ref().map_or(0, Bytes::len);
+        item
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.queued = 0;
     }
 }
 
@@ -321,8 +333,8 @@ impl<L: Link> FaultInjector<L> {
     pub fn cut(&mut self) {
         if !self.stats.cut {
             self.stats.cut = true;
-            self.send.queue.clear();
-            self.recv.queue.clear();
+            self.send.clear();
+            self.recv.clear();
             // Best effort: let the peer of an in-memory or TCP link notice.
             let waker = std::task::Waker::noop();
             let _ = self.inner.poll_close(&mut Context::from_waker(waker));
@@ -416,7 +428,7 @@ impl<L: Link> Link for FaultInjector<L> {
         if let Poll::Ready(Err(e)) = self.poll_drive_send(cx) {
             return Poll::Ready(Err(e));
         }
-        if self.send.queued_bytes() >= SEND_QUEUE_LIMIT {
+        if self.send.queued >= SEND_QUEUE_LIMIT {
             return Poll::Pending;
         }
         let take = if self.send.packet {

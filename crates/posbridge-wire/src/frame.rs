@@ -56,6 +56,17 @@ pub enum FrameType {
 }
 
 impl FrameType {
+    /// Every frame type, in code order.
+    pub const ALL: &'static [Self] = &[
+        Self::Data,
+        Self::Ack,
+        Self::Nak,
+        Self::Ping,
+        Self::Pong,
+        Self::Handshake,
+        Self::Close,
+    ];
+
     /// The wire code.
     pub const fn code(self) -> u8 {
         self as u8
@@ -543,17 +554,8 @@ mod tests {
 
     #[test]
     fn round_trip_every_type() {
-        let types = [
-            FrameType::Data,
-            FrameType::Ack,
-            FrameType::Nak,
-            FrameType::Ping,
-            FrameType::Pong,
-            FrameType::Handshake,
-            FrameType::Close,
-        ];
         let mut codec = FrameCodec::new();
-        for (i, t) in types.into_iter().enumerate() {
+        for (i, &t) in FrameType::ALL.iter().enumerate() {
             let mut f = Frame::new(
                 t,
                 i as u32 * 1000,

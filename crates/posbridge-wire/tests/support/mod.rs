@@ -551,17 +551,7 @@ pub fn message() -> impl Strategy<Value = Message> {
 /// Frames of every type with random headers and payloads up to `max_payload` bytes.
 pub fn frame(max_payload: usize) -> impl Strategy<Value = Frame> {
     (
-        proptest::sample::select(
-            &[
-                FrameType::Data,
-                FrameType::Ack,
-                FrameType::Nak,
-                FrameType::Ping,
-                FrameType::Pong,
-                FrameType::Handshake,
-                FrameType::Close,
-            ][..],
-        ),
+        proptest::sample::select(FrameType::ALL),
         any::<bool>(),
         any::<u32>(),
         vec(any::<u8>(), 0..=max_payload),
