@@ -1,7 +1,13 @@
 //! posbridge's security layer.
 //!
-//! Today this crate holds three of its four parts:
+//! It has four parts:
 //!
+//! * **Pairing.** The terminal shows a 6-digit code (or hands over a 128-bit secret by NFC or QR
+//!   code); both sides run SPAKE2 with it, confirm the shared key, and exchange their long-term
+//!   public keys under it ([`PairingWindow`] and [`TerminalPairing`] on the terminal,
+//!   [`ClientPairing`] on the client). The terminal allows 3 attempts per code, then makes a new
+//!   code and backs off exponentially; its pairing window expires. Each side keeps a
+//!   [`PairingRecord`] ([`PairingStore`] persists records and this side's [`LocalIdentity`]).
 //! * **The secure channel.** A Noise IK handshake (X25519, AES-256-GCM, SHA-256) between the
 //!   static keys exchanged at pairing ([`InitiatorHandshake`], [`respond`]), then
 //!   [`SecureChannel`] seals frame payloads with the frame header as associated data, explicit
@@ -15,9 +21,9 @@
 //!   writes: temporary file, fsync, rename, fsync of the directory) and a [`MemoryKeyStore`].
 //!   Secrets are zeroised on drop and never appear in `Debug` output.
 //!
-//! Pairing (SPAKE2 with a 6-digit code or a 128-bit handover secret) follows in the same crate. Like the wire codec
-//! below it, this crate does no network IO and reads no clock (only [`FileKeyStore`] touches the
-//! file system, and key generation the OS random source).
+//! All of it is sans-IO: messages and the current time go in, messages and records come out.
+//! Nothing here does network IO or reads a clock (only [`FileKeyStore`] touches the file system,
+//! and key generation the OS random source).
 //!
 //! ```
 //! use posbridge_crypto::{SigningIdentity, verify_result};
@@ -40,6 +46,8 @@
 //! ```
 
 mod channel;
+mod pairing;
+mod records;
 mod signing;
 mod store;
 
@@ -51,6 +59,12 @@ pub use channel::{
     Accepted, ChannelConfig, ChannelError, InitiatorHandshake, NOISE_PATTERN, SEAL_OVERHEAD,
     SecureChannel, StaticKeypair, respond,
 };
+pub use pairing::{
+    ABORT_STEP, AbortReason, ClientConfirmed, ClientPairing, LocalIdentity, MAX_NAME, MAX_WINDOW,
+    PAIRING_VERSION, PairingConfig, PairingError, PairingRecord, PairingSecret, PairingWindow,
+    PeerId, PeerKeys, Role, TerminalPairing, WindowState, abort,
+};
+pub use records::{IDENTITY_NAME, PairingStore, PairingStoreError, RecordError};
 pub use signing::{
     CryptoError, PublicKey, SignatureError, SigningIdentity, Verifier, result_signing_bytes,
     settlement_signing_bytes, verify_result, verify_result_message, verify_settlement,
