@@ -1,6 +1,8 @@
 //! Signed results: signatures made and checked per second, next to raw Ed25519 over the same
 //! canonical bytes (the baseline: what the canonical encoding adds).
 //!
+//! The secure channel against raw AES-256-GCM, and pairing against a bare SPAKE2 exchange.
+//!
 //! Run: `cargo bench -p posbridge-benches --bench crypto`
 
 use std::hint::black_box;
@@ -8,9 +10,12 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey};
 use posbridge_crypto::{
-    ChannelConfig, InitiatorHandshake, SecureChannel, SigningIdentity, StaticKeypair, Verifier,
-    respond, result_signing_bytes, verify_result,
+    ChannelConfig, ClientPairing, InitiatorHandshake, LocalIdentity, PairingConfig, PairingSecret,
+    PairingWindow, PeerId, SecureChannel, SigningIdentity, StaticKeypair, Verifier, respond,
+    result_signing_bytes, verify_result,
 };
+use posbridge_wire::Timestamp;
+use spake2::{Ed25519Group, Identity, Password, Spake2};
 use posbridge_wire::{TransactionResult, samples};
 
 fn result() -> TransactionResult {
@@ -108,5 +113,47 @@ fn channel(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, signatures, channel);
+/// A whole pairing (both sides, four messages, records out) against the bare SPAKE2 exchange it
+/// is built on: the ratio is what key confirmation, the sealed key exchange and the checks of
+/// the received keys add.
+fn pairing(c: &mut Criterion) {
+    let terminal = LocalIdentity::generate(PeerId([1; 16]), "Till 2").unwrap();
+    let phone = LocalIdentity::generate(PeerId([2; 16]), "phone").unwrap();
+    let code = PairingSecret::code("123456").unwrap();
+    let now = std::time::Instant::now();
+    let mut config = PairingConfig::default();
+    config.set_attempts_per_code(u8::MAX);
+    let mut g = c.benchmark_group("pairing");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("posbridge_pairing", |b| {
+        b.iter(|| {
+            let mut window = PairingWindow::open_with(
+                config,
+                now,
+                code.clone(),
+                PairingSecret::handover([0; 16]),
+            )
+            .unwrap();
+            let (client, m1) = ClientPairing::start(&phone, &code).unwrap();
+            let (attempt, m2) = window.accept(&terminal, &m1, now).unwrap();
+            let (client, m3) = client.confirm(&m2).unwrap();
+            let (record, m4) = attempt
+                .finish(&mut window, &m3, now, Timestamp(0))
+                .unwrap();
+            black_box((record, client.finish(&m4, Timestamp(0)).unwrap()))
+        })
+    });
+    g.bench_function("raw_spake2_exchange_baseline", |b| {
+        let password = Password::new(b"code:123456");
+        let (ida, idb) = (Identity::new(b"a"), Identity::new(b"b"));
+        b.iter(|| {
+            let (a, ma) = Spake2::<Ed25519Group>::start_a(&password, &ida, &idb);
+            let (b_, mb) = Spake2::<Ed25519Group>::start_b(&password, &ida, &idb);
+            black_box((a.finish(&mb).unwrap(), b_.finish(&ma).unwrap()))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, signatures, channel, pairing);
 criterion_main!(benches);
