@@ -15,8 +15,8 @@ use posbridge_crypto::{
     result_signing_bytes, verify_result,
 };
 use posbridge_wire::Timestamp;
-use spake2::{Ed25519Group, Identity, Password, Spake2};
 use posbridge_wire::{TransactionResult, samples};
+use spake2::{Ed25519Group, Identity, Password, Spake2};
 
 fn result() -> TransactionResult {
     TransactionResult {
@@ -137,9 +137,7 @@ fn pairing(c: &mut Criterion) {
             let (client, m1) = ClientPairing::start(&phone, &code).unwrap();
             let (attempt, m2) = window.accept(&terminal, &m1, now).unwrap();
             let (client, m3) = client.confirm(&m2).unwrap();
-            let (record, m4) = attempt
-                .finish(&mut window, &m3, now, Timestamp(0))
-                .unwrap();
+            let (record, m4) = attempt.finish(&mut window, &m3, now, Timestamp(0)).unwrap();
             black_box((record, client.finish(&m4, Timestamp(0)).unwrap()))
         })
     });

@@ -205,7 +205,8 @@ pub struct Accepted {
 }
 
 /// Answers an initiator's first handshake message (the terminal's side). `is_paired` decides
-/// whether the initiator's static key belongs to a paired, unrevoked client.
+/// whether the initiator's static key belongs to a paired, unrevoked client. A terminal whose
+/// answer depends on the initiator's payload uses [`Responder`] instead.
 pub fn respond(
     local: &StaticKeypair,
     request: &[u8],
@@ -213,38 +214,89 @@ pub fn respond(
     payload: &[u8],
     config: ChannelConfig,
 ) -> Result<Accepted, ChannelError> {
-    if request.len() > MAX_HANDSHAKE {
-        return Err(ChannelError::Handshake);
-    }
-    let mut hs = builder()
-        .local_private_key(local.secret.as_slice())
-        .and_then(|b| b.prologue(PROLOGUE))
-        .and_then(|b| b.build_responder())
-        .map_err(|_| ChannelError::Handshake)?;
-    let mut their_payload = vec![0u8; MAX_HANDSHAKE];
-    let n = hs
-        .read_message(request, &mut their_payload)
-        .map_err(|_| ChannelError::Handshake)?;
-    their_payload.truncate(n);
-    let peer_static: [u8; 32] = hs
-        .get_remote_static()
-        .and_then(|k| k.try_into().ok())
-        .ok_or(ChannelError::Handshake)?;
-    if !is_paired(&peer_static) {
-        return Err(ChannelError::NotPaired { peer_static });
-    }
-    let mut response = vec![0u8; MAX_HANDSHAKE];
-    let m = hs
-        .write_message(payload, &mut response)
-        .map_err(|_| ChannelError::Handshake)?;
-    response.truncate(m);
-    let channel = SecureChannel::from_handshake(&mut hs, false, config)?;
+    let (responder, their_payload) = Responder::read(local, request, is_paired, config)?;
+    let peer_static = responder.peer_static();
+    let (channel, response) = responder.write(payload)?;
     Ok(Accepted {
         channel,
         response,
         peer_static,
         payload: their_payload,
     })
+}
+
+/// The terminal's side of the handshake in two steps: read the initiator's message (and its
+/// payload, e.g. the client's hello), then write the answer (with a payload chosen after reading,
+/// e.g. capabilities with the negotiated version).
+pub struct Responder {
+    hs: snow::HandshakeState,
+    peer_static: [u8; 32],
+    config: ChannelConfig,
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("peer_static", &self.peer_static)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Responder {
+    /// Reads the initiator's first message; returns the responder and the initiator's payload.
+    /// Refuses an initiator whose static key `is_paired` does not accept.
+    pub fn read(
+        local: &StaticKeypair,
+        request: &[u8],
+        is_paired: impl FnOnce(&[u8; 32]) -> bool,
+        config: ChannelConfig,
+    ) -> Result<(Self, Vec<u8>), ChannelError> {
+        if request.len() > MAX_HANDSHAKE {
+            return Err(ChannelError::Handshake);
+        }
+        let mut hs = builder()
+            .local_private_key(local.secret.as_slice())
+            .and_then(|b| b.prologue(PROLOGUE))
+            .and_then(|b| b.build_responder())
+            .map_err(|_| ChannelError::Handshake)?;
+        let mut their_payload = vec![0u8; MAX_HANDSHAKE];
+        let n = hs
+            .read_message(request, &mut their_payload)
+            .map_err(|_| ChannelError::Handshake)?;
+        their_payload.truncate(n);
+        let peer_static: [u8; 32] = hs
+            .get_remote_static()
+            .and_then(|k| k.try_into().ok())
+            .ok_or(ChannelError::Handshake)?;
+        if !is_paired(&peer_static) {
+            return Err(ChannelError::NotPaired { peer_static });
+        }
+        Ok((
+            Self {
+                hs,
+                peer_static,
+                config,
+            },
+            their_payload,
+        ))
+    }
+
+    /// The initiator's static key.
+    pub fn peer_static(&self) -> [u8; 32] {
+        self.peer_static
+    }
+
+    /// Writes the answer carrying `payload`; returns the channel and the message to send.
+    pub fn write(mut self, payload: &[u8]) -> Result<(SecureChannel, Vec<u8>), ChannelError> {
+        let mut response = vec![0u8; MAX_HANDSHAKE];
+        let m = self
+            .hs
+            .write_message(payload, &mut response)
+            .map_err(|_| ChannelError::Handshake)?;
+        response.truncate(m);
+        let channel = SecureChannel::from_handshake(&mut self.hs, false, self.config)?;
+        Ok((channel, response))
+    }
 }
 
 /// One direction's key, epoch by epoch. (The cipher holds the only copy of the key and wipes

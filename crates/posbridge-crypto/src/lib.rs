@@ -56,8 +56,8 @@ mod store;
 pub mod fuzzing;
 
 pub use channel::{
-    Accepted, ChannelConfig, ChannelError, InitiatorHandshake, NOISE_PATTERN, SEAL_OVERHEAD,
-    SecureChannel, StaticKeypair, respond,
+    Accepted, ChannelConfig, ChannelError, InitiatorHandshake, NOISE_PATTERN, Responder,
+    SEAL_OVERHEAD, SecureChannel, StaticKeypair, respond,
 };
 pub use pairing::{
     ABORT_STEP, AbortReason, ClientConfirmed, ClientPairing, LocalIdentity, MAX_NAME, MAX_WINDOW,

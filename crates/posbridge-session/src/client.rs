@@ -1,0 +1,391 @@
+//! The client role: the phone, tablet or till.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use posbridge_crypto::{
+    ChannelConfig, ClientConfirmed, ClientPairing, InitiatorHandshake, LocalIdentity,
+    PairingRecord, PairingSecret,
+};
+use posbridge_wire::{
+    Capabilities, FrameType, Handshake, Heartbeat, HeartbeatAck, Hello, Message, TerminalState,
+    Timestamp,
+};
+
+use crate::core::{Core, Next};
+use crate::{CloseReason, SessionConfig, SessionError, SessionStats};
+
+/// How the client proves who it is.
+#[derive(Clone, Debug)]
+pub enum ClientSecurity {
+    /// Already paired: the terminal's channel key from the pairing record.
+    Paired {
+        /// The terminal's X25519 static key.
+        terminal_key: [u8; 32],
+    },
+    /// Not paired yet: pair with the code on the terminal's screen (or the handover secret),
+    /// then connect. The record arrives as [`ClientEvent::Paired`]; store it.
+    Pair(PairingSecret),
+}
+
+/// What happened, for the app.
+// Events are moved out once each; boxing the large ones would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// Pairing finished: keep this record (the secure handshake follows at once).
+    Paired(PairingRecord),
+    /// The secure channel is up and the terminal introduced itself.
+    Connected(Capabilities),
+    /// A message from the terminal.
+    Message(Message),
+    /// The terminal answered a heartbeat: its state, and its clock (to detect skew).
+    Heartbeat {
+        /// What the terminal is doing.
+        state: TerminalState,
+        /// The terminal's clock, if it reported one.
+        terminal_time: Option<Timestamp>,
+    },
+    /// The session ended.
+    Closed(CloseReason),
+}
+
+// One state per session, replaced a handful of times: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum State {
+    Pairing(ClientPairing),
+    Confirming(ClientConfirmed),
+    Handshaking(InitiatorHandshake),
+    Ready,
+    Closed,
+}
+
+/// The client's side of a connection, sans-IO.
+///
+/// A driver calls, in a loop:
+///
+/// 1. [`handle_input`](Self::handle_input) with every chunk of bytes read from the link;
+/// 2. [`poll_transmit`](Self::poll_transmit) until it returns `None`, writing each chunk to the
+///    link (each is one whole frame);
+/// 3. [`poll_event`](Self::poll_event) until it returns `None`;
+/// 4. [`poll_timeout`](Self::poll_timeout), and [`handle_timeout`](Self::handle_timeout) when
+///    that instant passes (then back to 2).
+///
+/// Calls that send ([`send`](Self::send), [`close`](Self::close)) are followed by step 2.
+/// Every call takes the current time; nothing reads a clock.
+pub struct ClientSession {
+    core: Core,
+    identity: Arc<LocalIdentity>,
+    hello: Hello,
+    state: State,
+    events: VecDeque<ClientEvent>,
+    nonce: u64,
+    capabilities: Option<Capabilities>,
+    announced: bool,
+}
+
+impl std::fmt::Debug for ClientSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSession")
+            .field("ready", &self.is_ready())
+            .field("stats", &self.core.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSession {
+    /// Starts connecting at `now`: the first message (pairing, or the secure handshake carrying
+    /// `hello`) is queued at once.
+    pub fn new(
+        config: SessionConfig,
+        identity: Arc<LocalIdentity>,
+        security: ClientSecurity,
+        hello: Hello,
+        now: Instant,
+    ) -> Self {
+        let mut me = Self {
+            core: Core::new(config, now),
+            identity,
+            hello,
+            state: State::Closed,
+            events: VecDeque::new(),
+            nonce: 0,
+            capabilities: None,
+            announced: false,
+        };
+        let started = match security {
+            ClientSecurity::Paired { terminal_key } => me.start_handshake(&terminal_key, now),
+            ClientSecurity::Pair(secret) => ClientPairing::start(&me.identity, &secret)
+                .map_err(SessionError::Pairing)
+                .and_then(|(state, first)| {
+                    me.state = State::Pairing(state);
+                    me.core
+                        .send(FrameType::Handshake, &Message::Pairing(first), now)
+                }),
+        };
+        if let Err(e) = started {
+            me.end(CloseReason::Failed(e), now, false);
+        }
+        me
+    }
+
+    fn start_handshake(
+        &mut self,
+        terminal_key: &[u8; 32],
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        let hello = Message::Hello(self.hello.clone())
+            .to_bytes()
+            .map_err(SessionError::Encode)?;
+        let (hs, first) = InitiatorHandshake::start(
+            self.identity.channel(),
+            terminal_key,
+            &hello,
+            ChannelConfig::default(),
+        )
+        .map_err(SessionError::Channel)?;
+        self.state = State::Handshaking(hs);
+        self.core.send(
+            FrameType::Handshake,
+            &Message::Handshake(Handshake {
+                step: 0,
+                body: first,
+            }),
+            now,
+        )
+    }
+
+    /// Ends the session (once): with `flush`, what is queued (a pairing abort) goes out before
+    /// the close frame.
+    fn end(&mut self, reason: CloseReason, now: Instant, flush: bool) {
+        if self.announced {
+            return;
+        }
+        self.announced = true;
+        self.state = State::Closed;
+        self.events.push_back(ClientEvent::Closed(reason.clone()));
+        if flush {
+            self.core.close(now);
+        } else {
+            self.core.finish_close(reason);
+        }
+    }
+
+    /// Announces a close the core finished by itself (an orderly close drained).
+    fn sync_closed(&mut self) {
+        if !self.announced
+            && let Some(reason) = self.core.closed.clone()
+        {
+            self.announced = true;
+            self.state = State::Closed;
+            self.events.push_back(ClientEvent::Closed(reason));
+        }
+    }
+
+    /// Whether the secure channel is up and the terminal introduced itself.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, State::Ready)
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.announced || self.core.closed.is_some()
+    }
+
+    /// The terminal's capabilities, once connected.
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.capabilities.as_ref()
+    }
+
+    /// Counters for diagnostics.
+    pub fn stats(&self) -> SessionStats {
+        self.core.stats()
+    }
+
+    /// Messages sent and not yet acknowledged, plus those waiting for window space.
+    pub fn in_flight(&self) -> usize {
+        self.core.in_flight()
+    }
+
+    /// Bytes read from the link.
+    pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+        self.core.handle_input(bytes, now);
+        while let Some(next) = self.core.next(now) {
+            if self.announced {
+                // Closing after a failure: acks still count, messages no longer do.
+                continue;
+            }
+            match next {
+                Next::Message(m) => {
+                    if let Err(e) = self.on_message(m.frame_type, m.message, now) {
+                        let flush = matches!(e, SessionError::Pairing(_));
+                        self.end(CloseReason::Failed(e), now, flush);
+                    }
+                }
+                Next::PeerClosed => self.end(CloseReason::Peer, now, false),
+                Next::Undecodable => self.end(
+                    CloseReason::Failed(SessionError::Protocol("a message that does not decode")),
+                    now,
+                    false,
+                ),
+            }
+        }
+        self.sync_closed();
+    }
+
+    fn on_message(
+        &mut self,
+        frame_type: FrameType,
+        message: Message,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        if let Message::Error(e) = &message
+            && !self.is_ready()
+        {
+            return Err(if e.code == posbridge_wire::ErrorCode::NOT_PAIRED {
+                SessionError::NotPaired
+            } else if e.code == posbridge_wire::ErrorCode::UNSUPPORTED_VERSION {
+                SessionError::UnsupportedVersion {
+                    offered: Vec::new(),
+                }
+            } else {
+                SessionError::Refused(e.clone())
+            });
+        }
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        match (state, frame_type, message) {
+            (State::Pairing(p), FrameType::Handshake, Message::Pairing(m)) => match p.confirm(&m) {
+                Ok((confirmed, reply)) => {
+                    self.state = State::Confirming(confirmed);
+                    self.core
+                        .send(FrameType::Handshake, &Message::Pairing(reply), now)
+                }
+                Err(e) => {
+                    if let Some(abort) = e.abort_message() {
+                        let _ = self
+                            .core
+                            .send(FrameType::Handshake, &Message::Pairing(abort), now);
+                    }
+                    Err(SessionError::Pairing(e))
+                }
+            },
+            (State::Confirming(c), FrameType::Handshake, Message::Pairing(m)) => {
+                // The wall-clock time of the record is the driver's to fill in if it wants one;
+                // the session has no clock.
+                let record = c.finish(&m, Timestamp(0)).map_err(SessionError::Pairing)?;
+                let key = record.peer.channel_key;
+                self.events.push_back(ClientEvent::Paired(record));
+                self.start_handshake(&key, now)
+            }
+            (State::Handshaking(hs), FrameType::Handshake, Message::Handshake(m))
+                if m.step == 1 =>
+            {
+                let (channel, payload) = hs.finish(&m.body).map_err(SessionError::Channel)?;
+                self.core.set_channel(channel);
+                let Ok(Message::Capabilities(caps)) = Message::decode(&payload) else {
+                    return Err(SessionError::Protocol(
+                        "the handshake did not carry capabilities",
+                    ));
+                };
+                if !self
+                    .hello
+                    .protocol_versions
+                    .contains(&caps.selected_version)
+                {
+                    return Err(SessionError::UnsupportedVersion {
+                        offered: caps.protocol_versions.clone(),
+                    });
+                }
+                self.capabilities = Some(caps.clone());
+                self.state = State::Ready;
+                self.core.last_rx = now;
+                self.events.push_back(ClientEvent::Connected(caps));
+                Ok(())
+            }
+            (State::Ready, FrameType::Data, message) => {
+                self.state = State::Ready;
+                match message {
+                    Message::Heartbeat(h) => self.core.send(
+                        FrameType::Data,
+                        &Message::HeartbeatAck(HeartbeatAck {
+                            nonce: h.nonce,
+                            state: TerminalState::Idle,
+                            time: None,
+                        }),
+                        now,
+                    ),
+                    Message::HeartbeatAck(a) => {
+                        self.events.push_back(ClientEvent::Heartbeat {
+                            state: a.state,
+                            terminal_time: a.time,
+                        });
+                        Ok(())
+                    }
+                    other => {
+                        self.events.push_back(ClientEvent::Message(other));
+                        Ok(())
+                    }
+                }
+            }
+            _ => Err(SessionError::Protocol("a message out of order")),
+        }
+    }
+
+    /// Sends a message to the terminal over the secure channel.
+    pub fn send(&mut self, message: &Message, now: Instant) -> Result<(), SessionError> {
+        if !self.is_ready() || self.core.is_closing() {
+            return Err(SessionError::Closed);
+        }
+        self.core.send(FrameType::Data, message, now)
+    }
+
+    /// Starts an orderly close: what is queued is delivered first.
+    pub fn close(&mut self, now: Instant) {
+        self.core.close(now);
+    }
+
+    /// The next chunk of bytes to write to the link.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        let out = self.core.poll_transmit(now);
+        self.sync_closed();
+        out
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.core.poll_timeout(self.is_ready())
+    }
+
+    /// Runs timers: retransmission, heartbeat, dead-peer and handshake deadlines.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let ready = self.is_ready();
+        if let Some(reason) = self.core.handle_timeout(now, ready) {
+            if self.announced {
+                self.core.finish_close(reason);
+            } else {
+                self.end(reason, now, false);
+            }
+            return;
+        }
+        self.sync_closed();
+        if ready && !self.core.is_closing() && self.core.heartbeat_due(now) {
+            self.nonce += 1;
+            let nonce = self.nonce;
+            if let Err(e) = self.core.send(
+                FrameType::Data,
+                &Message::Heartbeat(Heartbeat { nonce }),
+                now,
+            ) {
+                self.end(CloseReason::Failed(e), now, false);
+            }
+        }
+    }
+}
