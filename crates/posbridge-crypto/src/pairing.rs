@@ -1087,20 +1087,9 @@ impl PairingWindow {
         msg: &Pairing,
         now: Instant,
     ) -> Result<(TerminalPairing, Pairing), PairingError> {
-        let (kind, msg_a) = parse_first(msg)?;
-        self.refuse_unless_open(now)?;
-        let secret = if kind == self.code.kind() {
-            &self.code
-        } else {
-            &self.handover
-        };
-        let (spake, msg_b) = Spake2::<Ed25519Group>::start_b(
-            &secret.password(),
-            &Identity::new(ID_CLIENT),
-            &Identity::new(ID_TERMINAL),
-        );
-        self.started_with_code += 1;
-        respond_first(identity, spake, kind, msg_a, msg_b, self.generation)
+        self.accept_inner(identity, msg, now, |pw, a, b| {
+            Spake2::<Ed25519Group>::start_b(pw, a, b)
+        })
     }
 
     #[cfg(test)]
@@ -1111,6 +1100,18 @@ impl PairingWindow {
         now: Instant,
         rng: impl rand_core::CryptoRng + rand_core::RngCore,
     ) -> Result<(TerminalPairing, Pairing), PairingError> {
+        self.accept_inner(identity, msg, now, |pw, a, b| {
+            Spake2::<Ed25519Group>::start_b_with_rng(pw, a, b, rng)
+        })
+    }
+
+    fn accept_inner(
+        &mut self,
+        identity: &LocalIdentity,
+        msg: &Pairing,
+        now: Instant,
+        start_b: impl FnOnce(&Password, &Identity, &Identity) -> (Spake2<Ed25519Group>, Vec<u8>),
+    ) -> Result<(TerminalPairing, Pairing), PairingError> {
         let (kind, msg_a) = parse_first(msg)?;
         self.refuse_unless_open(now)?;
         let secret = if kind == self.code.kind() {
@@ -1118,11 +1119,10 @@ impl PairingWindow {
         } else {
             &self.handover
         };
-        let (spake, msg_b) = Spake2::<Ed25519Group>::start_b_with_rng(
+        let (spake, msg_b) = start_b(
             &secret.password(),
             &Identity::new(ID_CLIENT),
             &Identity::new(ID_TERMINAL),
-            rng,
         );
         self.started_with_code += 1;
         respond_first(identity, spake, kind, msg_a, msg_b, self.generation)
