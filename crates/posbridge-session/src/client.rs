@@ -10,8 +10,7 @@ use posbridge_crypto::{
     PairingRecord, PairingSecret,
 };
 use posbridge_wire::{
-    Capabilities, FrameType, Handshake, Heartbeat, HeartbeatAck, Hello, Message, TerminalState,
-    Timestamp,
+    Capabilities, FrameType, Handshake, HeartbeatAck, Hello, Message, TerminalState, Timestamp,
 };
 
 use crate::core::{Core, Next};
@@ -82,9 +81,7 @@ pub struct ClientSession {
     hello: Hello,
     state: State,
     events: VecDeque<ClientEvent>,
-    nonce: u64,
     capabilities: Option<Capabilities>,
-    announced: bool,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -112,9 +109,7 @@ impl ClientSession {
             hello,
             state: State::Closed,
             events: VecDeque::new(),
-            nonce: 0,
             capabilities: None,
-            announced: false,
         };
         let started = match security {
             ClientSecurity::Paired { terminal_key } => me.start_handshake(&terminal_key, now),
@@ -158,30 +153,21 @@ impl ClientSession {
         )
     }
 
-    /// Ends the session (once): with `flush`, what is queued (a pairing abort) goes out before
-    /// the close frame.
     fn end(&mut self, reason: CloseReason, now: Instant, flush: bool) {
-        if self.announced {
-            return;
+        if let Some(reason) = self.core.end(reason, now, flush) {
+            self.announce(reason);
         }
-        self.announced = true;
+    }
+
+    fn announce(&mut self, reason: CloseReason) {
         self.state = State::Closed;
-        self.events.push_back(ClientEvent::Closed(reason.clone()));
-        if flush {
-            self.core.close(now);
-        } else {
-            self.core.finish_close(reason);
-        }
+        self.events.push_back(ClientEvent::Closed(reason));
     }
 
     /// Announces a close the core finished by itself (an orderly close drained).
     fn sync_closed(&mut self) {
-        if !self.announced
-            && let Some(reason) = self.core.closed.clone()
-        {
-            self.announced = true;
-            self.state = State::Closed;
-            self.events.push_back(ClientEvent::Closed(reason));
+        if let Some(reason) = self.core.unannounced_close() {
+            self.announce(reason);
         }
     }
 
@@ -192,7 +178,7 @@ impl ClientSession {
 
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
-        self.announced || self.core.closed.is_some()
+        self.core.is_ended()
     }
 
     /// The terminal's capabilities, once connected.
@@ -214,7 +200,7 @@ impl ClientSession {
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
         self.core.handle_input(bytes, now);
         while let Some(next) = self.core.next(now) {
-            if self.announced {
+            if self.core.announced() {
                 // Closing after a failure: acks still count, messages no longer do.
                 continue;
             }
@@ -366,26 +352,8 @@ impl ClientSession {
 
     /// Runs timers: retransmission, heartbeat, dead-peer and handshake deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let ready = self.is_ready();
-        if let Some(reason) = self.core.handle_timeout(now, ready) {
-            if self.announced {
-                self.core.finish_close(reason);
-            } else {
-                self.end(reason, now, false);
-            }
-            return;
-        }
-        self.sync_closed();
-        if ready && !self.core.is_closing() && self.core.heartbeat_due(now) {
-            self.nonce += 1;
-            let nonce = self.nonce;
-            if let Err(e) = self.core.send(
-                FrameType::Data,
-                &Message::Heartbeat(Heartbeat { nonce }),
-                now,
-            ) {
-                self.end(CloseReason::Failed(e), now, false);
-            }
+        if let Some(reason) = self.core.on_timeout(now, self.is_ready()) {
+            self.announce(reason);
         }
     }
 }

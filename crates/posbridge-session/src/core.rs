@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use posbridge_crypto::{SEAL_OVERHEAD, SecureChannel};
 use posbridge_wire::{
-    Frame, FrameCodec, FrameConfig, FrameFlags, FrameType, Message, header_bytes,
+    Frame, FrameCodec, FrameConfig, FrameFlags, FrameType, Heartbeat, Message, header_bytes,
 };
 
 use crate::reliable::{Offer, ReliabilityConfig, ReliabilityStats, Reliable};
@@ -113,6 +113,22 @@ enum Closing {
     Done,
 }
 
+/// Opens a sealed frame payload with its header as associated data; `None` if it is not
+/// authentic (or replayed).
+fn open_sealed(channel: &mut SecureChannel, frame: &Frame) -> Option<Vec<u8>> {
+    let aad = header_bytes(
+        frame.frame_type,
+        frame.flags,
+        frame.seq,
+        frame.payload.len() as u16,
+    );
+    let mut buf = frame.payload.to_vec();
+    let len = channel.open(&aad, &mut buf).ok()?.len();
+    buf.copy_within(8..8 + len, 0);
+    buf.truncate(len);
+    Some(buf)
+}
+
 pub(crate) struct Core {
     pub(crate) config: SessionConfig,
     rx: BytesMut,
@@ -125,6 +141,9 @@ pub(crate) struct Core {
     started: Instant,
     closing: Closing,
     pub(crate) closed: Option<CloseReason>,
+    /// Whether the role has told its app the session ended (exactly once).
+    announced: bool,
+    heartbeat_nonce: u64,
     stats: SessionStats,
 }
 
@@ -143,6 +162,8 @@ impl Core {
             started: now,
             closing: Closing::Open,
             closed: None,
+            announced: false,
+            heartbeat_nonce: 0,
             stats: SessionStats::default(),
         }
     }
@@ -241,18 +262,14 @@ impl Core {
     /// that is not authentic (not acknowledged, so the genuine one is retransmitted); `Ok(None)`
     /// for an authentic frame that does not decode.
     fn open(&mut self, frame: &Frame) -> Result<Option<Message>, ()> {
-        let encrypted = frame.flags.is_encrypted();
-        match (&mut self.channel, frame.frame_type, encrypted) {
+        match (
+            &mut self.channel,
+            frame.frame_type,
+            frame.flags.is_encrypted(),
+        ) {
             (Some(channel), FrameType::Data, true) => {
-                let aad = header_bytes(
-                    frame.frame_type,
-                    frame.flags,
-                    frame.seq,
-                    frame.payload.len() as u16,
-                );
-                let mut buf = frame.payload.to_vec();
-                let plain = channel.open(&aad, &mut buf).map_err(|_| ())?;
-                Ok(Message::decode(plain).ok())
+                let plain = open_sealed(channel, frame).ok_or(())?;
+                Ok(Message::decode(&plain).ok())
             }
             // Before the channel: handshake frames, and plaintext data frames carrying an error
             // (a refusal) only.
@@ -267,16 +284,7 @@ impl Core {
 
     fn authentic_close(&mut self, frame: &Frame) -> bool {
         match (&mut self.channel, frame.flags.is_encrypted()) {
-            (Some(channel), true) => {
-                let aad = header_bytes(
-                    frame.frame_type,
-                    frame.flags,
-                    frame.seq,
-                    frame.payload.len() as u16,
-                );
-                let mut buf = frame.payload.to_vec();
-                channel.open(&aad, &mut buf).is_ok()
-            }
+            (Some(channel), true) => open_sealed(channel, frame).is_some(),
             (None, false) => true,
             _ => false,
         }
@@ -408,9 +416,70 @@ impl Core {
         !matches!(self.closing, Closing::Open)
     }
 
-    /// Whether a heartbeat is due.
-    pub(crate) fn heartbeat_due(&self, now: Instant) -> bool {
-        now >= self.last_tx + self.config.heartbeat
+    /// Ends the session, once: with `flush`, what is queued (a refusal, a pairing abort) goes
+    /// out before the close frame. Returns the reason for the role to announce, or `None` if the
+    /// end was announced already.
+    pub(crate) fn end(
+        &mut self,
+        reason: CloseReason,
+        now: Instant,
+        flush: bool,
+    ) -> Option<CloseReason> {
+        if self.announced {
+            return None;
+        }
+        self.announced = true;
+        if flush {
+            self.close(now);
+        } else {
+            self.finish_close(reason.clone());
+        }
+        Some(reason)
+    }
+
+    /// A close the core finished by itself (an orderly close drained) and nobody announced yet.
+    pub(crate) fn unannounced_close(&mut self) -> Option<CloseReason> {
+        if self.announced {
+            return None;
+        }
+        let reason = self.closed.clone()?;
+        self.announced = true;
+        Some(reason)
+    }
+
+    /// Whether the end was announced (messages arriving afterwards are ignored).
+    pub(crate) fn announced(&self) -> bool {
+        self.announced
+    }
+
+    /// Whether the session has ended (or is ending after a failure).
+    pub(crate) fn is_ended(&self) -> bool {
+        self.announced || self.closed.is_some()
+    }
+
+    /// Runs timers — retransmission, close drain, dead peer or handshake deadline — and sends a
+    /// heartbeat when one is due. Returns an end for the role to announce.
+    pub(crate) fn on_timeout(&mut self, now: Instant, ready: bool) -> Option<CloseReason> {
+        if let Some(reason) = self.handle_timeout(now, ready) {
+            if self.announced {
+                self.finish_close(reason);
+                return None;
+            }
+            return self.end(reason, now, false);
+        }
+        if let Some(reason) = self.unannounced_close() {
+            return Some(reason);
+        }
+        if ready && !self.is_closing() && now >= self.last_tx + self.config.heartbeat {
+            self.heartbeat_nonce += 1;
+            let heartbeat = Message::Heartbeat(Heartbeat {
+                nonce: self.heartbeat_nonce,
+            });
+            if let Err(e) = self.send(FrameType::Data, &heartbeat, now) {
+                return self.end(CloseReason::Failed(e), now, false);
+            }
+        }
+        None
     }
 
     pub(crate) fn poll_timeout(&self, ready: bool) -> Option<Instant> {
@@ -432,7 +501,7 @@ impl Core {
     }
 
     /// Runs timers; returns why the session ended, if it did.
-    pub(crate) fn handle_timeout(&mut self, now: Instant, ready: bool) -> Option<CloseReason> {
+    fn handle_timeout(&mut self, now: Instant, ready: bool) -> Option<CloseReason> {
         if self.closed.is_some() {
             return None;
         }

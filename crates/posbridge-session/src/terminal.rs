@@ -10,8 +10,8 @@ use posbridge_crypto::{
     PairingWindow, PeerId, Responder, TerminalPairing,
 };
 use posbridge_wire::{
-    Capabilities, ErrorCode, ErrorMessage, FrameType, Handshake, Heartbeat, HeartbeatAck, Hello,
-    Message, TerminalState, Timestamp,
+    Capabilities, ErrorCode, ErrorMessage, FrameType, Handshake, HeartbeatAck, Hello, Message,
+    TerminalState, Timestamp,
 };
 
 use crate::core::{Core, Next};
@@ -137,8 +137,6 @@ pub struct TerminalSession {
     events: VecDeque<TerminalEvent>,
     terminal_state: TerminalState,
     clock: Option<Timestamp>,
-    nonce: u64,
-    announced: bool,
 }
 
 impl std::fmt::Debug for TerminalSession {
@@ -172,8 +170,6 @@ impl TerminalSession {
             events: VecDeque::new(),
             terminal_state: TerminalState::Idle,
             clock: None,
-            nonce: 0,
-            announced: false,
         }
     }
 
@@ -200,7 +196,7 @@ impl TerminalSession {
 
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
-        self.announced || self.core.closed.is_some()
+        self.core.is_ended()
     }
 
     /// Counters for diagnostics.
@@ -213,33 +209,21 @@ impl TerminalSession {
         self.core.in_flight()
     }
 
-    /// Ends the session (once): with `flush`, what is queued (a refusal, a pairing abort) goes
-    /// out before the close frame.
     fn end(&mut self, reason: CloseReason, now: Instant, flush: bool) {
-        if self.announced {
-            return;
+        if let Some(reason) = self.core.end(reason, now, flush) {
+            self.announce(reason);
         }
-        self.announced = true;
+    }
+
+    fn announce(&mut self, reason: CloseReason) {
         self.state = State::Closed;
-        self.events.push_back(TerminalEvent::Closed(reason.clone()));
-        if flush {
-            self.core.close(now);
-        } else {
-            self.core.finish_close(reason);
-        }
+        self.events.push_back(TerminalEvent::Closed(reason));
     }
 
-    fn close_with(&mut self, reason: CloseReason, now: Instant) {
-        self.end(reason, now, false);
-    }
-
+    /// Announces a close the core finished by itself (an orderly close drained).
     fn sync_closed(&mut self) {
-        if !self.announced
-            && let Some(reason) = self.core.closed.clone()
-        {
-            self.announced = true;
-            self.state = State::Closed;
-            self.events.push_back(TerminalEvent::Closed(reason));
+        if let Some(reason) = self.core.unannounced_close() {
+            self.announce(reason);
         }
     }
 
@@ -262,15 +246,16 @@ impl TerminalSession {
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
         self.core.handle_input(bytes, now);
         while let Some(next) = self.core.next(now) {
-            if self.announced {
+            if self.core.announced() {
                 continue;
             }
             match next {
                 Next::Message(m) => self.on_message(m.frame_type, m.message, now),
-                Next::PeerClosed => self.close_with(CloseReason::Peer, now),
-                Next::Undecodable => self.close_with(
+                Next::PeerClosed => self.end(CloseReason::Peer, now, false),
+                Next::Undecodable => self.end(
                     CloseReason::Failed(SessionError::Protocol("a message that does not decode")),
                     now,
+                    false,
                 ),
             }
         }
@@ -282,7 +267,7 @@ impl TerminalSession {
             .core
             .send(FrameType::Handshake, &Message::Pairing(msg), now)
         {
-            self.close_with(CloseReason::Failed(e), now);
+            self.end(CloseReason::Failed(e), now, false);
         }
     }
 
@@ -341,16 +326,17 @@ impl TerminalSession {
                             time: self.clock,
                         });
                         if let Err(e) = self.core.send(FrameType::Data, &ack, now) {
-                            self.close_with(CloseReason::Failed(e), now);
+                            self.end(CloseReason::Failed(e), now, false);
                         }
                     }
                     Message::HeartbeatAck(_) => {}
                     other => self.events.push_back(TerminalEvent::Message(other)),
                 }
             }
-            _ => self.close_with(
+            _ => self.end(
                 CloseReason::Failed(SessionError::Protocol("a message out of order")),
                 now,
+                false,
             ),
         }
     }
@@ -438,7 +424,7 @@ impl TerminalSession {
                     now,
                 );
                 if let Err(e) = sent {
-                    return self.close_with(CloseReason::Failed(e), now);
+                    return self.end(CloseReason::Failed(e), now, false);
                 }
                 self.core.set_channel(channel);
                 self.core.last_rx = now;
@@ -448,7 +434,7 @@ impl TerminalSession {
                     client: record,
                 });
             }
-            Err(e) => self.close_with(CloseReason::Failed(e), now),
+            Err(e) => self.end(CloseReason::Failed(e), now, false),
         }
     }
 
@@ -484,22 +470,8 @@ impl TerminalSession {
 
     /// Runs timers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let ready = self.is_ready();
-        if let Some(reason) = self.core.handle_timeout(now, ready) {
-            if self.announced {
-                self.core.finish_close(reason);
-            } else {
-                self.end(reason, now, false);
-            }
-            return;
-        }
-        self.sync_closed();
-        if ready && !self.core.is_closing() && self.core.heartbeat_due(now) {
-            self.nonce += 1;
-            let hb = Message::Heartbeat(Heartbeat { nonce: self.nonce });
-            if let Err(e) = self.core.send(FrameType::Data, &hb, now) {
-                self.close_with(CloseReason::Failed(e), now);
-            }
+        if let Some(reason) = self.core.on_timeout(now, self.is_ready()) {
+            self.announce(reason);
         }
     }
 }
