@@ -91,7 +91,10 @@ pub struct ReliabilityStats {
     pub naks_sent: u64,
 }
 
-/// The current retransmission timeout and round-trip estimate.
+/// Frames received ahead of a gap before the gap is nakked again.
+const NAK_REPEAT: u32 = 4;
+
+/// Reliable delivery, both directions of one session.
 pub(crate) struct Reliable {
     config: ReliabilityConfig,
     codec: FrameCodec,
@@ -110,6 +113,7 @@ pub(crate) struct Reliable {
     ack_due: bool,
     nak_due: bool,
     last_nak: Option<u32>,
+    ahead_since_nak: u32,
     pub(crate) stats: ReliabilityStats,
 }
 
@@ -135,6 +139,7 @@ impl Reliable {
             ack_due: false,
             nak_due: false,
             last_nak: None,
+            ahead_since_nak: 0,
             stats: ReliabilityStats::default(),
         }
     }
@@ -314,8 +319,12 @@ impl Reliable {
         if ahead_by <= self.config.window.max(16) * 2 {
             self.ahead.entry(frame.seq).or_insert(frame);
         }
-        if self.last_nak != Some(self.expected) {
+        // Nak a gap when it appears, and again while frames keep arriving ahead of it (the
+        // retransmission was lost too); the sender ignores naks faster than half its timeout.
+        self.ahead_since_nak += 1;
+        if self.last_nak != Some(self.expected) || self.ahead_since_nak >= NAK_REPEAT {
             self.last_nak = Some(self.expected);
+            self.ahead_since_nak = 0;
             self.nak_due = true;
         }
         Offer::Ahead
