@@ -10,10 +10,14 @@ use posbridge_crypto::{
     PairingRecord, PairingSecret,
 };
 use posbridge_wire::{
-    Capabilities, FrameType, Handshake, HeartbeatAck, Hello, Message, TerminalState, Timestamp,
+    Capabilities, ErrorMessage, FrameType, Handshake, HeartbeatAck, Hello, Message, Progress,
+    RequestId, TerminalState, Timestamp,
 };
 
 use crate::core::{Core, Next};
+use crate::requests::{
+    Pending, RequestError, RequestState, Requests, is_exclusive, is_final, set_request_id, validate,
+};
 use crate::{CloseReason, SessionConfig, SessionError, SessionStats};
 
 /// How the client proves who it is.
@@ -39,7 +43,30 @@ pub enum ClientEvent {
     Paired(PairingRecord),
     /// The secure channel is up and the terminal introduced itself.
     Connected(Capabilities),
-    /// A message from the terminal.
+    /// Where a request is at the terminal (card read, PIN entry, online, ...).
+    Progress {
+        /// The request.
+        request_id: RequestId,
+        /// The terminal's report.
+        progress: Progress,
+    },
+    /// The final answer to a request: a transaction result, a status, a settlement, a receipt,
+    /// a configuration, an answer to a cancel.
+    Response {
+        /// The request.
+        request_id: RequestId,
+        /// The answer.
+        message: Message,
+    },
+    /// A request ended without an answer.
+    RequestFailed {
+        /// The request.
+        request_id: RequestId,
+        /// Why.
+        failure: RequestFailure,
+    },
+    /// A message that answers no pending request: a result that arrived after its deadline (it
+    /// is real — record it), or something the terminal sent unasked.
     Message(Message),
     /// The terminal answered a heartbeat: its state, and its clock (to detect skew).
     Heartbeat {
@@ -50,6 +77,38 @@ pub enum ClientEvent {
     },
     /// The session ended.
     Closed(CloseReason),
+}
+
+/// Why a request ended without an answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestFailure {
+    /// The deadline passed. If `sent`, the terminal may have acted on it: the outcome is in
+    /// doubt — ask for its status by idempotency key before doing anything else. If not, it was
+    /// never sent and nothing happened.
+    DeadlineExceeded {
+        /// Whether it had been sent.
+        sent: bool,
+    },
+    /// Cancelled while still queued: it was never sent.
+    Cancelled,
+    /// The terminal refused it.
+    Refused(ErrorMessage),
+    /// The session ended first. If `sent`, the outcome is in doubt (see `DeadlineExceeded`).
+    SessionClosed {
+        /// Whether it had been sent.
+        sent: bool,
+    },
+}
+
+impl RequestFailure {
+    /// Whether the terminal may have acted on the request: recover its status before retrying.
+    pub fn in_doubt(&self) -> bool {
+        matches!(
+            self,
+            Self::DeadlineExceeded { sent: true } | Self::SessionClosed { sent: true }
+        )
+    }
 }
 
 // One state per session, replaced a handful of times: its size does not matter.
@@ -82,6 +141,7 @@ pub struct ClientSession {
     state: State,
     events: VecDeque<ClientEvent>,
     capabilities: Option<Capabilities>,
+    requests: Requests,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -103,6 +163,7 @@ impl ClientSession {
         hello: Hello,
         now: Instant,
     ) -> Self {
+        let base = u64::from_be_bytes(hello.client_id.0[..8].try_into().expect("8 bytes"));
         let mut me = Self {
             core: Core::new(config, now),
             identity,
@@ -110,6 +171,7 @@ impl ClientSession {
             state: State::Closed,
             events: VecDeque::new(),
             capabilities: None,
+            requests: Requests::new(base),
         };
         let started = match security {
             ClientSecurity::Paired { terminal_key } => me.start_handshake(&terminal_key, now),
@@ -161,6 +223,14 @@ impl ClientSession {
 
     fn announce(&mut self, reason: CloseReason) {
         self.state = State::Closed;
+        for p in self.requests.drain() {
+            self.events.push_back(ClientEvent::RequestFailed {
+                request_id: p.id,
+                failure: RequestFailure::SessionClosed {
+                    sent: p.state == RequestState::Sent,
+                },
+            });
+        }
         self.events.push_back(ClientEvent::Closed(reason));
     }
 
@@ -310,17 +380,160 @@ impl ClientSession {
                         });
                         Ok(())
                     }
-                    other => {
-                        self.events.push_back(ClientEvent::Message(other));
-                        Ok(())
-                    }
+                    other => self.on_answer(other, now),
                 }
             }
             _ => Err(SessionError::Protocol("a message out of order")),
         }
     }
 
-    /// Sends a message to the terminal over the secure channel.
+    /// Correlates an answer with its request.
+    fn on_answer(&mut self, message: Message, now: Instant) -> Result<(), SessionError> {
+        let Some(id) = message.request_id() else {
+            self.events.push_back(ClientEvent::Message(message));
+            return Ok(());
+        };
+        if self.requests.state(id) != Some(RequestState::Sent) {
+            self.events.push_back(ClientEvent::Message(message));
+            return Ok(());
+        }
+        if !is_final(&message) {
+            if let Message::Progress(progress) = message {
+                self.events.push_back(ClientEvent::Progress {
+                    request_id: id,
+                    progress,
+                });
+            }
+            return Ok(());
+        }
+        self.requests.remove(id);
+        self.events.push_back(match message {
+            Message::Error(e) => ClientEvent::RequestFailed {
+                request_id: id,
+                failure: RequestFailure::Refused(e),
+            },
+            message => ClientEvent::Response {
+                request_id: id,
+                message,
+            },
+        });
+        self.pump(now)
+    }
+
+    /// Sends queued requests while nothing exclusive is running.
+    fn pump(&mut self, now: Instant) -> Result<(), SessionError> {
+        while let Some(id) = self.requests.next_to_send() {
+            self.dispatch(id, now)?;
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, id: RequestId, now: Instant) -> Result<(), SessionError> {
+        let Some(p) = self.requests.get_mut(id) else {
+            return Ok(());
+        };
+        p.state = RequestState::Sent;
+        let message = p.message.clone();
+        self.core.send(FrameType::Data, &message, now)
+    }
+
+    /// Asks the terminal something: a money command (`Message::Transaction`), a status query,
+    /// a settlement, a receipt, the configuration, ... The session gives it a request id
+    /// (returned, and written into the message), checks it against the terminal's capabilities
+    /// before anything is sent, and keeps money commands, settlements and configuration changes
+    /// to one at a time: a second one queues until the first has its answer. The answer arrives
+    /// as [`ClientEvent::Response`] (with [`ClientEvent::Progress`] on the way); without one by
+    /// `deadline`, as [`ClientEvent::RequestFailed`].
+    pub fn request(
+        &mut self,
+        mut message: Message,
+        deadline: Instant,
+        now: Instant,
+    ) -> Result<RequestId, RequestError> {
+        if !self.is_ready() || self.core.is_closing() {
+            return Err(RequestError::NotReady);
+        }
+        if deadline <= now {
+            return Err(RequestError::DeadlineInPast);
+        }
+        let caps = self.capabilities.as_ref().ok_or(RequestError::NotReady)?;
+        validate(&message, caps)?;
+        let id = self.requests.next_id();
+        if !set_request_id(&mut message, id) {
+            return Err(RequestError::NotARequest);
+        }
+        let exclusive = is_exclusive(&message);
+        let send_now = !exclusive || !self.requests.exclusive_running();
+        self.requests.add(Pending {
+            id,
+            message,
+            deadline,
+            state: RequestState::Queued,
+            exclusive,
+            cancel_requested: false,
+        });
+        if send_now && let Err(e) = self.pump_one(id, now) {
+            self.end(CloseReason::Failed(e), now, false);
+        }
+        Ok(id)
+    }
+
+    fn pump_one(&mut self, id: RequestId, now: Instant) -> Result<(), SessionError> {
+        self.requests.remove_from_queue(id);
+        self.dispatch(id, now)
+    }
+
+    /// Cancels a request. Still queued: it is dropped, never sent
+    /// ([`RequestFailure::Cancelled`]). Already sent: the terminal is asked to abort it; its
+    /// answer to the cancel arrives as a [`ClientEvent::Response`] (a `CancelResponse`), and the
+    /// request's own result follows — whatever it is: a result that arrives after a cancel
+    /// stands and is reported as it is. Returns `false` for a request that is not pending.
+    pub fn cancel(&mut self, id: RequestId, now: Instant) -> Result<bool, RequestError> {
+        let (state, deadline, already) = match self.requests.get_mut(id) {
+            Some(p) => {
+                let already = p.cancel_requested;
+                p.cancel_requested = true;
+                (p.state, p.deadline, already)
+            }
+            None => return Ok(false),
+        };
+        match state {
+            RequestState::Queued => {
+                self.requests.remove(id);
+                self.events.push_back(ClientEvent::RequestFailed {
+                    request_id: id,
+                    failure: RequestFailure::Cancelled,
+                });
+                Ok(true)
+            }
+            RequestState::Sent if already => Ok(true),
+            RequestState::Sent => {
+                let cancel = Message::Cancel(posbridge_wire::Cancel {
+                    request_id: RequestId::default(),
+                    target: id,
+                });
+                self.request(
+                    cancel,
+                    deadline.max(now + std::time::Duration::from_millis(1)),
+                    now,
+                )?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Where a request stands, while it is pending.
+    pub fn request_state(&self, id: RequestId) -> Option<RequestState> {
+        self.requests.state(id)
+    }
+
+    /// Requests without a final answer yet (queued or sent).
+    pub fn pending_requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Sends a message as it is, outside request bookkeeping: no request id, no queueing, no
+    /// deadline (for extensions and tests; use [`request`](Self::request) for requests).
     pub fn send(&mut self, message: &Message, now: Instant) -> Result<(), SessionError> {
         if !self.is_ready() || self.core.is_closing() {
             return Err(SessionError::Closed);
@@ -347,13 +560,33 @@ impl ClientSession {
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.core.poll_timeout(self.is_ready())
+        let core = self.core.poll_timeout(self.is_ready());
+        match (core, self.requests.earliest_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs timers: retransmission, heartbeat, dead-peer and handshake deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
+        for id in self.requests.expired(now) {
+            if let Some(p) = self.requests.remove(id) {
+                self.events.push_back(ClientEvent::RequestFailed {
+                    request_id: id,
+                    failure: RequestFailure::DeadlineExceeded {
+                        sent: p.state == RequestState::Sent,
+                    },
+                });
+            }
+        }
         if let Some(reason) = self.core.on_timeout(now, self.is_ready()) {
             self.announce(reason);
+            return;
+        }
+        if self.is_ready()
+            && let Err(e) = self.pump(now)
+        {
+            self.end(CloseReason::Failed(e), now, false);
         }
     }
 }

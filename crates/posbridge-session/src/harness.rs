@@ -10,7 +10,7 @@ use posbridge_wire::{
     Capabilities, ClientId, Currency, FeatureSet, Hello, KindSet, MethodSet, TerminalId,
 };
 
-use crate::{ClientEvent, ClientSession, TerminalEvent, TerminalSession};
+use crate::{ClientEvent, ClientSession, TerminalApp, TerminalEvent, TerminalSession};
 
 /// A small seeded generator (SplitMix64): the same seed gives the same schedule.
 #[derive(Clone, Debug)]
@@ -122,6 +122,7 @@ pub struct Pair {
     to_client: Wire,
     client_events: Vec<ClientEvent>,
     terminal_events: Vec<TerminalEvent>,
+    app: Option<Box<dyn TerminalApp>>,
     /// Packets put on the wire (after splitting, before faults).
     pub packets: u64,
 }
@@ -158,8 +159,29 @@ impl Pair {
             to_client: Wire::default(),
             client_events: Vec::new(),
             terminal_events: Vec::new(),
+            app: None,
             packets: 0,
         }
+    }
+
+    /// Puts `app` behind the terminal: it sees every terminal event (they are still recorded)
+    /// and its timer runs on the simulated clock.
+    pub fn set_app(&mut self, app: impl TerminalApp + 'static) {
+        self.app = Some(Box::new(app));
+    }
+
+    /// Replaces the client (a restarted app, or a reconnect over a new link): the wire is
+    /// cleared, the old session dropped as if its process died.
+    pub fn replace_client(&mut self, client: ClientSession) {
+        self.cut();
+        self.client = client;
+    }
+
+    /// Replaces the terminal's session (a reconnect, or a terminal restarted with its persisted
+    /// state in the new session's context).
+    pub fn replace_terminal(&mut self, terminal: TerminalSession) {
+        self.cut();
+        self.terminal = terminal;
     }
 
     /// Every event the client emitted so far.
@@ -241,6 +263,9 @@ impl Pair {
         }
         while let Some(e) = self.terminal.poll_event() {
             any = true;
+            if let Some(app) = &mut self.app {
+                app.on_event(&mut self.terminal, &e, self.now);
+            }
             self.terminal_events.push(e);
         }
         any
@@ -265,10 +290,21 @@ impl Pair {
             self.to_client.next_at(),
             self.client.poll_timeout(),
             self.terminal.poll_timeout(),
+            self.app.as_ref().and_then(|a| a.poll_timeout()),
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    fn fire_timers(&mut self) {
+        self.client.handle_timeout(self.now);
+        self.terminal.handle_timeout(self.now);
+        if let Some(app) = &mut self.app
+            && app.poll_timeout().is_some_and(|t| t <= self.now)
+        {
+            app.handle_timeout(&mut self.terminal, self.now);
+        }
     }
 
     /// One step: write what both sides have, deliver what is due, and if nothing was, jump to
@@ -282,22 +318,22 @@ impl Pair {
         }
         let next = self.next_time()?;
         self.now = self.now.max(next);
-        self.client.handle_timeout(self.now);
-        self.terminal.handle_timeout(self.now);
+        self.fire_timers();
         self.deliver_due();
         self.flush();
         Some(self.now)
     }
 
-    /// Steps until nothing is in flight on the wire or unacknowledged in either session (or
-    /// both sessions are closed). Panics after a million steps: a livelock is a bug.
+    /// Steps until nothing is in flight on the wire or unacknowledged in either session and the
+    /// client has no request waiting for an answer (or both sessions are closed). Panics after a million steps: a livelock is a bug.
     pub fn drive(&mut self) {
         for _ in 0..MAX_STEPS {
             self.flush();
             let idle = self.to_terminal.queue.is_empty()
                 && self.to_client.queue.is_empty()
                 && self.client.in_flight() == 0
-                && self.terminal.in_flight() == 0;
+                && self.terminal.in_flight() == 0
+                && self.client.pending_requests() == 0;
             let closed = self.client.is_closed() && self.terminal.is_closed();
             if (idle && self.client.is_ready() && self.terminal.is_ready())
                 || (closed && self.to_terminal.queue.is_empty() && self.to_client.queue.is_empty())
@@ -321,8 +357,7 @@ impl Pair {
             match self.next_time() {
                 Some(t) if t <= until => {
                     self.now = self.now.max(t);
-                    self.client.handle_timeout(self.now);
-                    self.terminal.handle_timeout(self.now);
+                    self.fire_timers();
                 }
                 _ => {
                     self.now = self.now.max(until);
@@ -356,8 +391,8 @@ pub fn capabilities() -> Capabilities {
         merchant_name: Some("Harness Shop".into()),
         protocol_versions: vec![1],
         selected_version: 1,
-        kinds: KindSet::default(),
-        methods: MethodSet::default(),
+        kinds: KindSet::all(),
+        methods: MethodSet::all(),
         currencies: vec![Currency::EUR],
         limits: Vec::new(),
         max_frame_size: None,

@@ -23,7 +23,7 @@
 //! capabilities, operator authorisation) build on this in the next layer of the same crate.
 //!
 //! ```
-//! use std::sync::{Arc, Mutex};
+//! use std::sync::Arc;
 //! use std::time::Instant;
 //! use posbridge_session::harness::{Pair, capabilities, hello};
 //! use posbridge_session::*;
@@ -31,14 +31,14 @@
 //!
 //! let start = Instant::now();
 //! let terminal_id = Arc::new(LocalIdentity::generate(PeerId([1; 16]), "Till 2")?);
-//! let registry = Arc::new(Mutex::new(PairingRegistry::new()));
+//! let context = TerminalContext::new(terminal_id, PairingRegistry::new(), 10_000);
 //! // The terminal enters pairing mode and shows a code; the person types it on the phone.
-//! let code = registry.lock().unwrap().open_window(PairingConfig::default(), start)?.to_string();
+//! let code = context.registry.lock().unwrap().open_window(PairingConfig::default(), start)?.to_string();
 //!
 //! let phone = Arc::new(LocalIdentity::generate(PeerId([2; 16]), "phone")?);
 //! let security = ClientSecurity::Pair(PairingSecret::code(&code)?);
 //! let client = ClientSession::new(SessionConfig::default(), phone, security, hello(), start);
-//! let terminal = TerminalSession::new(SessionConfig::default(), terminal_id, registry, capabilities(), start);
+//! let terminal = TerminalSession::new(SessionConfig::default(), context, capabilities(), start);
 //!
 //! let mut pair = Pair::new(client, terminal, start, 1);
 //! pair.drive();
@@ -51,6 +51,8 @@ mod client;
 mod core;
 pub mod harness;
 mod reliable;
+mod requests;
+mod results;
 mod terminal;
 
 use std::fmt;
@@ -58,10 +60,12 @@ use std::fmt;
 use posbridge_crypto::{ChannelError, PairingError};
 use posbridge_wire::{ErrorMessage, MessageEncodeError};
 
-pub use client::{ClientEvent, ClientSecurity, ClientSession};
+pub use client::{ClientEvent, ClientSecurity, ClientSession, RequestFailure};
 pub use core::{SessionConfig, SessionStats};
 pub use reliable::{ReliabilityConfig, ReliabilityStats};
-pub use terminal::{PairingRegistry, TerminalEvent, TerminalSession};
+pub use requests::{RequestError, RequestState};
+pub use results::{KeyRecord, MemoryResultStore, ResultStore, SharedResults, normalise};
+pub use terminal::{PairingRegistry, TerminalApp, TerminalContext, TerminalEvent, TerminalSession};
 
 /// Why a session failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +103,8 @@ pub enum SessionError {
     Encode(MessageEncodeError),
     /// The session is closed (or closing) and sends nothing more.
     Closed,
+    /// No money command is running (or the result is for another idempotency key).
+    NothingRunning,
 }
 
 impl fmt::Display for SessionError {
@@ -135,6 +141,9 @@ impl fmt::Display for SessionError {
             ),
             Self::Encode(e) => write!(f, "a message could not be encoded: {e}"),
             Self::Closed => f.write_str("the session is closed"),
+            Self::NothingRunning => {
+                f.write_str("no money command with that idempotency key is running")
+            }
         }
     }
 }

@@ -10,9 +10,13 @@ use posbridge_crypto::{
     PairingWindow, PeerId, Responder, TerminalPairing,
 };
 use posbridge_wire::{
-    Capabilities, ErrorCode, ErrorMessage, FrameType, Handshake, HeartbeatAck, Hello, Message,
-    TerminalState, Timestamp,
+    CancelResponse, CancelState, Capabilities, ErrorCode, ErrorMessage, FrameType, Handshake,
+    HeartbeatAck, Hello, IdempotencyKey, Message, PaymentMethod, Progress, ProgressStage,
+    RequestId, StatusResponse, TerminalState, Timestamp, TransactionRequest, TransactionResult,
+    TransactionStatus,
 };
+
+use crate::results::{KeyRecord, MemoryResultStore, ResultStore, SharedResults};
 
 use crate::core::{Core, Next};
 use crate::{CloseReason, SessionConfig, SessionError, SessionStats};
@@ -97,6 +101,37 @@ impl PairingRegistry {
     }
 }
 
+/// What a terminal's sessions share: its identity, its pairings and its memory of idempotency
+/// keys. Cheap to clone (reference-counted).
+#[derive(Clone)]
+pub struct TerminalContext {
+    /// The terminal's long-term keys.
+    pub identity: Arc<LocalIdentity>,
+    /// Its pairings and pairing window.
+    pub registry: Arc<Mutex<PairingRegistry>>,
+    /// Its idempotency keys and their results.
+    pub results: SharedResults,
+}
+
+impl std::fmt::Debug for TerminalContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TerminalContext")
+            .field("identity", &self.identity.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TerminalContext {
+    /// A context with an in-memory result store of `capacity` keys.
+    pub fn new(identity: Arc<LocalIdentity>, registry: PairingRegistry, capacity: usize) -> Self {
+        Self {
+            identity,
+            registry: Arc::new(Mutex::new(registry)),
+            results: MemoryResultStore::shared(capacity),
+        }
+    }
+}
+
 /// What happened, for the terminal's app.
 // Events are moved out once each; boxing the large ones would cost an allocation per message.
 #[allow(clippy::large_enum_variant)]
@@ -112,7 +147,29 @@ pub enum TerminalEvent {
         /// Its pairing record.
         client: PairingRecord,
     },
-    /// A message from the client.
+    /// A money command to run. Report its progress with
+    /// [`TerminalSession::progress`] and its signed result with [`TerminalSession::complete`].
+    /// `resumed` means it was started before, over an earlier connection, and is still running:
+    /// do not start it again, only deliver its result here.
+    Transaction {
+        /// The command.
+        request: TransactionRequest,
+        /// Whether it was already running.
+        resumed: bool,
+    },
+    /// The client asks to abort the running command `target`; answer with
+    /// [`TerminalSession::respond`] (a `CancelResponse`), then complete the command with its
+    /// real result (cancelled, or — past the point of no return — what it became).
+    CancelRequested {
+        /// The cancel request's id.
+        request_id: RequestId,
+        /// The command to abort.
+        target: RequestId,
+    },
+    /// Another request (settlement, receipt, configuration, last transaction); answer with
+    /// [`TerminalSession::respond`].
+    Request(Message),
+    /// A message that is not a request.
     Message(Message),
     /// The session ended.
     Closed(CloseReason),
@@ -125,6 +182,34 @@ enum State {
     Closed,
 }
 
+/// The payment logic behind a terminal (the simulator implements it; so does a real terminal's
+/// firmware). A driver hands it every event of a [`TerminalSession`] and calls its timer; it
+/// answers through the session: [`TerminalSession::progress`] and
+/// [`TerminalSession::complete`] for money commands, [`TerminalSession::respond`] for the rest.
+/// Idempotency, status queries and queueing are the session's: the app sees each command once.
+pub trait TerminalApp {
+    /// Handles one event of `session`.
+    fn on_event(&mut self, session: &mut TerminalSession, event: &TerminalEvent, now: Instant);
+
+    /// When the app next needs [`handle_timeout`](Self::handle_timeout) (a card presented after
+    /// a delay, an online authorisation answering).
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Time-driven work.
+    fn handle_timeout(&mut self, session: &mut TerminalSession, now: Instant) {
+        let _ = (session, now);
+    }
+}
+
+/// The money command a session is running.
+struct Running {
+    key: IdempotencyKey,
+    request_id: RequestId,
+    stage: Option<ProgressStage>,
+}
+
 /// The terminal's side of one connection, sans-IO. The driver loop is the same as
 /// [`ClientSession`](crate::ClientSession)'s: `handle_input`, then `poll_transmit` until `None`,
 /// `poll_event` until `None`, and `handle_timeout` at `poll_timeout`.
@@ -132,6 +217,9 @@ pub struct TerminalSession {
     core: Core,
     identity: Arc<LocalIdentity>,
     registry: Arc<Mutex<PairingRegistry>>,
+    results: SharedResults,
+    running: Option<Running>,
+    queued: VecDeque<TransactionRequest>,
     capabilities: Capabilities,
     state: State,
     events: VecDeque<TerminalEvent>,
@@ -156,15 +244,17 @@ impl TerminalSession {
     /// `selected_version` is filled in per client).
     pub fn new(
         config: SessionConfig,
-        identity: Arc<LocalIdentity>,
-        registry: Arc<Mutex<PairingRegistry>>,
+        context: TerminalContext,
         capabilities: Capabilities,
         now: Instant,
     ) -> Self {
         Self {
             core: Core::new(config, now),
-            identity,
-            registry,
+            identity: context.identity,
+            registry: context.registry,
+            results: context.results,
+            running: None,
+            queued: VecDeque::new(),
             capabilities,
             state: State::Awaiting,
             events: VecDeque::new(),
@@ -330,7 +420,7 @@ impl TerminalSession {
                         }
                     }
                     Message::HeartbeatAck(_) => {}
-                    other => self.events.push_back(TerminalEvent::Message(other)),
+                    other => self.on_request(other, now),
                 }
             }
             _ => self.end(
@@ -436,6 +526,221 @@ impl TerminalSession {
             }
             Err(e) => self.end(CloseReason::Failed(e), now, false),
         }
+    }
+
+    fn results(&self) -> std::sync::MutexGuard<'_, dyn ResultStore + 'static> {
+        self.results
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn reply(&mut self, message: Message, now: Instant) {
+        if let Err(e) = self.core.send(FrameType::Data, &message, now) {
+            self.end(CloseReason::Failed(e), now, false);
+        }
+    }
+
+    fn refuse_request(
+        &mut self,
+        request_id: RequestId,
+        code: ErrorCode,
+        detail: &str,
+        now: Instant,
+    ) {
+        self.reply(
+            Message::Error(ErrorMessage {
+                request_id: Some(request_id),
+                code,
+                detail: Some(detail.to_string()),
+                retry_after_ms: None,
+            }),
+            now,
+        );
+    }
+
+    fn on_request(&mut self, message: Message, now: Instant) {
+        match message {
+            Message::Transaction(t) => self.on_transaction(t, now),
+            Message::StatusQuery(q) => {
+                let record = self.results().load(&q.idempotency_key);
+                let status = match record {
+                    None => TransactionStatus::NotFound,
+                    Some(KeyRecord {
+                        result: Some(result),
+                        ..
+                    }) => TransactionStatus::Done(Box::new(result)),
+                    Some(_) => TransactionStatus::InProgress {
+                        stage: self
+                            .running
+                            .as_ref()
+                            .filter(|r| r.key == q.idempotency_key)
+                            .and_then(|r| r.stage),
+                    },
+                };
+                self.reply(
+                    Message::StatusResponse(StatusResponse {
+                        request_id: q.request_id,
+                        idempotency_key: q.idempotency_key,
+                        status,
+                    }),
+                    now,
+                );
+            }
+            Message::Cancel(c) => {
+                if self
+                    .running
+                    .as_ref()
+                    .is_some_and(|r| r.request_id == c.target)
+                {
+                    self.events.push_back(TerminalEvent::CancelRequested {
+                        request_id: c.request_id,
+                        target: c.target,
+                    });
+                    return;
+                }
+                let queued = self.queued.iter().position(|t| t.request_id == c.target);
+                let state = if let Some(i) = queued {
+                    self.queued.remove(i);
+                    CancelState::Accepted
+                } else {
+                    CancelState::NotFound
+                };
+                self.reply(
+                    Message::CancelResponse(CancelResponse {
+                        request_id: c.request_id,
+                        target: c.target,
+                        state,
+                    }),
+                    now,
+                );
+                if queued.is_some() {
+                    self.refuse_request(
+                        c.target,
+                        ErrorCode::NOT_FOUND,
+                        "cancelled before it started; nothing was charged",
+                        now,
+                    );
+                }
+            }
+            m @ (Message::Settlement(_)
+            | Message::ReceiptRequest(_)
+            | Message::ConfigRead(_)
+            | Message::ConfigWrite(_)
+            | Message::LastTransaction(_)) => self.events.push_back(TerminalEvent::Request(m)),
+            other => self.events.push_back(TerminalEvent::Message(other)),
+        }
+    }
+
+    fn on_transaction(&mut self, t: TransactionRequest, now: Instant) {
+        let record = self.results().load(&t.idempotency_key);
+        match record {
+            Some(r) if !r.same_command(&t) => self.refuse_request(
+                t.request_id,
+                ErrorCode::KEY_REUSED,
+                "this idempotency key was used for a different command",
+                now,
+            ),
+            Some(KeyRecord {
+                result: Some(mut result),
+                ..
+            }) => {
+                // The original answer, to the new request id (not covered by the signature).
+                result.request_id = t.request_id;
+                self.reply(Message::TransactionResult(result), now);
+            }
+            Some(_) => {
+                // Running: the latest request gets the answer.
+                if let Some(r) = self.running.as_mut().filter(|r| r.key == t.idempotency_key) {
+                    r.request_id = t.request_id;
+                } else if self.running.is_none() {
+                    self.running = Some(Running {
+                        key: t.idempotency_key,
+                        request_id: t.request_id,
+                        stage: None,
+                    });
+                    self.events.push_back(TerminalEvent::Transaction {
+                        request: t,
+                        resumed: true,
+                    });
+                } else {
+                    self.queued.push_back(t);
+                }
+            }
+            None if self.running.is_some() => self.queued.push_back(t),
+            None => self.start(t),
+        }
+    }
+
+    fn start(&mut self, t: TransactionRequest) {
+        self.results()
+            .save(t.idempotency_key, KeyRecord::started(&t));
+        self.running = Some(Running {
+            key: t.idempotency_key,
+            request_id: t.request_id,
+            stage: None,
+        });
+        self.events.push_back(TerminalEvent::Transaction {
+            request: t,
+            resumed: false,
+        });
+    }
+
+    /// Reports the running command's progress to the client.
+    pub fn progress(
+        &mut self,
+        stage: ProgressStage,
+        method: Option<PaymentMethod>,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        let running = self.running.as_mut().ok_or(SessionError::NothingRunning)?;
+        running.stage = Some(stage);
+        let progress = Progress {
+            request_id: running.request_id,
+            stage,
+            method,
+            message: None,
+        };
+        if !self.is_ready() {
+            return Ok(());
+        }
+        self.core
+            .send(FrameType::Data, &Message::Progress(progress), now)
+    }
+
+    /// Completes the running command with its final (signed) result: it is stored under its
+    /// idempotency key first — so a repeat or a status query gets it even if this connection is
+    /// gone — then sent, and the next queued command starts.
+    pub fn complete(
+        &mut self,
+        mut result: TransactionResult,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        let running = self
+            .running
+            .take_if(|r| r.key == result.idempotency_key)
+            .ok_or(SessionError::NothingRunning)?;
+        let record = self.results().load(&result.idempotency_key);
+        if let Some(mut record) = record {
+            record.result = Some(result.clone());
+            self.results().save(result.idempotency_key, record);
+        }
+        result.request_id = running.request_id;
+        let sent = if self.is_ready() {
+            self.core
+                .send(FrameType::Data, &Message::TransactionResult(result), now)
+        } else {
+            Ok(())
+        };
+        if let Some(next) = self.queued.pop_front() {
+            self.on_transaction(next, now);
+        }
+        sent
+    }
+
+    /// Answers a request other than a money command (a settlement result, a receipt, a
+    /// configuration, a cancel response, an error), or sends any other message.
+    pub fn respond(&mut self, message: &Message, now: Instant) -> Result<(), SessionError> {
+        self.send(message, now)
     }
 
     /// Sends a message to the client over the secure channel.

@@ -11,8 +11,8 @@ use posbridge_crypto::{
 };
 use posbridge_session::harness::{Faults, Pair, capabilities, hello};
 use posbridge_session::{
-    ClientEvent, ClientSecurity, ClientSession, CloseReason, PairingRegistry, SessionConfig,
-    SessionError, TerminalEvent, TerminalSession,
+    ClientEvent, ClientSecurity, ClientSession, CloseReason, MemoryResultStore, PairingRegistry,
+    SessionConfig, SessionError, TerminalContext, TerminalEvent, TerminalSession,
 };
 use posbridge_wire::{Heartbeat, Message, Timestamp, samples};
 
@@ -40,6 +40,14 @@ fn paired_registry() -> Arc<Mutex<PairingRegistry>> {
     }])))
 }
 
+fn context(registry: Arc<Mutex<PairingRegistry>>) -> TerminalContext {
+    TerminalContext {
+        identity: ids().terminal.clone(),
+        registry,
+        results: MemoryResultStore::shared(1000),
+    }
+}
+
 fn paired_pair(config: SessionConfig, faults: Faults, seed: u64) -> Pair {
     let start = Instant::now();
     let client = ClientSession::new(
@@ -51,13 +59,7 @@ fn paired_pair(config: SessionConfig, faults: Faults, seed: u64) -> Pair {
         hello(),
         start,
     );
-    let terminal = TerminalSession::new(
-        config,
-        ids().terminal.clone(),
-        paired_registry(),
-        capabilities(),
-        start,
-    );
+    let terminal = TerminalSession::new(config, context(paired_registry()), capabilities(), start);
     let mut pair = Pair::new(client, terminal, start, seed);
     pair.faults = faults;
     pair
@@ -113,8 +115,7 @@ fn pairing_then_connecting_over_one_link() {
     );
     let terminal = TerminalSession::new(
         SessionConfig::default(),
-        ids().terminal.clone(),
-        registry.clone(),
+        context(registry.clone()),
         capabilities(),
         start,
     );
@@ -160,8 +161,7 @@ fn a_wrong_code_fails_on_both_sides_and_counts() {
     );
     let terminal = TerminalSession::new(
         SessionConfig::default(),
-        ids().terminal.clone(),
-        registry.clone(),
+        context(registry.clone()),
         capabilities(),
         start,
     );
@@ -204,8 +204,7 @@ fn an_unpaired_client_is_refused_with_a_typed_error() {
     );
     let terminal = TerminalSession::new(
         SessionConfig::default(),
-        ids().terminal.clone(),
-        paired_registry(),
+        context(paired_registry()),
         capabilities(),
         start,
     );
@@ -237,8 +236,7 @@ fn a_client_with_the_wrong_terminal_key_cannot_connect() {
     );
     let terminal = TerminalSession::new(
         SessionConfig::default(),
-        ids().terminal.clone(),
-        paired_registry(),
+        context(paired_registry()),
         capabilities(),
         start,
     );
@@ -264,7 +262,7 @@ fn terminal_messages(pair: &Pair) -> Vec<Message> {
     pair.terminal_events()
         .iter()
         .filter_map(|e| match e {
-            TerminalEvent::Message(m) => Some(m.clone()),
+            TerminalEvent::Message(m) | TerminalEvent::Request(m) => Some(m.clone()),
             _ => None,
         })
         .collect()
@@ -280,10 +278,11 @@ fn client_messages(pair: &Pair) -> Vec<Message> {
         .collect()
 }
 
+/// A request sent raw (outside the request bookkeeping), numbered through its request id.
 fn request(n: u64) -> Message {
-    let mut r = samples::sale_request();
-    r.request_id = posbridge_wire::RequestId::from_u128(n.into());
-    Message::Transaction(r)
+    Message::ConfigRead(posbridge_wire::ConfigRead {
+        request_id: posbridge_wire::RequestId::from_u128(n.into()),
+    })
 }
 
 fn result(n: u64) -> Message {

@@ -1,0 +1,258 @@
+//! The client's requests: ids, correlation of answers, one money command at a time with the rest
+//! queued, deadlines, cancel, and validation against the terminal's capabilities.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Instant;
+
+use posbridge_wire::{
+    Amount, Capabilities, Currency, Message, PaymentMethod, RequestId, TransactionKind,
+};
+
+/// Why a request was refused before anything was sent: the terminal's capabilities rule it out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The session is not connected (or is closing).
+    NotReady,
+    /// The message is not something a client asks.
+    NotARequest,
+    /// The transaction kind is not enabled on the terminal.
+    KindNotSupported(TransactionKind),
+    /// The currency is not accepted by the terminal.
+    CurrencyNotSupported {
+        /// The currency asked for.
+        currency: Currency,
+        /// Those the terminal accepts.
+        accepted: Vec<Currency>,
+    },
+    /// None of the payment methods asked for is enabled on the terminal.
+    MethodNotSupported {
+        /// The methods asked for that the terminal does not offer.
+        methods: Vec<PaymentMethod>,
+    },
+    /// The amount is outside the terminal's limit for this kind and currency.
+    AmountOutOfRange {
+        /// The kind.
+        kind: TransactionKind,
+        /// The amount asked for.
+        amount: Amount,
+        /// The smallest allowed, in minor units.
+        min: u64,
+        /// The largest allowed, in minor units.
+        max: u64,
+    },
+    /// The deadline has already passed.
+    DeadlineInPast,
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotReady => f.write_str("not connected to the terminal"),
+            Self::NotARequest => f.write_str("that message is not a request"),
+            Self::KindNotSupported(k) => {
+                write!(
+                    f,
+                    "the terminal does not offer {k:?}: enable it in the terminal's configuration"
+                )
+            }
+            Self::CurrencyNotSupported { currency, accepted } => write!(
+                f,
+                "the terminal does not accept {currency:?} (it accepts {accepted:?})"
+            ),
+            Self::MethodNotSupported { methods } => write!(
+                f,
+                "the terminal does not offer the payment method(s) {methods:?}"
+            ),
+            Self::AmountOutOfRange {
+                kind,
+                amount,
+                min,
+                max,
+            } => write!(
+                f,
+                "{} {:?} is outside the terminal's {kind:?} limit of {min}..={max} minor units",
+                amount.minor, amount.currency
+            ),
+            Self::DeadlineInPast => f.write_str("the request's deadline has already passed"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// Checks a request against what the terminal said it can do.
+pub(crate) fn validate(message: &Message, caps: &Capabilities) -> Result<(), RequestError> {
+    let Message::Transaction(t) = message else {
+        return Ok(());
+    };
+    let kind = t.command.kind();
+    if !caps.kinds.contains(kind) {
+        return Err(RequestError::KindNotSupported(kind));
+    }
+    if let Some(methods) = t.methods {
+        let missing: Vec<PaymentMethod> = methods
+            .iter()
+            .filter(|m| !caps.methods.contains(*m))
+            .collect();
+        if !missing.is_empty() {
+            return Err(RequestError::MethodNotSupported { methods: missing });
+        }
+    }
+    if let Some(amount) = t.command.amount() {
+        if !caps.currencies.contains(&amount.currency) {
+            return Err(RequestError::CurrencyNotSupported {
+                currency: amount.currency,
+                accepted: caps.currencies.clone(),
+            });
+        }
+        if let Some(limit) = caps
+            .limits
+            .iter()
+            .find(|l| l.kind == kind && l.currency == amount.currency)
+            && !(limit.min..=limit.max).contains(&amount.minor)
+        {
+            return Err(RequestError::AmountOutOfRange {
+                kind,
+                amount,
+                min: limit.min,
+                max: limit.max,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Sets the request id of a client request; `false` if the message is not one.
+pub(crate) fn set_request_id(message: &mut Message, id: RequestId) -> bool {
+    match message {
+        Message::Transaction(m) => m.request_id = id,
+        Message::StatusQuery(m) => m.request_id = id,
+        Message::LastTransaction(m) => m.request_id = id,
+        Message::Cancel(m) => m.request_id = id,
+        Message::Settlement(m) => m.request_id = id,
+        Message::ReceiptRequest(m) => m.request_id = id,
+        Message::ConfigRead(m) => m.request_id = id,
+        Message::ConfigWrite(m) => m.request_id = id,
+        _ => return false,
+    }
+    true
+}
+
+/// Whether the terminal runs this request exclusively (one at a time): money commands, the
+/// settlement, configuration changes.
+pub(crate) fn is_exclusive(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::Transaction(_) | Message::Settlement(_) | Message::ConfigWrite(_)
+    )
+}
+
+/// Whether this answer ends its request (progress does not).
+pub(crate) fn is_final(message: &Message) -> bool {
+    !matches!(message, Message::Progress(_))
+}
+
+/// Where a request stands on the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestState {
+    /// Waiting behind another money command; nothing sent yet.
+    Queued,
+    /// Sent; no final answer yet.
+    Sent,
+}
+
+pub(crate) struct Pending {
+    pub(crate) id: RequestId,
+    pub(crate) message: Message,
+    pub(crate) deadline: Instant,
+    pub(crate) state: RequestState,
+    pub(crate) exclusive: bool,
+    pub(crate) cancel_requested: bool,
+}
+
+/// The client's requests in flight.
+#[derive(Default)]
+pub(crate) struct Requests {
+    next: u64,
+    base: u64,
+    pending: Vec<Pending>,
+    queue: VecDeque<RequestId>,
+}
+
+impl Requests {
+    pub(crate) fn new(base: u64) -> Self {
+        Self {
+            base,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn next_id(&mut self) -> RequestId {
+        self.next += 1;
+        RequestId::from_u128(u128::from(self.base) << 64 | u128::from(self.next))
+    }
+
+    pub(crate) fn get_mut(&mut self, id: RequestId) -> Option<&mut Pending> {
+        self.pending.iter_mut().find(|p| p.id == id)
+    }
+
+    pub(crate) fn state(&self, id: RequestId) -> Option<RequestState> {
+        self.pending.iter().find(|p| p.id == id).map(|p| p.state)
+    }
+
+    /// Whether an exclusive request is out at the terminal.
+    pub(crate) fn exclusive_running(&self) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.exclusive && p.state == RequestState::Sent)
+    }
+
+    pub(crate) fn add(&mut self, pending: Pending) {
+        if pending.state == RequestState::Queued {
+            self.queue.push_back(pending.id);
+        }
+        self.pending.push(pending);
+    }
+
+    /// Removes a request (answered, failed or cancelled).
+    pub(crate) fn remove(&mut self, id: RequestId) -> Option<Pending> {
+        self.queue.retain(|q| *q != id);
+        let idx = self.pending.iter().position(|p| p.id == id)?;
+        Some(self.pending.remove(idx))
+    }
+
+    pub(crate) fn remove_from_queue(&mut self, id: RequestId) {
+        self.queue.retain(|q| *q != id);
+    }
+
+    /// The next queued request to send, if nothing exclusive is running.
+    pub(crate) fn next_to_send(&mut self) -> Option<RequestId> {
+        if self.exclusive_running() {
+            return None;
+        }
+        self.queue.pop_front()
+    }
+
+    pub(crate) fn earliest_deadline(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.deadline).min()
+    }
+
+    pub(crate) fn expired(&self, now: Instant) -> Vec<RequestId> {
+        self.pending
+            .iter()
+            .filter(|p| p.deadline <= now)
+            .map(|p| p.id)
+            .collect()
+    }
+
+    pub(crate) fn drain(&mut self) -> Vec<Pending> {
+        self.queue.clear();
+        std::mem::take(&mut self.pending)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len()
+    }
+}

@@ -1,0 +1,658 @@
+//! Requests through both roles: correlation and progress, one money command at a time with the
+//! rest queued, validation against capabilities, idempotency (repeats get the original result,
+//! a reused key with another command is refused), status queries, deadlines, cancel, and a
+//! connection lost mid-payment.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role, verify_result};
+use posbridge_session::harness::{Pair, capabilities, hello};
+use posbridge_session::{
+    ClientEvent, ClientSecurity, ClientSession, MemoryResultStore, PairingRegistry, RequestError,
+    RequestFailure, RequestState, SessionConfig, TerminalApp, TerminalContext, TerminalEvent,
+    TerminalSession,
+};
+use posbridge_wire::{
+    Amount, AmountLimit, CancelResponse, CancelState, Currency, IdempotencyKey, Message, MethodSet,
+    Outcome, PaymentMethod, ProgressStage, RequestId, StatusQuery, Timestamp, TransactionCommand,
+    TransactionId, TransactionKind, TransactionRequest, TransactionResult, TransactionStatus,
+    samples,
+};
+
+struct Ids {
+    terminal: Arc<LocalIdentity>,
+    client: Arc<LocalIdentity>,
+}
+
+fn ids() -> &'static Ids {
+    static IDS: OnceLock<Ids> = OnceLock::new();
+    IDS.get_or_init(|| Ids {
+        terminal: Arc::new(LocalIdentity::generate(PeerId([0x7E; 16]), "Till 2").unwrap()),
+        client: Arc::new(LocalIdentity::generate(PeerId([0xC1; 16]), "Till 1").unwrap()),
+    })
+}
+
+fn context() -> TerminalContext {
+    TerminalContext {
+        identity: ids().terminal.clone(),
+        registry: Arc::new(Mutex::new(PairingRegistry::with_records([PairingRecord {
+            peer: ids().client.public_keys(),
+            peer_role: Role::Client,
+            paired_at: Timestamp(0),
+        }]))),
+        results: MemoryResultStore::shared(100),
+    }
+}
+
+/// What the app did, shared with the test.
+#[derive(Default)]
+struct Log {
+    started: Vec<IdempotencyKey>,
+    resumed: Vec<IdempotencyKey>,
+    cancels: Vec<RequestId>,
+}
+
+/// A payment app: each command waits `latency` (the card), reports progress, then approves
+/// (or reports cancelled if a cancel arrived in time). It never answers commands whose amount
+/// is 666 (a terminal that hangs).
+struct App {
+    latency: Duration,
+    cancel_answer: CancelState,
+    running: Option<(TransactionRequest, Instant, bool)>,
+    log: Rc<RefCell<Log>>,
+}
+
+impl App {
+    fn new(latency: Duration, log: Rc<RefCell<Log>>) -> Self {
+        Self {
+            latency,
+            cancel_answer: CancelState::Accepted,
+            running: None,
+            log,
+        }
+    }
+}
+
+fn result_for(request: &TransactionRequest, outcome: Outcome) -> TransactionResult {
+    let mut r = samples::approved_result();
+    r.idempotency_key = request.idempotency_key;
+    r.transaction_id = TransactionId(request.idempotency_key.0);
+    r.kind = request.command.kind();
+    let amount = request.command.amount().unwrap_or(r.amount);
+    r.amount = amount;
+    r.approved_minor = if outcome == Outcome::Approved {
+        amount.minor
+    } else {
+        0
+    };
+    r.tip = None;
+    r.outcome = outcome;
+    ids().terminal.signing().sign_result(&mut r);
+    r
+}
+
+impl TerminalApp for App {
+    fn on_event(&mut self, session: &mut TerminalSession, event: &TerminalEvent, now: Instant) {
+        match event {
+            TerminalEvent::Transaction { request, resumed } => {
+                let mut log = self.log.borrow_mut();
+                if *resumed {
+                    log.resumed.push(request.idempotency_key);
+                } else {
+                    log.started.push(request.idempotency_key);
+                }
+                session
+                    .progress(ProgressStage::WaitingForCard, None, now)
+                    .unwrap();
+                self.running = Some((request.clone(), now + self.latency, false));
+            }
+            TerminalEvent::CancelRequested { request_id, target } => {
+                self.log.borrow_mut().cancels.push(*target);
+                session
+                    .respond(
+                        &Message::CancelResponse(CancelResponse {
+                            request_id: *request_id,
+                            target: *target,
+                            state: self.cancel_answer,
+                        }),
+                        now,
+                    )
+                    .unwrap();
+                if self.cancel_answer == CancelState::Accepted
+                    && let Some(r) = &mut self.running
+                {
+                    r.2 = true;
+                    r.1 = now;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.running
+            .as_ref()
+            .filter(|r| r.0.command.amount().map(|a| a.minor) != Some(666))
+            .map(|r| r.1)
+    }
+
+    fn handle_timeout(&mut self, session: &mut TerminalSession, now: Instant) {
+        if let Some((request, _, cancelled)) = self.running.take() {
+            let outcome = if cancelled {
+                Outcome::Cancelled
+            } else {
+                Outcome::Approved
+            };
+            session
+                .complete(result_for(&request, outcome), now)
+                .unwrap();
+        }
+    }
+}
+
+fn connected(latency: Duration, ctx: TerminalContext, seed: u64) -> (Pair, Rc<RefCell<Log>>) {
+    let start = Instant::now();
+    let config = SessionConfig::default();
+    let client = ClientSession::new(
+        config,
+        ids().client.clone(),
+        ClientSecurity::Paired {
+            terminal_key: ids().terminal.channel().public(),
+        },
+        hello(),
+        start,
+    );
+    let terminal = TerminalSession::new(config, ctx, capabilities(), start);
+    let mut pair = Pair::new(client, terminal, start, seed);
+    let log = Rc::new(RefCell::new(Log::default()));
+    pair.set_app(App::new(latency, log.clone()));
+    pair.drive();
+    assert!(pair.client.is_ready());
+    (pair, log)
+}
+
+fn sale(key: u128, minor: u64) -> Message {
+    Message::Transaction(TransactionRequest::new(
+        RequestId::default(),
+        IdempotencyKey::from_u128(key),
+        TransactionCommand::Sale {
+            amount: Amount::new(minor, Currency::EUR),
+            tip: None,
+            cashback: None,
+        },
+    ))
+}
+
+fn responses(pair: &Pair, id: RequestId) -> Vec<Message> {
+    pair.client_events()
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Response {
+                request_id,
+                message,
+            } if *request_id == id => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn failure(pair: &Pair, id: RequestId) -> Option<RequestFailure> {
+    pair.client_events().iter().find_map(|e| match e {
+        ClientEvent::RequestFailed {
+            request_id,
+            failure,
+        } if *request_id == id => Some(failure.clone()),
+        _ => None,
+    })
+}
+
+fn result_of(pair: &Pair, id: RequestId) -> TransactionResult {
+    match responses(pair, id).as_slice() {
+        [Message::TransactionResult(r)] => r.clone(),
+        other => panic!("{other:?} / {:?}", pair.client_events()),
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_sale_reports_progress_and_a_signed_result() {
+    let (mut pair, log) = connected(Duration::from_secs(2), context(), 1);
+    let now = pair.now;
+    let id = pair
+        .client
+        .request(sale(1, 1250), now + MINUTE, now)
+        .unwrap();
+    assert_eq!(pair.client.request_state(id), Some(RequestState::Sent));
+    pair.drive();
+    assert!(pair.client_events().iter().any(|e| matches!(
+        e,
+        ClientEvent::Progress { request_id, progress } if *request_id == id && progress.stage == ProgressStage::WaitingForCard
+    )));
+    let r = result_of(&pair, id);
+    assert_eq!(r.request_id, id);
+    assert_eq!(r.outcome, Outcome::Approved);
+    assert_eq!(r.approved_minor, 1250);
+    verify_result(&ids().terminal.signing().public_key(), &r).unwrap();
+    assert_eq!(log.borrow().started.len(), 1);
+    assert_eq!(pair.client.pending_requests(), 0);
+}
+
+#[test]
+fn a_second_money_command_queues_instead_of_failing_busy() {
+    let (mut pair, log) = connected(Duration::from_secs(3), context(), 2);
+    let now = pair.now;
+    let first = pair
+        .client
+        .request(sale(1, 100), now + MINUTE, now)
+        .unwrap();
+    let second = pair
+        .client
+        .request(sale(2, 200), now + MINUTE, now)
+        .unwrap();
+    assert_eq!(
+        pair.client.request_state(second),
+        Some(RequestState::Queued)
+    );
+    // A status query is not a money command: it does not wait.
+    let status = pair
+        .client
+        .request(
+            Message::StatusQuery(StatusQuery {
+                request_id: RequestId::default(),
+                idempotency_key: IdempotencyKey::from_u128(1),
+            }),
+            now + MINUTE,
+            now,
+        )
+        .unwrap();
+    assert_eq!(pair.client.request_state(status), Some(RequestState::Sent));
+    pair.drive();
+    assert_eq!(result_of(&pair, first).amount.minor, 100);
+    assert_eq!(result_of(&pair, second).amount.minor, 200);
+    assert_eq!(
+        log.borrow().started,
+        vec![IdempotencyKey::from_u128(1), IdempotencyKey::from_u128(2)]
+    );
+    // The status query was answered while the first sale ran (it arrived with the sale, before
+    // the app reported a stage).
+    match responses(&pair, status).as_slice() {
+        [Message::StatusResponse(s)] => assert!(
+            matches!(s.status, TransactionStatus::InProgress { .. }),
+            "{s:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // The first answer came before the second was even sent.
+    let order: Vec<RequestId> = pair
+        .client_events()
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Response {
+                request_id,
+                message: Message::TransactionResult(_),
+            } => Some(*request_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, vec![first, second]);
+}
+
+#[test]
+fn requests_are_checked_against_the_capabilities_before_anything_is_sent() {
+    let mut caps = capabilities();
+    caps.limits = vec![AmountLimit {
+        kind: TransactionKind::Sale,
+        currency: Currency::EUR,
+        min: 100,
+        max: 50_000,
+    }];
+    caps.methods = MethodSet::EMPTY.with(PaymentMethod::Contactless);
+    caps.kinds.remove(TransactionKind::Refund);
+    let start = Instant::now();
+    let client = ClientSession::new(
+        SessionConfig::default(),
+        ids().client.clone(),
+        ClientSecurity::Paired {
+            terminal_key: ids().terminal.channel().public(),
+        },
+        hello(),
+        start,
+    );
+    let terminal = TerminalSession::new(SessionConfig::default(), context(), caps, start);
+    let mut pair = Pair::new(client, terminal, start, 3);
+    pair.drive();
+    let now = pair.now;
+    let sent = pair.client.stats().reliability.sent;
+
+    assert_eq!(
+        pair.client.request(sale(1, 60_000), now + MINUTE, now),
+        Err(RequestError::AmountOutOfRange {
+            kind: TransactionKind::Sale,
+            amount: Amount::new(60_000, Currency::EUR),
+            min: 100,
+            max: 50_000
+        })
+    );
+    let usd = Message::Transaction(TransactionRequest::new(
+        RequestId::default(),
+        IdempotencyKey::from_u128(2),
+        TransactionCommand::Sale {
+            amount: Amount::new(500, Currency::USD),
+            tip: None,
+            cashback: None,
+        },
+    ));
+    assert!(matches!(
+        pair.client.request(usd, now + MINUTE, now),
+        Err(RequestError::CurrencyNotSupported {
+            currency: Currency::USD,
+            ..
+        })
+    ));
+    let refund = Message::Transaction(TransactionRequest::new(
+        RequestId::default(),
+        IdempotencyKey::from_u128(3),
+        TransactionCommand::Refund {
+            amount: Amount::new(500, Currency::EUR),
+            original: None,
+        },
+    ));
+    assert_eq!(
+        pair.client.request(refund, now + MINUTE, now),
+        Err(RequestError::KindNotSupported(TransactionKind::Refund))
+    );
+    let Message::Transaction(mut chip) = sale(4, 500) else {
+        unreachable!()
+    };
+    chip.methods = Some(MethodSet::EMPTY.with(PaymentMethod::Chip));
+    assert_eq!(
+        pair.client
+            .request(Message::Transaction(chip), now + MINUTE, now),
+        Err(RequestError::MethodNotSupported {
+            methods: vec![PaymentMethod::Chip]
+        })
+    );
+    assert_eq!(
+        pair.client.request(sale(5, 500), now, now),
+        Err(RequestError::DeadlineInPast)
+    );
+    assert_eq!(
+        pair.client
+            .request(Message::Heartbeat(samples::heartbeat()), now + MINUTE, now),
+        Err(RequestError::NotARequest)
+    );
+    assert_eq!(
+        pair.client.stats().reliability.sent,
+        sent,
+        "nothing went out"
+    );
+    assert_eq!(pair.client.pending_requests(), 0);
+    let err = RequestError::AmountOutOfRange {
+        kind: TransactionKind::Sale,
+        amount: Amount::new(60_000, Currency::EUR),
+        min: 100,
+        max: 50_000,
+    };
+    assert!(err.to_string().contains("100..=50000"), "{err}");
+}
+
+#[test]
+fn a_repeated_key_gets_the_original_result_and_a_reused_key_is_refused() {
+    let (mut pair, log) = connected(Duration::from_secs(1), context(), 4);
+    let now = pair.now;
+    let first = pair
+        .client
+        .request(sale(7, 999), now + MINUTE, now)
+        .unwrap();
+    pair.drive();
+    let original = result_of(&pair, first);
+
+    let now = pair.now;
+    let again = pair
+        .client
+        .request(sale(7, 999), now + MINUTE, now)
+        .unwrap();
+    pair.drive();
+    let repeat = result_of(&pair, again);
+    assert_eq!(repeat.request_id, again);
+    assert_eq!(repeat.transaction_id, original.transaction_id);
+    assert_eq!(repeat.signature, original.signature);
+    verify_result(&ids().terminal.signing().public_key(), &repeat).unwrap();
+    assert_eq!(log.borrow().started.len(), 1, "charged once");
+
+    let now = pair.now;
+    let other = pair.client.request(sale(7, 1), now + MINUTE, now).unwrap();
+    pair.drive();
+    match failure(&pair, other) {
+        Some(RequestFailure::Refused(e)) => {
+            assert_eq!(e.code, posbridge_wire::ErrorCode::KEY_REUSED)
+        }
+        f => panic!("{f:?}"),
+    }
+    assert_eq!(log.borrow().started.len(), 1);
+}
+
+#[test]
+fn status_queries_answer_not_found_in_progress_and_done() {
+    let (mut pair, _) = connected(Duration::from_secs(5), context(), 5);
+    let status = |pair: &mut Pair, key: u128| {
+        let now = pair.now;
+        pair.client
+            .request(
+                Message::StatusQuery(StatusQuery {
+                    request_id: RequestId::default(),
+                    idempotency_key: IdempotencyKey::from_u128(key),
+                }),
+                now + MINUTE,
+                now,
+            )
+            .unwrap()
+    };
+    let unknown = status(&mut pair, 42);
+    pair.drive();
+    match responses(&pair, unknown).as_slice() {
+        [Message::StatusResponse(s)] => assert_eq!(s.status, TransactionStatus::NotFound),
+        other => panic!("{other:?}"),
+    }
+    let now = pair.now;
+    let id = pair
+        .client
+        .request(sale(9, 300), now + MINUTE, now)
+        .unwrap();
+    pair.drive();
+    let done = status(&mut pair, 9);
+    pair.drive();
+    match responses(&pair, done).as_slice() {
+        [Message::StatusResponse(s)] => match &s.status {
+            TransactionStatus::Done(r) => {
+                assert_eq!(r.transaction_id, result_of(&pair, id).transaction_id)
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_deadline_without_an_answer_leaves_the_outcome_in_doubt() {
+    let (mut pair, _) = connected(Duration::from_secs(1), context(), 6);
+    let now = pair.now;
+    // The app never answers 666; the queued sale behind it never gets sent.
+    let hung = pair
+        .client
+        .request(sale(1, 666), now + Duration::from_secs(30), now)
+        .unwrap();
+    let behind = pair
+        .client
+        .request(sale(2, 100), now + Duration::from_secs(20), now)
+        .unwrap();
+    pair.drive();
+    let f = failure(&pair, hung).unwrap();
+    assert_eq!(f, RequestFailure::DeadlineExceeded { sent: true });
+    assert!(f.in_doubt());
+    let f = failure(&pair, behind).unwrap();
+    assert_eq!(f, RequestFailure::DeadlineExceeded { sent: false });
+    assert!(!f.in_doubt());
+    assert_eq!(pair.client.pending_requests(), 0);
+}
+
+#[test]
+fn cancel_before_sending_and_during_card_presentation() {
+    let (mut pair, log) = connected(Duration::from_secs(10), context(), 7);
+    let now = pair.now;
+    let running = pair
+        .client
+        .request(sale(1, 100), now + MINUTE, now)
+        .unwrap();
+    let queued = pair
+        .client
+        .request(sale(2, 200), now + MINUTE, now)
+        .unwrap();
+    assert!(pair.client.cancel(queued, now).unwrap());
+    assert_eq!(failure(&pair, queued), None, "reported through the events");
+    pair.run_until(now + Duration::from_secs(2));
+    assert_eq!(failure(&pair, queued), Some(RequestFailure::Cancelled));
+    // The card is being waited for: cancel.
+    let now = pair.now;
+    assert!(pair.client.cancel(running, now).unwrap());
+    pair.drive();
+    assert_eq!(log.borrow().cancels, vec![running]);
+    assert_eq!(result_of(&pair, running).outcome, Outcome::Cancelled);
+    assert!(pair.client_events().iter().any(|e| matches!(
+        e,
+        ClientEvent::Response { message: Message::CancelResponse(c), .. } if c.state == CancelState::Accepted && c.target == running
+    )));
+    assert_eq!(
+        log.borrow().started,
+        vec![IdempotencyKey::from_u128(1)],
+        "the queued sale never ran"
+    );
+    assert!(
+        !pair.client.cancel(running, pair.now).unwrap(),
+        "nothing left to cancel"
+    );
+}
+
+#[test]
+fn a_result_after_a_cancel_wins_and_is_reported_as_it_is() {
+    let (mut pair, _) = connected(Duration::from_secs(10), context(), 8);
+    let log = Rc::new(RefCell::new(Log::default()));
+    let mut app = App::new(Duration::from_secs(10), log);
+    app.cancel_answer = CancelState::TooLate;
+    pair.set_app(app);
+    let now = pair.now;
+    let id = pair
+        .client
+        .request(sale(1, 100), now + MINUTE, now)
+        .unwrap();
+    pair.run_until(now + Duration::from_secs(1));
+    pair.client.cancel(id, pair.now).unwrap();
+    pair.drive();
+    assert_eq!(result_of(&pair, id).outcome, Outcome::Approved);
+}
+
+/// The link drops while the card is being read. A new connection asks the status (in
+/// progress), sends the command again with the same key, and gets the one result: the app ran
+/// the payment once.
+#[test]
+fn a_connection_lost_mid_payment_recovers_without_a_second_charge() {
+    let ctx = context();
+    let (mut pair, log) = connected(Duration::from_secs(5), ctx.clone(), 9);
+    let now = pair.now;
+    let first = pair
+        .client
+        .request(sale(77, 4200), now + MINUTE, now)
+        .unwrap();
+    pair.run_until(now + Duration::from_secs(1));
+    assert_eq!(log.borrow().started.len(), 1);
+
+    // The phone's app restarts; the terminal's session for the old link is gone too, but the
+    // terminal (its context, its app) keeps running.
+    let start = pair.now;
+    pair.replace_client(ClientSession::new(
+        SessionConfig::default(),
+        ids().client.clone(),
+        ClientSecurity::Paired {
+            terminal_key: ids().terminal.channel().public(),
+        },
+        hello(),
+        start,
+    ));
+    pair.replace_terminal(TerminalSession::new(
+        SessionConfig::default(),
+        ctx.clone(),
+        capabilities(),
+        start,
+    ));
+    // The app lost its session with the link; a real terminal re-attaches the running payment
+    // when the client asks again, which is what the session's `resumed` event is for.
+    let app_log = Rc::new(RefCell::new(Log::default()));
+    pair.set_app(App::new(Duration::from_secs(5), app_log.clone()));
+    pair.drive();
+    assert!(pair.client.is_ready());
+    let now = pair.now;
+    let status = pair
+        .client
+        .request(
+            Message::StatusQuery(StatusQuery {
+                request_id: RequestId::default(),
+                idempotency_key: IdempotencyKey::from_u128(77),
+            }),
+            now + MINUTE,
+            now,
+        )
+        .unwrap();
+    pair.drive();
+    match responses(&pair, status).as_slice() {
+        [Message::StatusResponse(s)] => {
+            assert!(
+                matches!(s.status, TransactionStatus::InProgress { .. }),
+                "{s:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let now = pair.now;
+    let again = pair
+        .client
+        .request(sale(77, 4200), now + MINUTE, now)
+        .unwrap();
+    pair.drive();
+    let r = result_of(&pair, again);
+    assert_eq!(r.amount.minor, 4200);
+    assert!(app_log.borrow().started.is_empty(), "not started again");
+    assert_eq!(
+        app_log.borrow().resumed,
+        vec![IdempotencyKey::from_u128(77)]
+    );
+    let _ = first;
+}
+
+#[test]
+fn pending_requests_fail_when_the_session_ends() {
+    let (mut pair, _) = connected(Duration::from_secs(30), context(), 10);
+    let now = pair.now;
+    let sent = pair
+        .client
+        .request(sale(1, 100), now + MINUTE, now)
+        .unwrap();
+    let queued = pair
+        .client
+        .request(sale(2, 100), now + MINUTE, now)
+        .unwrap();
+    pair.run_until(now + Duration::from_secs(1));
+    pair.terminal.close(pair.now);
+    pair.drive();
+    assert_eq!(
+        failure(&pair, sent),
+        Some(RequestFailure::SessionClosed { sent: true })
+    );
+    assert_eq!(
+        failure(&pair, queued),
+        Some(RequestFailure::SessionClosed { sent: false })
+    );
+}
