@@ -407,6 +407,10 @@ impl ClientSession {
             return Ok(());
         }
         self.requests.remove(id);
+        if let (Message::ConfigResponse(c), Some(caps)) = (&message, &mut self.capabilities) {
+            // A configuration change shows at once in what requests are checked against.
+            apply_config(caps, &c.config);
+        }
         self.events.push_back(match message {
             Message::Error(e) => ClientEvent::RequestFailed {
                 request_id: id,
@@ -588,5 +592,23 @@ impl ClientSession {
         {
             self.end(CloseReason::Failed(e), now, false);
         }
+    }
+}
+
+fn apply_config(caps: &mut Capabilities, config: &posbridge_wire::TerminalConfig) {
+    if let Some(v) = config.kinds {
+        caps.kinds = v;
+    }
+    if let Some(v) = config.methods {
+        caps.methods = v;
+    }
+    if let Some(v) = &config.currencies {
+        caps.currencies = v.clone();
+    }
+    if let Some(v) = &config.limits {
+        caps.limits = v.clone();
+    }
+    if let Some(v) = &config.merchant_name {
+        caps.merchant_name = Some(v.clone());
     }
 }

@@ -31,14 +31,14 @@
 //!
 //! let start = Instant::now();
 //! let terminal_id = Arc::new(LocalIdentity::generate(PeerId([1; 16]), "Till 2")?);
-//! let context = TerminalContext::new(terminal_id, PairingRegistry::new(), 10_000);
+//! let context = TerminalContext::new(terminal_id, PairingRegistry::new(), capabilities(), 10_000);
 //! // The terminal enters pairing mode and shows a code; the person types it on the phone.
 //! let code = context.registry.lock().unwrap().open_window(PairingConfig::default(), start)?.to_string();
 //!
 //! let phone = Arc::new(LocalIdentity::generate(PeerId([2; 16]), "phone")?);
 //! let security = ClientSecurity::Pair(PairingSecret::code(&code)?);
 //! let client = ClientSession::new(SessionConfig::default(), phone, security, hello(), start);
-//! let terminal = TerminalSession::new(SessionConfig::default(), context, capabilities(), start);
+//! let terminal = TerminalSession::new(SessionConfig::default(), context, start);
 //!
 //! let mut pair = Pair::new(client, terminal, start, 1);
 //! pair.drive();
@@ -50,6 +50,7 @@
 mod client;
 mod core;
 pub mod harness;
+mod operators;
 mod reliable;
 mod requests;
 mod results;
@@ -62,10 +63,13 @@ use posbridge_wire::{ErrorMessage, MessageEncodeError};
 
 pub use client::{ClientEvent, ClientSecurity, ClientSession, RequestFailure};
 pub use core::{SessionConfig, SessionStats};
+pub use operators::{AuthError, InvalidOperatorSecret, OperatorPolicy, Operators, totp};
 pub use reliable::{ReliabilityConfig, ReliabilityStats};
 pub use requests::{RequestError, RequestState};
 pub use results::{KeyRecord, MemoryResultStore, ResultStore, SharedResults, normalise};
-pub use terminal::{PairingRegistry, TerminalApp, TerminalContext, TerminalEvent, TerminalSession};
+pub use terminal::{
+    PairingRegistry, TerminalApp, TerminalContext, TerminalEvent, TerminalSession, TerminalSettings,
+};
 
 /// Why a session failed.
 #[derive(Clone, Debug, PartialEq, Eq)]

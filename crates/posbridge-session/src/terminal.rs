@@ -10,12 +10,14 @@ use posbridge_crypto::{
     PairingWindow, PeerId, Responder, TerminalPairing,
 };
 use posbridge_wire::{
-    CancelResponse, CancelState, Capabilities, ErrorCode, ErrorMessage, FrameType, Handshake,
-    HeartbeatAck, Hello, IdempotencyKey, Message, PaymentMethod, Progress, ProgressStage,
-    RequestId, StatusResponse, TerminalState, Timestamp, TransactionRequest, TransactionResult,
-    TransactionStatus,
+    CancelResponse, CancelState, Capabilities, ConfigResponse, ErrorCode, ErrorMessage, FrameType,
+    Handshake, HeartbeatAck, Hello, IdempotencyKey, Message, OperatorAuth, PaymentMethod, Progress,
+    ProgressStage, RequestId, StatusResponse, TerminalConfig, TerminalState, Timestamp,
+    TransactionKind, TransactionRequest, TransactionResult, TransactionStatus,
 };
 
+use crate::operators::{AuthError, OperatorPolicy, Operators};
+use crate::requests::{RequestError, validate};
 use crate::results::{KeyRecord, MemoryResultStore, ResultStore, SharedResults};
 
 use crate::core::{Core, Next};
@@ -101,8 +103,66 @@ impl PairingRegistry {
     }
 }
 
-/// What a terminal's sessions share: its identity, its pairings and its memory of idempotency
-/// keys. Cheap to clone (reference-counted).
+/// The terminal's settings: what it reports in its capabilities, plus the configuration that
+/// is not part of them (tipping, receipt header). Configuration writes change them for every
+/// session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TerminalSettings {
+    /// What the terminal reports (its `selected_version` is filled in per client).
+    pub capabilities: Capabilities,
+    /// Tipping, tip percentages and receipt header (the other fields are unused here).
+    pub extra: TerminalConfig,
+}
+
+impl TerminalSettings {
+    /// The configuration as a `ConfigResponse` reports it.
+    pub fn config(&self, clock: Option<Timestamp>) -> TerminalConfig {
+        let c = &self.capabilities;
+        TerminalConfig {
+            merchant_name: c.merchant_name.clone(),
+            kinds: Some(c.kinds),
+            methods: Some(c.methods),
+            currencies: Some(c.currencies.clone()),
+            limits: Some(c.limits.clone()),
+            tipping: self.extra.tipping,
+            tip_percentages: self.extra.tip_percentages.clone(),
+            receipt_header: self.extra.receipt_header.clone(),
+            clock,
+        }
+    }
+
+    /// Applies the fields a configuration write sets.
+    pub fn apply(&mut self, write: &TerminalConfig) {
+        let c = &mut self.capabilities;
+        if let Some(v) = &write.merchant_name {
+            c.merchant_name = Some(v.clone());
+        }
+        if let Some(v) = write.kinds {
+            c.kinds = v;
+        }
+        if let Some(v) = write.methods {
+            c.methods = v;
+        }
+        if let Some(v) = &write.currencies {
+            c.currencies = v.clone();
+        }
+        if let Some(v) = &write.limits {
+            c.limits = v.clone();
+        }
+        if let Some(v) = write.tipping {
+            self.extra.tipping = Some(v);
+        }
+        if let Some(v) = &write.tip_percentages {
+            self.extra.tip_percentages = Some(v.clone());
+        }
+        if let Some(v) = &write.receipt_header {
+            self.extra.receipt_header = Some(v.clone());
+        }
+    }
+}
+
+/// What a terminal's sessions share: its identity, pairings, settings, operators and memory of
+/// idempotency keys. Cheap to clone (reference-counted).
 #[derive(Clone)]
 pub struct TerminalContext {
     /// The terminal's long-term keys.
@@ -111,6 +171,10 @@ pub struct TerminalContext {
     pub registry: Arc<Mutex<PairingRegistry>>,
     /// Its idempotency keys and their results.
     pub results: SharedResults,
+    /// What it reports and how it is configured.
+    pub settings: Arc<Mutex<TerminalSettings>>,
+    /// Who may authorise refunds, voids, settlements and configuration changes.
+    pub operators: Arc<Mutex<Operators>>,
 }
 
 impl std::fmt::Debug for TerminalContext {
@@ -122,12 +186,23 @@ impl std::fmt::Debug for TerminalContext {
 }
 
 impl TerminalContext {
-    /// A context with an in-memory result store of `capacity` keys.
-    pub fn new(identity: Arc<LocalIdentity>, registry: PairingRegistry, capacity: usize) -> Self {
+    /// A context reporting `capabilities`, with an in-memory result store of `capacity` keys
+    /// and no operators (add them through [`operators`](Self::operators)).
+    pub fn new(
+        identity: Arc<LocalIdentity>,
+        registry: PairingRegistry,
+        capabilities: Capabilities,
+        capacity: usize,
+    ) -> Self {
         Self {
             identity,
             registry: Arc::new(Mutex::new(registry)),
             results: MemoryResultStore::shared(capacity),
+            settings: Arc::new(Mutex::new(TerminalSettings {
+                capabilities,
+                extra: TerminalConfig::default(),
+            })),
+            operators: Arc::new(Mutex::new(Operators::new(OperatorPolicy::default()))),
         }
     }
 }
@@ -166,9 +241,13 @@ pub enum TerminalEvent {
         /// The command to abort.
         target: RequestId,
     },
-    /// Another request (settlement, receipt, configuration, last transaction); answer with
-    /// [`TerminalSession::respond`].
+    /// Another request (settlement, receipt, last transaction); answer with
+    /// [`TerminalSession::respond`]. A settlement arrives here only after its operator
+    /// authorisation was checked.
     Request(Message),
+    /// An authorised configuration write was applied (to every session's capabilities): persist
+    /// it, and set the terminal's clock if it carries one.
+    Configured(TerminalConfig),
     /// A message that is not a request.
     Message(Message),
     /// The session ended.
@@ -203,6 +282,12 @@ pub trait TerminalApp {
     }
 }
 
+/// Money commands that move money back need an operator: refunds and voids (settlements and
+/// configuration writes always do).
+fn needs_operator(kind: TransactionKind) -> bool {
+    matches!(kind, TransactionKind::Refund | TransactionKind::Void)
+}
+
 /// The money command a session is running.
 struct Running {
     key: IdempotencyKey,
@@ -218,9 +303,10 @@ pub struct TerminalSession {
     identity: Arc<LocalIdentity>,
     registry: Arc<Mutex<PairingRegistry>>,
     results: SharedResults,
+    settings: Arc<Mutex<TerminalSettings>>,
+    operators: Arc<Mutex<Operators>>,
     running: Option<Running>,
     queued: VecDeque<TransactionRequest>,
-    capabilities: Capabilities,
     state: State,
     events: VecDeque<TerminalEvent>,
     terminal_state: TerminalState,
@@ -240,22 +326,18 @@ const SUPPORTED_VERSIONS: &[u16] = &[1];
 
 impl TerminalSession {
     /// A session for a link that just came up at `now`; it waits for the client to pair or to
-    /// start the secure handshake. `capabilities` is what the terminal reports (its
-    /// `selected_version` is filled in per client).
-    pub fn new(
-        config: SessionConfig,
-        context: TerminalContext,
-        capabilities: Capabilities,
-        now: Instant,
-    ) -> Self {
+    /// start the secure handshake. It reports the context's capabilities (with the protocol
+    /// version chosen for this client).
+    pub fn new(config: SessionConfig, context: TerminalContext, now: Instant) -> Self {
         Self {
             core: Core::new(config, now),
             identity: context.identity,
             registry: context.registry,
             results: context.results,
+            settings: context.settings,
+            operators: context.operators,
             running: None,
             queued: VecDeque::new(),
-            capabilities,
             state: State::Awaiting,
             events: VecDeque::new(),
             terminal_state: TerminalState::Idle,
@@ -496,7 +578,7 @@ impl TerminalSession {
                 now,
             );
         };
-        let mut caps = self.capabilities.clone();
+        let mut caps = self.settings().capabilities.clone();
         caps.protocol_versions = SUPPORTED_VERSIONS.to_vec();
         caps.selected_version = version;
         let written = Message::Capabilities(caps)
@@ -526,6 +608,47 @@ impl TerminalSession {
             }
             Err(e) => self.end(CloseReason::Failed(e), now, false),
         }
+    }
+
+    fn settings(&self) -> std::sync::MutexGuard<'_, TerminalSettings> {
+        self.settings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Checks an operator credential; on failure answers the request with the error.
+    fn authorised(
+        &mut self,
+        request_id: RequestId,
+        auth: Option<&OperatorAuth>,
+        now: Instant,
+    ) -> bool {
+        let checked = self
+            .operators
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .check(auth, now, self.clock);
+        let Err(e) = checked else {
+            return true;
+        };
+        let (code, retry) = match e {
+            AuthError::Required => (ErrorCode::AUTHORIZATION_REQUIRED, None),
+            AuthError::LockedOut { retry_after } => (
+                ErrorCode::LOCKED_OUT,
+                Some(u32::try_from(retry_after.as_millis()).unwrap_or(u32::MAX)),
+            ),
+            _ => (ErrorCode::AUTHORIZATION_FAILED, None),
+        };
+        self.reply(
+            Message::Error(ErrorMessage {
+                request_id: Some(request_id),
+                code,
+                detail: Some(e.to_string()),
+                retry_after_ms: retry,
+            }),
+            now,
+        );
+        false
     }
 
     fn results(&self) -> std::sync::MutexGuard<'_, dyn ResultStore + 'static> {
@@ -622,11 +745,46 @@ impl TerminalSession {
                     );
                 }
             }
-            m @ (Message::Settlement(_)
-            | Message::ReceiptRequest(_)
-            | Message::ConfigRead(_)
-            | Message::ConfigWrite(_)
-            | Message::LastTransaction(_)) => self.events.push_back(TerminalEvent::Request(m)),
+            Message::Settlement(s) => {
+                if self.authorised(s.request_id, s.operator.as_ref(), now) {
+                    self.events
+                        .push_back(TerminalEvent::Request(Message::Settlement(s)));
+                }
+            }
+            Message::ConfigWrite(w) => {
+                if !self.authorised(w.request_id, w.operator.as_ref(), now) {
+                    return;
+                }
+                if let Some(clock) = w.config.clock {
+                    self.clock = Some(clock);
+                }
+                let config = {
+                    let mut settings = self.settings();
+                    settings.apply(&w.config);
+                    settings.config(self.clock)
+                };
+                self.events.push_back(TerminalEvent::Configured(w.config));
+                self.reply(
+                    Message::ConfigResponse(ConfigResponse {
+                        request_id: w.request_id,
+                        config,
+                    }),
+                    now,
+                );
+            }
+            Message::ConfigRead(r) => {
+                let config = self.settings().config(self.clock);
+                self.reply(
+                    Message::ConfigResponse(ConfigResponse {
+                        request_id: r.request_id,
+                        config,
+                    }),
+                    now,
+                );
+            }
+            m @ (Message::ReceiptRequest(_) | Message::LastTransaction(_)) => {
+                self.events.push_back(TerminalEvent::Request(m))
+            }
             other => self.events.push_back(TerminalEvent::Message(other)),
         }
     }
@@ -666,8 +824,34 @@ impl TerminalSession {
                     self.queued.push_back(t);
                 }
             }
-            None if self.running.is_some() => self.queued.push_back(t),
-            None => self.start(t),
+            None => {
+                let checked = validate(
+                    &Message::Transaction(t.clone()),
+                    &self.settings().capabilities,
+                );
+                if let Err(e) = checked {
+                    let code = match e {
+                        RequestError::AmountOutOfRange { .. } => ErrorCode::AMOUNT_OUT_OF_RANGE,
+                        RequestError::CurrencyNotSupported { .. } => {
+                            ErrorCode::CURRENCY_NOT_SUPPORTED
+                        }
+                        RequestError::MethodNotSupported { .. } => ErrorCode::METHOD_NOT_SUPPORTED,
+                        RequestError::KindNotSupported(_) => ErrorCode::KIND_NOT_SUPPORTED,
+                        _ => ErrorCode::INVALID_REQUEST,
+                    };
+                    return self.refuse_request(t.request_id, code, &e.to_string(), now);
+                }
+                if needs_operator(t.command.kind())
+                    && !self.authorised(t.request_id, t.operator.as_ref(), now)
+                {
+                    return;
+                }
+                if self.running.is_some() {
+                    self.queued.push_back(t);
+                } else {
+                    self.start(t);
+                }
+            }
         }
     }
 

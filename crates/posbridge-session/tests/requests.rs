@@ -5,15 +5,14 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role, verify_result};
 use posbridge_session::harness::{Pair, capabilities, hello};
 use posbridge_session::{
-    ClientEvent, ClientSecurity, ClientSession, MemoryResultStore, PairingRegistry, RequestError,
-    RequestFailure, RequestState, SessionConfig, TerminalApp, TerminalContext, TerminalEvent,
-    TerminalSession,
+    ClientEvent, ClientSecurity, ClientSession, PairingRegistry, RequestError, RequestFailure,
+    RequestState, SessionConfig, TerminalApp, TerminalContext, TerminalEvent, TerminalSession,
 };
 use posbridge_wire::{
     Amount, AmountLimit, CancelResponse, CancelState, Currency, IdempotencyKey, Message, MethodSet,
@@ -35,16 +34,21 @@ fn ids() -> &'static Ids {
     })
 }
 
-fn context() -> TerminalContext {
-    TerminalContext {
-        identity: ids().terminal.clone(),
-        registry: Arc::new(Mutex::new(PairingRegistry::with_records([PairingRecord {
+fn context_with(caps: posbridge_wire::Capabilities) -> TerminalContext {
+    TerminalContext::new(
+        ids().terminal.clone(),
+        PairingRegistry::with_records([PairingRecord {
             peer: ids().client.public_keys(),
             peer_role: Role::Client,
             paired_at: Timestamp(0),
-        }]))),
-        results: MemoryResultStore::shared(100),
-    }
+        }]),
+        caps,
+        100,
+    )
+}
+
+fn context() -> TerminalContext {
+    context_with(capabilities())
 }
 
 /// What the app did, shared with the test.
@@ -165,7 +169,7 @@ fn connected(latency: Duration, ctx: TerminalContext, seed: u64) -> (Pair, Rc<Re
         hello(),
         start,
     );
-    let terminal = TerminalSession::new(config, ctx, capabilities(), start);
+    let terminal = TerminalSession::new(config, ctx, start);
     let mut pair = Pair::new(client, terminal, start, seed);
     let log = Rc::new(RefCell::new(Log::default()));
     pair.set_app(App::new(latency, log.clone()));
@@ -322,7 +326,7 @@ fn requests_are_checked_against_the_capabilities_before_anything_is_sent() {
         hello(),
         start,
     );
-    let terminal = TerminalSession::new(SessionConfig::default(), context(), caps, start);
+    let terminal = TerminalSession::new(SessionConfig::default(), context_with(caps), start);
     let mut pair = Pair::new(client, terminal, start, 3);
     pair.drive();
     let now = pair.now;
@@ -585,7 +589,6 @@ fn a_connection_lost_mid_payment_recovers_without_a_second_charge() {
     pair.replace_terminal(TerminalSession::new(
         SessionConfig::default(),
         ctx.clone(),
-        capabilities(),
         start,
     ));
     // The app lost its session with the link; a real terminal re-attaches the running payment
@@ -655,4 +658,240 @@ fn pending_requests_fail_when_the_session_ends() {
         failure(&pair, queued),
         Some(RequestFailure::SessionClosed { sent: false })
     );
+}
+
+mod operators {
+    use super::*;
+    use posbridge_session::{AuthError, OperatorPolicy, Operators, totp};
+    use posbridge_wire::{
+        ConfigWrite, Credential, ErrorCode, OperatorAuth, OperatorSecret, SettlementRequest,
+        TerminalConfig,
+    };
+
+    fn pin(operator: &str, digits: &str) -> Option<OperatorAuth> {
+        Some(OperatorAuth {
+            operator_id: operator.into(),
+            credential: Credential::Pin(OperatorSecret::new(digits).unwrap()),
+        })
+    }
+
+    fn refund(key: u128, operator: Option<OperatorAuth>) -> Message {
+        let mut r = TransactionRequest::new(
+            RequestId::default(),
+            IdempotencyKey::from_u128(key),
+            TransactionCommand::Refund {
+                amount: Amount::new(500, Currency::EUR),
+                original: None,
+            },
+        );
+        r.operator = operator;
+        Message::Transaction(r)
+    }
+
+    fn refused_code(pair: &Pair, id: RequestId) -> (ErrorCode, Option<u32>) {
+        match failure(pair, id) {
+            Some(RequestFailure::Refused(e)) => (e.code, e.retry_after_ms),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const SECRET: &[u8] = b"12345678901234567890";
+
+    #[test]
+    fn totp_matches_rfc_6238() {
+        // RFC 6238 appendix B, SHA-1 (the last 6 of the 8 digits given there).
+        assert_eq!(totp(SECRET, 59), "287082");
+        assert_eq!(totp(SECRET, 1_111_111_109), "081804");
+        assert_eq!(totp(SECRET, 1_234_567_890), "005924");
+        assert_eq!(totp(SECRET, 2_000_000_000), "279037");
+    }
+
+    #[test]
+    fn refunds_need_an_operator_and_wrong_pins_lock_out() {
+        let ctx = context();
+        ctx.operators
+            .lock()
+            .unwrap()
+            .add_pin("anna", "4711")
+            .unwrap();
+        let (mut pair, log) = connected(Duration::from_secs(1), ctx, 20);
+        let ask = |pair: &mut Pair, m: Message| {
+            let now = pair.now;
+            let id = pair.client.request(m, now + MINUTE, now).unwrap();
+            pair.drive();
+            id
+        };
+        let id = ask(&mut pair, refund(1, None));
+        assert_eq!(
+            refused_code(&pair, id),
+            (ErrorCode::AUTHORIZATION_REQUIRED, None)
+        );
+        let id = ask(&mut pair, refund(2, pin("anna", "0000")));
+        assert_eq!(refused_code(&pair, id).0, ErrorCode::AUTHORIZATION_FAILED);
+        let id = ask(&mut pair, refund(3, pin("nobody", "4711")));
+        assert_eq!(refused_code(&pair, id).0, ErrorCode::AUTHORIZATION_FAILED);
+        let id = ask(&mut pair, refund(4, pin("anna", "1234")));
+        assert_eq!(refused_code(&pair, id).0, ErrorCode::AUTHORIZATION_FAILED);
+        let id = ask(&mut pair, refund(5, pin("anna", "9999")));
+        assert_eq!(
+            refused_code(&pair, id),
+            (ErrorCode::LOCKED_OUT, Some(60_000))
+        );
+        // Locked out: even the right PIN waits.
+        let id = ask(&mut pair, refund(6, pin("anna", "4711")));
+        assert_eq!(refused_code(&pair, id).0, ErrorCode::LOCKED_OUT);
+        assert!(log.borrow().started.is_empty(), "no refund ran");
+        // A sale needs no operator meanwhile.
+        let id = ask(&mut pair, sale(7, 100));
+        assert_eq!(result_of(&pair, id).outcome, Outcome::Approved);
+
+        let later = pair.now + Duration::from_secs(61);
+        pair.run_until(later);
+        let id = ask(&mut pair, refund(8, pin("anna", "4711")));
+        assert_eq!(result_of(&pair, id).kind, TransactionKind::Refund);
+        assert_eq!(
+            log.borrow().started,
+            vec![IdempotencyKey::from_u128(7), IdempotencyKey::from_u128(8)]
+        );
+    }
+
+    #[test]
+    fn one_time_codes_need_the_terminal_clock() {
+        let mut ops = Operators::new(OperatorPolicy::default());
+        ops.add_totp("ben", SECRET).unwrap();
+        let now = Instant::now();
+        let code = |t: u64| {
+            Some(OperatorAuth {
+                operator_id: "ben".into(),
+                credential: Credential::Totp(OperatorSecret::new(totp(SECRET, t)).unwrap()),
+            })
+        };
+        let wall = Timestamp(1_764_000_000_000);
+        let secs = wall.0 / 1000;
+        assert_eq!(ops.check(code(secs).as_ref(), now, Some(wall)), Ok(()));
+        // One step of skew either way is accepted; two are not.
+        assert_eq!(ops.check(code(secs - 30).as_ref(), now, Some(wall)), Ok(()));
+        assert!(matches!(
+            ops.check(code(secs + 60).as_ref(), now, Some(wall)),
+            Err(AuthError::Failed { .. })
+        ));
+        assert_eq!(
+            ops.check(code(secs).as_ref(), now, None),
+            Err(AuthError::ClockNotSet)
+        );
+        assert!(ops.add_totp("short", b"too short").is_err());
+        assert!(ops.add_pin("x", "12").is_err());
+        assert!(format!("{ops:?}").contains("ben"));
+    }
+
+    #[test]
+    fn settlement_and_configuration_changes_are_authorised_and_applied() {
+        let ctx = context();
+        ctx.operators
+            .lock()
+            .unwrap()
+            .add_pin("anna", "4711")
+            .unwrap();
+        let (mut pair, _) = connected(Duration::from_secs(1), ctx.clone(), 21);
+        let now = pair.now;
+        let settle = |op| {
+            Message::Settlement(SettlementRequest {
+                request_id: RequestId::default(),
+                idempotency_key: IdempotencyKey::from_u128(99),
+                operator: op,
+            })
+        };
+        let refused = pair
+            .client
+            .request(settle(None), now + MINUTE, now)
+            .unwrap();
+        let ok = pair
+            .client
+            .request(settle(pin("anna", "4711")), now + MINUTE, now)
+            .unwrap();
+        pair.run_until(now + Duration::from_secs(1));
+        assert_eq!(
+            refused_code(&pair, refused).0,
+            ErrorCode::AUTHORIZATION_REQUIRED
+        );
+        assert!(
+            pair.terminal_events()
+                .iter()
+                .any(|e| matches!(e, TerminalEvent::Request(Message::Settlement(s)) if s.request_id == ok)),
+            "the authorised settlement reached the app"
+        );
+
+        // Lower the sale limit to 10.00 EUR and set the clock.
+        let limits = vec![AmountLimit {
+            kind: TransactionKind::Sale,
+            currency: Currency::EUR,
+            min: 1,
+            max: 1000,
+        }];
+        let write = |op| {
+            Message::ConfigWrite(ConfigWrite {
+                request_id: RequestId::default(),
+                config: TerminalConfig {
+                    limits: Some(limits.clone()),
+                    clock: Some(Timestamp(1_764_000_000_000)),
+                    ..TerminalConfig::default()
+                },
+                operator: op,
+            })
+        };
+        let now = pair.now;
+        let denied = pair
+            .client
+            .request(write(pin("anna", "1111")), now + MINUTE, now)
+            .unwrap();
+        pair.drive();
+        assert_eq!(
+            refused_code(&pair, denied).0,
+            ErrorCode::AUTHORIZATION_FAILED
+        );
+        assert!(ctx.settings.lock().unwrap().capabilities.limits.is_empty());
+        let now = pair.now;
+        let id = pair
+            .client
+            .request(write(pin("anna", "4711")), now + MINUTE, now)
+            .unwrap();
+        pair.drive();
+        match responses(&pair, id).as_slice() {
+            [Message::ConfigResponse(c)] => {
+                assert_eq!(c.config.limits.as_ref(), Some(&limits));
+                assert_eq!(c.config.clock, Some(Timestamp(1_764_000_000_000)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            pair.terminal_events()
+                .iter()
+                .any(|e| matches!(e, TerminalEvent::Configured(_)))
+        );
+        // The client checks against the new limit at once.
+        let now = pair.now;
+        assert!(matches!(
+            pair.client.request(sale(50, 5000), now + MINUTE, now),
+            Err(RequestError::AmountOutOfRange { max: 1000, .. })
+        ));
+        // And the terminal enforces it for a client that did not check.
+        pair.client
+            .send(&sale_with_id(51, 5000, 0x51), pair.now)
+            .unwrap();
+        pair.drive();
+        assert!(pair.client_events().iter().any(|e| matches!(
+            e,
+            ClientEvent::Message(Message::Error(err)) if err.code == ErrorCode::AMOUNT_OUT_OF_RANGE
+        )));
+        // New sessions report the new limits.
+        assert_eq!(ctx.settings.lock().unwrap().capabilities.limits, limits);
+    }
+
+    fn sale_with_id(key: u128, minor: u64, id: u128) -> Message {
+        let Message::Transaction(mut t) = sale(key, minor) else {
+            unreachable!()
+        };
+        t.request_id = RequestId::from_u128(id);
+        Message::Transaction(t)
+    }
 }

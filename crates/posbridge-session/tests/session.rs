@@ -11,8 +11,8 @@ use posbridge_crypto::{
 };
 use posbridge_session::harness::{Faults, Pair, capabilities, hello};
 use posbridge_session::{
-    ClientEvent, ClientSecurity, ClientSession, CloseReason, MemoryResultStore, PairingRegistry,
-    SessionConfig, SessionError, TerminalContext, TerminalEvent, TerminalSession,
+    ClientEvent, ClientSecurity, ClientSession, CloseReason, PairingRegistry, SessionConfig,
+    SessionError, TerminalContext, TerminalEvent, TerminalSession,
 };
 use posbridge_wire::{Heartbeat, Message, Timestamp, samples};
 
@@ -41,11 +41,14 @@ fn paired_registry() -> Arc<Mutex<PairingRegistry>> {
 }
 
 fn context(registry: Arc<Mutex<PairingRegistry>>) -> TerminalContext {
-    TerminalContext {
-        identity: ids().terminal.clone(),
-        registry,
-        results: MemoryResultStore::shared(1000),
-    }
+    let mut ctx = TerminalContext::new(
+        ids().terminal.clone(),
+        PairingRegistry::new(),
+        capabilities(),
+        1000,
+    );
+    ctx.registry = registry;
+    ctx
 }
 
 fn paired_pair(config: SessionConfig, faults: Faults, seed: u64) -> Pair {
@@ -59,7 +62,7 @@ fn paired_pair(config: SessionConfig, faults: Faults, seed: u64) -> Pair {
         hello(),
         start,
     );
-    let terminal = TerminalSession::new(config, context(paired_registry()), capabilities(), start);
+    let terminal = TerminalSession::new(config, context(paired_registry()), start);
     let mut pair = Pair::new(client, terminal, start, seed);
     pair.faults = faults;
     pair
@@ -113,12 +116,7 @@ fn pairing_then_connecting_over_one_link() {
         hello(),
         start,
     );
-    let terminal = TerminalSession::new(
-        SessionConfig::default(),
-        context(registry.clone()),
-        capabilities(),
-        start,
-    );
+    let terminal = TerminalSession::new(SessionConfig::default(), context(registry.clone()), start);
     let mut pair = Pair::new(client, terminal, start, 2);
     pair.faults.loss = 0.1;
     pair.drive();
@@ -159,12 +157,7 @@ fn a_wrong_code_fails_on_both_sides_and_counts() {
         hello(),
         start,
     );
-    let terminal = TerminalSession::new(
-        SessionConfig::default(),
-        context(registry.clone()),
-        capabilities(),
-        start,
-    );
+    let terminal = TerminalSession::new(SessionConfig::default(), context(registry.clone()), start);
     let mut pair = Pair::new(client, terminal, start, 3);
     pair.drive();
     assert_eq!(
@@ -202,12 +195,8 @@ fn an_unpaired_client_is_refused_with_a_typed_error() {
         hello(),
         start,
     );
-    let terminal = TerminalSession::new(
-        SessionConfig::default(),
-        context(paired_registry()),
-        capabilities(),
-        start,
-    );
+    let terminal =
+        TerminalSession::new(SessionConfig::default(), context(paired_registry()), start);
     let mut pair = Pair::new(client, terminal, start, 4);
     pair.drive();
     assert_eq!(
@@ -234,12 +223,8 @@ fn a_client_with_the_wrong_terminal_key_cannot_connect() {
         hello(),
         start,
     );
-    let terminal = TerminalSession::new(
-        SessionConfig::default(),
-        context(paired_registry()),
-        capabilities(),
-        start,
-    );
+    let terminal =
+        TerminalSession::new(SessionConfig::default(), context(paired_registry()), start);
     let mut pair = Pair::new(client, terminal, start, 5);
     pair.drive();
     assert!(matches!(
@@ -280,7 +265,7 @@ fn client_messages(pair: &Pair) -> Vec<Message> {
 
 /// A request sent raw (outside the request bookkeeping), numbered through its request id.
 fn request(n: u64) -> Message {
-    Message::ConfigRead(posbridge_wire::ConfigRead {
+    Message::LastTransaction(posbridge_wire::LastTransactionQuery {
         request_id: posbridge_wire::RequestId::from_u128(n.into()),
     })
 }
