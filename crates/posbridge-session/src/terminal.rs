@@ -891,23 +891,31 @@ impl TerminalSession {
             .send(FrameType::Data, &Message::Progress(progress), now)
     }
 
-    /// Completes the running command with its final (signed) result: it is stored under its
-    /// idempotency key first — so a repeat or a status query gets it even if this connection is
-    /// gone — then sent, and the next queued command starts.
+    /// Completes a command with its final (signed) result. The result is stored under its
+    /// idempotency key first, so a repeat or a status query gets it even if the connection that
+    /// asked is gone; then, if this session runs the command, it is sent and the next queued
+    /// command starts. (A command started over an earlier connection may be completed through
+    /// any later session of the same terminal.) Completing a key twice keeps the first result.
     pub fn complete(
         &mut self,
         mut result: TransactionResult,
         now: Instant,
     ) -> Result<(), SessionError> {
-        let running = self
-            .running
-            .take_if(|r| r.key == result.idempotency_key)
+        let key = result.idempotency_key;
+        let mut record = self
+            .results()
+            .load(&key)
             .ok_or(SessionError::NothingRunning)?;
-        let record = self.results().load(&result.idempotency_key);
-        if let Some(mut record) = record {
-            record.result = Some(result.clone());
-            self.results().save(result.idempotency_key, record);
+        match &record.result {
+            Some(first) => result = first.clone(),
+            None => {
+                record.result = Some(result.clone());
+                self.results().save(key, record);
+            }
         }
+        let Some(running) = self.running.take_if(|r| r.key == key) else {
+            return Ok(());
+        };
         result.request_id = running.request_id;
         let sent = if self.is_ready() {
             self.core
