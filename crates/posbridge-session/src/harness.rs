@@ -189,6 +189,16 @@ impl Pair {
         &self.client_events
     }
 
+    /// Takes the client's events recorded so far (long runs, benchmarks).
+    pub fn take_client_events(&mut self) -> Vec<ClientEvent> {
+        std::mem::take(&mut self.client_events)
+    }
+
+    /// Takes the terminal's events recorded so far.
+    pub fn take_terminal_events(&mut self) -> Vec<TerminalEvent> {
+        std::mem::take(&mut self.terminal_events)
+    }
+
     /// Every event the terminal emitted so far.
     pub fn terminal_events(&self) -> &[TerminalEvent] {
         &self.terminal_events

@@ -49,6 +49,9 @@
 
 mod client;
 mod core;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod harness;
 mod operators;
 mod reliable;
