@@ -163,6 +163,11 @@ impl ClientSession {
         hello: Hello,
         now: Instant,
     ) -> Self {
+        let mut hello = hello;
+        // Tell the terminal how large a frame this side takes (unless the app said).
+        hello
+            .max_frame_size
+            .get_or_insert(config.frame.max_frame_size() as u32);
         let base = u64::from_be_bytes(hello.client_id.0[..8].try_into().expect("8 bytes"));
         let mut me = Self {
             core: Core::new(config, now),
@@ -355,6 +360,7 @@ impl ClientSession {
                         offered: caps.protocol_versions.clone(),
                     });
                 }
+                self.core.limit_to_peer(caps.max_frame_size);
                 self.capabilities = Some(caps.clone());
                 self.state = State::Ready;
                 self.core.last_rx = now;
@@ -465,6 +471,14 @@ impl ClientSession {
         let id = self.requests.next_id();
         if !set_request_id(&mut message, id) {
             return Err(RequestError::NotARequest);
+        }
+        match self.core.check_size(&message) {
+            Ok(()) => {}
+            Err(SessionError::TooLarge { len, max }) => {
+                return Err(RequestError::TooLarge { len, max });
+            }
+            Err(SessionError::Encode(e)) => return Err(RequestError::Unencodable(e)),
+            Err(_) => return Err(RequestError::NotReady),
         }
         let exclusive = is_exclusive(&message);
         let send_now = !exclusive || !self.requests.exclusive_running();

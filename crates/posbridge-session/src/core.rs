@@ -141,6 +141,8 @@ pub(crate) struct Core {
     started: Instant,
     closing: Closing,
     pub(crate) closed: Option<CloseReason>,
+    /// The largest payload this side sends: its own frame limit, lowered to the peer's.
+    send_max_payload: usize,
     /// Whether the role has told its app the session ended (exactly once).
     announced: bool,
     heartbeat_nonce: u64,
@@ -162,6 +164,7 @@ impl Core {
             started: now,
             closing: Closing::Open,
             closed: None,
+            send_max_payload: config.frame.max_payload(),
             announced: false,
             heartbeat_nonce: 0,
             stats: SessionStats::default(),
@@ -290,6 +293,25 @@ impl Core {
         }
     }
 
+    /// Lowers the frames this side sends to the peer's limit (from its hello or capabilities).
+    pub(crate) fn limit_to_peer(&mut self, peer_max_frame: Option<u32>) {
+        if let Some(max) = peer_max_frame {
+            let peer = (max as usize).saturating_sub(posbridge_wire::FRAME_OVERHEAD);
+            self.send_max_payload = self.send_max_payload.min(peer);
+        }
+    }
+
+    /// Whether `message` fits in one frame once sealed.
+    pub(crate) fn check_size(&self, message: &Message) -> Result<(), SessionError> {
+        let plain = message.to_bytes().map_err(SessionError::Encode)?;
+        let len = plain.len() + SEAL_OVERHEAD;
+        let max = self.send_max_payload;
+        if len > max {
+            return Err(SessionError::TooLarge { len, max });
+        }
+        Ok(())
+    }
+
     /// Queues `message` for reliable delivery: sealed in a data frame once the channel is up,
     /// in a plaintext handshake frame before.
     pub(crate) fn send(
@@ -302,7 +324,7 @@ impl Core {
         let seq = self.rel.next_seq();
         let mut out = BytesMut::new();
         let encrypt = frame_type == FrameType::Data && self.channel.is_some();
-        let max = self.config.frame.max_payload();
+        let max = self.send_max_payload;
         if encrypt {
             let len = plain.len() + SEAL_OVERHEAD;
             if len > max {

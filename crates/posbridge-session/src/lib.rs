@@ -6,7 +6,7 @@
 //! code runs under tokio, in a mobile app that feeds bytes from its own Bluetooth stack, in a
 //! fuzzer, and in the [`harness`] that steps both roles over simulated, faulty links.
 //!
-//! What a session does today:
+//! What a session does:
 //!
 //! * **Reliable delivery** of data and handshake frames over links that lose, damage, duplicate
 //!   or reorder them: sequence numbers, cumulative acks, naks on gaps, retransmission with an
@@ -19,8 +19,17 @@
 //! * A **heartbeat** (default every 5 s of silence) that declares a peer dead after 3 silent
 //!   intervals, and an **orderly close** that delivers what is queued first.
 //!
-//! Request semantics (idempotency, queueing, deadlines, cancel, validation against
-//! capabilities, operator authorisation) build on this in the next layer of the same crate.
+//! * **Requests** on the client ([`ClientSession::request`]): request ids and correlation,
+//!   progress, one money command at a time with the rest queued, a deadline on each (an expired
+//!   request that was sent is reported *in doubt*), cancel before and during card presentation,
+//!   and a check against the terminal's capabilities before anything is sent.
+//! * **The terminal's guarantees** ([`TerminalSession`], [`TerminalApp`]): every idempotency key
+//!   is remembered with its signed result ([`ResultStore`]) so a repeat gets the original answer
+//!   and never a second payment; status queries; commands resumed across reconnects; operator
+//!   authorisation (PIN or RFC 6238 code, with lockout) for refunds, voids, settlements and
+//!   configuration writes; configuration writes reflected in the capabilities it reports.
+//!
+//! The byte-level rules are in `docs/protocol.md` §7.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -6,7 +6,8 @@ use std::fmt;
 use std::time::Instant;
 
 use posbridge_wire::{
-    Amount, Capabilities, Currency, Message, PaymentMethod, RequestId, TransactionKind,
+    Amount, Capabilities, Currency, Message, MessageEncodeError, PaymentMethod, RequestId,
+    TransactionKind,
 };
 
 /// Why a request was refused before anything was sent: the terminal's capabilities rule it out.
@@ -44,6 +45,15 @@ pub enum RequestError {
     },
     /// The deadline has already passed.
     DeadlineInPast,
+    /// The message cannot be encoded (a field breaks a protocol limit).
+    Unencodable(MessageEncodeError),
+    /// The message does not fit in a frame.
+    TooLarge {
+        /// Its size, sealed.
+        len: usize,
+        /// The largest frame payload.
+        max: usize,
+    },
 }
 
 impl fmt::Display for RequestError {
@@ -76,6 +86,11 @@ impl fmt::Display for RequestError {
                 amount.minor, amount.currency
             ),
             Self::DeadlineInPast => f.write_str("the request's deadline has already passed"),
+            Self::Unencodable(e) => write!(f, "the request cannot be encoded: {e}"),
+            Self::TooLarge { len, max } => write!(
+                f,
+                "the request is {len} bytes sealed, more than a frame carries ({max}): shorten it or raise the frame size on both sides"
+            ),
         }
     }
 }

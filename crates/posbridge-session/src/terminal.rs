@@ -581,6 +581,7 @@ impl TerminalSession {
         let mut caps = self.settings().capabilities.clone();
         caps.protocol_versions = SUPPORTED_VERSIONS.to_vec();
         caps.selected_version = version;
+        caps.max_frame_size = Some(self.core.config.frame.max_frame_size() as u32);
         let written = Message::Capabilities(caps)
             .to_bytes()
             .map_err(SessionError::Encode)
@@ -599,6 +600,7 @@ impl TerminalSession {
                     return self.end(CloseReason::Failed(e), now, false);
                 }
                 self.core.set_channel(channel);
+                self.core.limit_to_peer(hello.max_frame_size);
                 self.core.last_rx = now;
                 self.state = State::Ready;
                 self.events.push_back(TerminalEvent::Connected {

@@ -895,3 +895,97 @@ mod operators {
         Message::Transaction(t)
     }
 }
+
+#[test]
+fn a_request_too_large_for_a_frame_is_refused_before_sending() {
+    let start = Instant::now();
+    let mut small = SessionConfig::default();
+    let mut frame = posbridge_wire::FrameConfig::new();
+    frame.set_max_frame_size(256).unwrap();
+    small.set_frame(frame);
+    let client = ClientSession::new(
+        small,
+        ids().client.clone(),
+        ClientSecurity::Paired {
+            terminal_key: ids().terminal.channel().public(),
+        },
+        hello(),
+        start,
+    );
+    let terminal = TerminalSession::new(SessionConfig::default(), context(), start);
+    let mut pair = Pair::new(client, terminal, start, 30);
+    pair.drive();
+    assert!(pair.client.is_ready());
+    let Message::Transaction(mut t) = sale(1, 100) else {
+        unreachable!()
+    };
+    for i in 0..8 {
+        t.metadata
+            .insert(format!("key{i}"), "v".repeat(24))
+            .unwrap();
+    }
+    let now = pair.now;
+    let err = pair
+        .client
+        .request(Message::Transaction(t), now + MINUTE, now)
+        .unwrap_err();
+    assert!(
+        matches!(err, RequestError::TooLarge { max: 239, .. }),
+        "{err:?}"
+    );
+    assert!(pair.client.is_ready(), "the session stays up");
+    assert_eq!(pair.client.pending_requests(), 0);
+    // A normal sale still goes through.
+    let id = pair
+        .client
+        .request(sale(2, 100), now + MINUTE, now)
+        .unwrap();
+    pair.set_app(App::new(
+        Duration::from_secs(1),
+        Rc::new(RefCell::new(Log::default())),
+    ));
+    pair.drive();
+    assert_eq!(result_of(&pair, id).amount.minor, 100);
+}
+
+#[test]
+fn each_side_keeps_to_the_frame_size_the_other_announced() {
+    let start = Instant::now();
+    let mut small = SessionConfig::default();
+    let mut frame = posbridge_wire::FrameConfig::new();
+    frame.set_max_frame_size(200).unwrap();
+    small.set_frame(frame);
+    let client = ClientSession::new(
+        small,
+        ids().client.clone(),
+        ClientSecurity::Paired {
+            terminal_key: ids().terminal.channel().public(),
+        },
+        hello(),
+        start,
+    );
+    let terminal = TerminalSession::new(SessionConfig::default(), context(), start);
+    let mut pair = Pair::new(client, terminal, start, 31);
+    pair.drive();
+    assert!(pair.client.is_ready());
+    assert_eq!(
+        pair.client.capabilities().unwrap().max_frame_size,
+        Some(4096)
+    );
+    // A signed result (about 260 bytes sealed) no longer fits the client's 200-byte frames:
+    // the terminal refuses to send it rather than sending what the client would drop.
+    let mut r = samples::approved_result();
+    ids().terminal.signing().sign_result(&mut r);
+    let err = pair
+        .terminal
+        .send(&Message::TransactionResult(r), pair.now)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            posbridge_session::SessionError::TooLarge { max: 183, .. }
+        ),
+        "{err:?}"
+    );
+    assert!(pair.terminal.is_ready());
+}
