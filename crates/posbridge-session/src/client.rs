@@ -467,7 +467,9 @@ impl ClientSession {
             return Err(RequestError::DeadlineInPast);
         }
         let caps = self.capabilities.as_ref().ok_or(RequestError::NotReady)?;
-        validate(&message, caps)?;
+        if let Message::Transaction(t) = &message {
+            validate(t, caps)?;
+        }
         let id = self.requests.next_id();
         if !set_request_id(&mut message, id) {
             return Err(RequestError::NotARequest);

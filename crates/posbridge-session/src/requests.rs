@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use posbridge_wire::{
     Amount, Capabilities, Currency, Message, MessageEncodeError, PaymentMethod, RequestId,
-    TransactionKind,
+    TransactionKind, TransactionRequest,
 };
 
 /// Why a request was refused before anything was sent: the terminal's capabilities rule it out.
@@ -97,11 +97,8 @@ impl fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
-/// Checks a request against what the terminal said it can do.
-pub(crate) fn validate(message: &Message, caps: &Capabilities) -> Result<(), RequestError> {
-    let Message::Transaction(t) = message else {
-        return Ok(());
-    };
+/// Checks a money command against what the terminal said it can do.
+pub(crate) fn validate(t: &TransactionRequest, caps: &Capabilities) -> Result<(), RequestError> {
     let kind = t.command.kind();
     if !caps.kinds.contains(kind) {
         return Err(RequestError::KindNotSupported(kind));

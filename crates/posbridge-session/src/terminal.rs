@@ -813,24 +813,13 @@ impl TerminalSession {
                 if let Some(r) = self.running.as_mut().filter(|r| r.key == t.idempotency_key) {
                     r.request_id = t.request_id;
                 } else if self.running.is_none() {
-                    self.running = Some(Running {
-                        key: t.idempotency_key,
-                        request_id: t.request_id,
-                        stage: None,
-                    });
-                    self.events.push_back(TerminalEvent::Transaction {
-                        request: t,
-                        resumed: true,
-                    });
+                    self.run(t, true);
                 } else {
                     self.queued.push_back(t);
                 }
             }
             None => {
-                let checked = validate(
-                    &Message::Transaction(t.clone()),
-                    &self.settings().capabilities,
-                );
+                let checked = validate(&t, &self.settings().capabilities);
                 if let Err(e) = checked {
                     let code = match e {
                         RequestError::AmountOutOfRange { .. } => ErrorCode::AMOUNT_OUT_OF_RANGE,
@@ -860,6 +849,11 @@ impl TerminalSession {
     fn start(&mut self, t: TransactionRequest) {
         self.results()
             .save(t.idempotency_key, KeyRecord::started(&t));
+        self.run(t, false);
+    }
+
+    /// Makes `t` this session's running command and hands it to the app.
+    fn run(&mut self, t: TransactionRequest, resumed: bool) {
         self.running = Some(Running {
             key: t.idempotency_key,
             request_id: t.request_id,
@@ -867,7 +861,7 @@ impl TerminalSession {
         });
         self.events.push_back(TerminalEvent::Transaction {
             request: t,
-            resumed: false,
+            resumed,
         });
     }
 

@@ -9,36 +9,22 @@
 //! `POSBRIDGE_SCHEDULES` sets how many (default 10,000); `POSBRIDGE_SEED` runs one. A failure
 //! prints its seed.
 
+mod common;
+use common::*;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role};
-use posbridge_session::harness::{Faults, Pair, Rng, capabilities, hello};
+use posbridge_session::harness::{Faults, Pair, Rng};
 use posbridge_session::{
-    ClientEvent, ClientSecurity, ClientSession, PairingRegistry, SessionConfig, TerminalApp,
-    TerminalContext, TerminalEvent, TerminalSession,
+    ClientEvent, ClientSession, SessionConfig, TerminalApp, TerminalEvent, TerminalSession,
 };
 use posbridge_wire::{
-    Amount, Currency, IdempotencyKey, Message, Outcome, RequestId, StatusQuery, Timestamp,
-    TransactionCommand, TransactionId, TransactionRequest, TransactionResult, TransactionStatus,
-    samples,
+    Amount, Currency, IdempotencyKey, Message, Outcome, RequestId, StatusQuery, TransactionCommand,
+    TransactionId, TransactionRequest, TransactionResult, TransactionStatus, samples,
 };
-
-struct Ids {
-    terminal: Arc<LocalIdentity>,
-    client: Arc<LocalIdentity>,
-}
-
-fn ids() -> &'static Ids {
-    static IDS: OnceLock<Ids> = OnceLock::new();
-    IDS.get_or_init(|| Ids {
-        terminal: Arc::new(LocalIdentity::generate(PeerId([0x7E; 16]), "Till 2").unwrap()),
-        client: Arc::new(LocalIdentity::generate(PeerId([0xC1; 16]), "Till 1").unwrap()),
-    })
-}
 
 /// The terminal's payment logic: each sale takes a seeded time; amounts ending in 7 are
 /// declined. It counts how often it starts each key.
@@ -129,15 +115,7 @@ fn config() -> SessionConfig {
 }
 
 fn new_client(now: Instant) -> ClientSession {
-    ClientSession::new(
-        config(),
-        ids().client.clone(),
-        ClientSecurity::Paired {
-            terminal_key: ids().terminal.channel().public(),
-        },
-        hello(),
-        now,
-    )
+    paired_client(config(), now)
 }
 
 fn sale_message(key: usize, amount: u64) -> Message {
@@ -155,16 +133,7 @@ fn sale_message(key: usize, amount: u64) -> Message {
 /// Runs one schedule; returns what went wrong.
 fn schedule(seed: u64) -> Result<(), String> {
     let mut rng = Rng::new(seed);
-    let ctx = TerminalContext::new(
-        ids().terminal.clone(),
-        PairingRegistry::with_records([PairingRecord {
-            peer: ids().client.public_keys(),
-            peer_role: Role::Client,
-            paired_at: Timestamp(0),
-        }]),
-        capabilities(),
-        1000,
-    );
+    let ctx = context();
     let starts = Rc::new(RefCell::new(HashMap::new()));
     let mut sales: Vec<Sale> = (0..1 + rng.below(5))
         .map(|_| Sale {

@@ -3,53 +3,25 @@
 //! a reused key with another command is refused), status queries, deadlines, cancel, and a
 //! connection lost mid-payment.
 
+mod common;
+use common::*;
+
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role, verify_result};
-use posbridge_session::harness::{Pair, capabilities, hello};
+use posbridge_crypto::verify_result;
+use posbridge_session::harness::{Pair, capabilities};
 use posbridge_session::{
-    ClientEvent, ClientSecurity, ClientSession, PairingRegistry, RequestError, RequestFailure,
-    RequestState, SessionConfig, TerminalApp, TerminalContext, TerminalEvent, TerminalSession,
+    ClientEvent, RequestError, RequestFailure, RequestState, SessionConfig, TerminalApp,
+    TerminalContext, TerminalEvent, TerminalSession,
 };
 use posbridge_wire::{
     Amount, AmountLimit, CancelResponse, CancelState, Currency, IdempotencyKey, Message, MethodSet,
-    Outcome, PaymentMethod, ProgressStage, RequestId, StatusQuery, Timestamp, TransactionCommand,
-    TransactionId, TransactionKind, TransactionRequest, TransactionResult, TransactionStatus,
-    samples,
+    Outcome, PaymentMethod, ProgressStage, RequestId, Timestamp, TransactionCommand, TransactionId,
+    TransactionKind, TransactionRequest, TransactionResult, TransactionStatus, samples,
 };
-
-struct Ids {
-    terminal: Arc<LocalIdentity>,
-    client: Arc<LocalIdentity>,
-}
-
-fn ids() -> &'static Ids {
-    static IDS: OnceLock<Ids> = OnceLock::new();
-    IDS.get_or_init(|| Ids {
-        terminal: Arc::new(LocalIdentity::generate(PeerId([0x7E; 16]), "Till 2").unwrap()),
-        client: Arc::new(LocalIdentity::generate(PeerId([0xC1; 16]), "Till 1").unwrap()),
-    })
-}
-
-fn context_with(caps: posbridge_wire::Capabilities) -> TerminalContext {
-    TerminalContext::new(
-        ids().terminal.clone(),
-        PairingRegistry::with_records([PairingRecord {
-            peer: ids().client.public_keys(),
-            peer_role: Role::Client,
-            paired_at: Timestamp(0),
-        }]),
-        caps,
-        100,
-    )
-}
-
-fn context() -> TerminalContext {
-    context_with(capabilities())
-}
 
 /// What the app did, shared with the test.
 #[derive(Default)]
@@ -160,15 +132,7 @@ impl TerminalApp for App {
 fn connected(latency: Duration, ctx: TerminalContext, seed: u64) -> (Pair, Rc<RefCell<Log>>) {
     let start = Instant::now();
     let config = SessionConfig::default();
-    let client = ClientSession::new(
-        config,
-        ids().client.clone(),
-        ClientSecurity::Paired {
-            terminal_key: ids().terminal.channel().public(),
-        },
-        hello(),
-        start,
-    );
+    let client = paired_client(config, start);
     let terminal = TerminalSession::new(config, ctx, start);
     let mut pair = Pair::new(client, terminal, start, seed);
     let log = Rc::new(RefCell::new(Log::default()));
@@ -222,14 +186,24 @@ fn result_of(pair: &Pair, id: RequestId) -> TransactionResult {
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// Asks `m` with a deadline a minute from now (the session's clock), without driving.
+fn send_request(pair: &mut Pair, m: Message) -> RequestId {
+    let now = pair.now;
+    pair.client.request(m, now + MINUTE, now).unwrap()
+}
+
+/// A status query for sale `key`.
+fn status_of(key: u128) -> Message {
+    Message::StatusQuery(posbridge_wire::StatusQuery {
+        request_id: RequestId::default(),
+        idempotency_key: IdempotencyKey::from_u128(key),
+    })
+}
+
 #[test]
 fn a_sale_reports_progress_and_a_signed_result() {
     let (mut pair, log) = connected(Duration::from_secs(2), context(), 1);
-    let now = pair.now;
-    let id = pair
-        .client
-        .request(sale(1, 1250), now + MINUTE, now)
-        .unwrap();
+    let id = send_request(&mut pair, sale(1, 1250));
     assert_eq!(pair.client.request_state(id), Some(RequestState::Sent));
     pair.drive();
     assert!(pair.client_events().iter().any(|e| matches!(
@@ -249,14 +223,8 @@ fn a_sale_reports_progress_and_a_signed_result() {
 fn a_second_money_command_queues_instead_of_failing_busy() {
     let (mut pair, log) = connected(Duration::from_secs(3), context(), 2);
     let now = pair.now;
-    let first = pair
-        .client
-        .request(sale(1, 100), now + MINUTE, now)
-        .unwrap();
-    let second = pair
-        .client
-        .request(sale(2, 200), now + MINUTE, now)
-        .unwrap();
+    let first = send_request(&mut pair, sale(1, 100));
+    let second = send_request(&mut pair, sale(2, 200));
     assert_eq!(
         pair.client.request_state(second),
         Some(RequestState::Queued)
@@ -264,14 +232,7 @@ fn a_second_money_command_queues_instead_of_failing_busy() {
     // A status query is not a money command: it does not wait.
     let status = pair
         .client
-        .request(
-            Message::StatusQuery(StatusQuery {
-                request_id: RequestId::default(),
-                idempotency_key: IdempotencyKey::from_u128(1),
-            }),
-            now + MINUTE,
-            now,
-        )
+        .request(status_of(1), now + MINUTE, now)
         .unwrap();
     assert_eq!(pair.client.request_state(status), Some(RequestState::Sent));
     pair.drive();
@@ -317,16 +278,12 @@ fn requests_are_checked_against_the_capabilities_before_anything_is_sent() {
     caps.methods = MethodSet::EMPTY.with(PaymentMethod::Contactless);
     caps.kinds.remove(TransactionKind::Refund);
     let start = Instant::now();
-    let client = ClientSession::new(
+    let client = paired_client(SessionConfig::default(), start);
+    let terminal = TerminalSession::new(
         SessionConfig::default(),
-        ids().client.clone(),
-        ClientSecurity::Paired {
-            terminal_key: ids().terminal.channel().public(),
-        },
-        hello(),
+        context_with(Arc::new(std::sync::Mutex::new(paired_registry())), caps),
         start,
     );
-    let terminal = TerminalSession::new(SessionConfig::default(), context_with(caps), start);
     let mut pair = Pair::new(client, terminal, start, 3);
     pair.drive();
     let now = pair.now;
@@ -407,19 +364,11 @@ fn requests_are_checked_against_the_capabilities_before_anything_is_sent() {
 #[test]
 fn a_repeated_key_gets_the_original_result_and_a_reused_key_is_refused() {
     let (mut pair, log) = connected(Duration::from_secs(1), context(), 4);
-    let now = pair.now;
-    let first = pair
-        .client
-        .request(sale(7, 999), now + MINUTE, now)
-        .unwrap();
+    let first = send_request(&mut pair, sale(7, 999));
     pair.drive();
     let original = result_of(&pair, first);
 
-    let now = pair.now;
-    let again = pair
-        .client
-        .request(sale(7, 999), now + MINUTE, now)
-        .unwrap();
+    let again = send_request(&mut pair, sale(7, 999));
     pair.drive();
     let repeat = result_of(&pair, again);
     assert_eq!(repeat.request_id, again);
@@ -428,8 +377,7 @@ fn a_repeated_key_gets_the_original_result_and_a_reused_key_is_refused() {
     verify_result(&ids().terminal.signing().public_key(), &repeat).unwrap();
     assert_eq!(log.borrow().started.len(), 1, "charged once");
 
-    let now = pair.now;
-    let other = pair.client.request(sale(7, 1), now + MINUTE, now).unwrap();
+    let other = send_request(&mut pair, sale(7, 1));
     pair.drive();
     match failure(&pair, other) {
         Some(RequestFailure::Refused(e)) => {
@@ -446,14 +394,7 @@ fn status_queries_answer_not_found_in_progress_and_done() {
     let status = |pair: &mut Pair, key: u128| {
         let now = pair.now;
         pair.client
-            .request(
-                Message::StatusQuery(StatusQuery {
-                    request_id: RequestId::default(),
-                    idempotency_key: IdempotencyKey::from_u128(key),
-                }),
-                now + MINUTE,
-                now,
-            )
+            .request(status_of(key), now + MINUTE, now)
             .unwrap()
     };
     let unknown = status(&mut pair, 42);
@@ -462,11 +403,7 @@ fn status_queries_answer_not_found_in_progress_and_done() {
         [Message::StatusResponse(s)] => assert_eq!(s.status, TransactionStatus::NotFound),
         other => panic!("{other:?}"),
     }
-    let now = pair.now;
-    let id = pair
-        .client
-        .request(sale(9, 300), now + MINUTE, now)
-        .unwrap();
+    let id = send_request(&mut pair, sale(9, 300));
     pair.drive();
     let done = status(&mut pair, 9);
     pair.drive();
@@ -508,14 +445,8 @@ fn a_deadline_without_an_answer_leaves_the_outcome_in_doubt() {
 fn cancel_before_sending_and_during_card_presentation() {
     let (mut pair, log) = connected(Duration::from_secs(10), context(), 7);
     let now = pair.now;
-    let running = pair
-        .client
-        .request(sale(1, 100), now + MINUTE, now)
-        .unwrap();
-    let queued = pair
-        .client
-        .request(sale(2, 200), now + MINUTE, now)
-        .unwrap();
+    let running = send_request(&mut pair, sale(1, 100));
+    let queued = send_request(&mut pair, sale(2, 200));
     assert!(pair.client.cancel(queued, now).unwrap());
     assert_eq!(failure(&pair, queued), None, "reported through the events");
     pair.run_until(now + Duration::from_secs(2));
@@ -549,10 +480,7 @@ fn a_result_after_a_cancel_wins_and_is_reported_as_it_is() {
     app.cancel_answer = CancelState::TooLate;
     pair.set_app(app);
     let now = pair.now;
-    let id = pair
-        .client
-        .request(sale(1, 100), now + MINUTE, now)
-        .unwrap();
+    let id = send_request(&mut pair, sale(1, 100));
     pair.run_until(now + Duration::from_secs(1));
     pair.client.cancel(id, pair.now).unwrap();
     pair.drive();
@@ -567,25 +495,14 @@ fn a_connection_lost_mid_payment_recovers_without_a_second_charge() {
     let ctx = context();
     let (mut pair, log) = connected(Duration::from_secs(5), ctx.clone(), 9);
     let now = pair.now;
-    let first = pair
-        .client
-        .request(sale(77, 4200), now + MINUTE, now)
-        .unwrap();
+    let first = send_request(&mut pair, sale(77, 4200));
     pair.run_until(now + Duration::from_secs(1));
     assert_eq!(log.borrow().started.len(), 1);
 
     // The phone's app restarts; the terminal's session for the old link is gone too, but the
     // terminal (its context, its app) keeps running.
     let start = pair.now;
-    pair.replace_client(ClientSession::new(
-        SessionConfig::default(),
-        ids().client.clone(),
-        ClientSecurity::Paired {
-            terminal_key: ids().terminal.channel().public(),
-        },
-        hello(),
-        start,
-    ));
+    pair.replace_client(paired_client(SessionConfig::default(), start));
     pair.replace_terminal(TerminalSession::new(
         SessionConfig::default(),
         ctx.clone(),
@@ -600,14 +517,7 @@ fn a_connection_lost_mid_payment_recovers_without_a_second_charge() {
     let now = pair.now;
     let status = pair
         .client
-        .request(
-            Message::StatusQuery(StatusQuery {
-                request_id: RequestId::default(),
-                idempotency_key: IdempotencyKey::from_u128(77),
-            }),
-            now + MINUTE,
-            now,
-        )
+        .request(status_of(77), now + MINUTE, now)
         .unwrap();
     pair.drive();
     match responses(&pair, status).as_slice() {
@@ -619,11 +529,7 @@ fn a_connection_lost_mid_payment_recovers_without_a_second_charge() {
         }
         other => panic!("{other:?}"),
     }
-    let now = pair.now;
-    let again = pair
-        .client
-        .request(sale(77, 4200), now + MINUTE, now)
-        .unwrap();
+    let again = send_request(&mut pair, sale(77, 4200));
     pair.drive();
     let r = result_of(&pair, again);
     assert_eq!(r.amount.minor, 4200);
@@ -639,14 +545,8 @@ fn a_connection_lost_mid_payment_recovers_without_a_second_charge() {
 fn pending_requests_fail_when_the_session_ends() {
     let (mut pair, _) = connected(Duration::from_secs(30), context(), 10);
     let now = pair.now;
-    let sent = pair
-        .client
-        .request(sale(1, 100), now + MINUTE, now)
-        .unwrap();
-    let queued = pair
-        .client
-        .request(sale(2, 100), now + MINUTE, now)
-        .unwrap();
+    let sent = send_request(&mut pair, sale(1, 100));
+    let queued = send_request(&mut pair, sale(2, 100));
     pair.run_until(now + Duration::from_secs(1));
     pair.terminal.close(pair.now);
     pair.drive();
@@ -801,14 +701,8 @@ mod operators {
                 operator: op,
             })
         };
-        let refused = pair
-            .client
-            .request(settle(None), now + MINUTE, now)
-            .unwrap();
-        let ok = pair
-            .client
-            .request(settle(pin("anna", "4711")), now + MINUTE, now)
-            .unwrap();
+        let refused = send_request(&mut pair, settle(None));
+        let ok = send_request(&mut pair, settle(pin("anna", "4711")));
         pair.run_until(now + Duration::from_secs(1));
         assert_eq!(
             refused_code(&pair, refused).0,
@@ -839,22 +733,14 @@ mod operators {
                 operator: op,
             })
         };
-        let now = pair.now;
-        let denied = pair
-            .client
-            .request(write(pin("anna", "1111")), now + MINUTE, now)
-            .unwrap();
+        let denied = send_request(&mut pair, write(pin("anna", "1111")));
         pair.drive();
         assert_eq!(
             refused_code(&pair, denied).0,
             ErrorCode::AUTHORIZATION_FAILED
         );
         assert!(ctx.settings.lock().unwrap().capabilities.limits.is_empty());
-        let now = pair.now;
-        let id = pair
-            .client
-            .request(write(pin("anna", "4711")), now + MINUTE, now)
-            .unwrap();
+        let id = send_request(&mut pair, write(pin("anna", "4711")));
         pair.drive();
         match responses(&pair, id).as_slice() {
             [Message::ConfigResponse(c)] => {
@@ -903,15 +789,7 @@ fn a_request_too_large_for_a_frame_is_refused_before_sending() {
     let mut frame = posbridge_wire::FrameConfig::new();
     frame.set_max_frame_size(256).unwrap();
     small.set_frame(frame);
-    let client = ClientSession::new(
-        small,
-        ids().client.clone(),
-        ClientSecurity::Paired {
-            terminal_key: ids().terminal.channel().public(),
-        },
-        hello(),
-        start,
-    );
+    let client = paired_client(small, start);
     let terminal = TerminalSession::new(SessionConfig::default(), context(), start);
     let mut pair = Pair::new(client, terminal, start, 30);
     pair.drive();
@@ -936,10 +814,7 @@ fn a_request_too_large_for_a_frame_is_refused_before_sending() {
     assert!(pair.client.is_ready(), "the session stays up");
     assert_eq!(pair.client.pending_requests(), 0);
     // A normal sale still goes through.
-    let id = pair
-        .client
-        .request(sale(2, 100), now + MINUTE, now)
-        .unwrap();
+    let id = send_request(&mut pair, sale(2, 100));
     pair.set_app(App::new(
         Duration::from_secs(1),
         Rc::new(RefCell::new(Log::default())),
@@ -955,15 +830,7 @@ fn each_side_keeps_to_the_frame_size_the_other_announced() {
     let mut frame = posbridge_wire::FrameConfig::new();
     frame.set_max_frame_size(200).unwrap();
     small.set_frame(frame);
-    let client = ClientSession::new(
-        small,
-        ids().client.clone(),
-        ClientSecurity::Paired {
-            terminal_key: ids().terminal.channel().public(),
-        },
-        hello(),
-        start,
-    );
+    let client = paired_client(small, start);
     let terminal = TerminalSession::new(SessionConfig::default(), context(), start);
     let mut pair = Pair::new(client, terminal, start, 31);
     pair.drive();

@@ -2,67 +2,24 @@
 //! refusals, messages over faulty links, heartbeats, dead peers, orderly close, and frames an
 //! attacker injects.
 
-use std::sync::{Arc, Mutex, OnceLock};
+mod common;
+use common::*;
+
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use posbridge_crypto::{
-    LocalIdentity, PairingConfig, PairingError, PairingRecord, PairingSecret, PairingWindow,
-    PeerId, Role,
-};
+use posbridge_crypto::{PairingConfig, PairingError, PairingSecret, PairingWindow};
 use posbridge_session::harness::{Faults, Pair, capabilities, hello};
 use posbridge_session::{
     ClientEvent, ClientSecurity, ClientSession, CloseReason, PairingRegistry, SessionConfig,
-    SessionError, TerminalContext, TerminalEvent, TerminalSession,
+    SessionError, TerminalEvent, TerminalSession,
 };
-use posbridge_wire::{Heartbeat, Message, Timestamp, samples};
-
-struct Ids {
-    terminal: Arc<LocalIdentity>,
-    client: Arc<LocalIdentity>,
-    stranger: Arc<LocalIdentity>,
-}
-
-/// Keys are made once: tests differ in schedules, not in keys.
-fn ids() -> &'static Ids {
-    static IDS: OnceLock<Ids> = OnceLock::new();
-    IDS.get_or_init(|| Ids {
-        terminal: Arc::new(LocalIdentity::generate(PeerId([0x7E; 16]), "Till 2").unwrap()),
-        client: Arc::new(LocalIdentity::generate(PeerId([0xC1; 16]), "Till 1").unwrap()),
-        stranger: Arc::new(LocalIdentity::generate(PeerId([0x66; 16]), "stranger").unwrap()),
-    })
-}
-
-fn paired_registry() -> Arc<Mutex<PairingRegistry>> {
-    Arc::new(Mutex::new(PairingRegistry::with_records([PairingRecord {
-        peer: ids().client.public_keys(),
-        peer_role: Role::Client,
-        paired_at: Timestamp(0),
-    }])))
-}
-
-fn context(registry: Arc<Mutex<PairingRegistry>>) -> TerminalContext {
-    let mut ctx = TerminalContext::new(
-        ids().terminal.clone(),
-        PairingRegistry::new(),
-        capabilities(),
-        1000,
-    );
-    ctx.registry = registry;
-    ctx
-}
+use posbridge_wire::{Heartbeat, Message, samples};
 
 fn paired_pair(config: SessionConfig, faults: Faults, seed: u64) -> Pair {
     let start = Instant::now();
-    let client = ClientSession::new(
-        config,
-        ids().client.clone(),
-        ClientSecurity::Paired {
-            terminal_key: ids().terminal.channel().public(),
-        },
-        hello(),
-        start,
-    );
-    let terminal = TerminalSession::new(config, context(paired_registry()), start);
+    let client = paired_client(config, start);
+    let terminal = TerminalSession::new(config, context(), start);
     let mut pair = Pair::new(client, terminal, start, seed);
     pair.faults = faults;
     pair
@@ -90,9 +47,12 @@ fn a_paired_client_connects_in_one_round_trip() {
     let caps = pair.client.capabilities().expect("capabilities");
     assert_eq!(caps.selected_version, 1);
     assert_eq!(caps.terminal_id, capabilities().terminal_id);
+    // The hello arrives as sent, with the client's frame size filled in.
+    let mut sent = hello();
+    sent.max_frame_size = Some(4096);
     assert!(matches!(
         pair.terminal_events(),
-        [TerminalEvent::Connected { hello: h, client }] if *h == hello() && client.peer == ids().client.public_keys()
+        [TerminalEvent::Connected { hello: h, client }] if *h == sent && client.peer == ids().client.public_keys()
     ));
     // Handshake out, handshake back, and one ack each way.
     assert_eq!(pair.client.stats().reliability.sent, 1);
@@ -116,7 +76,11 @@ fn pairing_then_connecting_over_one_link() {
         hello(),
         start,
     );
-    let terminal = TerminalSession::new(SessionConfig::default(), context(registry.clone()), start);
+    let terminal = TerminalSession::new(
+        SessionConfig::default(),
+        context_with(registry.clone(), capabilities()),
+        start,
+    );
     let mut pair = Pair::new(client, terminal, start, 2);
     pair.faults.loss = 0.1;
     pair.drive();
@@ -157,7 +121,11 @@ fn a_wrong_code_fails_on_both_sides_and_counts() {
         hello(),
         start,
     );
-    let terminal = TerminalSession::new(SessionConfig::default(), context(registry.clone()), start);
+    let terminal = TerminalSession::new(
+        SessionConfig::default(),
+        context_with(registry.clone(), capabilities()),
+        start,
+    );
     let mut pair = Pair::new(client, terminal, start, 3);
     pair.drive();
     assert_eq!(
@@ -186,17 +154,13 @@ fn a_wrong_code_fails_on_both_sides_and_counts() {
 #[test]
 fn an_unpaired_client_is_refused_with_a_typed_error() {
     let start = Instant::now();
-    let client = ClientSession::new(
-        SessionConfig::default(),
+    let client = client_as(
         ids().stranger.clone(),
-        ClientSecurity::Paired {
-            terminal_key: ids().terminal.channel().public(),
-        },
-        hello(),
+        ids().terminal.channel().public(),
+        SessionConfig::default(),
         start,
     );
-    let terminal =
-        TerminalSession::new(SessionConfig::default(), context(paired_registry()), start);
+    let terminal = TerminalSession::new(SessionConfig::default(), context(), start);
     let mut pair = Pair::new(client, terminal, start, 4);
     pair.drive();
     assert_eq!(
@@ -213,18 +177,13 @@ fn an_unpaired_client_is_refused_with_a_typed_error() {
 #[test]
 fn a_client_with_the_wrong_terminal_key_cannot_connect() {
     let start = Instant::now();
-    let client = ClientSession::new(
-        SessionConfig::default(),
+    let client = client_as(
         ids().client.clone(),
-        ClientSecurity::Paired {
-            // Someone else's key: what a client paired with an impostor holds.
-            terminal_key: ids().stranger.channel().public(),
-        },
-        hello(),
+        ids().stranger.channel().public(),
+        SessionConfig::default(),
         start,
     );
-    let terminal =
-        TerminalSession::new(SessionConfig::default(), context(paired_registry()), start);
+    let terminal = TerminalSession::new(SessionConfig::default(), context(), start);
     let mut pair = Pair::new(client, terminal, start, 5);
     pair.drive();
     assert!(matches!(
