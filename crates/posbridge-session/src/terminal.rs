@@ -865,6 +865,11 @@ impl TerminalSession {
         });
     }
 
+    /// The idempotency key of the money command this session runs, if any.
+    pub fn running_key(&self) -> Option<IdempotencyKey> {
+        self.running.as_ref().map(|r| r.key)
+    }
+
     /// Reports the running command's progress to the client.
     pub fn progress(
         &mut self,

@@ -1,0 +1,59 @@
+//! posbridge's terminal simulator: how every user, test and benchmark runs without hardware.
+//!
+//! [`Simulator`] is the payment logic of a terminal — it implements
+//! [`posbridge_session::TerminalApp`], so it sits behind the native protocol's terminal role
+//! exactly where a real terminal's firmware would. It presents test cards chosen by the amount's
+//! last two digits ([`CardBehaviour::for_amount`], table in docs/simulator.md): approvals,
+//! declines for every common reason, PIN entry right and wrong, a card pulled out, no card at
+//! all, partial approval and offline approval under the floor limit; it takes the time a person
+//! and an issuer take ([`Latency`]), reports each stage, honours cancels until the issuer is
+//! asked, signs every result, keeps the batch with totals per kind and currency, settles it,
+//! handles voids, refunds, pre-authorisations with increments, captures and releases, and prints
+//! merchant and customer receipts ([`render`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//! use posbridge_crypto::{LocalIdentity, PeerId};
+//! use posbridge_session::harness::{Pair, hello};
+//! use posbridge_session::*;
+//! use posbridge_sim::{Latency, Simulator, TerminalProfile};
+//! use posbridge_wire::*;
+//!
+//! # let client_id = Arc::new(LocalIdentity::generate(PeerId([2; 16]), "till")?);
+//! let mut profile = TerminalProfile::default();
+//! profile.latency = Latency::INSTANT;
+//! let terminal_id = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "sim")?);
+//! # let mut registry = PairingRegistry::new();
+//! # registry.add(posbridge_crypto::PairingRecord {
+//! #     peer: client_id.public_keys(), peer_role: posbridge_crypto::Role::Client, paired_at: Timestamp(0) });
+//! let context = TerminalContext::new(terminal_id.clone(), registry, profile.capabilities(), 1000);
+//! let start = Instant::now();
+//! # let security = ClientSecurity::Paired { terminal_key: terminal_id.channel().public() };
+//! let client = ClientSession::new(SessionConfig::default(), client_id, security, hello(), start);
+//! let terminal = TerminalSession::new(SessionConfig::default(), context, start);
+//! let mut pair = Pair::new(client, terminal, start, 1);
+//! pair.set_app(Simulator::new(profile, terminal_id, start, Timestamp(1_764_000_000_000)));
+//! pair.drive();
+//!
+//! let sale = TransactionRequest::new(RequestId::default(), IdempotencyKey::from_u128(1),
+//!     TransactionCommand::Sale { amount: Amount::new(1251, Currency::EUR), tip: None, cashback: None });
+//! let now = pair.now;
+//! pair.client.request(Message::Transaction(sale), now + std::time::Duration::from_secs(60), now)?;
+//! pair.drive();
+//! // 12.51: the test card for "insufficient funds".
+//! assert!(pair.client_events().iter().any(|e| matches!(e,
+//!     ClientEvent::Response { message: Message::TransactionResult(r), .. }
+//!         if r.outcome == Outcome::Declined(DeclineReason::INSUFFICIENT_FUNDS))));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cards;
+mod profile;
+mod receipt;
+mod sim;
+
+pub use cards::{CardBehaviour, TestCard};
+pub use profile::{Latency, TerminalProfile};
+pub use receipt::{money, receipt, render};
+pub use sim::Simulator;

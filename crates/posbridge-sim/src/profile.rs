@@ -1,0 +1,143 @@
+//! Terminal profiles: what a simulated terminal accepts and how fast it answers.
+
+use std::time::Duration;
+
+use posbridge_wire::{
+    AmountLimit, Capabilities, Currency, Feature, FeatureSet, KindSet, MethodSet, PaymentMethod,
+    TerminalId, TransactionKind,
+};
+
+/// How long each step of a simulated payment takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Latency {
+    /// From the request to a card being presented.
+    pub card: Duration,
+    /// Reading the card.
+    pub read: Duration,
+    /// The customer typing the PIN (cards that ask for one).
+    pub pin: Duration,
+    /// The issuer's answer.
+    pub online: Duration,
+    /// How long the terminal waits for a card before giving up.
+    pub card_timeout: Duration,
+}
+
+impl Latency {
+    /// Every step at once: for tests and benchmarks.
+    pub const INSTANT: Self = Self {
+        card: Duration::ZERO,
+        read: Duration::ZERO,
+        pin: Duration::ZERO,
+        online: Duration::ZERO,
+        card_timeout: Duration::from_secs(30),
+    };
+}
+
+impl Default for Latency {
+    /// Like a person at a counter: 1.5 s to tap, 0.3 s to read, 3 s for a PIN, 0.8 s online.
+    fn default() -> Self {
+        Self {
+            card: Duration::from_millis(1500),
+            read: Duration::from_millis(300),
+            pin: Duration::from_secs(3),
+            online: Duration::from_millis(800),
+            card_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A simulated terminal: identity, what it accepts, its limits and its pace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TerminalProfile {
+    /// The terminal's id.
+    pub terminal_id: TerminalId,
+    /// The model name reported in the capabilities.
+    pub model: String,
+    /// The merchant's name on receipts.
+    pub merchant_name: String,
+    /// The merchant's acquirer id on receipts.
+    pub merchant_id: String,
+    /// Receipt header lines (address).
+    pub receipt_header: Vec<String>,
+    /// The transaction kinds it runs.
+    pub kinds: KindSet,
+    /// The payment methods it accepts, the first being what a customer uses unless the
+    /// request asks for another.
+    pub methods: Vec<PaymentMethod>,
+    /// The currencies it accepts.
+    pub currencies: Vec<Currency>,
+    /// Amount limits per kind and currency.
+    pub limits: Vec<AmountLimit>,
+    /// Up to this amount (minor units) an issuer that cannot be reached is not needed: the
+    /// terminal approves offline.
+    pub floor_limit: u64,
+    /// Its pace.
+    pub latency: Latency,
+    /// Whether results carry both receipts (otherwise clients ask with a receipt request).
+    pub receipts_in_result: bool,
+}
+
+impl Default for TerminalProfile {
+    /// A countertop terminal in a euro shop: every kind, chip/contactless/swipe/QR/wallet, EUR,
+    /// sales 0.01–5,000.00, floor limit 50.00.
+    fn default() -> Self {
+        Self {
+            terminal_id: TerminalId::from_u128(0x5157_0000_0000_0000_0000_0000_0000_0001),
+            model: "posbridge-sim".into(),
+            merchant_name: "posbridge demo shop".into(),
+            merchant_id: "SIM000000000001".into(),
+            receipt_header: vec!["Hauptstrasse 1".into(), "10115 Berlin".into()],
+            kinds: KindSet::all(),
+            methods: vec![
+                PaymentMethod::Contactless,
+                PaymentMethod::Chip,
+                PaymentMethod::Swipe,
+                PaymentMethod::CustomerQr,
+                PaymentMethod::Wallet,
+            ],
+            currencies: vec![Currency::EUR],
+            limits: vec![
+                AmountLimit {
+                    kind: TransactionKind::Sale,
+                    currency: Currency::EUR,
+                    min: 1,
+                    max: 500_000,
+                },
+                AmountLimit {
+                    kind: TransactionKind::Refund,
+                    currency: Currency::EUR,
+                    min: 1,
+                    max: 100_000,
+                },
+            ],
+            floor_limit: 5_000,
+            latency: Latency::default(),
+            receipts_in_result: true,
+        }
+    }
+}
+
+impl TerminalProfile {
+    /// The capabilities this profile reports.
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            terminal_id: self.terminal_id,
+            model: Some(self.model.clone()),
+            firmware: Some(env!("CARGO_PKG_VERSION").into()),
+            serial_number: None,
+            merchant_name: Some(self.merchant_name.clone()),
+            protocol_versions: vec![1],
+            selected_version: 1,
+            kinds: self.kinds,
+            methods: self.methods.iter().copied().collect::<MethodSet>(),
+            currencies: self.currencies.clone(),
+            limits: self.limits.clone(),
+            max_frame_size: None,
+            features: FeatureSet::EMPTY
+                .with(Feature::Tipping)
+                .with(Feature::Cashback)
+                .with(Feature::PartialApproval)
+                .with(Feature::OfflineApproval),
+        }
+    }
+}

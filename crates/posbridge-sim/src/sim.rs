@@ -1,0 +1,657 @@
+//! The simulated terminal: the payment logic behind a `TerminalSession`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use posbridge_crypto::LocalIdentity;
+use posbridge_session::{TerminalApp, TerminalEvent, TerminalSession};
+use posbridge_wire::{
+    CancelResponse, CancelState, Currency, DeclineReason, ErrorCode, ErrorMessage, IdempotencyKey,
+    LastTransactionResponse, Message, Outcome, PaymentMethod, ProgressStage, ReceiptCopy,
+    ReceiptRequest, ReceiptResponse, RequestId, SettlementRequest, SettlementResult, Timestamp,
+    Totals, TransactionCommand, TransactionId, TransactionKind, TransactionRef, TransactionRequest,
+    TransactionResult,
+};
+
+use crate::cards::{CardBehaviour, TestCard};
+use crate::receipt::receipt;
+use crate::{Latency, TerminalProfile};
+
+/// Where a simulated payment is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Waiting for the customer's card.
+    Card,
+    /// Reading it.
+    Read,
+    /// The customer types the PIN.
+    Pin,
+    /// Waiting for the issuer; past the point of no return.
+    Online,
+}
+
+struct Job {
+    request: TransactionRequest,
+    step: Step,
+    due: Instant,
+    card: CardBehaviour,
+    method: Option<PaymentMethod>,
+}
+
+/// One transaction of the open batch.
+#[derive(Clone, Debug)]
+struct Entry {
+    result: TransactionResult,
+    card: Option<TestCard>,
+    trace: u32,
+    voided: bool,
+    /// For a pre-authorisation: the amount reserved now, and whether it was captured or released.
+    reserved: u64,
+    closed: bool,
+}
+
+/// The open batch.
+#[derive(Clone, Debug)]
+struct Batch {
+    number: u32,
+    opened: Timestamp,
+    entries: Vec<Entry>,
+}
+
+/// The simulated terminal. Put it behind a [`TerminalSession`] (the `Pair` harness's
+/// `set_app`, or a driver that hands it every event and calls its timer): it runs every money
+/// command through card presentation, PIN and the issuer with the profile's pace, decides by
+/// test card (docs/simulator.md), signs results, keeps a batch with totals, settles, and answers
+/// receipt and last-transaction requests.
+pub struct Simulator {
+    profile: TerminalProfile,
+    identity: Arc<LocalIdentity>,
+    clock: (Instant, Timestamp),
+    jobs: Vec<Job>,
+    batch: Batch,
+    last: Option<TransactionResult>,
+    trace: u32,
+    next_cards: VecDeque<CardBehaviour>,
+    settlements: HashMap<IdempotencyKey, SettlementResult>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("terminal", &self.profile.terminal_id)
+            .field("batch", &self.batch.number)
+            .field("running", &self.jobs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// A simulator for `profile`, signing with `identity`'s key. `now` and `wall` fix its
+    /// clock: wall time advances with the `Instant`s it is given.
+    pub fn new(
+        profile: TerminalProfile,
+        identity: Arc<LocalIdentity>,
+        now: Instant,
+        wall: Timestamp,
+    ) -> Self {
+        Self {
+            profile,
+            identity,
+            clock: (now, wall),
+            jobs: Vec::new(),
+            batch: Batch {
+                number: 1,
+                opened: wall,
+                entries: Vec::new(),
+            },
+            last: None,
+            trace: 0,
+            next_cards: VecDeque::new(),
+            settlements: HashMap::new(),
+        }
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &TerminalProfile {
+        &self.profile
+    }
+
+    /// Presents `card` for the next payment instead of the one its amount selects (a scenario
+    /// step, or a person at the console).
+    pub fn present(&mut self, card: CardBehaviour) {
+        self.next_cards.push_back(card);
+    }
+
+    /// The open batch's number.
+    pub fn batch_number(&self) -> u32 {
+        self.batch.number
+    }
+
+    /// The open batch's totals per kind and currency (approved transactions only).
+    pub fn totals(&self) -> Vec<Totals> {
+        let mut totals: Vec<Totals> = Vec::new();
+        for e in &self.batch.entries {
+            let r = &e.result;
+            if !r.outcome.is_approved() {
+                continue;
+            }
+            let value = r.approved_minor + r.tip.unwrap_or(0) + r.cashback.unwrap_or(0);
+            match totals
+                .iter_mut()
+                .find(|t| t.kind == r.kind && t.currency == r.amount.currency)
+            {
+                Some(t) => {
+                    t.count += 1;
+                    t.amount += value;
+                }
+                None => totals.push(Totals {
+                    kind: r.kind,
+                    currency: r.amount.currency,
+                    count: 1,
+                    amount: value,
+                }),
+            }
+        }
+        totals
+    }
+
+    fn wall(&self, now: Instant) -> Timestamp {
+        let (base, wall) = self.clock;
+        Timestamp(wall.0 + now.saturating_duration_since(base).as_millis() as u64)
+    }
+
+    fn latency(&self) -> Latency {
+        self.profile.latency
+    }
+
+    fn find(&self, target: &TransactionRef) -> Option<usize> {
+        self.batch.entries.iter().position(|e| match target {
+            TransactionRef::Id(id) => e.result.transaction_id == *id,
+            TransactionRef::Key(k) => e.result.idempotency_key == *k,
+            _ => false,
+        })
+    }
+
+    /// Checks a follow-up command against the batch: `Some(error)` if it cannot run.
+    fn check_original(&self, cmd: &TransactionCommand) -> Option<ErrorCode> {
+        let original = cmd.original()?;
+        let Some(i) = self.find(original) else {
+            return match cmd {
+                // An unreferenced refund is fine; a referenced one needs its sale.
+                TransactionCommand::Refund { .. } => Some(ErrorCode::ORIGINAL_NOT_FOUND),
+                _ => Some(ErrorCode::ORIGINAL_NOT_FOUND),
+            };
+        };
+        let e = &self.batch.entries[i];
+        let ok = e.result.outcome.is_approved()
+            && !e.voided
+            && match cmd {
+                TransactionCommand::Void { .. } => {
+                    e.result.kind != TransactionKind::Void && !e.closed
+                }
+                TransactionCommand::Capture { amount, .. } => {
+                    e.result.kind == TransactionKind::PreAuth
+                        && !e.closed
+                        && amount.minor <= e.reserved
+                }
+                TransactionCommand::IncrementalAuth { .. }
+                | TransactionCommand::PreAuthCancel { .. } => {
+                    e.result.kind == TransactionKind::PreAuth && !e.closed
+                }
+                TransactionCommand::Refund { amount, .. } => {
+                    e.result.kind == TransactionKind::Sale
+                        && amount.currency == e.result.amount.currency
+                        && amount.minor <= e.result.approved_minor
+                }
+                _ => true,
+            };
+        (!ok).then_some(ErrorCode::ORIGINAL_NOT_ELIGIBLE)
+    }
+
+    fn start(&mut self, session: &mut TerminalSession, request: &TransactionRequest, now: Instant) {
+        if let Some(code) = self.check_original(&request.command) {
+            self.finish(session, request, None, Outcome::Failed(code), None, now);
+            return;
+        }
+        let amount = request.command.amount().map_or(0, |a| a.minor);
+        let card = self
+            .next_cards
+            .pop_front()
+            .unwrap_or_else(|| CardBehaviour::for_amount(amount));
+        let method = request
+            .methods
+            .and_then(|m| {
+                self.profile
+                    .methods
+                    .iter()
+                    .copied()
+                    .find(|p| m.contains(*p))
+            })
+            .or_else(|| self.profile.methods.first().copied());
+        // Follow-ups on an earlier card payment need no card: straight to the host.
+        let needs_card = !matches!(
+            request.command,
+            TransactionCommand::Void { .. }
+                | TransactionCommand::Capture { .. }
+                | TransactionCommand::IncrementalAuth { .. }
+                | TransactionCommand::PreAuthCancel { .. }
+        );
+        let (step, stage, due) = if needs_card {
+            let wait = if card == CardBehaviour::NoCard {
+                self.latency().card_timeout
+            } else {
+                self.latency().card
+            };
+            (Step::Card, ProgressStage::WaitingForCard, now + wait)
+        } else {
+            (
+                Step::Online,
+                ProgressStage::ProcessingOnline,
+                now + self.latency().online,
+            )
+        };
+        let _ = session.progress(stage, None, now);
+        self.jobs.push(Job {
+            request: request.clone(),
+            step,
+            due,
+            card: if needs_card {
+                card
+            } else {
+                CardBehaviour::Approve
+            },
+            method: if needs_card { method } else { None },
+        });
+    }
+
+    /// Moves a job one step on; returns it if it is still running.
+    fn advance(
+        &mut self,
+        session: &mut TerminalSession,
+        mut job: Job,
+        now: Instant,
+    ) -> Option<Job> {
+        let l = self.latency();
+        match job.step {
+            Step::Card => {
+                if let Some(code) =
+                    (job.card == CardBehaviour::NoCard).then_some(ErrorCode::TIMEOUT)
+                {
+                    self.finish(
+                        session,
+                        &job.request,
+                        None,
+                        Outcome::Failed(code),
+                        None,
+                        now,
+                    );
+                    return None;
+                }
+                let _ = session.progress(ProgressStage::CardRead, job.method, now);
+                job.step = Step::Read;
+                job.due = now + l.read;
+            }
+            Step::Read => {
+                if let Some(code) = job.card.failure() {
+                    self.finish(
+                        session,
+                        &job.request,
+                        job.method,
+                        Outcome::Failed(code),
+                        None,
+                        now,
+                    );
+                    return None;
+                }
+                if job.card.asks_pin() {
+                    let _ = session.progress(ProgressStage::PinEntry, job.method, now);
+                    job.step = Step::Pin;
+                    job.due = now + l.pin;
+                } else {
+                    let _ = session.progress(ProgressStage::ProcessingOnline, job.method, now);
+                    job.step = Step::Online;
+                    job.due = now + l.online;
+                }
+            }
+            Step::Pin => {
+                if job.card == CardBehaviour::WrongPin {
+                    let outcome = Outcome::Declined(DeclineReason::WRONG_PIN);
+                    self.finish(session, &job.request, job.method, outcome, None, now);
+                    return None;
+                }
+                let _ = session.progress(ProgressStage::ProcessingOnline, job.method, now);
+                job.step = Step::Online;
+                job.due = now + l.online;
+            }
+            Step::Online => {
+                let amount = job.request.command.amount().map_or(0, |a| a.minor);
+                let (outcome, approved, offline) = match job.card {
+                    CardBehaviour::Decline(reason) => (Outcome::Declined(reason), None, false),
+                    CardBehaviour::Partial { percent }
+                        if matches!(
+                            job.request.command.kind(),
+                            TransactionKind::Sale | TransactionKind::PreAuth
+                        ) =>
+                    {
+                        (
+                            Outcome::PartiallyApproved,
+                            Some(amount * u64::from(percent.min(99)) / 100),
+                            false,
+                        )
+                    }
+                    CardBehaviour::IssuerOffline if amount <= self.profile.floor_limit => {
+                        (Outcome::Approved, None, true)
+                    }
+                    CardBehaviour::IssuerOffline => (
+                        Outcome::Declined(DeclineReason::ISSUER_UNAVAILABLE),
+                        None,
+                        false,
+                    ),
+                    _ => (Outcome::Approved, None, false),
+                };
+                let request = job.request.clone();
+                self.finish_with(
+                    session, &request, job.method, outcome, approved, offline, now,
+                );
+                return None;
+            }
+        }
+        Some(job)
+    }
+
+    fn finish(
+        &mut self,
+        session: &mut TerminalSession,
+        request: &TransactionRequest,
+        method: Option<PaymentMethod>,
+        outcome: Outcome,
+        approved: Option<u64>,
+        now: Instant,
+    ) {
+        self.finish_with(session, request, method, outcome, approved, false, now);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_with(
+        &mut self,
+        session: &mut TerminalSession,
+        request: &TransactionRequest,
+        method: Option<PaymentMethod>,
+        outcome: Outcome,
+        approved: Option<u64>,
+        offline: bool,
+        now: Instant,
+    ) {
+        self.trace += 1;
+        let trace = self.trace;
+        let original = request
+            .command
+            .original()
+            .and_then(|o| self.find(o))
+            .map(|i| self.batch.entries[i].clone());
+        // Follow-ups name the original's amount when they carry none.
+        let amount = request.command.amount().unwrap_or_else(|| {
+            original.as_ref().map_or(
+                posbridge_wire::Amount::new(
+                    0,
+                    self.profile
+                        .currencies
+                        .first()
+                        .copied()
+                        .unwrap_or(Currency::EUR),
+                ),
+                |o| {
+                    posbridge_wire::Amount::new(
+                        o.reserved.max(o.result.approved_minor),
+                        o.result.amount.currency,
+                    )
+                },
+            )
+        });
+        let card = method
+            .map(|m| TestCard::for_method(m, amount.minor))
+            .or_else(|| original.as_ref().and_then(|o| o.card.clone()));
+        let approved_minor = match outcome {
+            Outcome::Approved => amount.minor,
+            Outcome::PartiallyApproved => approved.unwrap_or(0),
+            _ => 0,
+        };
+        let (tip, cashback) = match &request.command {
+            TransactionCommand::Sale { tip, cashback, .. } if outcome.is_approved() => {
+                (*tip, *cashback)
+            }
+            TransactionCommand::Capture { tip, .. } if outcome.is_approved() => (*tip, None),
+            _ => (None, None),
+        };
+        let mut result = TransactionResult {
+            request_id: request.request_id,
+            idempotency_key: request.idempotency_key,
+            transaction_id: TransactionId::from_u128(
+                u128::from(self.batch.number) << 64 | u128::from(trace),
+            ),
+            terminal_id: self.profile.terminal_id,
+            kind: request.command.kind(),
+            outcome,
+            amount,
+            approved_minor,
+            tip,
+            cashback,
+            method: method.or_else(|| original.as_ref().and_then(|o| o.result.method)),
+            pan: card.as_ref().map(|c| c.pan),
+            card_scheme: card.as_ref().map(|c| c.scheme.to_string()),
+            auth_code: outcome
+                .is_approved()
+                .then(|| format!("{:06}", (u64::from(trace) * 7919 + 104_729) % 1_000_000)),
+            reference: Some(format!("{:04}{:08}", self.batch.number, trace)),
+            time: self.wall(now),
+            offline,
+            balance: (request.command.kind() == TransactionKind::BalanceInquiry
+                && outcome.is_approved())
+            .then_some(123_456),
+            receipts: Vec::new(),
+            signature: None,
+        };
+        if self.profile.receipts_in_result {
+            result.receipts = [ReceiptCopy::Merchant, ReceiptCopy::Customer]
+                .into_iter()
+                .map(|copy| receipt(&self.profile, &result, card.as_ref(), trace, copy))
+                .collect();
+        }
+        self.identity.signing().sign_result(&mut result);
+        self.apply(&request.command, &result);
+        self.batch.entries.push(Entry {
+            result: result.clone(),
+            card,
+            trace,
+            voided: false,
+            reserved: if result.kind == TransactionKind::PreAuth {
+                result.approved_minor
+            } else {
+                0
+            },
+            closed: false,
+        });
+        self.last = Some(result.clone());
+        // The session stores the result under its key before sending; an error here means the
+        // command was not this session's (it is stored all the same) or the link is gone.
+        let _ = session.complete(result, now);
+    }
+
+    /// What an approved follow-up does to its original.
+    fn apply(&mut self, cmd: &TransactionCommand, result: &TransactionResult) {
+        if !result.outcome.is_approved() {
+            return;
+        }
+        let Some(i) = cmd.original().and_then(|o| self.find(o)) else {
+            return;
+        };
+        let e = &mut self.batch.entries[i];
+        match cmd {
+            TransactionCommand::Void { .. } => e.voided = true,
+            TransactionCommand::Capture { .. } | TransactionCommand::PreAuthCancel { .. } => {
+                e.closed = true
+            }
+            TransactionCommand::IncrementalAuth { amount, .. } => e.reserved += amount.minor,
+            _ => {}
+        }
+    }
+
+    fn settle(&mut self, s: &SettlementRequest, now: Instant) -> SettlementResult {
+        if let Some(done) = self.settlements.get(&s.idempotency_key) {
+            let mut again = done.clone();
+            again.request_id = s.request_id;
+            return again;
+        }
+        let mut result = SettlementResult {
+            request_id: s.request_id,
+            idempotency_key: s.idempotency_key,
+            terminal_id: self.profile.terminal_id,
+            batch_number: self.batch.number,
+            status: Ok(()),
+            opened: Some(self.batch.opened),
+            closed: self.wall(now),
+            totals: self.totals(),
+            receipt: None,
+            signature: None,
+        };
+        self.identity.signing().sign_settlement(&mut result);
+        self.settlements.insert(s.idempotency_key, result.clone());
+        self.batch = Batch {
+            number: self.batch.number + 1,
+            opened: self.wall(now),
+            entries: Vec::new(),
+        };
+        result
+    }
+
+    fn receipt_for(&self, r: &ReceiptRequest) -> Message {
+        match self.find(&r.target) {
+            Some(i) => {
+                let e = &self.batch.entries[i];
+                Message::ReceiptResponse(ReceiptResponse {
+                    request_id: r.request_id,
+                    receipt: receipt(&self.profile, &e.result, e.card.as_ref(), e.trace, r.copy),
+                })
+            }
+            None => Message::Error(ErrorMessage {
+                request_id: Some(r.request_id),
+                code: ErrorCode::NOT_FOUND,
+                detail: Some("no such transaction in the open batch".into()),
+                retry_after_ms: None,
+            }),
+        }
+    }
+
+    fn cancel(
+        &mut self,
+        session: &mut TerminalSession,
+        request_id: RequestId,
+        target: RequestId,
+        now: Instant,
+    ) {
+        // The session asks only about the command it runs (named by the latest request id).
+        let key = session.running_key();
+        let idx = self
+            .jobs
+            .iter()
+            .position(|j| Some(j.request.idempotency_key) == key);
+        let state = match idx {
+            Some(i) if self.jobs[i].step != Step::Online => CancelState::Accepted,
+            Some(_) => CancelState::TooLate,
+            None => CancelState::NotFound,
+        };
+        let _ = session.respond(
+            &Message::CancelResponse(CancelResponse {
+                request_id,
+                target,
+                state,
+            }),
+            now,
+        );
+        if state == CancelState::Accepted
+            && let Some(i) = idx
+        {
+            let job = self.jobs.remove(i);
+            self.finish(
+                session,
+                &job.request,
+                job.method,
+                Outcome::Cancelled,
+                None,
+                now,
+            );
+        }
+    }
+}
+
+impl TerminalApp for Simulator {
+    fn on_event(&mut self, session: &mut TerminalSession, event: &TerminalEvent, now: Instant) {
+        match event {
+            TerminalEvent::Transaction {
+                request,
+                resumed: false,
+            } => self.start(session, request, now),
+            // Resumed and still running here: its result goes to this session when ready.
+            // Not known (the simulator restarted): it never reached the issuer; fail it so the
+            // client learns nothing was charged.
+            TerminalEvent::Transaction {
+                request,
+                resumed: true,
+            } if !self
+                .jobs
+                .iter()
+                .any(|j| j.request.idempotency_key == request.idempotency_key) =>
+            {
+                let outcome = Outcome::Failed(ErrorCode::INTERNAL);
+                self.finish(session, request, None, outcome, None, now);
+            }
+            TerminalEvent::CancelRequested { request_id, target } => {
+                self.cancel(session, *request_id, *target, now)
+            }
+            TerminalEvent::Request(Message::Settlement(s)) => {
+                let result = self.settle(s, now);
+                let _ = session.respond(&Message::SettlementResult(result), now);
+            }
+            TerminalEvent::Request(Message::ReceiptRequest(r)) => {
+                let answer = self.receipt_for(r);
+                let _ = session.respond(&answer, now);
+            }
+            TerminalEvent::Request(Message::LastTransaction(q)) => {
+                let answer = Message::LastTransactionResponse(LastTransactionResponse {
+                    request_id: q.request_id,
+                    result: self.last.clone().map(Box::new),
+                });
+                let _ = session.respond(&answer, now);
+            }
+            TerminalEvent::Configured(config) => {
+                if let Some(clock) = config.clock {
+                    self.clock = (now, clock);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.jobs.iter().map(|j| j.due).min()
+    }
+
+    fn handle_timeout(&mut self, session: &mut TerminalSession, now: Instant) {
+        // Steps with no latency finish in the same call.
+        for _ in 0..8 {
+            let (due, rest): (Vec<Job>, Vec<Job>) = std::mem::take(&mut self.jobs)
+                .into_iter()
+                .partition(|j| j.due <= now);
+            self.jobs = rest;
+            if due.is_empty() {
+                break;
+            }
+            for job in due {
+                if let Some(job) = self.advance(session, job, now) {
+                    self.jobs.push(job);
+                }
+            }
+        }
+    }
+}
