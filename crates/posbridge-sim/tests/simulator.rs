@@ -46,8 +46,10 @@ struct Rig {
 
 impl Rig {
     fn new(latency: Latency) -> Self {
-        let mut profile = TerminalProfile::default();
-        profile.latency = latency;
+        let profile = TerminalProfile {
+            latency,
+            ..TerminalProfile::default()
+        };
         let terminal = terminal_identity();
         let context = TerminalContext::new(
             terminal.clone(),
