@@ -104,6 +104,8 @@ pub enum SessionError {
     Unreachable,
     /// Nothing was heard from the peer for 3 heartbeat intervals.
     PeerDead,
+    /// The link itself reported that it is gone (a cable pulled, a socket reset, BLE lost).
+    LinkClosed,
     /// Pairing and the handshake did not finish in time.
     HandshakeTimeout,
     /// The peer broke the protocol (an undecodable or unexpected message).
@@ -146,6 +148,9 @@ impl fmt::Display for SessionError {
             ),
             Self::PeerDead => f.write_str(
                 "the peer went silent for three heartbeat intervals: it may be off, asleep or out of range",
+            ),
+            Self::LinkClosed => f.write_str(
+                "the link closed (cable unplugged, connection reset or Bluetooth lost): reconnect",
             ),
             Self::HandshakeTimeout => f.write_str(
                 "connecting took too long (pairing or the secure handshake did not finish)",

@@ -956,6 +956,12 @@ impl TerminalSession {
         out
     }
 
+    /// The link reported that it is gone: the session ends at once (a driver calls this when
+    /// the link's receive or send fails for good).
+    pub fn link_lost(&mut self, now: Instant) {
+        self.end(CloseReason::Failed(SessionError::LinkClosed), now, false);
+    }
+
     /// The next event.
     pub fn poll_event(&mut self) -> Option<TerminalEvent> {
         self.events.pop_front()

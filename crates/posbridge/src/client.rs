@@ -1,0 +1,427 @@
+//! The native protocol's client under tokio: a background task runs the `ClientSession` over a
+//! link; calls send requests to it and wait for their answers.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use posbridge_crypto::{LocalIdentity, PairingRecord};
+use posbridge_link::{Link, LinkExt};
+use posbridge_session::{
+    ClientEvent, ClientSecurity, ClientSession, CloseReason, RequestError, RequestFailure,
+    SessionConfig, SessionError,
+};
+use posbridge_wire::{
+    Amount, Capabilities, Hello, IdempotencyKey, Message, RequestId, StatusQuery,
+    TransactionCommand, TransactionRequest, TransactionResult, TransactionStatus,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::driver::{Session, flush, now};
+
+/// Why a call failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Connecting failed: pairing, the handshake, or the link.
+    Connect(SessionError),
+    /// Connecting took longer than allowed.
+    ConnectTimeout,
+    /// The request was refused before it was sent (capabilities, size, deadline).
+    Request(RequestError),
+    /// The request ended without an answer; see [`RequestFailure::in_doubt`] before retrying.
+    Failed(RequestFailure),
+    /// The terminal answered with something other than what the call expects.
+    UnexpectedAnswer(Box<Message>),
+    /// The connection is closed.
+    Closed(Option<CloseReason>),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "could not connect: {e}"),
+            Self::ConnectTimeout => {
+                f.write_str("connecting timed out: is the terminal on, in range and listening?")
+            }
+            Self::Request(e) => write!(f, "{e}"),
+            Self::Failed(RequestFailure::Refused(e)) => write!(
+                f,
+                "the terminal refused: {}{}",
+                e.code.description().unwrap_or("error"),
+                e.detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+            Self::Failed(f2) if f2.in_doubt() => write!(
+                f,
+                "no answer in time; the terminal may have acted on it ({f2:?}): check its status before trying again"
+            ),
+            Self::Failed(f2) => write!(f, "the request ended without an answer: {f2:?}"),
+            Self::UnexpectedAnswer(m) => write!(f, "unexpected answer from the terminal: {m:?}"),
+            Self::Closed(Some(r)) => write!(f, "the connection is closed: {r:?}"),
+            Self::Closed(None) => f.write_str("the connection is closed"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// How to connect.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Session settings (heartbeat, retransmission, frame size).
+    pub session: SessionConfig,
+    /// This side's identity.
+    pub identity: Arc<LocalIdentity>,
+    /// Paired already (the terminal's key), or pair now (the code).
+    pub security: ClientSecurity,
+    /// Who this client is.
+    pub hello: Hello,
+    /// How long pairing and the handshake may take.
+    pub timeout: Duration,
+}
+
+type Answer = Result<Message, RequestFailure>;
+
+enum Command {
+    Request {
+        message: Box<Message>,
+        timeout: Duration,
+        reply: oneshot::Sender<Result<(RequestId, oneshot::Receiver<Answer>), RequestError>>,
+    },
+    Cancel {
+        id: RequestId,
+    },
+    Close,
+}
+
+/// A connection to a terminal speaking the native protocol.
+///
+/// ```no_run
+/// # async fn demo(link: posbridge_link::MemoryLink, options: posbridge::ConnectOptions) -> Result<(), posbridge::ClientError> {
+/// use posbridge_wire::{Amount, Currency, IdempotencyKey};
+/// use std::time::Duration;
+///
+/// let terminal = posbridge::NativeClient::connect(link, options).await?;
+/// let result = terminal
+///     .sale(IdempotencyKey::from_u128(1), Amount::new(1250, Currency::EUR), Duration::from_secs(90))
+///     .await?;
+/// println!("{:?}", result.outcome);
+/// terminal.close().await;
+/// # Ok(()) }
+/// ```
+pub struct NativeClient {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<ClientEvent>,
+    capabilities: Capabilities,
+    paired: Option<PairingRecord>,
+    task: tokio::task::JoinHandle<Option<CloseReason>>,
+}
+
+impl fmt::Debug for NativeClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NativeClient")
+            .field("terminal", &self.capabilities.terminal_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request sent and waiting for its answer.
+#[derive(Debug)]
+pub struct PendingRequest {
+    id: RequestId,
+    answer: oneshot::Receiver<Answer>,
+}
+
+impl PendingRequest {
+    /// The request's id (for [`NativeClient::cancel`]).
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// Waits for the answer.
+    pub async fn answer(self) -> Result<Message, ClientError> {
+        match self.answer.await {
+            Ok(Ok(m)) => Ok(m),
+            Ok(Err(f)) => Err(ClientError::Failed(f)),
+            Err(_) => Err(ClientError::Closed(None)),
+        }
+    }
+}
+
+fn wall_now() -> posbridge_wire::Timestamp {
+    posbridge_wire::Timestamp(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    )
+}
+
+impl NativeClient {
+    /// Connects over `link` (already open: a TCP stream, a serial port, a BLE link wrapped in
+    /// `Segmented`): pairs if asked to, runs the secure handshake, and returns once the
+    /// terminal introduced itself.
+    pub async fn connect<L: Link + 'static>(
+        link: L,
+        options: ConnectOptions,
+    ) -> Result<Self, ClientError> {
+        let mut config = options.session;
+        config.set_handshake_timeout(options.timeout);
+        let session = ClientSession::new(
+            config,
+            options.identity,
+            options.security,
+            options.hello,
+            now(),
+        );
+        let (commands, rx) = mpsc::channel(64);
+        let (events, _) = broadcast::channel(1024);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let task = tokio::spawn(run(session, link, rx, events.clone(), ready_tx));
+        match ready_rx.await {
+            Ok(Ok((capabilities, paired))) => Ok(Self {
+                commands,
+                events,
+                capabilities,
+                paired,
+                task,
+            }),
+            Ok(Err(CloseReason::Failed(SessionError::HandshakeTimeout))) => {
+                Err(ClientError::ConnectTimeout)
+            }
+            Ok(Err(CloseReason::Failed(e))) => Err(ClientError::Connect(e)),
+            Ok(Err(other)) => Err(ClientError::Closed(Some(other))),
+            Err(_) => Err(ClientError::Closed(None)),
+        }
+    }
+
+    /// What the terminal said it can do.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// The pairing made while connecting, if the client paired: store it.
+    pub fn paired(&self) -> Option<&PairingRecord> {
+        self.paired.as_ref()
+    }
+
+    /// Every event of the session as it happens (progress, answers, heartbeats, the close), for
+    /// displays and logs. Best effort: a receiver that falls more than 1024 events behind loses
+    /// the oldest; answers to calls never depend on it.
+    pub fn events(&self) -> broadcast::Receiver<ClientEvent> {
+        self.events.subscribe()
+    }
+
+    /// Sends a request (any client message: see `ClientSession::request`) with `timeout` as
+    /// its deadline, and returns at once with a handle to wait on.
+    pub async fn send(
+        &self,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<PendingRequest, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Request {
+                message: Box::new(message),
+                timeout,
+                reply,
+            })
+            .await
+            .map_err(|_| ClientError::Closed(None))?;
+        match rx.await {
+            Ok(Ok((id, answer))) => Ok(PendingRequest { id, answer }),
+            Ok(Err(e)) => Err(ClientError::Request(e)),
+            Err(_) => Err(ClientError::Closed(None)),
+        }
+    }
+
+    /// Sends a request and waits for its answer.
+    pub async fn request(
+        &self,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<Message, ClientError> {
+        self.send(message, timeout).await?.answer().await
+    }
+
+    /// Asks the terminal to abort a request (its result still arrives and stands).
+    pub async fn cancel(&self, id: RequestId) -> Result<(), ClientError> {
+        self.commands
+            .send(Command::Cancel { id })
+            .await
+            .map_err(|_| ClientError::Closed(None))
+    }
+
+    /// Runs a money command to its final result.
+    pub async fn transaction(
+        &self,
+        key: IdempotencyKey,
+        command: TransactionCommand,
+        timeout: Duration,
+    ) -> Result<TransactionResult, ClientError> {
+        let request = TransactionRequest::new(RequestId::default(), key, command);
+        match self.request(Message::Transaction(request), timeout).await? {
+            Message::TransactionResult(r) => Ok(r),
+            other => Err(ClientError::UnexpectedAnswer(Box::new(other))),
+        }
+    }
+
+    /// A sale of `amount` under idempotency key `key`.
+    pub async fn sale(
+        &self,
+        key: IdempotencyKey,
+        amount: Amount,
+        timeout: Duration,
+    ) -> Result<TransactionResult, ClientError> {
+        self.transaction(
+            key,
+            TransactionCommand::Sale {
+                amount,
+                tip: None,
+                cashback: None,
+            },
+            timeout,
+        )
+        .await
+    }
+
+    /// What became of the money command with idempotency key `key`.
+    pub async fn status(
+        &self,
+        key: IdempotencyKey,
+        timeout: Duration,
+    ) -> Result<TransactionStatus, ClientError> {
+        let q = Message::StatusQuery(StatusQuery {
+            request_id: RequestId::default(),
+            idempotency_key: key,
+        });
+        match self.request(q, timeout).await? {
+            Message::StatusResponse(s) => Ok(s.status),
+            other => Err(ClientError::UnexpectedAnswer(Box::new(other))),
+        }
+    }
+
+    /// Closes the connection in order (what is queued is delivered first) and waits until it is
+    /// closed; returns how it ended.
+    pub async fn close(self) -> Option<CloseReason> {
+        let _ = self.commands.send(Command::Close).await;
+        self.task.await.ok().flatten()
+    }
+}
+
+type Ready = oneshot::Sender<Result<(Capabilities, Option<PairingRecord>), CloseReason>>;
+
+async fn run<L: Link>(
+    mut session: ClientSession,
+    mut link: L,
+    mut commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<ClientEvent>,
+    ready: Ready,
+) -> Option<CloseReason> {
+    let mut ready = Some(ready);
+    let mut paired = None;
+    let mut waiting: HashMap<RequestId, oneshot::Sender<Answer>> = HashMap::new();
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut commands_open = true;
+    let mut closed = None;
+    loop {
+        flush(&mut session, &mut link).await;
+        while let Some(event) = Session::poll_event(&mut session) {
+            match &event {
+                ClientEvent::Paired(record) => {
+                    let mut record = record.clone();
+                    record.paired_at = wall_now();
+                    paired = Some(record);
+                }
+                ClientEvent::Connected(caps) => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(Ok((caps.clone(), paired.clone())));
+                    }
+                }
+                ClientEvent::Response {
+                    request_id,
+                    message,
+                } => {
+                    if let Some(w) = waiting.remove(request_id) {
+                        let _ = w.send(Ok(message.clone()));
+                    }
+                }
+                ClientEvent::RequestFailed {
+                    request_id,
+                    failure,
+                } => {
+                    if let Some(w) = waiting.remove(request_id) {
+                        let _ = w.send(Err(failure.clone()));
+                    }
+                }
+                ClientEvent::Closed(reason) => {
+                    closed = Some(reason.clone());
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(Err(reason.clone()));
+                    }
+                }
+                _ => {}
+            }
+            // Nobody listening is fine: answers go through `waiting`.
+            let _ = events.send(event);
+        }
+        if Session::is_closed(&session) {
+            break;
+        }
+        let timer = Session::poll_timeout(&session);
+        let sleep = async {
+            match timer {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let command = async {
+            if commands_open {
+                commands.recv().await
+            } else {
+                std::future::pending().await
+            }
+        };
+        tokio::select! {
+            received = link.recv(&mut buf) => match received {
+                Ok(_) => {
+                    session.handle_input(&buf, now());
+                    buf.clear();
+                }
+                Err(_) => session.link_lost(now()),
+            },
+            () = sleep => session.handle_timeout(now()),
+            command = command => match command {
+                Some(Command::Request { message, timeout, reply }) => {
+                    let t = now();
+                    match session.request(*message, t + timeout, t) {
+                        Ok(id) => {
+                            let (tx, rx) = oneshot::channel();
+                            waiting.insert(id, tx);
+                            let _ = reply.send(Ok((id, rx)));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+                Some(Command::Cancel { id }) => {
+                    let _ = session.cancel(id, now());
+                }
+                Some(Command::Close) => session.close(now()),
+                None => {
+                    // The client was dropped: close in order.
+                    commands_open = false;
+                    session.close(now());
+                }
+            },
+        }
+    }
+    flush(&mut session, &mut link).await;
+    let _ = link.close().await;
+    closed
+}

@@ -1,0 +1,156 @@
+//! Running a sans-IO session over a link under tokio: the thin loop that moves bytes between the
+//! link and the session, fires its timers and hands out its events.
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+use posbridge_link::{Link, LinkError, LinkExt};
+use posbridge_session::{ClientEvent, ClientSession, TerminalApp, TerminalEvent, TerminalSession};
+
+/// What the driver needs of a session; both roles have it.
+pub trait Session {
+    /// The session's events.
+    type Event;
+    /// Bytes from the link.
+    fn handle_input(&mut self, bytes: &[u8], now: Instant);
+    /// Bytes for the link.
+    fn poll_transmit(&mut self, now: Instant) -> Option<bytes::Bytes>;
+    /// The next event.
+    fn poll_event(&mut self) -> Option<Self::Event>;
+    /// The next timer.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Fires timers.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The link is gone.
+    fn link_lost(&mut self, now: Instant);
+    /// Whether the session has ended.
+    fn is_closed(&self) -> bool;
+}
+
+macro_rules! session_impl {
+    ($t:ty, $e:ty) => {
+        impl Session for $t {
+            type Event = $e;
+            fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+                <$t>::handle_input(self, bytes, now)
+            }
+            fn poll_transmit(&mut self, now: Instant) -> Option<bytes::Bytes> {
+                <$t>::poll_transmit(self, now)
+            }
+            fn poll_event(&mut self) -> Option<$e> {
+                <$t>::poll_event(self)
+            }
+            fn poll_timeout(&self) -> Option<Instant> {
+                <$t>::poll_timeout(self)
+            }
+            fn handle_timeout(&mut self, now: Instant) {
+                <$t>::handle_timeout(self, now)
+            }
+            fn link_lost(&mut self, now: Instant) {
+                <$t>::link_lost(self, now)
+            }
+            fn is_closed(&self) -> bool {
+                <$t>::is_closed(self)
+            }
+        }
+    };
+}
+
+session_impl!(ClientSession, ClientEvent);
+session_impl!(TerminalSession, TerminalEvent);
+
+/// The current time, from tokio's clock (so tests with a paused clock stay deterministic).
+pub fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Writes everything the session has for the link; a failed write ends the session.
+pub async fn flush<S: Session, L: Link>(session: &mut S, link: &mut L) {
+    while let Some(bytes) = session.poll_transmit(now()) {
+        if link.send_all(&bytes).await.is_err() {
+            session.link_lost(now());
+            // Whatever the session still wants to write (its close frame) has nowhere to go.
+            while session.poll_transmit(now()).is_some() {}
+            return;
+        }
+    }
+}
+
+/// Waits for the next thing to do: bytes from the link (fed to the session) or the session's
+/// timer (fired). Returns `false` once the link is gone.
+pub async fn step<S: Session, L: Link>(session: &mut S, link: &mut L, buf: &mut BytesMut) -> bool {
+    let timer = session.poll_timeout();
+    let sleep = async {
+        match timer {
+            Some(t) => tokio::time::sleep_until(t.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        received = link.recv(buf) => match received {
+            Ok(_) => {
+                session.handle_input(buf, now());
+                buf.clear();
+                true
+            }
+            Err(LinkError::Closed) | Err(_) => {
+                session.link_lost(now());
+                false
+            }
+        },
+        () = sleep => {
+            session.handle_timeout(now());
+            true
+        }
+    }
+}
+
+/// Serves one connection on the terminal's side until it ends: the session's events go to
+/// `app`, which answers through the session; its timer runs next to the session's.
+pub async fn serve_terminal<L: Link, A: TerminalApp + ?Sized>(
+    mut session: TerminalSession,
+    mut link: L,
+    app: &mut A,
+) -> TerminalSession {
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        flush(&mut session, &mut link).await;
+        while let Some(event) = session.poll_event() {
+            app.on_event(&mut session, &event, now());
+        }
+        flush(&mut session, &mut link).await;
+        if session.is_closed() {
+            break;
+        }
+        let app_timer = app.poll_timeout();
+        let session_timer = session.poll_timeout();
+        let wake = match (app_timer, session_timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let sleep = async {
+            match wake {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            received = link.recv(&mut buf) => match received {
+                Ok(_) => {
+                    session.handle_input(&buf, now());
+                    buf.clear();
+                }
+                Err(_) => session.link_lost(now()),
+            },
+            () = sleep => {
+                let t = now();
+                session.handle_timeout(t);
+                if app.poll_timeout().is_some_and(|due| due <= t) {
+                    app.handle_timeout(&mut session, t);
+                }
+            }
+        }
+    }
+    let _ = link.close().await;
+    session
+}

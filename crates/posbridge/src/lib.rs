@@ -1,0 +1,61 @@
+//! posbridge: connect an app to a card-payment terminal and run payments without losing one or
+//! taking one twice.
+//!
+//! This crate is what apps depend on. Today it holds:
+//!
+//! * [`NativeClient`]: the native protocol's client under tokio. It runs a
+//!   `posbridge_session::ClientSession` over any `posbridge_link::Link` (TCP, TLS, serial, BLE,
+//!   USB, in memory) in a background task: pairing or the secure handshake on connect, heartbeats
+//!   and retransmissions while idle, and calls that send a request and wait for its answer.
+//! * [`driver`]: the loop that runs a sans-IO session over a link, for both roles —
+//!   [`driver::serve_terminal`] serves one connection on a terminal's side with a
+//!   `TerminalApp` (the simulator, or a real terminal's logic) behind it.
+//!
+//! The protocol-independent `PaymentTerminal` API, the journal with recovery and reconciliation,
+//! reconnection and transport features follow (see the open issues).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use posbridge::{ConnectOptions, NativeClient, driver};
+//! use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId};
+//! use posbridge_link::{Delivery, memory_pair};
+//! use posbridge_session::harness::hello;
+//! use posbridge_session::*;
+//! use posbridge_sim::{Simulator, TerminalProfile};
+//! use posbridge_wire::{Amount, Currency, IdempotencyKey, Outcome, Timestamp};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A simulated terminal in pairing mode, on one end of an in-memory link.
+//! let profile = TerminalProfile::default();
+//! let terminal_id = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "sim")?);
+//! let context = TerminalContext::new(terminal_id.clone(), PairingRegistry::new(), profile.capabilities(), 1000);
+//! let code = context.registry.lock().unwrap().open_window(PairingConfig::default(), driver::now())?.to_string();
+//! let (ours, theirs) = memory_pair(Delivery::Stream, 4096, 64);
+//! let session = TerminalSession::new(SessionConfig::default(), context, driver::now());
+//! let mut sim = Simulator::new(profile, terminal_id, driver::now(), Timestamp(1_764_000_000_000));
+//! tokio::spawn(async move { driver::serve_terminal(session, theirs, &mut sim).await });
+//!
+//! // The app pairs with the code on the terminal's screen, then sells.
+//! let options = ConnectOptions {
+//!     session: SessionConfig::default(),
+//!     identity: Arc::new(LocalIdentity::generate(PeerId::random()?, "Till 1")?),
+//!     security: ClientSecurity::Pair(PairingSecret::code(&code)?),
+//!     hello: hello(),
+//!     timeout: Duration::from_secs(30),
+//! };
+//! let terminal = NativeClient::connect(ours, options).await?;
+//! assert!(terminal.paired().is_some());
+//! let sale = terminal
+//!     .sale(IdempotencyKey::from_u128(1), Amount::new(1250, Currency::EUR), Duration::from_secs(90))
+//!     .await?;
+//! assert_eq!(sale.outcome, Outcome::Approved);
+//! terminal.close().await;
+//! # Ok(()) }
+//! ```
+
+mod client;
+pub mod driver;
+
+pub use client::{ClientError, ConnectOptions, NativeClient, PendingRequest};
