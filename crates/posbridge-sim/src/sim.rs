@@ -130,30 +130,7 @@ impl Simulator {
 
     /// The open batch's totals per kind and currency (approved transactions only).
     pub fn totals(&self) -> Vec<Totals> {
-        let mut totals: Vec<Totals> = Vec::new();
-        for e in &self.batch.entries {
-            let r = &e.result;
-            if !r.outcome.is_approved() {
-                continue;
-            }
-            let value = r.approved_minor + r.tip.unwrap_or(0) + r.cashback.unwrap_or(0);
-            match totals
-                .iter_mut()
-                .find(|t| t.kind == r.kind && t.currency == r.amount.currency)
-            {
-                Some(t) => {
-                    t.count += 1;
-                    t.amount += value;
-                }
-                None => totals.push(Totals {
-                    kind: r.kind,
-                    currency: r.amount.currency,
-                    count: 1,
-                    amount: value,
-                }),
-            }
-        }
-        totals
+        totals(self.batch.entries.iter().map(|e| &e.result))
     }
 
     fn wall(&self, now: Instant) -> Timestamp {
@@ -409,9 +386,14 @@ impl Simulator {
                 },
             )
         });
-        let card = method
-            .map(|m| TestCard::for_method(m, amount.minor))
-            .or_else(|| original.as_ref().and_then(|o| o.card.clone()));
+        // A referenced refund goes back to the card that paid; others use the card presented.
+        let original_card = original.as_ref().and_then(|o| o.card.clone());
+        let card = match (&request.command, original_card) {
+            (TransactionCommand::Refund { .. }, Some(c)) => Some(c),
+            (_, original_card) => method
+                .map(|m| TestCard::for_method(m, amount.minor))
+                .or(original_card),
+        };
         let approved_minor = match outcome {
             Outcome::Approved => amount.minor,
             Outcome::PartiallyApproved => approved.unwrap_or(0),
@@ -654,4 +636,30 @@ impl TerminalApp for Simulator {
             }
         }
     }
+}
+
+/// Totals per kind and currency over the approved results (amount approved plus tip and
+/// cashback), the way the simulator's settlement counts them: an app reconciles its own record
+/// against a settlement report with the same arithmetic.
+pub fn totals<'a>(results: impl IntoIterator<Item = &'a TransactionResult>) -> Vec<Totals> {
+    let mut totals: Vec<Totals> = Vec::new();
+    for r in results.into_iter().filter(|r| r.outcome.is_approved()) {
+        let value = r.approved_minor + r.tip.unwrap_or(0) + r.cashback.unwrap_or(0);
+        match totals
+            .iter_mut()
+            .find(|t| t.kind == r.kind && t.currency == r.amount.currency)
+        {
+            Some(t) => {
+                t.count += 1;
+                t.amount += value;
+            }
+            None => totals.push(Totals {
+                kind: r.kind,
+                currency: r.amount.currency,
+                count: 1,
+                amount: value,
+            }),
+        }
+    }
+    totals
 }

@@ -1,0 +1,349 @@
+//! `posctl demo`: a day at the till against the embedded simulator.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use posbridge::{ClientError, ConnectOptions, NativeClient, driver};
+use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId, verify_result};
+use posbridge_session::{
+    ClientEvent, ClientSecurity, PairingRegistry, SessionConfig, TerminalContext, TerminalSession,
+};
+use posbridge_sim::{Latency, Simulator, TerminalProfile, money, render};
+use posbridge_tcp::{Listener, TcpConfig};
+use posbridge_wire::{
+    Amount, ClientId, Credential, Currency, Hello, IdempotencyKey, Message, OperatorAuth,
+    OperatorSecret, ReceiptCopy, RequestId, SettlementRequest, Timestamp, TransactionCommand,
+    TransactionRef, TransactionRequest, TransactionResult, TransactionStatus,
+};
+
+/// Options of `posctl demo`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct DemoArgs {
+    /// Answer at once instead of at the pace of a person at a counter.
+    #[arg(long)]
+    fast: bool,
+    /// The port for the simulator on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+}
+
+const OPERATOR: &str = "manager";
+const OPERATOR_PIN: &str = "2468";
+const CALL: Duration = Duration::from_secs(120);
+
+fn wall() -> Timestamp {
+    Timestamp(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    )
+}
+
+/// A fresh idempotency key (the time in nanoseconds and a counter: unique per run).
+fn key(n: u8) -> IdempotencyKey {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    IdempotencyKey::from_u128(nanos << 8 | u128::from(n))
+}
+
+fn operator() -> Result<OperatorAuth, Box<dyn std::error::Error>> {
+    Ok(OperatorAuth {
+        operator_id: OPERATOR.into(),
+        credential: Credential::Pin(OperatorSecret::new(OPERATOR_PIN)?),
+    })
+}
+
+pub(crate) async fn run(args: DemoArgs) -> ExitCode {
+    match demo(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(DemoError::Connect(e)) => {
+            eprintln!("posctl demo: {e}");
+            ExitCode::from(3)
+        }
+        Err(DemoError::Step(e)) => {
+            eprintln!("posctl demo: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum DemoError {
+    Connect(Box<dyn std::error::Error>),
+    Step(Box<dyn std::error::Error>),
+}
+
+impl<E: std::error::Error + 'static> From<E> for DemoError {
+    fn from(e: E) -> Self {
+        Self::Step(Box::new(e))
+    }
+}
+
+fn step(e: impl Into<Box<dyn std::error::Error>>) -> DemoError {
+    DemoError::Step(e.into())
+}
+
+async fn demo(args: DemoArgs) -> Result<(), DemoError> {
+    // The terminal: a simulator listening on 127.0.0.1, in pairing mode, with one operator.
+    let profile = TerminalProfile {
+        latency: if args.fast {
+            Latency::INSTANT
+        } else {
+            Latency {
+                card: Duration::from_millis(600),
+                read: Duration::from_millis(200),
+                pin: Duration::from_millis(900),
+                online: Duration::from_millis(400),
+                card_timeout: Duration::from_secs(30),
+            }
+        },
+        ..TerminalProfile::default()
+    };
+    let terminal_keys = Arc::new(
+        LocalIdentity::generate(profile.terminal_id.into(), "posbridge-sim")
+            .map_err(|e| DemoError::Connect(Box::new(e)))?,
+    );
+    let context = TerminalContext::new(
+        terminal_keys.clone(),
+        PairingRegistry::new(),
+        profile.capabilities(),
+        10_000,
+    );
+    context
+        .operators
+        .lock()
+        .map_err(|_| step("operator table poisoned"))?
+        .add_pin(OPERATOR, OPERATOR_PIN)?;
+    let code = context
+        .registry
+        .lock()
+        .map_err(|_| step("pairing registry poisoned"))?
+        .open_window(PairingConfig::default(), driver::now())?
+        .to_string();
+    let listener = Listener::bind(&format!("127.0.0.1:{}", args.port))
+        .await
+        .map_err(|e| DemoError::Connect(Box::new(e)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| DemoError::Connect(Box::new(e)))?;
+    println!("terminal simulator listening on {address}");
+    println!("terminal screen: pairing code {code}");
+    let terminal_context = context.clone();
+    let sim_profile = profile.clone();
+    tokio::spawn(async move {
+        if let Ok(link) = listener.accept().await {
+            let session =
+                TerminalSession::new(SessionConfig::default(), terminal_context, driver::now());
+            let mut sim = Simulator::new(sim_profile, terminal_keys, driver::now(), wall());
+            driver::serve_terminal(session, link, &mut sim).await;
+        }
+    });
+
+    // The till: connect over TCP and pair with the code from the screen.
+    let link = posbridge_tcp::connect(&address.to_string(), &TcpConfig::default())
+        .await
+        .map_err(|e| DemoError::Connect(Box::new(e)))?;
+    let options = ConnectOptions {
+        session: SessionConfig::default(),
+        identity: Arc::new(
+            LocalIdentity::generate(
+                PeerId::random().map_err(|e| DemoError::Connect(Box::new(e)))?,
+                "posctl demo till",
+            )
+            .map_err(|e| DemoError::Connect(Box::new(e)))?,
+        ),
+        security: ClientSecurity::Pair(PairingSecret::code(&code)?),
+        hello: Hello {
+            client_id: ClientId([0xDE; 16]),
+            client_name: Some("posctl demo till".into()),
+            app_version: Some(concat!("posctl ", env!("CARGO_PKG_VERSION")).into()),
+            protocol_versions: vec![1],
+            max_frame_size: None,
+        },
+        timeout: Duration::from_secs(30),
+    };
+    let client = NativeClient::connect(link, options)
+        .await
+        .map_err(|e: ClientError| DemoError::Connect(Box::new(e)))?;
+    let record = client
+        .paired()
+        .cloned()
+        .ok_or_else(|| step("connected without pairing"))?;
+    println!(
+        "paired with {} ({}), secure channel up, protocol version {}",
+        record.peer.name,
+        client.capabilities().terminal_id,
+        client.capabilities().selected_version
+    );
+    let signing_key = record.peer.signing_key;
+
+    // Progress as the customer sees it.
+    let mut events = client.events();
+    tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            if let ClientEvent::Progress { progress, .. } = event {
+                println!("    ... {:?}", progress.stage);
+            }
+        }
+    });
+
+    let eur = |m| Amount::new(m, Currency::EUR);
+    let mut journal: Vec<TransactionResult> = Vec::new();
+    let mut record_result =
+        |title: &str, r: TransactionResult| -> Result<TransactionResult, DemoError> {
+            verify_result(&signing_key, &r)?;
+            println!(
+                "{title}: {:?}, {} (transaction {}, signature verified)",
+                r.outcome,
+                money(r.approved_minor + r.tip.unwrap_or(0), r.amount.currency),
+                r.transaction_id
+            );
+            journal.push(r.clone());
+            Ok(r)
+        };
+
+    println!("\nsale of {}", money(1250, Currency::EUR));
+    let sale_key = key(1);
+    let sale = client.sale(sale_key, eur(1250), CALL).await?;
+    let sale = record_result("sale", sale)?;
+    if let Some(receipt) = sale
+        .receipts
+        .iter()
+        .find(|r| r.copy == ReceiptCopy::Customer)
+    {
+        println!("\n{}", render(receipt));
+    }
+
+    println!(
+        "refund of {} on that sale, authorised by the {OPERATOR}'s PIN",
+        money(500, Currency::EUR)
+    );
+    let mut refund = TransactionRequest::new(
+        RequestId::default(),
+        key(2),
+        TransactionCommand::Refund {
+            amount: eur(500),
+            original: Some(TransactionRef::Id(sale.transaction_id)),
+        },
+    );
+    refund.operator = Some(operator().map_err(DemoError::Step)?);
+    let refund = match client.request(Message::Transaction(refund), CALL).await? {
+        Message::TransactionResult(r) => r,
+        other => return Err(step(format!("unexpected answer {other:?}"))),
+    };
+    record_result("refund", refund)?;
+
+    println!(
+        "\npre-authorisation of {} (hotel check-in)",
+        money(10_000, Currency::EUR)
+    );
+    let pre = client
+        .transaction(
+            key(3),
+            TransactionCommand::PreAuth {
+                amount: eur(10_000),
+            },
+            CALL,
+        )
+        .await?;
+    let pre = record_result("pre-authorisation", pre)?;
+    println!(
+        "capture of {} plus {} tip (check-out)",
+        money(8_500, Currency::EUR),
+        money(500, Currency::EUR)
+    );
+    let capture = client
+        .transaction(
+            key(4),
+            TransactionCommand::Capture {
+                original: TransactionRef::Id(pre.transaction_id),
+                amount: eur(8_500),
+                tip: Some(500),
+            },
+            CALL,
+        )
+        .await?;
+    record_result("capture", capture)?;
+
+    println!("\nstatus of the sale by its idempotency key");
+    match client.status(sale_key, CALL).await? {
+        TransactionStatus::Done(r) if r.transaction_id == sale.transaction_id => {
+            println!(
+                "status: done, {:?} — the terminal's record matches the till's",
+                r.outcome
+            )
+        }
+        other => return Err(step(format!("unexpected status {other:?}"))),
+    }
+
+    println!("\nsettlement (end of day), authorised by the {OPERATOR}'s PIN");
+    let settle = Message::Settlement(SettlementRequest {
+        request_id: RequestId::default(),
+        idempotency_key: key(5),
+        operator: Some(operator().map_err(DemoError::Step)?),
+    });
+    let report = match client.request(settle, CALL).await? {
+        Message::SettlementResult(s) => s,
+        other => return Err(step(format!("unexpected answer {other:?}"))),
+    };
+    posbridge_crypto::verify_settlement(&signing_key, &report)?;
+    println!(
+        "batch {} closed, report signature verified",
+        report.batch_number
+    );
+    let mine = posbridge_sim::totals(&journal);
+    let mut differences = 0;
+    for t in &report.totals {
+        let matched = mine
+            .iter()
+            .find(|m| m.kind == t.kind && m.currency == t.currency);
+        let ok = matched.is_some_and(|m| m.count == t.count && m.amount == t.amount);
+        if !ok {
+            differences += 1;
+        }
+        println!(
+            "  {:<20} {:>3} x  {:>14}   {}",
+            format!("{:?}", t.kind),
+            t.count,
+            money(t.amount, t.currency),
+            if ok {
+                "matches the till"
+            } else {
+                "DIFFERS from the till"
+            }
+        );
+    }
+    differences += mine
+        .iter()
+        .filter(|m| {
+            !report
+                .totals
+                .iter()
+                .any(|t| t.kind == m.kind && t.currency == m.currency)
+        })
+        .count();
+    if differences == 0 {
+        println!("reconciled: terminal and till agree on every total");
+    } else {
+        println!("reconciliation: {differences} difference(s)");
+    }
+
+    println!("\nthe till's record");
+    for r in &journal {
+        println!(
+            "  {}  {:<18} {:<20} {:>12}  {}",
+            r.transaction_id,
+            format!("{:?}", r.kind),
+            format!("{:?}", r.outcome),
+            money(r.approved_minor + r.tip.unwrap_or(0), r.amount.currency),
+            r.pan.map(|p| p.to_string()).unwrap_or_default()
+        );
+    }
+    client.close().await;
+    if differences == 0 {
+        Ok(())
+    } else {
+        Err(step("the settlement does not reconcile"))
+    }
+}
