@@ -1,0 +1,387 @@
+//! posbridge's journal: the app's own record of every money command, written **before** the
+//! command is sent, then updated with its progress and its final signed result. Nothing is ever
+//! deleted; card numbers only appear masked (posbridge never holds more); operator credentials
+//! are never stored.
+//!
+//! The journal is what recovery works from: after a crash, a disconnect or a timeout, every
+//! entry that is not [`EntryState::Done`] is *in doubt* and must be resolved by a status query
+//! before anything new is sent (`posbridge`'s recovery does that). Because the intent is durable
+//! before the first byte leaves, a payment can never happen without the journal knowing its
+//! idempotency key.
+//!
+//! Two implementations: [`MemoryJournal`] (tests, apps that keep their own books) and
+//! `SqliteJournal` (feature `sqlite`, on by default: SQLite bundled, WAL, `synchronous=FULL`, a
+//! versioned schema with migrations). Export with [`export_csv`] and [`export_jsonl`].
+//!
+//! ```
+//! use posbridge_journal::{EntryState, Journal, MemoryJournal};
+//! use posbridge_wire::{samples, TerminalId, Timestamp};
+//!
+//! let mut journal = MemoryJournal::new();
+//! let request = samples::sale_request();
+//! journal.record_intent(TerminalId::from_u128(4), &request, None, Timestamp(1))?;
+//! journal.mark_sent(&request.idempotency_key, Timestamp(2))?;
+//! assert_eq!(journal.unresolved()?.len(), 1, "in doubt until its result is recorded");
+//! journal.record_result(&samples::approved_result(), Timestamp(3))?;
+//! assert_eq!(journal.get(&request.idempotency_key)?.unwrap().state, EntryState::Done);
+//! assert!(journal.unresolved()?.is_empty());
+//! # Ok::<(), posbridge_journal::JournalError>(())
+//! ```
+
+mod export;
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::fmt;
+
+use posbridge_crypto::PublicKey;
+use posbridge_wire::{
+    Amount, IdempotencyKey, Message, ProgressStage, TerminalId, Timestamp, TransactionKind,
+    TransactionRequest, TransactionResult,
+};
+
+pub use export::{export_csv, export_jsonl};
+pub use memory::MemoryJournal;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteJournal;
+
+/// Where a journalled command stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryState {
+    /// Written, not yet handed to the terminal (a crash here: it may or may not have gone out;
+    /// recovery asks).
+    Intent,
+    /// Sent; no final result yet.
+    Sent,
+    /// Sent, and the answer did not come (deadline, disconnect, crash): resolve by status query.
+    InDoubt,
+    /// The final, signed result is recorded.
+    Done,
+}
+
+impl EntryState {
+    /// The name stored and exported.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Intent => "intent",
+            Self::Sent => "sent",
+            Self::InDoubt => "in_doubt",
+            Self::Done => "done",
+        }
+    }
+
+    /// The state for a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "intent" => Self::Intent,
+            "sent" => Self::Sent,
+            "in_doubt" => Self::InDoubt,
+            "done" => Self::Done,
+            _ => return None,
+        })
+    }
+}
+
+/// One journalled money command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The terminal it was sent to.
+    pub terminal: TerminalId,
+    /// The command as sent, without its operator credential.
+    pub request: TransactionRequest,
+    /// Where it stands.
+    pub state: EntryState,
+    /// The last stage the terminal reported.
+    pub stage: Option<ProgressStage>,
+    /// The final result, once recorded.
+    pub result: Option<TransactionResult>,
+    /// The terminal's signing key at the time (to verify the result offline).
+    pub terminal_key: Option<PublicKey>,
+    /// Why it is in doubt, if it is.
+    pub note: Option<String>,
+    /// When the intent was written.
+    pub created: Timestamp,
+    /// When the entry last changed.
+    pub updated: Timestamp,
+}
+
+impl Entry {
+    /// The idempotency key.
+    pub fn key(&self) -> IdempotencyKey {
+        self.request.idempotency_key
+    }
+
+    /// The kind of command.
+    pub fn kind(&self) -> TransactionKind {
+        self.request.command.kind()
+    }
+
+    /// The amount asked for, if the kind has one.
+    pub fn amount(&self) -> Option<Amount> {
+        self.request.command.amount()
+    }
+}
+
+/// Which entries a query returns (all conditions must hold; `None` means any).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    /// Created at or after.
+    pub from: Option<Timestamp>,
+    /// Created before.
+    pub until: Option<Timestamp>,
+    /// In one of these states.
+    pub states: Option<Vec<EntryState>>,
+    /// Sent to this terminal.
+    pub terminal: Option<TerminalId>,
+    /// Of this kind.
+    pub kind: Option<TransactionKind>,
+}
+
+impl Query {
+    /// Whether `e` matches.
+    pub fn matches(&self, e: &Entry) -> bool {
+        self.from.is_none_or(|t| e.created.0 >= t.0)
+            && self.until.is_none_or(|t| e.created.0 < t.0)
+            && self.states.as_ref().is_none_or(|s| s.contains(&e.state))
+            && self.terminal.is_none_or(|t| e.terminal == t)
+            && self.kind.is_none_or(|k| e.kind() == k)
+    }
+}
+
+/// Why a journal operation failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// The key is journalled already with a different command: a new command needs a new key.
+    KeyReused(IdempotencyKey),
+    /// No entry has this key.
+    UnknownKey(IdempotencyKey),
+    /// A different final result is already recorded for this key; the journal keeps the first
+    /// and reports the conflict (a terminal that answers one key twice differently is broken or
+    /// forged).
+    ConflictingResult(IdempotencyKey),
+    /// A stored entry could not be read back.
+    Corrupt {
+        /// The entry's key, if readable.
+        key: Option<IdempotencyKey>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The database was written by a newer posbridge.
+    SchemaTooNew {
+        /// Its schema version.
+        found: i64,
+        /// The newest this version reads.
+        supported: i64,
+    },
+    /// The storage failed.
+    Storage(String),
+}
+
+impl fmt::Display for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::KeyReused(k) => write!(
+                f,
+                "idempotency key {k} is already journalled for a different command: use a new key"
+            ),
+            Self::UnknownKey(k) => write!(f, "no journal entry for idempotency key {k}"),
+            Self::ConflictingResult(k) => write!(
+                f,
+                "a different final result is already recorded for {k}; the first one is kept — check the terminal"
+            ),
+            Self::Corrupt { key, reason } => match key {
+                Some(k) => write!(f, "journal entry {k} is damaged: {reason}"),
+                None => write!(f, "a journal entry is damaged: {reason}"),
+            },
+            Self::SchemaTooNew { found, supported } => write!(
+                f,
+                "the journal's schema version {found} is newer than this posbridge reads ({supported}): update posbridge"
+            ),
+            Self::Storage(e) => write!(f, "journal storage failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for JournalError {}
+
+/// The journal. Every method that changes an entry is durable when it returns.
+pub trait Journal: Send {
+    /// Writes the intent of `request` to `terminal`, before it is sent. Its operator credential
+    /// is not stored. Writing the same command again under its key changes nothing (a retry);
+    /// another command under a used key is [`JournalError::KeyReused`].
+    fn record_intent(
+        &mut self,
+        terminal: TerminalId,
+        request: &TransactionRequest,
+        terminal_key: Option<PublicKey>,
+        now: Timestamp,
+    ) -> Result<(), JournalError>;
+
+    /// The command was handed to the terminal.
+    fn mark_sent(&mut self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError>;
+
+    /// The terminal reported a stage.
+    fn record_progress(
+        &mut self,
+        key: &IdempotencyKey,
+        stage: ProgressStage,
+        now: Timestamp,
+    ) -> Result<(), JournalError>;
+
+    /// The answer did not come: the outcome is in doubt until resolved.
+    fn mark_in_doubt(
+        &mut self,
+        key: &IdempotencyKey,
+        why: &str,
+        now: Timestamp,
+    ) -> Result<(), JournalError>;
+
+    /// Records the final result (from the answer or from a status query). Recording the same
+    /// result again changes nothing; a different one is [`JournalError::ConflictingResult`].
+    fn record_result(
+        &mut self,
+        result: &TransactionResult,
+        now: Timestamp,
+    ) -> Result<(), JournalError>;
+
+    /// The entry for `key`.
+    fn get(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError>;
+
+    /// The entries matching `query`, oldest first.
+    fn query(&self, query: &Query) -> Result<Vec<Entry>, JournalError>;
+
+    /// Every entry not done: what recovery must resolve, oldest first.
+    fn unresolved(&self) -> Result<Vec<Entry>, JournalError> {
+        self.query(&Query {
+            states: Some(vec![
+                EntryState::Intent,
+                EntryState::Sent,
+                EntryState::InDoubt,
+            ]),
+            ..Query::default()
+        })
+    }
+}
+
+/// The request as journalled: without the operator credential.
+pub(crate) fn stored_request(request: &TransactionRequest) -> TransactionRequest {
+    let mut r = request.clone();
+    r.operator = None;
+    r
+}
+
+/// Whether two requests ask for the same thing (request id, credential and timeout aside).
+pub(crate) fn same_command(a: &TransactionRequest, b: &TransactionRequest) -> bool {
+    let norm = |r: &TransactionRequest| {
+        let mut r = r.clone();
+        r.request_id = Default::default();
+        r.operator = None;
+        r.timeout_ms = None;
+        r
+    };
+    norm(a) == norm(b)
+}
+
+/// Whether two results are the same final answer (the request id may differ: a repeat).
+pub(crate) fn same_result(a: &TransactionResult, b: &TransactionResult) -> bool {
+    let mut b = b.clone();
+    b.request_id = a.request_id;
+    *a == b
+}
+
+/// The changes every journal applies the same way.
+impl Entry {
+    pub(crate) fn new(
+        terminal: TerminalId,
+        request: &TransactionRequest,
+        terminal_key: Option<PublicKey>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            terminal,
+            request: stored_request(request),
+            state: EntryState::Intent,
+            stage: None,
+            result: None,
+            terminal_key,
+            note: None,
+            created: now,
+            updated: now,
+        }
+    }
+
+    /// A retry of the intent: fine if it asks for the same thing.
+    pub(crate) fn check_intent(&self, request: &TransactionRequest) -> Result<(), JournalError> {
+        if same_command(&self.request, request) {
+            Ok(())
+        } else {
+            Err(JournalError::KeyReused(request.idempotency_key))
+        }
+    }
+
+    pub(crate) fn sent(&mut self, now: Timestamp) {
+        if self.state != EntryState::Done {
+            self.state = EntryState::Sent;
+            self.note = None;
+            self.updated = now;
+        }
+    }
+
+    pub(crate) fn progress(&mut self, stage: ProgressStage, now: Timestamp) {
+        if self.state != EntryState::Done {
+            self.stage = Some(stage);
+            self.updated = now;
+        }
+    }
+
+    pub(crate) fn in_doubt(&mut self, why: &str, now: Timestamp) {
+        if self.state != EntryState::Done {
+            self.state = EntryState::InDoubt;
+            self.note = Some(why.to_string());
+            self.updated = now;
+        }
+    }
+
+    /// Records the result; `Ok(false)` if the same one was there already.
+    pub(crate) fn done(
+        &mut self,
+        result: &TransactionResult,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        match &self.result {
+            Some(first) if same_result(first, result) => Ok(false),
+            Some(_) => Err(JournalError::ConflictingResult(result.idempotency_key)),
+            None => {
+                self.result = Some(result.clone());
+                self.state = EntryState::Done;
+                self.note = None;
+                self.updated = now;
+                Ok(true)
+            }
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn encode_request(r: &TransactionRequest) -> Result<Vec<u8>, JournalError> {
+    Message::Transaction(r.clone())
+        .to_bytes()
+        .map(|b| b.to_vec())
+        .map_err(|e| JournalError::Corrupt {
+            key: Some(r.idempotency_key),
+            reason: format!("request cannot be encoded: {e}"),
+        })
+}
+
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn encode_result(r: &TransactionResult) -> Result<Vec<u8>, JournalError> {
+    Message::TransactionResult(r.clone())
+        .to_bytes()
+        .map(|b| b.to_vec())
+        .map_err(|e| JournalError::Corrupt {
+            key: Some(r.idempotency_key),
+            reason: format!("result cannot be encoded: {e}"),
+        })
+}

@@ -1,0 +1,96 @@
+//! The journal in memory.
+
+use std::collections::HashMap;
+
+use posbridge_crypto::PublicKey;
+use posbridge_wire::{
+    IdempotencyKey, ProgressStage, TerminalId, Timestamp, TransactionRequest, TransactionResult,
+};
+
+use crate::{Entry, Journal, JournalError, Query};
+
+/// A journal in memory: for tests, and for apps that keep their own books and only need the
+/// recovery logic.
+#[derive(Debug, Default)]
+pub struct MemoryJournal {
+    entries: Vec<Entry>,
+    index: HashMap<IdempotencyKey, usize>,
+}
+
+impl MemoryJournal {
+    /// An empty journal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn entry(&mut self, key: &IdempotencyKey) -> Result<&mut Entry, JournalError> {
+        let i = *self.index.get(key).ok_or(JournalError::UnknownKey(*key))?;
+        Ok(&mut self.entries[i])
+    }
+}
+
+impl Journal for MemoryJournal {
+    fn record_intent(
+        &mut self,
+        terminal: TerminalId,
+        request: &TransactionRequest,
+        terminal_key: Option<PublicKey>,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        if let Some(&i) = self.index.get(&request.idempotency_key) {
+            return self.entries[i].check_intent(request);
+        }
+        self.index
+            .insert(request.idempotency_key, self.entries.len());
+        self.entries
+            .push(Entry::new(terminal, request, terminal_key, now));
+        Ok(())
+    }
+
+    fn mark_sent(&mut self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError> {
+        self.entry(key)?.sent(now);
+        Ok(())
+    }
+
+    fn record_progress(
+        &mut self,
+        key: &IdempotencyKey,
+        stage: ProgressStage,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.entry(key)?.progress(stage, now);
+        Ok(())
+    }
+
+    fn mark_in_doubt(
+        &mut self,
+        key: &IdempotencyKey,
+        why: &str,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.entry(key)?.in_doubt(why, now);
+        Ok(())
+    }
+
+    fn record_result(
+        &mut self,
+        result: &TransactionResult,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.entry(&result.idempotency_key)?.done(result, now)?;
+        Ok(())
+    }
+
+    fn get(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError> {
+        Ok(self.index.get(key).map(|&i| self.entries[i].clone()))
+    }
+
+    fn query(&self, query: &Query) -> Result<Vec<Entry>, JournalError> {
+        Ok(self
+            .entries
+            .iter()
+            .filter(|e| query.matches(e))
+            .cloned()
+            .collect())
+    }
+}

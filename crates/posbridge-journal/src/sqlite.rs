@@ -1,0 +1,314 @@
+//! The journal in SQLite.
+
+use std::path::Path;
+
+use posbridge_crypto::PublicKey;
+use posbridge_wire::{
+    IdempotencyKey, Message, ProgressStage, TerminalId, Timestamp, TransactionRequest,
+    TransactionResult,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{Entry, EntryState, Journal, JournalError, Query, encode_request, encode_result};
+
+/// The schema, one step per version. A database at version *n* gets steps *n+1…* applied in
+/// one transaction; one newer than this list is refused.
+const MIGRATIONS: &[&str] = &[
+    // 1: the entries.
+    "CREATE TABLE entries (
+        key BLOB PRIMARY KEY NOT NULL,
+        terminal BLOB NOT NULL,
+        kind INTEGER NOT NULL,
+        amount INTEGER,
+        currency INTEGER,
+        state TEXT NOT NULL,
+        stage INTEGER,
+        request BLOB NOT NULL,
+        result BLOB,
+        terminal_key BLOB,
+        note TEXT,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    CREATE INDEX entries_created ON entries (created);
+    CREATE INDEX entries_state ON entries (state);
+    CREATE INDEX entries_terminal ON entries (terminal);",
+    // 2: entries are never deleted — not even by hand through this schema.
+    "CREATE TRIGGER entries_never_deleted BEFORE DELETE ON entries
+     BEGIN SELECT RAISE(ABORT, 'journal entries are never deleted'); END;",
+];
+
+fn storage(e: rusqlite::Error) -> JournalError {
+    JournalError::Storage(e.to_string())
+}
+
+/// A journal in an SQLite database file: WAL, `synchronous=FULL` (a committed change survives a
+/// power cut), a versioned schema with migrations. Several processes may read it; one writes.
+#[derive(Debug)]
+pub struct SqliteJournal {
+    db: Connection,
+}
+
+impl SqliteJournal {
+    /// The newest schema version this build reads and writes.
+    pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+    /// Opens (creating and migrating as needed) the journal at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
+        Self::setup(Connection::open(path).map_err(storage)?)
+    }
+
+    /// A journal in memory (tests).
+    pub fn open_in_memory() -> Result<Self, JournalError> {
+        Self::setup(Connection::open_in_memory().map_err(storage)?)
+    }
+
+    fn setup(mut db: Connection) -> Result<Self, JournalError> {
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(storage)?;
+        db.pragma_update(None, "synchronous", "FULL")
+            .map_err(storage)?;
+        db.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(storage)?;
+        let version: i64 = db
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(storage)?;
+        if version > Self::SCHEMA_VERSION {
+            return Err(JournalError::SchemaTooNew {
+                found: version,
+                supported: Self::SCHEMA_VERSION,
+            });
+        }
+        if version < Self::SCHEMA_VERSION {
+            let tx = db.transaction().map_err(storage)?;
+            for step in &MIGRATIONS[version as usize..] {
+                tx.execute_batch(step).map_err(storage)?;
+            }
+            tx.pragma_update(None, "user_version", Self::SCHEMA_VERSION)
+                .map_err(storage)?;
+            tx.commit().map_err(storage)?;
+        }
+        Ok(Self { db })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, JournalError> {
+        self.db
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(storage)
+    }
+
+    fn load(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError> {
+        self.db
+            .query_row(
+                &format!("{SELECT} WHERE key = ?1"),
+                params![key.as_bytes().as_slice()],
+                row,
+            )
+            .optional()
+            .map_err(storage)?
+            .transpose()
+    }
+
+    fn save(&mut self, e: &Entry, insert: bool) -> Result<(), JournalError> {
+        let request = encode_request(&e.request)?;
+        let result = e.result.as_ref().map(encode_result).transpose()?;
+        let amount = e.amount();
+        let key = e.key();
+        let values = params![
+            key.as_bytes().as_slice(),
+            e.terminal.as_bytes().as_slice(),
+            e.kind() as u8,
+            amount.map(|a| a.minor as i64),
+            amount.map(|a| a.currency.code()),
+            e.state.as_str(),
+            e.stage.map(ProgressStage::code),
+            request,
+            result,
+            e.terminal_key.map(|k| k.0.to_vec()),
+            e.note,
+            e.created.0 as i64,
+            e.updated.0 as i64,
+        ];
+        let sql = if insert {
+            "INSERT INTO entries (key, terminal, kind, amount, currency, state, stage, request,
+                result, terminal_key, note, created, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        } else {
+            "UPDATE entries SET terminal = ?2, kind = ?3, amount = ?4, currency = ?5, state = ?6,
+                stage = ?7, request = ?8, result = ?9, terminal_key = ?10, note = ?11,
+                created = ?12, updated = ?13
+             WHERE key = ?1"
+        };
+        self.db.execute(sql, values).map_err(storage)?;
+        Ok(())
+    }
+
+    fn change(
+        &mut self,
+        key: &IdempotencyKey,
+        f: impl FnOnce(&mut Entry) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        let mut e = self.load(key)?.ok_or(JournalError::UnknownKey(*key))?;
+        let before = e.clone();
+        f(&mut e)?;
+        if e != before {
+            self.save(&e, false)?;
+        }
+        Ok(())
+    }
+}
+
+const SELECT: &str = "SELECT key, terminal, state, stage, request, result, terminal_key, note,
+    created, updated FROM entries";
+
+fn corrupt(key: Option<IdempotencyKey>, reason: impl Into<String>) -> JournalError {
+    JournalError::Corrupt {
+        key,
+        reason: reason.into(),
+    }
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry, JournalError>> {
+    let key: Vec<u8> = r.get(0)?;
+    let terminal: Vec<u8> = r.get(1)?;
+    let state: String = r.get(2)?;
+    let stage: Option<u8> = r.get(3)?;
+    let request: Vec<u8> = r.get(4)?;
+    let result: Option<Vec<u8>> = r.get(5)?;
+    let terminal_key: Option<Vec<u8>> = r.get(6)?;
+    let note: Option<String> = r.get(7)?;
+    let created: i64 = r.get(8)?;
+    let updated: i64 = r.get(9)?;
+    Ok((|| {
+        let key = IdempotencyKey(
+            key.try_into()
+                .map_err(|_| corrupt(None, "key is not 16 bytes"))?,
+        );
+        let terminal = TerminalId(
+            terminal
+                .try_into()
+                .map_err(|_| corrupt(Some(key), "terminal id is not 16 bytes"))?,
+        );
+        let state = EntryState::parse(&state)
+            .ok_or_else(|| corrupt(Some(key), format!("unknown state {state:?}")))?;
+        let request = match Message::decode(&request) {
+            Ok(Message::Transaction(t)) => t,
+            Ok(_) => return Err(corrupt(Some(key), "stored request is not a money command")),
+            Err(e) => return Err(corrupt(Some(key), format!("stored request: {e}"))),
+        };
+        let result = match result {
+            None => None,
+            Some(bytes) => match Message::decode(&bytes) {
+                Ok(Message::TransactionResult(r)) => Some(r),
+                Ok(_) => return Err(corrupt(Some(key), "stored result is not a result")),
+                Err(e) => return Err(corrupt(Some(key), format!("stored result: {e}"))),
+            },
+        };
+        let terminal_key = match terminal_key {
+            None => None,
+            Some(k) => {
+                Some(PublicKey(k.try_into().map_err(|_| {
+                    corrupt(Some(key), "terminal key is not 32 bytes")
+                })?))
+            }
+        };
+        if request.idempotency_key != key {
+            return Err(corrupt(Some(key), "request's key differs from the entry's"));
+        }
+        Ok(Entry {
+            terminal,
+            request,
+            state,
+            stage: stage.map(ProgressStage::from_code),
+            result,
+            terminal_key,
+            note,
+            created: Timestamp(created as u64),
+            updated: Timestamp(updated as u64),
+        })
+    })())
+}
+
+impl Journal for SqliteJournal {
+    fn record_intent(
+        &mut self,
+        terminal: TerminalId,
+        request: &TransactionRequest,
+        terminal_key: Option<PublicKey>,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        if let Some(e) = self.load(&request.idempotency_key)? {
+            return e.check_intent(request);
+        }
+        self.save(&Entry::new(terminal, request, terminal_key, now), true)
+    }
+
+    fn mark_sent(&mut self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError> {
+        self.change(key, |e| {
+            e.sent(now);
+            Ok(())
+        })
+    }
+
+    fn record_progress(
+        &mut self,
+        key: &IdempotencyKey,
+        stage: ProgressStage,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.change(key, |e| {
+            e.progress(stage, now);
+            Ok(())
+        })
+    }
+
+    fn mark_in_doubt(
+        &mut self,
+        key: &IdempotencyKey,
+        why: &str,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.change(key, |e| {
+            e.in_doubt(why, now);
+            Ok(())
+        })
+    }
+
+    fn record_result(
+        &mut self,
+        result: &TransactionResult,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.change(&result.idempotency_key, |e| e.done(result, now).map(drop))
+    }
+
+    fn get(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError> {
+        self.load(key)
+    }
+
+    fn query(&self, query: &Query) -> Result<Vec<Entry>, JournalError> {
+        // Time range and terminal narrow in SQL (indexed); the rest filters in Rust.
+        let mut stmt = self
+            .db
+            .prepare(&format!(
+                "{SELECT} WHERE created >= ?1 AND created < ?2 AND (?3 IS NULL OR terminal = ?3)
+                 ORDER BY created, rowid"
+            ))
+            .map_err(storage)?;
+        let from = query.from.map_or(i64::MIN, |t| t.0 as i64);
+        let until = query.until.map_or(i64::MAX, |t| t.0 as i64);
+        let terminal = query.terminal.map(|t| t.as_bytes().to_vec());
+        let rows = stmt
+            .query_map(params![from, until, terminal], row)
+            .map_err(storage)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let e = r.map_err(storage)??;
+            if query.matches(&e) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,301 @@
+//! Both journals behave alike; the SQLite one persists, migrates and refuses what it must.
+
+use posbridge_crypto::SigningIdentity;
+use posbridge_journal::{
+    EntryState, Journal, JournalError, MemoryJournal, Query, SqliteJournal, export_csv,
+    export_jsonl,
+};
+use posbridge_wire::{
+    Credential, IdempotencyKey, OperatorAuth, OperatorSecret, ProgressStage, RequestId, TerminalId,
+    Timestamp, TransactionKind, TransactionRequest, TransactionResult, samples,
+};
+
+const TERMINAL: TerminalId = TerminalId([4; 16]);
+
+fn request(key: u128) -> TransactionRequest {
+    let mut r = samples::sale_request();
+    r.idempotency_key = IdempotencyKey::from_u128(key);
+    r
+}
+
+fn result_for(r: &TransactionRequest, signer: &SigningIdentity) -> TransactionResult {
+    let mut x = samples::approved_result();
+    x.idempotency_key = r.idempotency_key;
+    x.terminal_id = TERMINAL;
+    signer.sign_result(&mut x);
+    x
+}
+
+fn journals() -> Vec<(&'static str, Box<dyn Journal>)> {
+    vec![
+        ("memory", Box::new(MemoryJournal::new())),
+        ("sqlite", Box::new(SqliteJournal::open_in_memory().unwrap())),
+    ]
+}
+
+#[test]
+fn an_entry_goes_from_intent_to_done_and_is_never_lost() {
+    let signer = SigningIdentity::from_secret(&[9; 32]);
+    for (name, mut j) in journals() {
+        let mut r = request(1);
+        r.operator = Some(OperatorAuth {
+            operator_id: "anna".into(),
+            credential: Credential::Pin(OperatorSecret::new("4711").unwrap()),
+        });
+        j.record_intent(TERMINAL, &r, Some(signer.public_key()), Timestamp(10))
+            .unwrap();
+        let e = j.get(&r.idempotency_key).unwrap().unwrap();
+        assert_eq!(e.state, EntryState::Intent, "{name}");
+        assert_eq!(
+            e.request.operator, None,
+            "{name}: credentials are never stored"
+        );
+        assert_eq!(j.unresolved().unwrap().len(), 1, "{name}");
+
+        j.mark_sent(&r.idempotency_key, Timestamp(11)).unwrap();
+        j.record_progress(&r.idempotency_key, ProgressStage::CardRead, Timestamp(12))
+            .unwrap();
+        j.mark_in_doubt(&r.idempotency_key, "link lost", Timestamp(13))
+            .unwrap();
+        let e = j.get(&r.idempotency_key).unwrap().unwrap();
+        assert_eq!(
+            (e.state, e.stage, e.note.as_deref()),
+            (
+                EntryState::InDoubt,
+                Some(ProgressStage::CardRead),
+                Some("link lost")
+            ),
+            "{name}"
+        );
+        // Resent after a status query said "not found".
+        j.mark_sent(&r.idempotency_key, Timestamp(14)).unwrap();
+        let result = result_for(&r, &signer);
+        j.record_result(&result, Timestamp(15)).unwrap();
+        let e = j.get(&r.idempotency_key).unwrap().unwrap();
+        assert_eq!(e.state, EntryState::Done, "{name}");
+        assert_eq!(e.result.as_ref(), Some(&result), "{name}");
+        assert_eq!(
+            (e.created, e.updated),
+            (Timestamp(10), Timestamp(15)),
+            "{name}"
+        );
+        assert!(j.unresolved().unwrap().is_empty(), "{name}");
+        // Later noise changes nothing about a finished entry.
+        j.mark_in_doubt(&r.idempotency_key, "late", Timestamp(16))
+            .unwrap();
+        assert_eq!(
+            j.get(&r.idempotency_key).unwrap().unwrap().state,
+            EntryState::Done
+        );
+    }
+}
+
+#[test]
+fn keys_and_results_cannot_be_rewritten() {
+    let signer = SigningIdentity::from_secret(&[9; 32]);
+    for (name, mut j) in journals() {
+        let r = request(2);
+        j.record_intent(TERMINAL, &r, None, Timestamp(1)).unwrap();
+        // The same command again (a retry with a new request id): fine.
+        let mut retry = r.clone();
+        retry.request_id = RequestId::from_u128(99);
+        j.record_intent(TERMINAL, &retry, None, Timestamp(2))
+            .unwrap();
+        // Another command under the key: refused.
+        let mut other = r.clone();
+        other.order_ref = Some("ANOTHER".into());
+        assert!(
+            matches!(
+                j.record_intent(TERMINAL, &other, None, Timestamp(3)),
+                Err(JournalError::KeyReused(_))
+            ),
+            "{name}"
+        );
+        let result = result_for(&r, &signer);
+        j.record_result(&result, Timestamp(4)).unwrap();
+        // The same result again (a repeat answer carries a new request id): fine.
+        let mut repeat = result.clone();
+        repeat.request_id = RequestId::from_u128(7);
+        j.record_result(&repeat, Timestamp(5)).unwrap();
+        // A different one: refused, the first kept.
+        let mut forged = result.clone();
+        forged.approved_minor = 1;
+        assert!(
+            matches!(
+                j.record_result(&forged, Timestamp(6)),
+                Err(JournalError::ConflictingResult(_))
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            j.get(&r.idempotency_key).unwrap().unwrap().result,
+            Some(result),
+            "{name}"
+        );
+        assert!(matches!(
+            j.mark_sent(&IdempotencyKey::from_u128(404), Timestamp(7)),
+            Err(JournalError::UnknownKey(_))
+        ));
+    }
+}
+
+#[test]
+fn queries_by_time_state_terminal_and_kind() {
+    let signer = SigningIdentity::from_secret(&[9; 32]);
+    for (name, mut j) in journals() {
+        for k in 0..6u128 {
+            let mut r = request(100 + k);
+            if k % 2 == 1 {
+                r.command = posbridge_wire::TransactionCommand::PreAuth {
+                    amount: posbridge_wire::Amount::new(500, posbridge_wire::Currency::EUR),
+                };
+            }
+            let terminal = if k < 4 { TERMINAL } else { TerminalId([5; 16]) };
+            j.record_intent(terminal, &r, None, Timestamp(1000 + k as u64 * 10))
+                .unwrap();
+            if k < 3 {
+                j.record_result(&result_for(&r, &signer), Timestamp(2000))
+                    .unwrap();
+            }
+        }
+        let q = |q: Query| j.query(&q).unwrap().len();
+        assert_eq!(q(Query::default()), 6, "{name}");
+        assert_eq!(
+            q(Query {
+                from: Some(Timestamp(1010)),
+                until: Some(Timestamp(1040)),
+                ..Query::default()
+            }),
+            3,
+            "{name}"
+        );
+        assert_eq!(
+            q(Query {
+                states: Some(vec![EntryState::Done]),
+                ..Query::default()
+            }),
+            3,
+            "{name}"
+        );
+        assert_eq!(
+            q(Query {
+                terminal: Some(TerminalId([5; 16])),
+                ..Query::default()
+            }),
+            2,
+            "{name}"
+        );
+        assert_eq!(
+            q(Query {
+                kind: Some(TransactionKind::PreAuth),
+                terminal: Some(TERMINAL),
+                ..Query::default()
+            }),
+            2,
+            "{name}"
+        );
+        let order: Vec<u64> = j
+            .query(&Query::default())
+            .unwrap()
+            .iter()
+            .map(|e| e.created.0)
+            .collect();
+        assert!(
+            order.windows(2).all(|w| w[0] <= w[1]),
+            "{name}: oldest first"
+        );
+    }
+}
+
+#[test]
+fn the_sqlite_journal_persists_migrates_and_refuses_deletes_and_newer_schemas() {
+    let dir = std::env::temp_dir().join(format!("posbridge-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("journal.db");
+    let signer = SigningIdentity::from_secret(&[9; 32]);
+    let r = request(3);
+    {
+        let mut j = SqliteJournal::open(&path).unwrap();
+        assert_eq!(j.schema_version().unwrap(), SqliteJournal::SCHEMA_VERSION);
+        j.record_intent(TERMINAL, &r, Some(signer.public_key()), Timestamp(1))
+            .unwrap();
+        j.mark_sent(&r.idempotency_key, Timestamp(2)).unwrap();
+    }
+    // A restart: the entry is there, in doubt.
+    let mut j = SqliteJournal::open(&path).unwrap();
+    let unresolved = j.unresolved().unwrap();
+    assert_eq!(unresolved.len(), 1);
+    assert_eq!(unresolved[0].state, EntryState::Sent);
+    assert_eq!(unresolved[0].terminal_key, Some(signer.public_key()));
+    j.record_result(&result_for(&r, &signer), Timestamp(3))
+        .unwrap();
+    drop(j);
+
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = raw
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let err = raw.execute("DELETE FROM entries", []).unwrap_err();
+    assert!(err.to_string().contains("never deleted"), "{err}");
+    raw.pragma_update(None, "user_version", 99).unwrap();
+    drop(raw);
+    assert!(matches!(
+        SqliteJournal::open(&path),
+        Err(JournalError::SchemaTooNew { found: 99, .. })
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn exports_carry_the_record_and_check_signatures_offline() {
+    let signer = SigningIdentity::from_secret(&[9; 32]);
+    let mut j = MemoryJournal::new();
+    let mut r = request(4);
+    r.order_ref = Some("table 7, \"window\"".into());
+    j.record_intent(TERMINAL, &r, Some(signer.public_key()), Timestamp(1))
+        .unwrap();
+    j.record_result(&result_for(&r, &signer), Timestamp(2))
+        .unwrap();
+    // A tampered result (approved amount changed after signing).
+    let t = request(5);
+    j.record_intent(TERMINAL, &t, Some(signer.public_key()), Timestamp(3))
+        .unwrap();
+    let mut tampered = result_for(&t, &signer);
+    tampered.approved_minor += 1;
+    j.record_result(&tampered, Timestamp(4)).unwrap();
+    // One still in doubt.
+    j.record_intent(TERMINAL, &request(6), None, Timestamp(5))
+        .unwrap();
+
+    let entries = j.query(&Query::default()).unwrap();
+    let mut csv = Vec::new();
+    export_csv(&entries, &mut csv).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines[0].starts_with("created_ms,updated_ms,idempotency_key,terminal,kind,state"));
+    assert!(lines[1].contains(",approved,"), "{}", lines[1]);
+    assert!(
+        lines[1].contains("\"table 7, \"\"window\"\"\""),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].contains("411111******1111"));
+    assert!(lines[1].contains(",valid,"), "{}", lines[1]);
+    assert!(lines[2].contains(",INVALID,"), "{}", lines[2]);
+    assert!(lines[3].contains(",intent,"), "{}", lines[3]);
+
+    let mut jsonl = Vec::new();
+    export_jsonl(&entries, &mut jsonl).unwrap();
+    let jsonl = String::from_utf8(jsonl).unwrap();
+    let first = jsonl.lines().next().unwrap();
+    assert!(first.starts_with('{') && first.ends_with('}'));
+    assert!(
+        first.contains("\"order_ref\":\"table 7, \\\"window\\\"\""),
+        "{first}"
+    );
+    assert!(first.contains("\"signature\":\"valid\""), "{first}");
+    assert!(jsonl.lines().nth(2).unwrap().contains("\"outcome\":null"));
+}
