@@ -58,6 +58,9 @@ pub enum EntryState {
     InDoubt,
     /// The final, signed result is recorded.
     Done,
+    /// Refused before it was sent (the terminal cannot run it: amount, currency, method): final,
+    /// nothing happened.
+    Rejected,
 }
 
 impl EntryState {
@@ -68,6 +71,7 @@ impl EntryState {
             Self::Sent => "sent",
             Self::InDoubt => "in_doubt",
             Self::Done => "done",
+            Self::Rejected => "rejected",
         }
     }
 
@@ -78,6 +82,7 @@ impl EntryState {
             "sent" => Self::Sent,
             "in_doubt" => Self::InDoubt,
             "done" => Self::Done,
+            "rejected" => Self::Rejected,
             _ => return None,
         })
     }
@@ -230,6 +235,15 @@ pub trait Journal: Send {
         now: Timestamp,
     ) -> Result<(), JournalError>;
 
+    /// The command was refused before it was sent: final, nothing happened. Only an intent can
+    /// be rejected; anything later is left as it is.
+    fn mark_rejected(
+        &mut self,
+        key: &IdempotencyKey,
+        why: &str,
+        now: Timestamp,
+    ) -> Result<(), JournalError>;
+
     /// The answer did not come: the outcome is in doubt until resolved.
     fn mark_in_doubt(
         &mut self,
@@ -322,7 +336,7 @@ impl Entry {
     }
 
     pub(crate) fn sent(&mut self, now: Timestamp) {
-        if self.state != EntryState::Done {
+        if !matches!(self.state, EntryState::Done | EntryState::Rejected) {
             self.state = EntryState::Sent;
             self.note = None;
             self.updated = now;
@@ -336,8 +350,16 @@ impl Entry {
         }
     }
 
+    pub(crate) fn rejected(&mut self, why: &str, now: Timestamp) {
+        if self.state == EntryState::Intent {
+            self.state = EntryState::Rejected;
+            self.note = Some(why.to_string());
+            self.updated = now;
+        }
+    }
+
     pub(crate) fn in_doubt(&mut self, why: &str, now: Timestamp) {
-        if self.state != EntryState::Done {
+        if !matches!(self.state, EntryState::Done | EntryState::Rejected) {
             self.state = EntryState::InDoubt;
             self.note = Some(why.to_string());
             self.updated = now;

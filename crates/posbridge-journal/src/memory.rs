@@ -62,6 +62,16 @@ impl Journal for MemoryJournal {
         Ok(())
     }
 
+    fn mark_rejected(
+        &mut self,
+        key: &IdempotencyKey,
+        why: &str,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.entry(key)?.rejected(why, now);
+        Ok(())
+    }
+
     fn mark_in_doubt(
         &mut self,
         key: &IdempotencyKey,

@@ -263,6 +263,18 @@ impl Journal for SqliteJournal {
         })
     }
 
+    fn mark_rejected(
+        &mut self,
+        key: &IdempotencyKey,
+        why: &str,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.change(key, |e| {
+            e.rejected(why, now);
+            Ok(())
+        })
+    }
+
     fn mark_in_doubt(
         &mut self,
         key: &IdempotencyKey,

@@ -299,3 +299,36 @@ fn exports_carry_the_record_and_check_signatures_offline() {
     assert!(first.contains("\"signature\":\"valid\""), "{first}");
     assert!(jsonl.lines().nth(2).unwrap().contains("\"outcome\":null"));
 }
+
+#[test]
+fn a_rejected_intent_is_final_and_only_an_intent_can_be_rejected() {
+    for (name, mut j) in journals() {
+        let r = request(7);
+        j.record_intent(TERMINAL, &r, None, Timestamp(1)).unwrap();
+        j.mark_rejected(&r.idempotency_key, "amount over the limit", Timestamp(2))
+            .unwrap();
+        let e = j.get(&r.idempotency_key).unwrap().unwrap();
+        assert_eq!(e.state, EntryState::Rejected, "{name}");
+        assert!(
+            j.unresolved().unwrap().is_empty(),
+            "{name}: nothing to recover"
+        );
+        j.mark_sent(&r.idempotency_key, Timestamp(3)).unwrap();
+        assert_eq!(
+            j.get(&r.idempotency_key).unwrap().unwrap().state,
+            EntryState::Rejected,
+            "{name}"
+        );
+        // Once sent, it can no longer be rejected: only a result or doubt.
+        let s = request(8);
+        j.record_intent(TERMINAL, &s, None, Timestamp(4)).unwrap();
+        j.mark_sent(&s.idempotency_key, Timestamp(5)).unwrap();
+        j.mark_rejected(&s.idempotency_key, "too late", Timestamp(6))
+            .unwrap();
+        assert_eq!(
+            j.get(&s.idempotency_key).unwrap().unwrap().state,
+            EntryState::Sent,
+            "{name}"
+        );
+    }
+}

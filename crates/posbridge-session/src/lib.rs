@@ -77,7 +77,7 @@ pub use client::{ClientEvent, ClientSecurity, ClientSession, RequestFailure};
 pub use core::{SessionConfig, SessionStats};
 pub use operators::{AuthError, InvalidOperatorSecret, OperatorPolicy, Operators, totp};
 pub use reliable::{ReliabilityConfig, ReliabilityStats};
-pub use requests::{RequestError, RequestState};
+pub use requests::{RequestError, RequestState, validate as validate_transaction};
 pub use results::{KeyRecord, MemoryResultStore, ResultStore, SharedResults, normalise};
 pub use terminal::{
     PairingRegistry, TerminalApp, TerminalContext, TerminalEvent, TerminalSession, TerminalSettings,

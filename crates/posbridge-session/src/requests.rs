@@ -97,8 +97,10 @@ impl fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
-/// Checks a money command against what the terminal said it can do.
-pub(crate) fn validate(t: &TransactionRequest, caps: &Capabilities) -> Result<(), RequestError> {
+/// Checks a money command against what the terminal said it can do (kind, payment methods,
+/// currency, amount limits): what [`ClientSession::request`](crate::ClientSession::request) does
+/// before sending, for callers that need the answer before they journal anything.
+pub fn validate(t: &TransactionRequest, caps: &Capabilities) -> Result<(), RequestError> {
     let kind = t.command.kind();
     if !caps.kinds.contains(kind) {
         return Err(RequestError::KindNotSupported(kind));

@@ -7,12 +7,17 @@
 //!   `posbridge_session::ClientSession` over any `posbridge_link::Link` (TCP, TLS, serial, BLE,
 //!   USB, in memory) in a background task: pairing or the secure handshake on connect, heartbeats
 //!   and retransmissions while idle, and calls that send a request and wait for its answer.
+//! * [`Payments`]: a `NativeClient` with a journal ([`journal`]): every money command is
+//!   written as an intent before it is sent, its signed result verified against the paired
+//!   terminal's key and recorded; [`Payments::recover`] resolves whatever is in doubt after a
+//!   crash, a disconnect or a timeout — by status query, resending with the same key only what
+//!   the terminal never saw.
 //! * [`driver`]: the loop that runs a sans-IO session over a link, for both roles —
 //!   [`driver::serve_terminal`] serves one connection on a terminal's side with a
 //!   `TerminalApp` (the simulator, or a real terminal's logic) behind it.
 //!
-//! The protocol-independent `PaymentTerminal` API, the journal with recovery and reconciliation,
-//! reconnection and transport features follow (see the open issues).
+//! The protocol-independent `PaymentTerminal` API, reconnection with back-off, reconciliation and
+//! the transport features follow (see the open issues).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -57,5 +62,8 @@
 
 mod client;
 pub mod driver;
+mod payments;
 
 pub use client::{ClientError, ConnectOptions, NativeClient, PendingRequest};
+pub use payments::{PaymentError, Payments, RecoveryReport};
+pub use posbridge_journal as journal;

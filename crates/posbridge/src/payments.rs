@@ -1,0 +1,261 @@
+//! Journaled payments: every money command written as an intent before it is sent, its signed
+//! result verified and recorded, and recovery of whatever is in doubt.
+
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use posbridge_crypto::{PublicKey, SignatureError, verify_result};
+use posbridge_journal::{Entry, Journal, JournalError};
+use posbridge_session::{RequestError, RequestFailure, validate_transaction};
+use posbridge_wire::{
+    ErrorMessage, IdempotencyKey, Message, Timestamp, TransactionCommand, TransactionRequest,
+    TransactionResult, TransactionStatus,
+};
+
+use crate::{ClientError, NativeClient};
+
+/// Why a journaled payment did not end with a verified result.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PaymentError {
+    /// Refused before anything was sent (journaled as rejected: nothing happened).
+    Request(RequestError),
+    /// The terminal refused it before starting (authorisation, a reused key, limits): nothing
+    /// was charged.
+    Refused(ErrorMessage),
+    /// The answer did not come: the journal marks it in doubt and [`Payments::recover`]
+    /// resolves it. Do not retry with a new key.
+    InDoubt(String),
+    /// The result's signature does not verify against the paired terminal's key: it is kept in
+    /// doubt and not recorded.
+    BadSignature(SignatureError),
+    /// The journal failed; the command was not sent if this happened before sending.
+    Journal(JournalError),
+    /// The connection is gone.
+    Client(ClientError),
+}
+
+impl fmt::Display for PaymentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Request(e) => write!(f, "{e}"),
+            Self::Refused(e) => write!(
+                f,
+                "the terminal refused: {}{}",
+                e.code.description().unwrap_or("error"),
+                e.detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+            Self::InDoubt(why) => write!(
+                f,
+                "the outcome is in doubt ({why}); it is journaled and will be resolved by recovery — do not charge again"
+            ),
+            Self::BadSignature(e) => write!(f, "the result is not trustworthy: {e}"),
+            Self::Journal(e) => write!(f, "{e}"),
+            Self::Client(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for PaymentError {}
+
+impl From<JournalError> for PaymentError {
+    fn from(e: JournalError) -> Self {
+        Self::Journal(e)
+    }
+}
+
+/// What [`Payments::recover`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// In-doubt commands whose result the terminal had: now recorded.
+    pub recorded: Vec<IdempotencyKey>,
+    /// Commands the terminal never saw: sent again with the same key, and their result recorded.
+    pub resent: Vec<IdempotencyKey>,
+    /// Commands still running on the terminal: still in doubt; recover again later.
+    pub running: Vec<IdempotencyKey>,
+    /// Commands that could not be resolved now (the connection failed, the answer did not
+    /// verify): still in doubt.
+    pub unresolved: Vec<IdempotencyKey>,
+}
+
+fn wall() -> Timestamp {
+    Timestamp(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    )
+}
+
+/// A [`NativeClient`] with a journal: what an app uses to take money.
+pub struct Payments<J: Journal> {
+    client: NativeClient,
+    journal: Mutex<J>,
+    terminal_key: Option<PublicKey>,
+}
+
+impl<J: Journal> fmt::Debug for Payments<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Payments")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<J: Journal> Payments<J> {
+    /// Payments through `client`, journaled in `journal`. `terminal_key` is the terminal's
+    /// signing key from the pairing record: every result must verify against it.
+    pub fn new(client: NativeClient, journal: J, terminal_key: Option<PublicKey>) -> Self {
+        Self {
+            client,
+            journal: Mutex::new(journal),
+            terminal_key,
+        }
+    }
+
+    /// The connection.
+    pub fn client(&self) -> &NativeClient {
+        &self.client
+    }
+
+    /// The journal (do not hold the guard across an `.await`).
+    pub fn journal(&self) -> MutexGuard<'_, J> {
+        self.journal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Gives back the connection and the journal.
+    pub fn into_parts(self) -> (NativeClient, J) {
+        let journal = self
+            .journal
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (self.client, journal)
+    }
+
+    /// Runs a money command: checked against the terminal's capabilities, journaled as an
+    /// intent, sent, and its result verified and recorded.
+    pub async fn transaction(
+        &self,
+        key: IdempotencyKey,
+        command: TransactionCommand,
+        timeout: Duration,
+    ) -> Result<TransactionResult, PaymentError> {
+        let request = TransactionRequest::new(Default::default(), key, command);
+        self.run(request, timeout).await
+    }
+
+    /// Runs a prepared request (order reference, metadata, operator credential — the credential
+    /// is never journaled).
+    pub async fn run(
+        &self,
+        request: TransactionRequest,
+        timeout: Duration,
+    ) -> Result<TransactionResult, PaymentError> {
+        validate_transaction(&request, self.client.capabilities())
+            .map_err(PaymentError::Request)?;
+        let terminal = self.client.capabilities().terminal_id;
+        self.journal()
+            .record_intent(terminal, &request, self.terminal_key, wall())?;
+        self.send_and_record(request, timeout).await
+    }
+
+    async fn send_and_record(
+        &self,
+        request: TransactionRequest,
+        timeout: Duration,
+    ) -> Result<TransactionResult, PaymentError> {
+        let key = request.idempotency_key;
+        let pending = match self
+            .client
+            .send(Message::Transaction(request), timeout)
+            .await
+        {
+            Ok(p) => p,
+            Err(ClientError::Request(e)) => {
+                self.journal().mark_rejected(&key, &e.to_string(), wall())?;
+                return Err(PaymentError::Request(e));
+            }
+            Err(e) => {
+                // Whether it left is unknown to us only if the driver died mid-send; the journal
+                // keeps the intent, which recovery resolves.
+                return Err(PaymentError::Client(e));
+            }
+        };
+        self.journal().mark_sent(&key, wall())?;
+        match pending.answer().await {
+            Ok(Message::TransactionResult(result)) => self.accept(result),
+            Ok(other) => {
+                let why = format!("unexpected answer {other:?}");
+                self.journal().mark_in_doubt(&key, &why, wall())?;
+                Err(PaymentError::InDoubt(why))
+            }
+            Err(ClientError::Failed(RequestFailure::Refused(e))) => {
+                self.journal()
+                    .mark_rejected(&key, &format!("refused: {:?}", e.code), wall())?;
+                Err(PaymentError::Refused(e))
+            }
+            Err(e) => {
+                let why = e.to_string();
+                self.journal().mark_in_doubt(&key, &why, wall())?;
+                Err(PaymentError::InDoubt(why))
+            }
+        }
+    }
+
+    /// Verifies and records a final result.
+    fn accept(&self, result: TransactionResult) -> Result<TransactionResult, PaymentError> {
+        if let Some(key) = &self.terminal_key
+            && let Err(e) = verify_result(key, &result)
+        {
+            self.journal().mark_in_doubt(
+                &result.idempotency_key,
+                "the result's signature does not verify",
+                wall(),
+            )?;
+            return Err(PaymentError::BadSignature(e));
+        }
+        self.journal().record_result(&result, wall())?;
+        Ok(result)
+    }
+
+    /// Resolves every in-doubt command for this terminal, oldest first, before anything new is
+    /// sent: the terminal's status decides — done: record it; never seen: send it again with
+    /// the same key; still running: leave it in doubt for a later pass.
+    pub async fn recover(&self, timeout: Duration) -> Result<RecoveryReport, PaymentError> {
+        let terminal = self.client.capabilities().terminal_id;
+        let pending: Vec<Entry> = self
+            .journal()
+            .unresolved()?
+            .into_iter()
+            .filter(|e| e.terminal == terminal)
+            .collect();
+        let mut report = RecoveryReport::default();
+        for entry in pending {
+            let key = entry.key();
+            match self.client.status(key, timeout).await {
+                Ok(TransactionStatus::Done(result)) => match self.accept(*result) {
+                    Ok(_) => report.recorded.push(key),
+                    Err(_) => report.unresolved.push(key),
+                },
+                Ok(TransactionStatus::NotFound) => {
+                    // Never reached the terminal: safe to send again, with the same key.
+                    match self.send_and_record(entry.request.clone(), timeout).await {
+                        Ok(_) => report.resent.push(key),
+                        Err(PaymentError::Refused(_)) | Err(PaymentError::Request(_)) => {
+                            report.resent.push(key)
+                        }
+                        Err(_) => report.unresolved.push(key),
+                    }
+                }
+                Ok(_) => report.running.push(key),
+                Err(_) => report.unresolved.push(key),
+            }
+        }
+        Ok(report)
+    }
+}
