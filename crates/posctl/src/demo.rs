@@ -4,8 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use posbridge::{ClientError, ConnectOptions, NativeClient, driver};
-use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId, verify_result};
+use posbridge::journal::{Journal, Query, SqliteJournal};
+use posbridge::{ClientError, ConnectOptions, NativeClient, Payments, driver};
+use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId};
 use posbridge_session::{
     ClientEvent, ClientSecurity, PairingRegistry, SessionConfig, TerminalContext, TerminalSession,
 };
@@ -26,6 +27,10 @@ pub(crate) struct DemoArgs {
     /// The port for the simulator on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Keep the journal (SQLite) at this path; by default it goes to a temporary file that is
+    /// removed at the end.
+    #[arg(long)]
+    journal: Option<std::path::PathBuf>,
 }
 
 const OPERATOR: &str = "manager";
@@ -178,6 +183,18 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     );
     let signing_key = record.peer.signing_key;
 
+    // The till's journal: every command is written there before it is sent.
+    let (journal_path, keep_journal) = match &args.journal {
+        Some(p) => (p.clone(), true),
+        None => (
+            std::env::temp_dir().join(format!("posctl-demo-{}.db", std::process::id())),
+            false,
+        ),
+    };
+    let journal = SqliteJournal::open(&journal_path)?;
+    let payments = Payments::new(client, journal, Some(signing_key));
+    let client = payments.client();
+
     // Progress as the customer sees it.
     let mut events = client.events();
     tokio::spawn(async move {
@@ -189,24 +206,30 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     });
 
     let eur = |m| Amount::new(m, Currency::EUR);
-    let mut journal: Vec<TransactionResult> = Vec::new();
-    let mut record_result =
-        |title: &str, r: TransactionResult| -> Result<TransactionResult, DemoError> {
-            verify_result(&signing_key, &r)?;
-            println!(
-                "{title}: {:?}, {} (transaction {}, signature verified)",
-                r.outcome,
-                money(r.approved_minor + r.tip.unwrap_or(0), r.amount.currency),
-                r.transaction_id
-            );
-            journal.push(r.clone());
-            Ok(r)
-        };
+    let show = |title: &str, r: TransactionResult| -> TransactionResult {
+        println!(
+            "{title}: {:?}, {} (transaction {}, signature verified, journaled)",
+            r.outcome,
+            money(r.approved_minor + r.tip.unwrap_or(0), r.amount.currency),
+            r.transaction_id
+        );
+        r
+    };
 
     println!("\nsale of {}", money(1250, Currency::EUR));
     let sale_key = key(1);
-    let sale = client.sale(sale_key, eur(1250), CALL).await?;
-    let sale = record_result("sale", sale)?;
+    let sale = payments
+        .transaction(
+            sale_key,
+            TransactionCommand::Sale {
+                amount: eur(1250),
+                tip: None,
+                cashback: None,
+            },
+            CALL,
+        )
+        .await?;
+    let sale = show("sale", sale);
     if let Some(receipt) = sale
         .receipts
         .iter()
@@ -228,17 +251,13 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         },
     );
     refund.operator = Some(operator().map_err(DemoError::Step)?);
-    let refund = match client.request(Message::Transaction(refund), CALL).await? {
-        Message::TransactionResult(r) => r,
-        other => return Err(step(format!("unexpected answer {other:?}"))),
-    };
-    record_result("refund", refund)?;
+    show("refund", payments.run(refund, CALL).await?);
 
     println!(
         "\npre-authorisation of {} (hotel check-in)",
         money(10_000, Currency::EUR)
     );
-    let pre = client
+    let pre = payments
         .transaction(
             key(3),
             TransactionCommand::PreAuth {
@@ -247,13 +266,13 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
             CALL,
         )
         .await?;
-    let pre = record_result("pre-authorisation", pre)?;
+    let pre = show("pre-authorisation", pre);
     println!(
         "capture of {} plus {} tip (check-out)",
         money(8_500, Currency::EUR),
         money(500, Currency::EUR)
     );
-    let capture = client
+    let capture = payments
         .transaction(
             key(4),
             TransactionCommand::Capture {
@@ -264,7 +283,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
             CALL,
         )
         .await?;
-    record_result("capture", capture)?;
+    show("capture", capture);
 
     println!("\nstatus of the sale by its idempotency key");
     match client.status(sale_key, CALL).await? {
@@ -292,7 +311,9 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         "batch {} closed, report signature verified",
         report.batch_number
     );
-    let mine = posbridge_sim::totals(&journal);
+    let entries = payments.journal().query(&Query::default())?;
+    let results: Vec<TransactionResult> = entries.iter().filter_map(|e| e.result.clone()).collect();
+    let mine = posbridge_sim::totals(&results);
     let mut differences = 0;
     for t in &report.totals {
         let matched = mine
@@ -329,18 +350,31 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         println!("reconciliation: {differences} difference(s)");
     }
 
-    println!("\nthe till's record");
-    for r in &journal {
+    println!("\nthe till's journal ({})", journal_path.display());
+    for e in &entries {
+        let r = e.result.as_ref();
         println!(
-            "  {}  {:<18} {:<20} {:>12}  {}",
-            r.transaction_id,
-            format!("{:?}", r.kind),
-            format!("{:?}", r.outcome),
-            money(r.approved_minor + r.tip.unwrap_or(0), r.amount.currency),
-            r.pan.map(|p| p.to_string()).unwrap_or_default()
+            "  {:<9} {:<10} {:<20} {:>12}  {}",
+            e.state.as_str(),
+            format!("{:?}", e.kind()),
+            r.map(|r| format!("{:?}", r.outcome)).unwrap_or_default(),
+            r.map(|r| money(r.approved_minor + r.tip.unwrap_or(0), r.amount.currency))
+                .unwrap_or_default(),
+            r.and_then(|r| r.pan)
+                .map(|p| p.to_string())
+                .unwrap_or_default()
         );
     }
+    let unresolved = payments.journal().unresolved()?.len();
+    println!("in doubt: {unresolved}");
+    let (client, journal) = payments.into_parts();
+    drop(journal);
     client.close().await;
+    if !keep_journal {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", journal_path.display()));
+        }
+    }
     if differences == 0 {
         Ok(())
     } else {
