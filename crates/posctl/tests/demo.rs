@@ -35,7 +35,13 @@ fn the_demo_runs_every_step_and_reconciles() {
         assert!(stdout.contains(needle), "{needle:?} missing:\n{stdout}");
     }
     // Four journal entries, all done.
-    assert_eq!(stdout.lines().filter(|l| l.trim_start().starts_with("done ")).count(), 4);
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("done "))
+            .count(),
+        4
+    );
     // Only masked card numbers ever appear.
     assert!(!stdout.contains("4111111111111111"));
 }
