@@ -128,6 +128,12 @@ impl Simulator {
         self.batch.number
     }
 
+    /// Every transaction of the open batch, in order (what the simulated acquirer was asked
+    /// for: a key appearing twice here would be a double charge).
+    pub fn transactions(&self) -> impl Iterator<Item = &TransactionResult> {
+        self.batch.entries.iter().map(|e| &e.result)
+    }
+
     /// The open batch's totals per kind and currency (approved transactions only).
     pub fn totals(&self) -> Vec<Totals> {
         totals(self.batch.entries.iter().map(|e| &e.result))

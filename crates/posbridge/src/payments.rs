@@ -75,7 +75,10 @@ pub struct RecoveryReport {
     pub recorded: Vec<IdempotencyKey>,
     /// Commands the terminal never saw: sent again with the same key, and their result recorded.
     pub resent: Vec<IdempotencyKey>,
-    /// Commands still running on the terminal: still in doubt; recover again later.
+    /// Commands still running on the terminal: recovery asked again with the same key (which
+    /// attaches to the running command, never starts another) and recorded the result.
+    pub awaited: Vec<IdempotencyKey>,
+    /// Commands still running when the wait ended: still in doubt; recover again later.
     pub running: Vec<IdempotencyKey>,
     /// Commands that could not be resolved now (the connection failed, the answer did not
     /// verify): still in doubt.
@@ -225,7 +228,8 @@ impl<J: Journal> Payments<J> {
 
     /// Resolves every in-doubt command for this terminal, oldest first, before anything new is
     /// sent: the terminal's status decides — done: record it; never seen: send it again with
-    /// the same key; still running: leave it in doubt for a later pass.
+    /// the same key; still running: ask again with the same key, which waits for the running
+    /// command's result (up to `timeout`) without starting another.
     pub async fn recover(&self, timeout: Duration) -> Result<RecoveryReport, PaymentError> {
         let terminal = self.client.capabilities().terminal_id;
         let pending: Vec<Entry> = self
@@ -252,7 +256,15 @@ impl<J: Journal> Payments<J> {
                         Err(_) => report.unresolved.push(key),
                     }
                 }
-                Ok(_) => report.running.push(key),
+                Ok(_) => {
+                    // Still running: asking again with the same key attaches to it (the terminal
+                    // never starts a key twice) and brings its result here when it is ready.
+                    match self.send_and_record(entry.request.clone(), timeout).await {
+                        Ok(_) | Err(PaymentError::Refused(_)) => report.awaited.push(key),
+                        Err(PaymentError::InDoubt(_)) => report.running.push(key),
+                        Err(_) => report.unresolved.push(key),
+                    }
+                }
                 Err(_) => report.unresolved.push(key),
             }
         }

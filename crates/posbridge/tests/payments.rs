@@ -176,34 +176,21 @@ async fn a_sale_lost_with_the_link_is_recovered_without_a_second_charge() {
         EntryState::InDoubt
     );
 
-    // The terminal finished the payment on its own meanwhile? Here it did not: its session and
-    // simulator are gone with the link, so the command stays "running" in the terminal's memory
-    // until a new simulator resumes it (and, not knowing it, fails it: nothing was charged).
+    // The terminal's session and simulator went with the link, so the command stays "running"
+    // in the terminal's memory. Recovery asks again with the same key: the new simulator, not
+    // knowing the command, fails it — nothing was charged, and the journal records that.
     let (client, _served) = connect(&ctx, simulator(Latency::INSTANT)).await;
     let payments = Payments::new(client, std::mem::take(&mut journal), signing_key());
     let report = payments.recover(CALL).await.unwrap();
-    assert_eq!(report.running, vec![key], "{report:?}");
-    // Asking again with the same key lets the new simulator resolve it.
-    let r = payments
-        .run(
-            TransactionRequest::new(Default::default(), key, sale(4200)),
-            CALL,
-        )
-        .await
-        .unwrap();
+    assert_eq!(report.awaited, vec![key], "{report:?}");
+    let entry = payments.journal().get(&key).unwrap().unwrap();
+    assert_eq!(entry.state, EntryState::Done);
     assert_eq!(
-        r.outcome,
+        entry.result.unwrap().outcome,
         Outcome::Failed(posbridge_wire::ErrorCode::INTERNAL)
     );
     let report = payments.recover(CALL).await.unwrap();
-    assert!(
-        report.running.is_empty() && report.unresolved.is_empty(),
-        "{report:?}"
-    );
-    assert_eq!(
-        payments.journal().get(&key).unwrap().unwrap().state,
-        EntryState::Done
-    );
+    assert_eq!(report, posbridge::RecoveryReport::default(), "nothing left");
 }
 
 #[tokio::test(start_paused = true)]
