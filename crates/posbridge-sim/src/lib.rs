@@ -56,4 +56,4 @@ mod sim;
 pub use cards::{CardBehaviour, TestCard};
 pub use profile::{Latency, TerminalProfile};
 pub use receipt::{money, receipt, render};
-pub use sim::{Simulator, totals};
+pub use sim::Simulator;

@@ -136,7 +136,7 @@ impl Simulator {
 
     /// The open batch's totals per kind and currency (approved transactions only).
     pub fn totals(&self) -> Vec<Totals> {
-        totals(self.batch.entries.iter().map(|e| &e.result))
+        Totals::of(self.batch.entries.iter().map(|e| &e.result))
     }
 
     fn wall(&self, now: Instant) -> Timestamp {
@@ -642,30 +642,4 @@ impl TerminalApp for Simulator {
             }
         }
     }
-}
-
-/// Totals per kind and currency over the approved results (amount approved plus tip and
-/// cashback), the way the simulator's settlement counts them: an app reconciles its own record
-/// against a settlement report with the same arithmetic.
-pub fn totals<'a>(results: impl IntoIterator<Item = &'a TransactionResult>) -> Vec<Totals> {
-    let mut totals: Vec<Totals> = Vec::new();
-    for r in results.into_iter().filter(|r| r.outcome.is_approved()) {
-        let value = r.approved_minor + r.tip.unwrap_or(0) + r.cashback.unwrap_or(0);
-        match totals
-            .iter_mut()
-            .find(|t| t.kind == r.kind && t.currency == r.amount.currency)
-        {
-            Some(t) => {
-                t.count += 1;
-                t.amount += value;
-            }
-            None => totals.push(Totals {
-                kind: r.kind,
-                currency: r.amount.currency,
-                count: 1,
-                amount: value,
-            }),
-        }
-    }
-    totals
 }

@@ -12,12 +12,15 @@
 //!   terminal's key and recorded; [`Payments::recover`] resolves whatever is in doubt after a
 //!   crash, a disconnect or a timeout — by status query, resending with the same key only what
 //!   the terminal never saw.
+//! * [`reconcile`]: a settlement's totals against the journal, listing every difference
+//!   (totals per kind and currency, results or a report whose signature fails, commands still
+//!   in doubt).
 //! * [`driver`]: the loop that runs a sans-IO session over a link, for both roles —
 //!   [`driver::serve_terminal`] serves one connection on a terminal's side with a
 //!   `TerminalApp` (the simulator, or a real terminal's logic) behind it.
 //!
-//! The protocol-independent `PaymentTerminal` API, reconnection with back-off, reconciliation and
-//! the transport features follow (see the open issues).
+//! The protocol-independent `PaymentTerminal` API, reconnection with back-off and the transport
+//! features follow (see the open issues).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -63,7 +66,9 @@
 mod client;
 pub mod driver;
 mod payments;
+mod reconcile;
 
 pub use client::{ClientError, ConnectOptions, NativeClient, PendingRequest};
 pub use payments::{PaymentError, Payments, RecoveryReport};
 pub use posbridge_journal as journal;
+pub use reconcile::{Difference, Reconciliation, reconcile};

@@ -306,47 +306,39 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         Message::SettlementResult(s) => s,
         other => return Err(step(format!("unexpected answer {other:?}"))),
     };
-    posbridge_crypto::verify_settlement(&signing_key, &report)?;
     println!(
         "batch {} closed, report signature verified",
         report.batch_number
     );
     let entries = payments.journal().query(&Query::default())?;
-    let results: Vec<TransactionResult> = entries.iter().filter_map(|e| e.result.clone()).collect();
-    let mine = posbridge_sim::totals(&results);
-    let mut differences = 0;
+    let reconciliation = posbridge::reconcile(&entries, &report, Some(&signing_key));
+    if !reconciliation
+        .differences
+        .contains(&posbridge::Difference::SettlementSignature)
+    {
+        println!("report signature verified");
+    }
     for t in &report.totals {
-        let matched = mine
-            .iter()
-            .find(|m| m.kind == t.kind && m.currency == t.currency);
-        let ok = matched.is_some_and(|m| m.count == t.count && m.amount == t.amount);
-        if !ok {
-            differences += 1;
-        }
+        let ok = reconciliation.matched.contains(t);
         println!(
             "  {:<20} {:>3} x  {:>14}   {}",
             format!("{:?}", t.kind),
             t.count,
             money(t.amount, t.currency),
             if ok {
-                "matches the till"
+                "matches the journal"
             } else {
-                "DIFFERS from the till"
+                "DIFFERS from the journal"
             }
         );
     }
-    differences += mine
-        .iter()
-        .filter(|m| {
-            !report
-                .totals
-                .iter()
-                .any(|t| t.kind == m.kind && t.currency == m.currency)
-        })
-        .count();
-    if differences == 0 {
+    let differences = reconciliation.differences.len();
+    if reconciliation.is_clean() {
         println!("reconciled: terminal and till agree on every total");
     } else {
+        for d in &reconciliation.differences {
+            println!("  difference: {d:?}");
+        }
         println!("reconciliation: {differences} difference(s)");
     }
 

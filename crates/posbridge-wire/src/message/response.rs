@@ -476,6 +476,34 @@ pub struct Totals {
     pub amount: u64,
 }
 
+impl Totals {
+    /// The totals of `results` per kind and currency, the way a settlement counts them: over
+    /// approved results (in full or in part) only, each adding its approved amount plus tip and
+    /// cashback. An app reconciles its own record against a settlement with this.
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a TransactionResult>) -> Vec<Self> {
+        let mut totals: Vec<Self> = Vec::new();
+        for r in results.into_iter().filter(|r| r.outcome.is_approved()) {
+            let value = r.approved_minor + r.tip.unwrap_or(0) + r.cashback.unwrap_or(0);
+            match totals
+                .iter_mut()
+                .find(|t| t.kind == r.kind && t.currency == r.amount.currency)
+            {
+                Some(t) => {
+                    t.count += 1;
+                    t.amount += value;
+                }
+                None => totals.push(Self {
+                    kind: r.kind,
+                    currency: r.amount.currency,
+                    count: 1,
+                    amount: value,
+                }),
+            }
+        }
+        totals
+    }
+}
+
 mod totals {
     use super::key;
     pub(super) const KIND: u8 = key(1, true);

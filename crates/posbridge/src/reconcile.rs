@@ -1,0 +1,116 @@
+//! Reconciliation: the terminal's settlement totals against the app's journal.
+
+use posbridge_crypto::{PublicKey, verify_result, verify_settlement};
+use posbridge_journal::{Entry, EntryState};
+use posbridge_wire::{Currency, IdempotencyKey, SettlementResult, Totals, TransactionKind};
+
+/// One way the journal and the settlement disagree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Difference {
+    /// The totals of one kind and currency differ (`None`: that side has none).
+    Totals {
+        /// The kind.
+        kind: TransactionKind,
+        /// The currency.
+        currency: Currency,
+        /// The journal's count and sum.
+        journal: Option<(u32, u64)>,
+        /// The terminal's count and sum.
+        terminal: Option<(u32, u64)>,
+    },
+    /// A journaled result whose signature does not verify against the terminal's key.
+    InvalidSignature(IdempotencyKey),
+    /// A command still in doubt: recover it, then reconcile again.
+    InDoubt(IdempotencyKey),
+    /// The settlement report's own signature does not verify.
+    SettlementSignature,
+}
+
+/// The outcome of a reconciliation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// The settled batch.
+    pub batch_number: u32,
+    /// The totals both sides agree on.
+    pub matched: Vec<Totals>,
+    /// Every difference found.
+    pub differences: Vec<Difference>,
+}
+
+impl Reconciliation {
+    /// Whether the journal and the terminal agree on everything.
+    pub fn is_clean(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+/// Compares `settlement` with the journal `entries` of the same batch (those of the terminal,
+/// since its previous settlement). With `terminal_key`, every result's signature and the
+/// report's are checked too.
+pub fn reconcile(
+    entries: &[Entry],
+    settlement: &SettlementResult,
+    terminal_key: Option<&PublicKey>,
+) -> Reconciliation {
+    let mut differences = Vec::new();
+    if let Some(key) = terminal_key
+        && verify_settlement(key, settlement).is_err()
+    {
+        differences.push(Difference::SettlementSignature);
+    }
+    let mut results = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| e.terminal == settlement.terminal_id)
+    {
+        match (&e.result, e.state) {
+            (Some(r), EntryState::Done) => {
+                let checked = e.terminal_key.as_ref().or(terminal_key);
+                if let Some(k) = checked
+                    && verify_result(k, r).is_err()
+                {
+                    differences.push(Difference::InvalidSignature(e.key()));
+                }
+                results.push(r.clone());
+            }
+            (_, EntryState::Rejected) => {}
+            _ => differences.push(Difference::InDoubt(e.key())),
+        }
+    }
+    let mine = Totals::of(&results);
+    let mut matched = Vec::new();
+    for t in &settlement.totals {
+        let m = mine
+            .iter()
+            .find(|m| m.kind == t.kind && m.currency == t.currency);
+        match m {
+            Some(m) if m.count == t.count && m.amount == t.amount => matched.push(t.clone()),
+            _ => differences.push(Difference::Totals {
+                kind: t.kind,
+                currency: t.currency,
+                journal: m.map(|m| (m.count, m.amount)),
+                terminal: Some((t.count, t.amount)),
+            }),
+        }
+    }
+    for m in &mine {
+        if !settlement
+            .totals
+            .iter()
+            .any(|t| t.kind == m.kind && t.currency == m.currency)
+        {
+            differences.push(Difference::Totals {
+                kind: m.kind,
+                currency: m.currency,
+                journal: Some((m.count, m.amount)),
+                terminal: None,
+            });
+        }
+    }
+    Reconciliation {
+        batch_number: settlement.batch_number,
+        matched,
+        differences,
+    }
+}
