@@ -300,7 +300,9 @@ impl Pair {
             self.to_client.next_at(),
             self.client.poll_timeout(),
             self.terminal.poll_timeout(),
-            self.app.as_ref().and_then(|a| a.poll_timeout()),
+            self.app
+                .as_ref()
+                .and_then(|a| a.poll_timeout(&self.terminal)),
         ]
         .into_iter()
         .flatten()
@@ -311,7 +313,9 @@ impl Pair {
         self.client.handle_timeout(self.now);
         self.terminal.handle_timeout(self.now);
         if let Some(app) = &mut self.app
-            && app.poll_timeout().is_some_and(|t| t <= self.now)
+            && app
+                .poll_timeout(&self.terminal)
+                .is_some_and(|t| t <= self.now)
         {
             app.handle_timeout(&mut self.terminal, self.now);
         }

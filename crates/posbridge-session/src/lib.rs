@@ -80,7 +80,8 @@ pub use reliable::{ReliabilityConfig, ReliabilityStats};
 pub use requests::{RequestError, RequestState, validate as validate_transaction};
 pub use results::{KeyRecord, MemoryResultStore, ResultStore, SharedResults, normalise};
 pub use terminal::{
-    PairingRegistry, TerminalApp, TerminalContext, TerminalEvent, TerminalSession, TerminalSettings,
+    PairingRegistry, SharedApp, TerminalApp, TerminalContext, TerminalEvent, TerminalSession,
+    TerminalSettings,
 };
 
 /// Why a session failed.

@@ -270,9 +270,11 @@ pub trait TerminalApp {
     /// Handles one event of `session`.
     fn on_event(&mut self, session: &mut TerminalSession, event: &TerminalEvent, now: Instant);
 
-    /// When the app next needs [`handle_timeout`](Self::handle_timeout) (a card presented after
-    /// a delay, an online authorisation answering).
-    fn poll_timeout(&self) -> Option<Instant> {
+    /// When the app next needs [`handle_timeout`](Self::handle_timeout) for `session`'s work
+    /// (a card presented after a delay, an online authorisation answering). An app serving
+    /// several sessions answers per session, so that a driver only wakes for its own.
+    fn poll_timeout(&self, session: &TerminalSession) -> Option<Instant> {
+        let _ = session;
         None
     }
 
@@ -288,6 +290,50 @@ fn needs_operator(kind: TransactionKind) -> bool {
     matches!(kind, TransactionKind::Refund | TransactionKind::Void)
 }
 
+/// One app shared by several sessions (one per connection, each in its own task): a
+/// reference-counted handle that locks the app for the length of each call.
+pub struct SharedApp<A>(Arc<Mutex<A>>);
+
+impl<A> Clone for SharedApp<A> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<A> std::fmt::Debug for SharedApp<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedApp")
+    }
+}
+
+impl<A> SharedApp<A> {
+    /// Shares `app`.
+    pub fn new(app: A) -> Self {
+        Self(Arc::new(Mutex::new(app)))
+    }
+
+    /// The app, locked.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, A> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<A: TerminalApp> TerminalApp for SharedApp<A> {
+    fn on_event(&mut self, session: &mut TerminalSession, event: &TerminalEvent, now: Instant) {
+        self.lock().on_event(session, event, now);
+    }
+
+    fn poll_timeout(&self, session: &TerminalSession) -> Option<Instant> {
+        self.lock().poll_timeout(session)
+    }
+
+    fn handle_timeout(&mut self, session: &mut TerminalSession, now: Instant) {
+        self.lock().handle_timeout(session, now);
+    }
+}
+
 /// The money command a session is running.
 struct Running {
     key: IdempotencyKey,
@@ -299,6 +345,7 @@ struct Running {
 /// [`ClientSession`](crate::ClientSession)'s: `handle_input`, then `poll_transmit` until `None`,
 /// `poll_event` until `None`, and `handle_timeout` at `poll_timeout`.
 pub struct TerminalSession {
+    id: u64,
     core: Core,
     identity: Arc<LocalIdentity>,
     registry: Arc<Mutex<PairingRegistry>>,
@@ -329,7 +376,9 @@ impl TerminalSession {
     /// start the secure handshake. It reports the context's capabilities (with the protocol
     /// version chosen for this client).
     pub fn new(config: SessionConfig, context: TerminalContext, now: Instant) -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Self {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             core: Core::new(config, now),
             identity: context.identity,
             registry: context.registry,
@@ -863,6 +912,11 @@ impl TerminalSession {
             request: t,
             resumed,
         });
+    }
+
+    /// A number unique to this session within the process (for apps that serve several).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The idempotency key of the money command this session runs, if any.

@@ -68,7 +68,7 @@ impl TerminalApp for App {
         // A resumed command is one this app is still running: nothing to do.
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self, _: &TerminalSession) -> Option<Instant> {
         self.running.iter().map(|r| r.1).min()
     }
 

@@ -108,7 +108,7 @@ impl TerminalApp for App {
         }
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self, _: &TerminalSession) -> Option<Instant> {
         self.running
             .as_ref()
             .filter(|r| r.0.command.amount().map(|a| a.minor) != Some(666))

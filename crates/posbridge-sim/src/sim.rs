@@ -32,6 +32,9 @@ enum Step {
 }
 
 struct Job {
+    /// The session whose client waits for it (`None`: that connection is gone; the job goes on
+    /// and its result is stored for whoever asks).
+    session: Option<u64>,
     request: TransactionRequest,
     step: Step,
     due: Instant,
@@ -236,6 +239,7 @@ impl Simulator {
         };
         let _ = session.progress(stage, None, now);
         self.jobs.push(Job {
+            session: Some(session.id()),
             request: request.clone(),
             step,
             due,
@@ -573,6 +577,11 @@ impl Simulator {
     }
 }
 
+/// Whether `session` moves `job` on: its own jobs, and those whose connection is gone.
+fn serves(job: &Job, session: &TerminalSession) -> bool {
+    job.session.is_none_or(|id| id == session.id())
+}
+
 impl TerminalApp for Simulator {
     fn on_event(&mut self, session: &mut TerminalSession, event: &TerminalEvent, now: Instant) {
         match event {
@@ -580,19 +589,33 @@ impl TerminalApp for Simulator {
                 request,
                 resumed: false,
             } => self.start(session, request, now),
-            // Resumed and still running here: its result goes to this session when ready.
-            // Not known (the simulator restarted): it never reached the issuer; fail it so the
-            // client learns nothing was charged.
+            // Resumed over a new connection: a job still running moves to this session, so its
+            // result goes to the client that asks now. Not known (the simulator restarted): it
+            // never reached the issuer; fail it so the client learns nothing was charged.
             TerminalEvent::Transaction {
                 request,
                 resumed: true,
-            } if !self
-                .jobs
-                .iter()
-                .any(|j| j.request.idempotency_key == request.idempotency_key) =>
-            {
-                let outcome = Outcome::Failed(ErrorCode::INTERNAL);
-                self.finish(session, request, None, outcome, None, now);
+            } => {
+                let key = request.idempotency_key;
+                match self
+                    .jobs
+                    .iter_mut()
+                    .find(|j| j.request.idempotency_key == key)
+                {
+                    Some(job) => job.session = Some(session.id()),
+                    None => {
+                        let outcome = Outcome::Failed(ErrorCode::INTERNAL);
+                        self.finish(session, request, None, outcome, None, now);
+                    }
+                }
+            }
+            // A connection ended: its jobs go on without it.
+            TerminalEvent::Closed(_) => {
+                for job in &mut self.jobs {
+                    if job.session == Some(session.id()) {
+                        job.session = None;
+                    }
+                }
             }
             TerminalEvent::CancelRequested { request_id, target } => {
                 self.cancel(session, *request_id, *target, now)
@@ -621,8 +644,12 @@ impl TerminalApp for Simulator {
         }
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.jobs.iter().map(|j| j.due).min()
+    fn poll_timeout(&self, session: &TerminalSession) -> Option<Instant> {
+        self.jobs
+            .iter()
+            .filter(|j| serves(j, session))
+            .map(|j| j.due)
+            .min()
     }
 
     fn handle_timeout(&mut self, session: &mut TerminalSession, now: Instant) {
@@ -630,7 +657,7 @@ impl TerminalApp for Simulator {
         for _ in 0..8 {
             let (due, rest): (Vec<Job>, Vec<Job>) = std::mem::take(&mut self.jobs)
                 .into_iter()
-                .partition(|j| j.due <= now);
+                .partition(|j| j.due <= now && serves(j, session));
             self.jobs = rest;
             if due.is_empty() {
                 break;

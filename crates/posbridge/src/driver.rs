@@ -122,7 +122,7 @@ pub async fn serve_terminal<L: Link, A: TerminalApp + ?Sized>(
         if session.is_closed() {
             break;
         }
-        let app_timer = app.poll_timeout();
+        let app_timer = app.poll_timeout(&session);
         let session_timer = session.poll_timeout();
         let wake = match (app_timer, session_timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -145,7 +145,7 @@ pub async fn serve_terminal<L: Link, A: TerminalApp + ?Sized>(
             () = sleep => {
                 let t = now();
                 session.handle_timeout(t);
-                if app.poll_timeout().is_some_and(|due| due <= t) {
+                if app.poll_timeout(&session).is_some_and(|due| due <= t) {
                     app.handle_timeout(&mut session, t);
                 }
             }

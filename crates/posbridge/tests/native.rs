@@ -362,3 +362,42 @@ async fn a_link_lost_mid_sale_leaves_the_sale_in_doubt() {
             .is_some()
     );
 }
+
+/// Two tills on one terminal at once: one simulator shared by both connections.
+#[tokio::test(start_paused = true)]
+async fn two_clients_share_one_simulated_terminal() {
+    use posbridge_session::SharedApp;
+    let mut registry = PairingRegistry::new();
+    paired(&mut registry);
+    let profile = TerminalProfile::default();
+    let ctx = TerminalContext::new(terminal_identity(), registry, profile.capabilities(), 100);
+    let sim = SharedApp::new(Simulator::new(
+        profile,
+        terminal_identity(),
+        driver::now(),
+        WALL,
+    ));
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let (ours, theirs) = memory_pair(Delivery::Stream, 4096, 256);
+        let session = TerminalSession::new(SessionConfig::default(), ctx.clone(), driver::now());
+        let mut app = sim.clone();
+        tokio::spawn(async move { driver::serve_terminal(session, theirs, &mut app).await });
+        clients.push(
+            NativeClient::connect(ours, options(as_paired()))
+                .await
+                .unwrap(),
+        );
+    }
+    let (a, b) = tokio::join!(
+        clients[0].sale(IdempotencyKey::from_u128(501), eur(1100), CALL),
+        clients[1].sale(IdempotencyKey::from_u128(502), eur(2200), CALL),
+    );
+    assert_eq!(a.unwrap().amount.minor, 1100);
+    assert_eq!(b.unwrap().amount.minor, 2200);
+    let batch: Vec<u64> = sim.lock().transactions().map(|t| t.amount.minor).collect();
+    assert_eq!(batch.len(), 2, "one batch for the terminal: {batch:?}");
+    for c in clients {
+        c.close().await;
+    }
+}
