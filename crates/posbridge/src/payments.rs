@@ -119,6 +119,11 @@ impl<J: Journal> Payments<J> {
         }
     }
 
+    /// The paired terminal's signing key results are checked against.
+    pub fn terminal_key(&self) -> Option<&PublicKey> {
+        self.terminal_key.as_ref()
+    }
+
     /// The connection.
     pub fn client(&self) -> &NativeClient {
         &self.client

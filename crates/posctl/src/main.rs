@@ -5,7 +5,9 @@
 //! capture, a status query and a settlement reconciled against what the app recorded, printing
 //! receipts and the record as it goes.
 
+mod commands;
 mod demo;
+mod home;
 
 use std::process::ExitCode;
 
@@ -29,10 +31,21 @@ enum Command {
     /// pairing, sale, refund with operator PIN, pre-authorisation and capture, status,
     /// settlement with reconciliation.
     Demo(demo::DemoArgs),
+    /// Pairs with a terminal using the code on its screen and keeps it as a profile.
+    Pair(commands::PairArgs),
+    /// Takes a payment (journaled before it is sent; in-doubt payments are recovered first).
+    Sale(commands::SaleArgs),
+    /// Asks the terminal what became of a payment, by idempotency key.
+    Status(commands::StatusArgs),
+    /// Resolves every payment in doubt (after a crash, a disconnect or a timeout).
+    Recover(commands::RecoverArgs),
+    /// Closes the terminal's batch and reconciles it against the journal.
+    Settle(commands::SettleArgs),
+    /// Shows or exports the journal.
+    Journal(commands::JournalArgs),
 }
 
-/// Exit codes: 0 success, 1 a payment step failed, 2 the command line was wrong (clap), 3 the
-/// connection failed.
+/// Exit codes: see `after_help` above.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -47,5 +60,11 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Demo(args) => runtime.block_on(demo::run(args)),
+        Command::Pair(args) => commands::finish(runtime.block_on(commands::pair(args))),
+        Command::Sale(args) => commands::finish(runtime.block_on(commands::sale(args))),
+        Command::Status(args) => commands::finish(runtime.block_on(commands::status(args))),
+        Command::Recover(args) => commands::finish(runtime.block_on(commands::recover(args))),
+        Command::Settle(args) => commands::finish(runtime.block_on(commands::settle(args))),
+        Command::Journal(args) => commands::finish(commands::journal(args)),
     }
 }

@@ -1,0 +1,523 @@
+//! `pair`, `sale`, `status`, `settle` and `journal`: one terminal, one till, a journal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use posbridge::journal::{Journal, Query, SqliteJournal, export_csv, export_jsonl};
+use posbridge::{ConnectOptions, NativeClient, PaymentError, Payments};
+use posbridge_crypto::PairingSecret;
+use posbridge_session::{ClientSecurity, SessionConfig};
+use posbridge_sim::{money, render};
+use posbridge_tcp::TcpConfig;
+use posbridge_wire::{
+    Amount, ClientId, Credential, Currency, Hello, IdempotencyKey, Message, OperatorAuth,
+    OperatorSecret, ReceiptCopy, RequestId, SettlementRequest, TransactionCommand,
+    TransactionResult, TransactionStatus,
+};
+
+use crate::home::{Home, TerminalProfile};
+
+/// Exit codes (documented in `posctl --help`).
+pub(crate) mod exit {
+    /// The payment was approved / the command succeeded.
+    pub(crate) const OK: u8 = 0;
+    /// Something failed (a step, the journal, a refusal).
+    pub(crate) const FAILED: u8 = 1;
+    /// Could not connect.
+    pub(crate) const CONNECT: u8 = 3;
+    /// The payment was declined (or cancelled, or failed at the terminal): no money moved.
+    pub(crate) const DECLINED: u8 = 4;
+    /// The outcome is in doubt: it is journaled; run `posctl recover`.
+    pub(crate) const IN_DOUBT: u8 = 5;
+}
+
+/// Options every terminal command takes.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct Common {
+    /// Where posctl keeps keys, pairings, the journal and config.toml.
+    #[arg(long, global = true)]
+    home: Option<PathBuf>,
+    /// Which paired terminal (a profile name in config.toml; default: the default profile).
+    #[arg(long, global = true)]
+    terminal: Option<String>,
+    /// Print results as JSON lines for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+type Error = Box<dyn std::error::Error>;
+
+pub(crate) struct Failure(u8, Error);
+
+impl<E: Into<Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self(exit::FAILED, e.into())
+    }
+}
+
+fn connect_failure(e: impl Into<Error>) -> Failure {
+    Failure(exit::CONNECT, e.into())
+}
+
+pub(crate) fn finish(result: Result<u8, Failure>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(code, e)) => {
+            eprintln!("posctl: {e}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn hello() -> Hello {
+    Hello {
+        client_id: ClientId([0x50; 16]),
+        client_name: Some("posctl".into()),
+        app_version: Some(concat!("posctl ", env!("CARGO_PKG_VERSION")).into()),
+        protocol_versions: vec![1],
+        max_frame_size: None,
+    }
+}
+
+/// Parses `12.50` (or `12`) into minor units.
+pub(crate) fn parse_amount(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not an amount like 12.50");
+    let (units, cents) = match text.split_once('.') {
+        Some((u, c)) if c.len() == 2 => (u, c),
+        Some(_) => return Err(bad()),
+        None => (text, "00"),
+    };
+    let units: u64 = units.parse().map_err(|_| bad())?;
+    let cents: u64 = cents.parse().map_err(|_| bad())?;
+    units
+        .checked_mul(100)
+        .and_then(|u| u.checked_add(cents))
+        .ok_or_else(bad)
+}
+
+fn parse_currency(code: &str) -> Result<Currency, String> {
+    Ok(match code.to_ascii_uppercase().as_str() {
+        "EUR" => Currency::EUR,
+        "USD" => Currency::USD,
+        "GBP" => Currency::GBP,
+        "CHF" => Currency::CHF,
+        other => {
+            let n: u16 = other.parse().map_err(|_| {
+                format!("unknown currency {code:?}: use EUR, USD, GBP, CHF or an ISO 4217 number")
+            })?;
+            Currency::new(n).map_err(|e| e.to_string())?
+        }
+    })
+}
+
+fn new_key() -> Result<IdempotencyKey, Error> {
+    let mut bytes = [0u8; 16];
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    bytes[..16].copy_from_slice(&nanos.to_be_bytes());
+    // Mix in the process id so two tills started in the same nanosecond differ.
+    bytes[0] ^= std::process::id() as u8;
+    Ok(IdempotencyKey(bytes))
+}
+
+async fn connect(
+    home: &Home,
+    common: &Common,
+) -> Result<(Payments<SqliteJournal>, String), Failure> {
+    let (name, profile, record) = home.terminal(common.terminal.as_deref())?;
+    let link = posbridge_tcp::connect(&profile.address, &TcpConfig::default())
+        .await
+        .map_err(connect_failure)?;
+    let client = NativeClient::connect(
+        link,
+        ConnectOptions {
+            session: SessionConfig::default(),
+            identity: Arc::new(home.identity()?),
+            security: ClientSecurity::Paired {
+                terminal_key: record.peer.channel_key,
+            },
+            hello: hello(),
+            timeout: Duration::from_secs(20),
+        },
+    )
+    .await
+    .map_err(connect_failure)?;
+    let journal = SqliteJournal::open(home.journal_path())?;
+    Ok((
+        Payments::new(client, journal, Some(record.peer.signing_key)),
+        name,
+    ))
+}
+
+/// `posctl pair`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct PairArgs {
+    /// The terminal's address (`host:port`).
+    #[arg(long)]
+    tcp: String,
+    /// The code on the terminal's screen.
+    #[arg(long)]
+    code: String,
+    /// The profile name to keep it under.
+    #[arg(long, default_value = "default")]
+    name: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub(crate) async fn pair(args: PairArgs) -> Result<u8, Failure> {
+    let home = Home::locate(args.common.home.as_deref())?;
+    let secret = PairingSecret::code(&args.code)?;
+    let link = posbridge_tcp::connect(&args.tcp, &TcpConfig::default())
+        .await
+        .map_err(connect_failure)?;
+    let client = NativeClient::connect(
+        link,
+        ConnectOptions {
+            session: SessionConfig::default(),
+            identity: Arc::new(home.identity()?),
+            security: ClientSecurity::Pair(secret),
+            hello: hello(),
+            timeout: Duration::from_secs(60),
+        },
+    )
+    .await
+    .map_err(connect_failure)?;
+    let record = client
+        .paired()
+        .cloned()
+        .ok_or("the terminal did not pair")?;
+    home.pairings()?.save(&record)?;
+    let mut config = home.config()?;
+    config.terminals.insert(
+        args.name.clone(),
+        TerminalProfile {
+            address: args.tcp.clone(),
+            terminal_id: record.peer.id.to_string(),
+        },
+    );
+    config.default.get_or_insert(args.name.clone());
+    home.save_config(&config)?;
+    client.close().await;
+    if args.common.json {
+        println!(
+            "{{\"paired\":true,\"profile\":\"{}\",\"terminal_id\":\"{}\",\"terminal_name\":{:?}}}",
+            args.name, record.peer.id, record.peer.name
+        );
+    } else {
+        println!(
+            "paired with {} ({}) as profile {:?}",
+            record.peer.name, record.peer.id, args.name
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// `posctl sale`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct SaleArgs {
+    /// The amount, like `12.50`.
+    amount: String,
+    /// The currency.
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    /// The idempotency key (32 hex digits) to retry a sale; new by default.
+    #[arg(long)]
+    key: Option<String>,
+    /// How long to wait for the customer and the issuer, in seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn print_result(json: bool, r: &TransactionResult) {
+    if json {
+        println!(
+            "{{\"idempotency_key\":\"{}\",\"transaction_id\":\"{}\",\"kind\":\"{:?}\",\"outcome\":\"{:?}\",\"amount_minor\":\"{}\",\"approved_minor\":\"{}\",\"currency\":\"{}\",\"masked_pan\":{}}}",
+            r.idempotency_key,
+            r.transaction_id,
+            r.kind,
+            r.outcome,
+            r.amount.minor,
+            r.approved_minor,
+            r.amount.currency.code(),
+            r.pan.map_or("null".to_string(), |p| format!("\"{p}\""))
+        );
+    } else {
+        println!(
+            "{:?} {:?}: {} (transaction {}, key {})",
+            r.kind,
+            r.outcome,
+            money(r.approved_minor + r.tip.unwrap_or(0), r.amount.currency),
+            r.transaction_id,
+            r.idempotency_key
+        );
+        if let Some(receipt) = r.receipts.iter().find(|x| x.copy == ReceiptCopy::Customer) {
+            println!("\n{}", render(receipt));
+        }
+    }
+}
+
+fn outcome_code(r: &TransactionResult) -> u8 {
+    if r.outcome.is_approved() {
+        exit::OK
+    } else {
+        exit::DECLINED
+    }
+}
+
+fn payment_failure(e: PaymentError) -> Failure {
+    match e {
+        PaymentError::InDoubt(_) => Failure(exit::IN_DOUBT, e.into()),
+        e => Failure(exit::FAILED, e.into()),
+    }
+}
+
+pub(crate) async fn sale(args: SaleArgs) -> Result<u8, Failure> {
+    let home = Home::locate(args.common.home.as_deref())?;
+    let amount = Amount::new(parse_amount(&args.amount)?, parse_currency(&args.currency)?);
+    let key = match &args.key {
+        Some(hex) => {
+            IdempotencyKey::parse_hex(hex).map_err(|_| format!("--key {hex:?}: 32 hex digits"))?
+        }
+        None => new_key()?,
+    };
+    let (payments, _) = connect(&home, &args.common).await?;
+    // Nothing new goes out before what is in doubt is resolved.
+    let report = payments
+        .recover(Duration::from_secs(args.timeout))
+        .await
+        .map_err(payment_failure)?;
+    if !report.running.is_empty() || !report.unresolved.is_empty() {
+        return Err(Failure(
+            exit::IN_DOUBT,
+            format!("earlier payments are still in doubt: {report:?}; run posctl recover").into(),
+        ));
+    }
+    let result = payments
+        .transaction(
+            key,
+            TransactionCommand::Sale {
+                amount,
+                tip: None,
+                cashback: None,
+            },
+            Duration::from_secs(args.timeout),
+        )
+        .await
+        .map_err(payment_failure)?;
+    print_result(args.common.json, &result);
+    let (client, _) = payments.into_parts();
+    client.close().await;
+    Ok(outcome_code(&result))
+}
+
+/// `posctl status`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct StatusArgs {
+    /// The idempotency key (32 hex digits).
+    key: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub(crate) async fn status(args: StatusArgs) -> Result<u8, Failure> {
+    let home = Home::locate(args.common.home.as_deref())?;
+    let key = IdempotencyKey::parse_hex(&args.key)
+        .map_err(|_| format!("{:?}: 32 hex digits", args.key))?;
+    let (payments, _) = connect(&home, &args.common).await?;
+    let status = payments
+        .client()
+        .status(key, Duration::from_secs(20))
+        .await?;
+    let code = match &status {
+        TransactionStatus::Done(r) => {
+            print_result(args.common.json, r);
+            outcome_code(r)
+        }
+        TransactionStatus::NotFound => {
+            println!(
+                "{}",
+                if args.common.json {
+                    "{\"status\":\"not_found\"}"
+                } else {
+                    "not found: the terminal never saw this key"
+                }
+            );
+            exit::FAILED
+        }
+        _ => {
+            println!(
+                "{}",
+                if args.common.json {
+                    "{\"status\":\"in_progress\"}"
+                } else {
+                    "in progress"
+                }
+            );
+            exit::IN_DOUBT
+        }
+    };
+    let (client, _) = payments.into_parts();
+    client.close().await;
+    Ok(code)
+}
+
+/// `posctl recover`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct RecoverArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
+    let home = Home::locate(args.common.home.as_deref())?;
+    let (payments, _) = connect(&home, &args.common).await?;
+    let report = payments
+        .recover(Duration::from_secs(120))
+        .await
+        .map_err(payment_failure)?;
+    println!(
+        "recorded {}, resent {}, awaited {}, still running {}, unresolved {}",
+        report.recorded.len(),
+        report.resent.len(),
+        report.awaited.len(),
+        report.running.len(),
+        report.unresolved.len()
+    );
+    let (client, _) = payments.into_parts();
+    client.close().await;
+    Ok(
+        if report.running.is_empty() && report.unresolved.is_empty() {
+            exit::OK
+        } else {
+            exit::IN_DOUBT
+        },
+    )
+}
+
+/// `posctl settle`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct SettleArgs {
+    /// The operator authorising it, as NAME:PIN.
+    #[arg(long)]
+    operator: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
+    let home = Home::locate(args.common.home.as_deref())?;
+    let (name, pin) = args
+        .operator
+        .split_once(':')
+        .ok_or("--operator: expected NAME:PIN")?;
+    let (payments, _) = connect(&home, &args.common).await?;
+    let request = Message::Settlement(SettlementRequest {
+        request_id: RequestId::default(),
+        idempotency_key: new_key()?,
+        operator: Some(OperatorAuth {
+            operator_id: name.into(),
+            credential: Credential::Pin(OperatorSecret::new(pin)?),
+        }),
+    });
+    let report = match payments
+        .client()
+        .request(request, Duration::from_secs(60))
+        .await?
+    {
+        Message::SettlementResult(s) => s,
+        other => return Err(format!("unexpected answer {other:?}").into()),
+    };
+    // The batch: this terminal's journal entries since the batch opened.
+    let entries = payments.journal().query(&Query {
+        from: report.opened,
+        terminal: Some(report.terminal_id),
+        ..Query::default()
+    })?;
+    let reconciliation = posbridge::reconcile(&entries, &report, payments.terminal_key());
+    println!("batch {} closed", report.batch_number);
+    for t in &report.totals {
+        println!(
+            "  {:<16} {:>4} x {:>14}  {}",
+            format!("{:?}", t.kind),
+            t.count,
+            money(t.amount, t.currency),
+            if reconciliation.matched.contains(t) {
+                "matches the journal"
+            } else {
+                "DIFFERS"
+            }
+        );
+    }
+    for d in &reconciliation.differences {
+        println!("  difference: {d:?}");
+    }
+    let (client, _) = payments.into_parts();
+    client.close().await;
+    Ok(if reconciliation.is_clean() {
+        println!("reconciled");
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+/// `posctl journal`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct JournalArgs {
+    #[command(subcommand)]
+    action: JournalAction,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum JournalAction {
+    /// Lists the entries, oldest first.
+    List,
+    /// Writes every entry to stdout as CSV or JSON Lines.
+    Export {
+        /// `csv` or `jsonl`.
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
+}
+
+pub(crate) fn journal(args: JournalArgs) -> Result<u8, Failure> {
+    let home = Home::locate(args.common.home.as_deref())?;
+    let journal = SqliteJournal::open(home.journal_path())?;
+    let entries = journal.query(&Query::default())?;
+    let stdout = std::io::stdout();
+    match args.action {
+        JournalAction::List if args.common.json => export_jsonl(&entries, stdout.lock())?,
+        JournalAction::List => {
+            for e in &entries {
+                let r = e.result.as_ref();
+                println!(
+                    "{}  {:<9} {:<8} {:>12}  {:<24} {}",
+                    e.key(),
+                    e.state.as_str(),
+                    format!("{:?}", e.kind()),
+                    e.amount()
+                        .map(|a| money(a.minor, a.currency))
+                        .unwrap_or_default(),
+                    r.map(|r| format!("{:?}", r.outcome)).unwrap_or_default(),
+                    r.and_then(|r| r.pan)
+                        .map(|p| p.to_string())
+                        .unwrap_or_default()
+                );
+            }
+        }
+        JournalAction::Export { format } => match format.as_str() {
+            "csv" => export_csv(&entries, stdout.lock())?,
+            "jsonl" => export_jsonl(&entries, stdout.lock())?,
+            other => return Err(format!("--format {other:?}: use csv or jsonl").into()),
+        },
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,127 @@
+//! Where posctl keeps its state: keys, pairings, the journal and terminal profiles.
+//!
+//! `--home DIR`, else `$POSBRIDGE_HOME`, else `$XDG_CONFIG_HOME/posbridge`, else
+//! `~/.config/posbridge` (`%APPDATA%\posbridge` on Windows). Inside: `keys/` (owner-only: this
+//! till's identity and its pairings), `journal.db` (SQLite) and `config.toml`:
+//!
+//! ```toml
+//! default = "shop"
+//!
+//! [terminals.shop]
+//! address = "127.0.0.1:20100"
+//! terminal_id = "51570000000000000000000000000001"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use posbridge_crypto::{FileKeyStore, PairingRecord, PairingStore, PeerId, Role};
+use serde::{Deserialize, Serialize};
+
+/// A terminal this till is paired with.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct TerminalProfile {
+    /// `host:port`.
+    pub(crate) address: String,
+    /// The terminal's id (32 hex digits).
+    pub(crate) terminal_id: String,
+}
+
+/// `config.toml`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Config {
+    /// The profile used when `--terminal` is not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) default: Option<String>,
+    /// Profiles by name.
+    #[serde(default)]
+    pub(crate) terminals: BTreeMap<String, TerminalProfile>,
+}
+
+pub(crate) struct Home {
+    dir: PathBuf,
+}
+
+type Error = Box<dyn std::error::Error>;
+
+impl Home {
+    pub(crate) fn locate(explicit: Option<&Path>) -> Result<Self, Error> {
+        let dir = if let Some(d) = explicit {
+            d.to_path_buf()
+        } else if let Some(d) = std::env::var_os("POSBRIDGE_HOME") {
+            PathBuf::from(d)
+        } else if let Some(d) = std::env::var_os("XDG_CONFIG_HOME") {
+            PathBuf::from(d).join("posbridge")
+        } else if let Some(d) = std::env::var_os("APPDATA") {
+            PathBuf::from(d).join("posbridge")
+        } else if let Some(d) = std::env::var_os("HOME") {
+            PathBuf::from(d).join(".config").join("posbridge")
+        } else {
+            return Err("no home for posctl: pass --home DIR or set POSBRIDGE_HOME".into());
+        };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(Self { dir })
+    }
+
+    pub(crate) fn journal_path(&self) -> PathBuf {
+        self.dir.join("journal.db")
+    }
+
+    pub(crate) fn pairings(&self) -> Result<PairingStore<FileKeyStore>, Error> {
+        Ok(PairingStore::new(FileKeyStore::open(
+            self.dir.join("keys"),
+        )?))
+    }
+
+    /// This till's identity (made on first use).
+    pub(crate) fn identity(&self) -> Result<posbridge_crypto::LocalIdentity, Error> {
+        let name = std::env::var("HOSTNAME").unwrap_or_else(|_| "posctl till".into());
+        Ok(self
+            .pairings()?
+            .identity_or_generate(PeerId::random()?, &name)?)
+    }
+
+    pub(crate) fn config(&self) -> Result<Config, Error> {
+        let path = self.dir.join("config.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(format!("{}: {e}", path.display()).into()),
+        }
+    }
+
+    pub(crate) fn save_config(&self, config: &Config) -> Result<(), Error> {
+        let path = self.dir.join("config.toml");
+        let tmp = self.dir.join("config.toml.tmp");
+        std::fs::write(&tmp, toml::to_string(config)?)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    /// The profile `name` (or the default) and the pairing record of its terminal.
+    pub(crate) fn terminal(
+        &self,
+        name: Option<&str>,
+    ) -> Result<(String, TerminalProfile, PairingRecord), Error> {
+        let config = self.config()?;
+        let name = name
+            .map(str::to_string)
+            .or(config.default.clone())
+            .ok_or("no terminal: pair with one first (posctl pair --tcp HOST:PORT --code CODE)")?;
+        let profile = config
+            .terminals
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| format!("no terminal profile {name:?} in config.toml"))?;
+        let record = self
+            .pairings()?
+            .records()?
+            .into_iter()
+            .find(|r| r.peer_role == Role::Terminal && r.peer.id.to_string() == profile.terminal_id)
+            .ok_or_else(|| {
+                format!("terminal {name:?} is not paired (its pairing was removed): pair again")
+            })?;
+        Ok((name, profile, record))
+    }
+}

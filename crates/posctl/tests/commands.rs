@@ -1,0 +1,174 @@
+//! posctl's terminal commands end to end against a simulated terminal on 127.0.0.1: pair, sale
+//! (approved and declined, with exit codes), status, journal list and export, settle with
+//! reconciliation, JSON output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use posbridge::driver;
+use posbridge_crypto::{LocalIdentity, PairingConfig};
+use posbridge_session::{
+    PairingRegistry, SessionConfig, SharedApp, TerminalContext, TerminalSession,
+};
+use posbridge_sim::{Latency, Simulator, TerminalProfile};
+use posbridge_wire::Timestamp;
+
+/// Starts a simulator on its own thread; returns its address and pairing code.
+fn simulator() -> (String, String) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let profile = TerminalProfile {
+                latency: Latency::INSTANT,
+                ..TerminalProfile::default()
+            };
+            let identity = Arc::new(
+                LocalIdentity::generate(profile.terminal_id.into(), "test terminal").unwrap(),
+            );
+            let ctx = TerminalContext::new(
+                identity.clone(),
+                PairingRegistry::new(),
+                profile.capabilities(),
+                1000,
+            );
+            ctx.operators
+                .lock()
+                .unwrap()
+                .add_pin("manager", "2468")
+                .unwrap();
+            let code = ctx
+                .registry
+                .lock()
+                .unwrap()
+                .open_window(PairingConfig::default(), driver::now())
+                .unwrap()
+                .to_string();
+            let listener = posbridge_tcp::Listener::bind("127.0.0.1:0").await.unwrap();
+            tx.send((listener.local_addr().unwrap().to_string(), code))
+                .unwrap();
+            let app = SharedApp::new(Simulator::new(
+                profile,
+                identity,
+                driver::now(),
+                Timestamp(1_764_000_000_000),
+            ));
+            loop {
+                let Ok(link) = listener.accept().await else {
+                    continue;
+                };
+                let session =
+                    TerminalSession::new(SessionConfig::default(), ctx.clone(), driver::now());
+                let mut app = app.clone();
+                tokio::spawn(async move { driver::serve_terminal(session, link, &mut app).await });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn posctl(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_posctl"))
+        .args(args)
+        .arg("--home")
+        .arg(home)
+        .output()
+        .expect("posctl runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn pair_sell_check_settle_and_read_the_journal() {
+    let (address, code) = simulator();
+    let home = std::env::temp_dir().join(format!("posctl-home-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+
+    // Before pairing, a sale says what to do.
+    let o = posctl(&home, &["sale", "12.50"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("pair with one first"), "{}", text(&o));
+
+    let o = posctl(
+        &home,
+        &["pair", "--tcp", &address, "--code", &code, "--name", "shop"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("paired with test terminal"),
+        "{}",
+        text(&o)
+    );
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    assert!(
+        config.contains("[terminals.shop]") && config.contains(&address),
+        "{config}"
+    );
+
+    let o = posctl(&home, &["sale", "12.50"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("Sale Approved: 12.50 EUR"), "{out}");
+    assert!(out.contains("APPROVED"), "receipt printed: {out}");
+    let key = out
+        .split("key ")
+        .nth(1)
+        .and_then(|rest| rest.get(..32))
+        .expect("the key is printed")
+        .to_string();
+
+    // The simulator's "insufficient funds" card: declined, exit code 4.
+    let o = posctl(&home, &["sale", "12.51", "--json"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("{\"idempotency_key\":"),
+        "{}",
+        text(&o)
+    );
+
+    let o = posctl(&home, &["status", &key]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains(&key));
+
+    let o = posctl(&home, &["journal", "list"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        listing.lines().filter(|l| l.contains(" done ")).count(),
+        2,
+        "{listing}"
+    );
+    let o = posctl(&home, &["journal", "export", "--format", "csv"]);
+    let csv = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(
+        csv.contains(",valid,"),
+        "signatures verified offline: {csv}"
+    );
+
+    let o = posctl(&home, &["settle", "--operator", "manager:0000"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a wrong PIN is refused: {}",
+        text(&o)
+    );
+    let o = posctl(&home, &["settle", "--operator", "manager:2468"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("reconciled"), "{}", text(&o));
+
+    let o = posctl(&home, &["sale", "12,50"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("not an amount"), "{}", text(&o));
+    std::fs::remove_dir_all(&home).unwrap();
+}
