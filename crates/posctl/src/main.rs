@@ -18,7 +18,11 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "posctl",
     version,
-    about = "Connect to card-payment terminals and run payments"
+    about = "Connect to card-payment terminals and run payments",
+    after_help = "Exit codes: 0 done (approved), 1 failed, 2 bad command line, 3 could not connect, \
+                  4 declined (no money moved), 5 outcome in doubt (journaled; run posctl recover).\n\
+                  State (keys, pairings, journal.db, config.toml) lives in --home, $POSBRIDGE_HOME, \
+                  $XDG_CONFIG_HOME/posbridge or ~/.config/posbridge."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -45,7 +49,7 @@ enum Command {
     Journal(commands::JournalArgs),
 }
 
-/// Exit codes: see `after_help` above.
+/// Exit codes: see `after_help` on [`Cli`].
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
