@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use posbridge::journal::{Journal, Query, SqliteJournal, export_csv, export_jsonl};
 use posbridge::{ConnectOptions, NativeClient, PaymentError, Payments};
@@ -112,15 +112,9 @@ fn parse_currency(code: &str) -> Result<Currency, String> {
     })
 }
 
+/// A fresh idempotency key: 128 random bits from the system's generator.
 fn new_key() -> Result<IdempotencyKey, Error> {
-    let mut bytes = [0u8; 16];
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    bytes[..16].copy_from_slice(&nanos.to_be_bytes());
-    // Mix in the process id so two tills started in the same nanosecond differ.
-    bytes[0] ^= std::process::id() as u8;
-    Ok(IdempotencyKey(bytes))
+    Ok(IdempotencyKey(posbridge_crypto::PeerId::random()?.0))
 }
 
 async fn connect(
