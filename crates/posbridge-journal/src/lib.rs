@@ -224,8 +224,21 @@ pub trait Journal: Send {
         now: Timestamp,
     ) -> Result<(), JournalError>;
 
+    /// Changes the entry for `key` with `change`, durably, all or nothing (the building block
+    /// of the methods below; implementations provide it).
+    fn update(
+        &mut self,
+        key: &IdempotencyKey,
+        change: &mut dyn FnMut(&mut Entry) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError>;
+
     /// The command was handed to the terminal.
-    fn mark_sent(&mut self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError>;
+    fn mark_sent(&mut self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError> {
+        self.update(key, &mut |e| {
+            e.sent(now);
+            Ok(())
+        })
+    }
 
     /// The terminal reported a stage.
     fn record_progress(
@@ -233,7 +246,12 @@ pub trait Journal: Send {
         key: &IdempotencyKey,
         stage: ProgressStage,
         now: Timestamp,
-    ) -> Result<(), JournalError>;
+    ) -> Result<(), JournalError> {
+        self.update(key, &mut |e| {
+            e.progress(stage, now);
+            Ok(())
+        })
+    }
 
     /// The command was refused before it was sent: final, nothing happened. Only an intent can
     /// be rejected; anything later is left as it is.
@@ -242,7 +260,12 @@ pub trait Journal: Send {
         key: &IdempotencyKey,
         why: &str,
         now: Timestamp,
-    ) -> Result<(), JournalError>;
+    ) -> Result<(), JournalError> {
+        self.update(key, &mut |e| {
+            e.rejected(why, now);
+            Ok(())
+        })
+    }
 
     /// The answer did not come: the outcome is in doubt until resolved.
     fn mark_in_doubt(
@@ -250,7 +273,12 @@ pub trait Journal: Send {
         key: &IdempotencyKey,
         why: &str,
         now: Timestamp,
-    ) -> Result<(), JournalError>;
+    ) -> Result<(), JournalError> {
+        self.update(key, &mut |e| {
+            e.in_doubt(why, now);
+            Ok(())
+        })
+    }
 
     /// Records the final result (from the answer or from a status query). Recording the same
     /// result again changes nothing; a different one is [`JournalError::ConflictingResult`].
@@ -258,7 +286,11 @@ pub trait Journal: Send {
         &mut self,
         result: &TransactionResult,
         now: Timestamp,
-    ) -> Result<(), JournalError>;
+    ) -> Result<(), JournalError> {
+        self.update(&result.idempotency_key, &mut |e| {
+            e.done(result, now).map(drop)
+        })
+    }
 
     /// The entry for `key`.
     fn get(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError>;

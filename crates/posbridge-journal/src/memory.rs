@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 
 use posbridge_crypto::PublicKey;
-use posbridge_wire::{
-    IdempotencyKey, ProgressStage, TerminalId, Timestamp, TransactionRequest, TransactionResult,
-};
+use posbridge_wire::{IdempotencyKey, TerminalId, Timestamp, TransactionRequest};
 
 use crate::{Entry, Journal, JournalError, Query};
 
@@ -47,47 +45,16 @@ impl Journal for MemoryJournal {
         Ok(())
     }
 
-    fn mark_sent(&mut self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError> {
-        self.entry(key)?.sent(now);
-        Ok(())
-    }
-
-    fn record_progress(
+    fn update(
         &mut self,
         key: &IdempotencyKey,
-        stage: ProgressStage,
-        now: Timestamp,
+        change: &mut dyn FnMut(&mut Entry) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
-        self.entry(key)?.progress(stage, now);
-        Ok(())
-    }
-
-    fn mark_rejected(
-        &mut self,
-        key: &IdempotencyKey,
-        why: &str,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.entry(key)?.rejected(why, now);
-        Ok(())
-    }
-
-    fn mark_in_doubt(
-        &mut self,
-        key: &IdempotencyKey,
-        why: &str,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.entry(key)?.in_doubt(why, now);
-        Ok(())
-    }
-
-    fn record_result(
-        &mut self,
-        result: &TransactionResult,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.entry(&result.idempotency_key)?.done(result, now)?;
+        // Changed on a copy, so a failed change leaves the entry as it was.
+        let entry = self.entry(key)?;
+        let mut changed = entry.clone();
+        change(&mut changed)?;
+        *entry = changed;
         Ok(())
     }
 

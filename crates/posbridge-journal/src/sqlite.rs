@@ -5,7 +5,6 @@ use std::path::Path;
 use posbridge_crypto::PublicKey;
 use posbridge_wire::{
     IdempotencyKey, Message, ProgressStage, TerminalId, Timestamp, TransactionRequest,
-    TransactionResult,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -143,20 +142,6 @@ impl SqliteJournal {
         self.db.execute(sql, values).map_err(storage)?;
         Ok(())
     }
-
-    fn change(
-        &mut self,
-        key: &IdempotencyKey,
-        f: impl FnOnce(&mut Entry) -> Result<(), JournalError>,
-    ) -> Result<(), JournalError> {
-        let mut e = self.load(key)?.ok_or(JournalError::UnknownKey(*key))?;
-        let before = e.clone();
-        f(&mut e)?;
-        if e != before {
-            self.save(&e, false)?;
-        }
-        Ok(())
-    }
 }
 
 const SELECT: &str = "SELECT key, terminal, state, stage, request, result, terminal_key, note,
@@ -244,55 +229,18 @@ impl Journal for SqliteJournal {
         self.save(&Entry::new(terminal, request, terminal_key, now), true)
     }
 
-    fn mark_sent(&mut self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError> {
-        self.change(key, |e| {
-            e.sent(now);
-            Ok(())
-        })
-    }
-
-    fn record_progress(
+    fn update(
         &mut self,
         key: &IdempotencyKey,
-        stage: ProgressStage,
-        now: Timestamp,
+        change: &mut dyn FnMut(&mut Entry) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
-        self.change(key, |e| {
-            e.progress(stage, now);
-            Ok(())
-        })
-    }
-
-    fn mark_rejected(
-        &mut self,
-        key: &IdempotencyKey,
-        why: &str,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.change(key, |e| {
-            e.rejected(why, now);
-            Ok(())
-        })
-    }
-
-    fn mark_in_doubt(
-        &mut self,
-        key: &IdempotencyKey,
-        why: &str,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.change(key, |e| {
-            e.in_doubt(why, now);
-            Ok(())
-        })
-    }
-
-    fn record_result(
-        &mut self,
-        result: &TransactionResult,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.change(&result.idempotency_key, |e| e.done(result, now).map(drop))
+        let mut e = self.load(key)?.ok_or(JournalError::UnknownKey(*key))?;
+        let before = e.clone();
+        change(&mut e)?;
+        if e != before {
+            self.save(&e, false)?;
+        }
+        Ok(())
     }
 
     fn get(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError> {
