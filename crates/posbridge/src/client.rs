@@ -199,6 +199,11 @@ impl NativeClient {
         }
     }
 
+    /// Whether the connection has ended (its task is gone).
+    pub fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+
     /// What the terminal said it can do.
     pub fn capabilities(&self) -> &Capabilities {
         &self.capabilities

@@ -12,6 +12,9 @@
 //!   terminal's key and recorded; [`Payments::recover`] resolves whatever is in doubt after a
 //!   crash, a disconnect or a timeout — by status query, resending with the same key only what
 //!   the terminal never saw.
+//! * [`ManagedPayments`]: a till that stays connected — reconnection with capped exponential
+//!   back-off and jitter ([`Backoff`]), recovery before any new command after every reconnect,
+//!   a [`ConnectionState`] stream, and `pause` for apps going to the background.
 //! * [`reconcile`]: a settlement's totals against the journal, listing every difference
 //!   (totals per kind and currency, results or a report whose signature fails, commands still
 //!   in doubt).
@@ -19,8 +22,8 @@
 //!   [`driver::serve_terminal`] serves one connection on a terminal's side with a
 //!   `TerminalApp` (the simulator, or a real terminal's logic) behind it.
 //!
-//! The protocol-independent `PaymentTerminal` API, reconnection with back-off and the transport
-//! features follow (see the open issues).
+//! The protocol-independent `PaymentTerminal` API and the transport features follow (see the
+//! open issues).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -65,10 +68,12 @@
 
 mod client;
 pub mod driver;
+mod managed;
 mod payments;
 mod reconcile;
 
 pub use client::{ClientError, ConnectOptions, NativeClient, PendingRequest};
+pub use managed::{Backoff, ConnectionState, Connector, ManagedError, ManagedPayments};
 pub use payments::{PaymentError, Payments, RecoveryReport};
 pub use posbridge_journal as journal;
 pub use reconcile::{Difference, Reconciliation, reconcile};
