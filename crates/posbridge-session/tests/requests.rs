@@ -186,6 +186,15 @@ fn result_of(pair: &Pair, id: RequestId) -> TransactionResult {
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// Session settings with frames of at most `max` bytes.
+fn frames_of(max: usize) -> SessionConfig {
+    let mut config = SessionConfig::default();
+    let mut frame = posbridge_wire::FrameConfig::new();
+    frame.set_max_frame_size(max).unwrap();
+    config.set_frame(frame);
+    config
+}
+
 /// Asks `m` with a deadline a minute from now (the session's clock), without driving.
 fn send_request(pair: &mut Pair, m: Message) -> RequestId {
     let now = pair.now;
@@ -785,11 +794,7 @@ mod operators {
 #[test]
 fn a_request_too_large_for_a_frame_is_refused_before_sending() {
     let start = Instant::now();
-    let mut small = SessionConfig::default();
-    let mut frame = posbridge_wire::FrameConfig::new();
-    frame.set_max_frame_size(256).unwrap();
-    small.set_frame(frame);
-    let client = paired_client(small, start);
+    let client = paired_client(frames_of(256), start);
     let terminal = TerminalSession::new(SessionConfig::default(), context(), start);
     let mut pair = Pair::new(client, terminal, start, 30);
     pair.drive();
@@ -826,11 +831,7 @@ fn a_request_too_large_for_a_frame_is_refused_before_sending() {
 #[test]
 fn each_side_keeps_to_the_frame_size_the_other_announced() {
     let start = Instant::now();
-    let mut small = SessionConfig::default();
-    let mut frame = posbridge_wire::FrameConfig::new();
-    frame.set_max_frame_size(200).unwrap();
-    small.set_frame(frame);
-    let client = paired_client(small, start);
+    let client = paired_client(frames_of(200), start);
     let terminal = TerminalSession::new(SessionConfig::default(), context(), start);
     let mut pair = Pair::new(client, terminal, start, 31);
     pair.drive();

@@ -94,6 +94,19 @@ fn as_paired() -> ClientSecurity {
     }
 }
 
+/// A sale of `minor` cents under idempotency key `key`, as a request message.
+fn sale_message(key: u128, minor: u64) -> Message {
+    Message::Transaction(TransactionRequest::new(
+        RequestId::default(),
+        IdempotencyKey::from_u128(key),
+        TransactionCommand::Sale {
+            amount: eur(minor),
+            tip: None,
+            cashback: None,
+        },
+    ))
+}
+
 fn eur(minor: u64) -> Amount {
     Amount::new(minor, Currency::EUR)
 }
@@ -289,21 +302,7 @@ async fn a_cancel_during_card_presentation() {
     let client = NativeClient::connect(link, options(as_paired()))
         .await
         .unwrap();
-    let pending = client
-        .send(
-            Message::Transaction(TransactionRequest::new(
-                RequestId::default(),
-                IdempotencyKey::from_u128(5),
-                TransactionCommand::Sale {
-                    amount: eur(2000),
-                    tip: None,
-                    cashback: None,
-                },
-            )),
-            CALL,
-        )
-        .await
-        .unwrap();
+    let pending = client.send(sale_message(5, 2000), CALL).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     client.cancel(pending.id()).await.unwrap();
     match pending.answer().await.unwrap() {
@@ -327,21 +326,7 @@ async fn a_link_lost_mid_sale_leaves_the_sale_in_doubt() {
     let client = NativeClient::connect(ours, options(as_paired()))
         .await
         .unwrap();
-    let pending = client
-        .send(
-            Message::Transaction(TransactionRequest::new(
-                RequestId::default(),
-                IdempotencyKey::from_u128(9),
-                TransactionCommand::Sale {
-                    amount: eur(3000),
-                    tip: None,
-                    cashback: None,
-                },
-            )),
-            CALL,
-        )
-        .await
-        .unwrap();
+    let pending = client.send(sale_message(9, 3000), CALL).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The terminal side goes away (its task and its end of the link are dropped).
     served.abort();
