@@ -181,7 +181,11 @@ impl NativeClient {
         let (commands, rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(1024);
         let (ready_tx, ready_rx) = oneshot::channel();
-        let task = tokio::spawn(run(session, link, rx, events.clone(), ready_tx));
+        let span = tracing::info_span!("connection", peer = %link.info().address.as_deref().unwrap_or("-"));
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            run(session, link, rx, events.clone(), ready_tx),
+            span,
+        ));
         match ready_rx.await {
             Ok(Ok((capabilities, paired))) => Ok(Self {
                 commands,
@@ -338,11 +342,13 @@ async fn run<L: Link>(
         while let Some(event) = Session::poll_event(&mut session) {
             match &event {
                 ClientEvent::Paired(record) => {
+                    tracing::info!(terminal = %record.peer.id, "paired");
                     let mut record = record.clone();
                     record.paired_at = wall_now();
                     paired = Some(record);
                 }
                 ClientEvent::Connected(caps) => {
+                    tracing::info!(terminal = %caps.terminal_id, version = caps.selected_version, "connected");
                     if let Some(r) = ready.take() {
                         let _ = r.send(Ok((caps.clone(), paired.clone())));
                     }
@@ -364,6 +370,7 @@ async fn run<L: Link>(
                     }
                 }
                 ClientEvent::Closed(reason) => {
+                    tracing::info!(reason = ?reason, "connection closed");
                     closed = Some(reason.clone());
                     if let Some(r) = ready.take() {
                         let _ = r.send(Err(reason.clone()));

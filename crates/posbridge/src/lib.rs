@@ -15,6 +15,9 @@
 //! * [`ManagedPayments`]: a till that stays connected — reconnection with capped exponential
 //!   back-off and jitter ([`Backoff`]), recovery before any new command after every reconnect,
 //!   a [`ConnectionState`] stream, and `pause` for apps going to the background.
+//! * Observability through `tracing`: a `connection` span per connection and a `transaction`
+//!   span per money command (idempotency key, kind, amount, currency), events for each step and
+//!   state change — never card numbers, PINs or keys (tested).
 //! * [`reconcile`]: a settlement's totals against the journal, listing every difference
 //!   (totals per kind and currency, results or a report whose signature fails, commands still
 //!   in doubt).

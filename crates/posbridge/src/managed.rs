@@ -205,6 +205,7 @@ impl<C: Connector, J: Journal> ManagedPayments<C, J> {
     }
 
     fn set(&self, state: ConnectionState) {
+        tracing::info!(state = ?state, "connection state");
         self.state.send_replace(state);
     }
 

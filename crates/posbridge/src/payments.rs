@@ -164,11 +164,27 @@ impl<J: Journal> Payments<J> {
         request: TransactionRequest,
         timeout: Duration,
     ) -> Result<TransactionResult, PaymentError> {
+        let span = tracing::info_span!(
+            "transaction",
+            key = %request.idempotency_key,
+            kind = ?request.command.kind(),
+            amount = request.command.amount().map(|a| a.minor),
+            currency = request.command.amount().map(|a| a.currency.code()),
+        );
+        tracing::Instrument::instrument(self.run_in_span(request, timeout), span).await
+    }
+
+    async fn run_in_span(
+        &self,
+        request: TransactionRequest,
+        timeout: Duration,
+    ) -> Result<TransactionResult, PaymentError> {
         validate_transaction(&request, self.client.capabilities())
             .map_err(PaymentError::Request)?;
         let terminal = self.client.capabilities().terminal_id;
         self.journal()
             .record_intent(terminal, &request, self.terminal_key, wall())?;
+        tracing::debug!("intent journaled");
         self.send_and_record(request, timeout).await
     }
 
@@ -195,6 +211,7 @@ impl<J: Journal> Payments<J> {
             }
         };
         self.journal().mark_sent(&key, wall())?;
+        tracing::debug!("sent");
         match pending.answer().await {
             Ok(Message::TransactionResult(result)) => self.accept(result),
             Ok(other) => {
@@ -209,6 +226,7 @@ impl<J: Journal> Payments<J> {
             }
             Err(e) => {
                 let why = e.to_string();
+                tracing::warn!(why = %why, "in doubt");
                 self.journal().mark_in_doubt(&key, &why, wall())?;
                 Err(PaymentError::InDoubt(why))
             }
@@ -225,9 +243,17 @@ impl<J: Journal> Payments<J> {
                 "the result's signature does not verify",
                 wall(),
             )?;
+            tracing::error!("result signature does not verify");
             return Err(PaymentError::BadSignature(e));
         }
         self.journal().record_result(&result, wall())?;
+        // The outcome and ids only: card data stays out of logs.
+        tracing::info!(
+            outcome = ?result.outcome,
+            approved = result.approved_minor,
+            transaction = %result.transaction_id,
+            "result recorded"
+        );
         Ok(result)
     }
 
@@ -243,6 +269,15 @@ impl<J: Journal> Payments<J> {
             .into_iter()
             .filter(|e| e.terminal == terminal)
             .collect();
+        let span = tracing::info_span!("recovery", in_doubt = pending.len());
+        tracing::Instrument::instrument(self.recover_entries(pending, timeout), span).await
+    }
+
+    async fn recover_entries(
+        &self,
+        pending: Vec<Entry>,
+        timeout: Duration,
+    ) -> Result<RecoveryReport, PaymentError> {
         let mut report = RecoveryReport::default();
         for entry in pending {
             let key = entry.key();
@@ -273,6 +308,7 @@ impl<J: Journal> Payments<J> {
                 Err(_) => report.unresolved.push(key),
             }
         }
+        tracing::info!(report = ?report, "recovery done");
         Ok(report)
     }
 }
