@@ -124,6 +124,8 @@ pub enum SessionError {
     Closed,
     /// No money command is running (or the result is for another idempotency key).
     NothingRunning,
+    /// The terminal's result store failed: the result could not be recorded.
+    Storage(String),
 }
 
 impl fmt::Display for SessionError {
@@ -163,6 +165,7 @@ impl fmt::Display for SessionError {
             ),
             Self::Encode(e) => write!(f, "a message could not be encoded: {e}"),
             Self::Closed => f.write_str("the session is closed"),
+            Self::Storage(e) => write!(f, "the terminal's result store failed: {e}"),
             Self::NothingRunning => {
                 f.write_str("no money command with that idempotency key is running")
             }

@@ -47,8 +47,8 @@ pub fn normalise(request: &TransactionRequest) -> TransactionRequest {
 pub trait ResultStore: Send {
     /// The record of `key`, if known.
     fn load(&self, key: &IdempotencyKey) -> Option<KeyRecord>;
-    /// Stores the record of `key`, replacing what was there.
-    fn save(&mut self, key: IdempotencyKey, record: KeyRecord);
+    /// Stores the record of `key`, replacing what was there; durable when it returns `Ok`.
+    fn save(&mut self, key: IdempotencyKey, record: KeyRecord) -> std::io::Result<()>;
 }
 
 /// A store shared by all sessions of one terminal.
@@ -93,7 +93,7 @@ impl ResultStore for MemoryResultStore {
         self.records.get(key).cloned()
     }
 
-    fn save(&mut self, key: IdempotencyKey, record: KeyRecord) {
+    fn save(&mut self, key: IdempotencyKey, record: KeyRecord) -> std::io::Result<()> {
         if self.records.insert(key, record).is_none() {
             self.order.push_back(key);
         }
@@ -112,5 +112,6 @@ impl ResultStore for MemoryResultStore {
                 self.records.remove(&oldest);
             }
         }
+        Ok(())
     }
 }

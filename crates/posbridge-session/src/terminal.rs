@@ -889,15 +889,25 @@ impl TerminalSession {
                 if self.running.is_some() {
                     self.queued.push_back(t);
                 } else {
-                    self.start(t);
+                    self.start(t, now);
                 }
             }
         }
     }
 
-    fn start(&mut self, t: TransactionRequest) {
-        self.results()
+    fn start(&mut self, t: TransactionRequest, now: Instant) {
+        // Nothing starts that the terminal could forget: a command it cannot record is refused.
+        let saved = self
+            .results()
             .save(t.idempotency_key, KeyRecord::started(&t));
+        if let Err(e) = saved {
+            return self.refuse_request(
+                t.request_id,
+                ErrorCode::INTERNAL,
+                &format!("the terminal cannot record the command: {e}"),
+                now,
+            );
+        }
         self.run(t, false);
     }
 
@@ -965,7 +975,9 @@ impl TerminalSession {
             Some(first) => result = first.clone(),
             None => {
                 record.result = Some(result.clone());
-                self.results().save(key, record);
+                self.results()
+                    .save(key, record)
+                    .map_err(|e| SessionError::Storage(e.to_string()))?;
             }
         }
         let Some(running) = self.running.take_if(|r| r.key == key) else {

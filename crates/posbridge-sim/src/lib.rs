@@ -52,8 +52,10 @@ mod cards;
 mod profile;
 mod receipt;
 mod sim;
+mod store;
 
 pub use cards::{CardBehaviour, TestCard};
 pub use profile::{Latency, TerminalProfile};
 pub use receipt::{money, receipt, render};
 pub use sim::Simulator;
+pub use store::FileResultStore;

@@ -71,6 +71,7 @@ pub struct Simulator {
     profile: TerminalProfile,
     identity: Arc<LocalIdentity>,
     clock: (Instant, Timestamp),
+    started: Timestamp,
     jobs: Vec<Job>,
     batch: Batch,
     last: Option<TransactionResult>,
@@ -102,6 +103,7 @@ impl Simulator {
             profile,
             identity,
             clock: (now, wall),
+            started: wall,
             jobs: Vec::new(),
             batch: Batch {
                 number: 1,
@@ -419,8 +421,12 @@ impl Simulator {
         let mut result = TransactionResult {
             request_id: request.request_id,
             idempotency_key: request.idempotency_key,
+            // Unique across restarts as long as the clock moves on: the simulator's start time,
+            // the batch, the trace number.
             transaction_id: TransactionId::from_u128(
-                u128::from(self.batch.number) << 64 | u128::from(trace),
+                u128::from(self.started.0) << 64
+                    | u128::from(self.batch.number) << 32
+                    | u128::from(trace),
             ),
             terminal_id: self.profile.terminal_id,
             kind: request.command.kind(),

@@ -41,6 +41,11 @@ struct Args {
     /// Answer at once instead of at the pace of a person at a counter.
     #[arg(long)]
     fast: bool,
+    /// Where the terminal keeps its memory of idempotency keys and results (`results.log`), so a
+    /// restarted terminal answers a repeated key with the original result. Without it the
+    /// memory lasts as long as the process.
+    #[arg(long)]
+    state: Option<std::path::PathBuf>,
 }
 
 /// Persists the pairings the simulator makes.
@@ -127,7 +132,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ),
     };
     let identity = Arc::new(identity);
-    let context = TerminalContext::new(identity.clone(), registry, profile.capabilities(), 100_000);
+    let mut context =
+        TerminalContext::new(identity.clone(), registry, profile.capabilities(), 100_000);
+    if let Some(dir) = &args.state {
+        std::fs::create_dir_all(dir)?;
+        let store = posbridge_sim::FileResultStore::open(dir.join("results.log"), 100_000)?;
+        context.results = Arc::new(std::sync::Mutex::new(store));
+    }
     for op in &args.operators {
         let (name, pin) = op
             .split_once(':')
