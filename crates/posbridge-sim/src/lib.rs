@@ -9,7 +9,12 @@
 //! and an issuer take ([`Latency`]), reports each stage, honours cancels until the issuer is
 //! asked, signs every result, keeps the batch with totals per kind and currency, settles it,
 //! handles voids, refunds, pre-authorisations with increments, captures and releases, and prints
-//! merchant and customer receipts ([`render`]).
+//! merchant and customer receipts ([`render`]). [`FileResultStore`] keeps a terminal's memory of
+//! idempotency keys and results in a file, so a restarted terminal never charges a repeated key
+//! again.
+//!
+//! The `posbridge-sim` binary (feature `cli`, on by default) serves the simulator over TCP to any
+//! number of tills at once; see docs/simulator.md.
 //!
 //! ```
 //! use std::sync::Arc;
