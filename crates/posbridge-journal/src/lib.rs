@@ -58,8 +58,8 @@ pub enum EntryState {
     InDoubt,
     /// The final, signed result is recorded.
     Done,
-    /// Refused before it was sent (the terminal cannot run it: amount, currency, method): final,
-    /// nothing happened.
+    /// Refused — by this side before it was sent (amount, currency, method) or by the terminal
+    /// before it started (authorisation, a reused key): final, nothing happened.
     Rejected,
 }
 
@@ -253,8 +253,8 @@ pub trait Journal: Send {
         })
     }
 
-    /// The command was refused before it was sent: final, nothing happened. Only an intent can
-    /// be rejected; anything later is left as it is.
+    /// The command was refused — before it was sent, or by the terminal before it started:
+    /// final, nothing happened. A command with a recorded result is left as it is.
     fn mark_rejected(
         &mut self,
         key: &IdempotencyKey,
@@ -383,7 +383,7 @@ impl Entry {
     }
 
     pub(crate) fn rejected(&mut self, why: &str, now: Timestamp) {
-        if self.state == EntryState::Intent {
+        if self.state != EntryState::Done {
             self.state = EntryState::Rejected;
             self.note = Some(why.to_string());
             self.updated = now;

@@ -301,7 +301,7 @@ fn exports_carry_the_record_and_check_signatures_offline() {
 }
 
 #[test]
-fn a_rejected_intent_is_final_and_only_an_intent_can_be_rejected() {
+fn a_rejected_command_is_final() {
     for (name, mut j) in journals() {
         let r = request(7);
         j.record_intent(TERMINAL, &r, None, Timestamp(1)).unwrap();
@@ -319,16 +319,21 @@ fn a_rejected_intent_is_final_and_only_an_intent_can_be_rejected() {
             EntryState::Rejected,
             "{name}"
         );
-        // Once sent, it can no longer be rejected: only a result or doubt.
+        // The terminal may refuse a command it was sent (a wrong operator PIN): also final.
         let s = request(8);
         j.record_intent(TERMINAL, &s, None, Timestamp(4)).unwrap();
         j.mark_sent(&s.idempotency_key, Timestamp(5)).unwrap();
-        j.mark_rejected(&s.idempotency_key, "too late", Timestamp(6))
-            .unwrap();
+        j.mark_rejected(
+            &s.idempotency_key,
+            "refused: AUTHORIZATION_FAILED",
+            Timestamp(6),
+        )
+        .unwrap();
         assert_eq!(
             j.get(&s.idempotency_key).unwrap().unwrap().state,
-            EntryState::Sent,
+            EntryState::Rejected,
             "{name}"
         );
+        assert!(j.unresolved().unwrap().is_empty(), "{name}");
     }
 }

@@ -13,8 +13,8 @@ use posbridge_sim::{money, render};
 use posbridge_tcp::TcpConfig;
 use posbridge_wire::{
     Amount, ClientId, Credential, Currency, Hello, IdempotencyKey, Message, OperatorAuth,
-    OperatorSecret, ReceiptCopy, RequestId, SettlementRequest, TransactionCommand,
-    TransactionResult, TransactionStatus,
+    OperatorSecret, ReceiptCopy, RequestId, SettlementRequest, TransactionCommand, TransactionId,
+    TransactionRef, TransactionRequest, TransactionResult, TransactionStatus,
 };
 
 use crate::home::{Home, TerminalProfile};
@@ -272,18 +272,59 @@ fn payment_failure(e: PaymentError) -> Failure {
 }
 
 pub(crate) async fn sale(args: SaleArgs) -> Result<u8, Failure> {
-    let home = Home::locate(args.common.home.as_deref())?;
     let amount = Amount::new(parse_amount(&args.amount)?, parse_currency(&args.currency)?);
-    let key = match &args.key {
-        Some(hex) => {
-            IdempotencyKey::parse_hex(hex).map_err(|_| format!("--key {hex:?}: 32 hex digits"))?
-        }
+    let command = TransactionCommand::Sale {
+        amount,
+        tip: None,
+        cashback: None,
+    };
+    run_command(
+        &args.common,
+        args.key.as_deref(),
+        command,
+        None,
+        args.timeout,
+    )
+    .await
+}
+
+fn parse_key(hex: &str) -> Result<IdempotencyKey, Failure> {
+    Ok(IdempotencyKey::parse_hex(hex).map_err(|_| format!("{hex:?}: 32 hex digits"))?)
+}
+
+fn parse_operator(text: &str) -> Result<OperatorAuth, Failure> {
+    let (name, pin) = text
+        .split_once(':')
+        .ok_or("--operator: expected NAME:PIN")?;
+    Ok(OperatorAuth {
+        operator_id: name.into(),
+        credential: Credential::Pin(OperatorSecret::new(pin)?),
+    })
+}
+
+fn parse_transaction(hex: &str) -> Result<TransactionRef, Failure> {
+    Ok(TransactionRef::Id(TransactionId::parse_hex(hex).map_err(
+        |_| format!("{hex:?}: a transaction id is 32 hex digits"),
+    )?))
+}
+
+/// Connects, recovers what is in doubt, runs `command` journaled, prints the result.
+async fn run_command(
+    common: &Common,
+    key: Option<&str>,
+    command: TransactionCommand,
+    operator: Option<OperatorAuth>,
+    timeout: u64,
+) -> Result<u8, Failure> {
+    let home = Home::locate(common.home.as_deref())?;
+    let key = match key {
+        Some(hex) => parse_key(hex)?,
         None => new_key()?,
     };
-    let (payments, _) = connect(&home, &args.common).await?;
+    let (payments, _) = connect(&home, common).await?;
     // Nothing new goes out before what is in doubt is resolved.
     let report = payments
-        .recover(Duration::from_secs(args.timeout))
+        .recover(Duration::from_secs(timeout))
         .await
         .map_err(payment_failure)?;
     if !report.running.is_empty() || !report.unresolved.is_empty() {
@@ -292,22 +333,134 @@ pub(crate) async fn sale(args: SaleArgs) -> Result<u8, Failure> {
             format!("earlier payments are still in doubt: {report:?}; run posctl recover").into(),
         ));
     }
+    let mut request = TransactionRequest::new(RequestId::default(), key, command);
+    request.operator = operator;
     let result = payments
-        .transaction(
-            key,
-            TransactionCommand::Sale {
-                amount,
-                tip: None,
-                cashback: None,
-            },
-            Duration::from_secs(args.timeout),
-        )
+        .run(request, Duration::from_secs(timeout))
         .await
         .map_err(payment_failure)?;
-    print_result(args.common.json, &result);
+    print_result(common.json, &result);
     let (client, _) = payments.into_parts();
     client.close().await;
     Ok(outcome_code(&result))
+}
+
+/// `posctl refund`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct RefundArgs {
+    /// The amount, like `5.00`.
+    amount: String,
+    /// The sale it refunds (its transaction id); without it the refund is unreferenced.
+    #[arg(long)]
+    original: Option<String>,
+    /// The operator authorising it, as NAME:PIN.
+    #[arg(long)]
+    operator: String,
+    /// The currency.
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    /// The idempotency key (32 hex digits) to retry; new by default.
+    #[arg(long)]
+    key: Option<String>,
+    /// Seconds to wait.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub(crate) async fn refund(args: RefundArgs) -> Result<u8, Failure> {
+    let command = TransactionCommand::Refund {
+        amount: Amount::new(parse_amount(&args.amount)?, parse_currency(&args.currency)?),
+        original: args
+            .original
+            .as_deref()
+            .map(parse_transaction)
+            .transpose()?,
+    };
+    let operator = Some(parse_operator(&args.operator)?);
+    run_command(
+        &args.common,
+        args.key.as_deref(),
+        command,
+        operator,
+        args.timeout,
+    )
+    .await
+}
+
+/// `posctl void`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct VoidArgs {
+    /// The transaction to cancel (its id).
+    transaction: String,
+    /// The operator authorising it, as NAME:PIN.
+    #[arg(long)]
+    operator: String,
+    /// The idempotency key (32 hex digits) to retry; new by default.
+    #[arg(long)]
+    key: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub(crate) async fn void(args: VoidArgs) -> Result<u8, Failure> {
+    let command = TransactionCommand::Void {
+        original: parse_transaction(&args.transaction)?,
+    };
+    let operator = Some(parse_operator(&args.operator)?);
+    run_command(&args.common, args.key.as_deref(), command, operator, 120).await
+}
+
+/// `posctl preauth`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct PreauthArgs {
+    /// The amount to reserve, like `100.00`.
+    amount: String,
+    /// The currency.
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    /// The idempotency key (32 hex digits) to retry; new by default.
+    #[arg(long)]
+    key: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub(crate) async fn preauth(args: PreauthArgs) -> Result<u8, Failure> {
+    let command = TransactionCommand::PreAuth {
+        amount: Amount::new(parse_amount(&args.amount)?, parse_currency(&args.currency)?),
+    };
+    run_command(&args.common, args.key.as_deref(), command, None, 120).await
+}
+
+/// `posctl capture`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct CaptureArgs {
+    /// The pre-authorisation (its transaction id).
+    transaction: String,
+    /// The final amount, like `85.00`.
+    amount: String,
+    /// A tip added at capture.
+    #[arg(long)]
+    tip: Option<String>,
+    /// The currency.
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    /// The idempotency key (32 hex digits) to retry; new by default.
+    #[arg(long)]
+    key: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub(crate) async fn capture(args: CaptureArgs) -> Result<u8, Failure> {
+    let command = TransactionCommand::Capture {
+        original: parse_transaction(&args.transaction)?,
+        amount: Amount::new(parse_amount(&args.amount)?, parse_currency(&args.currency)?),
+        tip: args.tip.as_deref().map(parse_amount).transpose()?,
+    };
+    run_command(&args.common, args.key.as_deref(), command, None, 120).await
 }
 
 /// `posctl status`.
@@ -406,18 +559,12 @@ pub(crate) struct SettleArgs {
 
 pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
     let home = Home::locate(args.common.home.as_deref())?;
-    let (name, pin) = args
-        .operator
-        .split_once(':')
-        .ok_or("--operator: expected NAME:PIN")?;
+    let operator = parse_operator(&args.operator)?;
     let (payments, _) = connect(&home, &args.common).await?;
     let request = Message::Settlement(SettlementRequest {
         request_id: RequestId::default(),
         idempotency_key: new_key()?,
-        operator: Some(OperatorAuth {
-            operator_id: name.into(),
-            credential: Credential::Pin(OperatorSecret::new(pin)?),
-        }),
+        operator: Some(operator),
     });
     let report = match payments
         .client()

@@ -39,6 +39,14 @@ enum Command {
     Pair(commands::PairArgs),
     /// Takes a payment (journaled before it is sent; in-doubt payments are recovered first).
     Sale(commands::SaleArgs),
+    /// Pays money back (needs an operator), referring to a sale or not.
+    Refund(commands::RefundArgs),
+    /// Cancels a transaction of the open batch (needs an operator).
+    Void(commands::VoidArgs),
+    /// Reserves an amount to capture later (hotels, car rental).
+    Preauth(commands::PreauthArgs),
+    /// Completes a pre-authorisation with the final amount (and a tip).
+    Capture(commands::CaptureArgs),
     /// Asks the terminal what became of a payment, by idempotency key.
     Status(commands::StatusArgs),
     /// Resolves every payment in doubt (after a crash, a disconnect or a timeout).
@@ -66,6 +74,10 @@ fn main() -> ExitCode {
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Pair(args) => commands::finish(runtime.block_on(commands::pair(args))),
         Command::Sale(args) => commands::finish(runtime.block_on(commands::sale(args))),
+        Command::Refund(args) => commands::finish(runtime.block_on(commands::refund(args))),
+        Command::Void(args) => commands::finish(runtime.block_on(commands::void(args))),
+        Command::Preauth(args) => commands::finish(runtime.block_on(commands::preauth(args))),
+        Command::Capture(args) => commands::finish(runtime.block_on(commands::capture(args))),
         Command::Status(args) => commands::finish(runtime.block_on(commands::status(args))),
         Command::Recover(args) => commands::finish(runtime.block_on(commands::recover(args))),
         Command::Settle(args) => commands::finish(runtime.block_on(commands::settle(args))),

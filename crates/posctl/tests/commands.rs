@@ -127,6 +127,60 @@ fn pair_sell_check_settle_and_read_the_journal() {
         .expect("the key is printed")
         .to_string();
 
+    let txid = |out: &str| {
+        out.split("(transaction ")
+            .nth(1)
+            .and_then(|rest| rest.get(..32))
+            .expect("a transaction id is printed")
+            .to_string()
+    };
+    let sale_tx = txid(&out);
+
+    // Refund part of it (an operator must authorise), then void the sale itself.
+    let o = posctl(
+        &home,
+        &[
+            "refund",
+            "5.00",
+            "--original",
+            &sale_tx,
+            "--operator",
+            "manager:2468",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("Refund Approved: 5.00 EUR"),
+        "{}",
+        text(&o)
+    );
+    let o = posctl(&home, &["refund", "5.00", "--operator", "manager:1111"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a wrong PIN is refused: {}",
+        text(&o)
+    );
+    let o = posctl(&home, &["void", &sale_tx, "--operator", "manager:2468"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("Void Approved: 12.50 EUR"),
+        "{}",
+        text(&o)
+    );
+
+    // A hotel: reserve, then capture less plus a tip.
+    let o = posctl(&home, &["preauth", "100.00"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let pre_tx = txid(&text(&o));
+    let o = posctl(&home, &["capture", &pre_tx, "85.00", "--tip", "5.00"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("Capture Approved: 90.00 EUR"),
+        "{}",
+        text(&o)
+    );
+
     // The simulator's "insufficient funds" card: declined, exit code 4.
     let o = posctl(&home, &["sale", "12.51", "--json"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
@@ -143,14 +197,21 @@ fn pair_sell_check_settle_and_read_the_journal() {
     let o = posctl(&home, &["journal", "list"]);
     assert!(o.status.success(), "{}", text(&o));
     let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    // Sale, refund, void, pre-auth, capture and the declined sale; the refund refused for its
+    // wrong PIN is journaled as rejected (nothing happened), not left in doubt.
     assert_eq!(
         listing.lines().filter(|l| l.contains(" done ")).count(),
-        2,
+        6,
+        "{listing}"
+    );
+    assert_eq!(
+        listing.lines().filter(|l| l.contains(" rejected ")).count(),
+        1,
         "{listing}"
     );
     let o = posctl(&home, &["journal", "export", "--format", "csv"]);
     let csv = String::from_utf8_lossy(&o.stdout).to_string();
-    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert_eq!(csv.lines().count(), 8, "a header and 7 entries: {csv}");
     assert!(
         csv.contains(",valid,"),
         "signatures verified offline: {csv}"
