@@ -98,7 +98,10 @@ impl State {
                 GattErrorKind::Timeout => io::ErrorKind::TimedOut,
                 _ => io::ErrorKind::Other,
             };
-            return Some(LinkError::Disconnected(io::Error::new(kind, message.clone())));
+            return Some(LinkError::Disconnected(io::Error::new(
+                kind,
+                message.clone(),
+            )));
         }
         self.closed.then_some(LinkError::Closed)
     }
@@ -236,12 +239,12 @@ async fn write_loop<W: GattWriter>(mut writer: W, shared: Arc<Shared>, plan: Wri
             let chunk = rest.split_to(plan.config.chunk_size(writer.att_mtu()).min(rest.len()));
             let len = chunk.len();
             let with_response = !plan.without_response
-                || plan
-                    .confirm_every
-                    .is_some_and(|n| since_confirm + 1 >= n);
-            let result =
-                tokio::time::timeout(plan.config.write_timeout, writer.write(chunk, with_response))
-                    .await;
+                || plan.confirm_every.is_some_and(|n| since_confirm + 1 >= n);
+            let result = tokio::time::timeout(
+                plan.config.write_timeout,
+                writer.write(chunk, with_response),
+            )
+            .await;
             let failure = match result {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some((e.kind, e.to_string())),

@@ -150,7 +150,11 @@ impl GattWriter for MemoryGattWriter {
 /// (for [`BleLink::new`](crate::BleLink::new)), the far side's stream link, and a handle.
 pub fn memory_peripheral(
     config: MemoryPeripheralConfig,
-) -> (GattConnection<MemoryGattWriter>, MemoryLink, PeripheralHandle) {
+) -> (
+    GattConnection<MemoryGattWriter>,
+    MemoryLink,
+    PeripheralHandle,
+) {
     let (events_tx, events_rx) = mpsc::channel(256);
     let (to_far, mut from_central) = mpsc::channel::<Bytes>(64);
     let (far_inner, far) = memory_pair(Delivery::Stream, 4096, 64);
