@@ -25,8 +25,11 @@
 //!   [`driver::serve_terminal`] serves one connection on a terminal's side with a
 //!   `TerminalApp` (the simulator, or a real terminal's logic) behind it.
 //!
-//! The protocol-independent `PaymentTerminal` API and the transport features follow (see the
-//! open issues).
+//! * Transports, re-exported by cargo feature: `tcp` (default; TCP, mDNS discovery, and TLS
+//!   with feature `tls`), `serial` (RS-232, USB CDC-ACM), `ble` (Bluetooth LE through btleplug)
+//!   and `usb` (raw bulk endpoints through nusb). Any other `Link` works too.
+//!
+//! The protocol-independent `PaymentTerminal` API follows (see the open issues).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -80,3 +83,13 @@ pub use managed::{Backoff, ConnectionState, Connector, ManagedError, ManagedPaym
 pub use payments::{PaymentError, Payments, RecoveryReport};
 pub use posbridge_journal as journal;
 pub use reconcile::{Difference, Reconciliation, reconcile};
+
+/// Bluetooth LE links (feature `ble`): `posbridge-ble` with its btleplug central.
+#[cfg(feature = "ble")]
+pub use posbridge_ble as ble;
+/// Serial links (feature `serial`): `posbridge-serial`.
+#[cfg(feature = "serial")]
+pub use posbridge_serial as serial;
+/// TCP and TLS links and mDNS discovery (feature `tcp`, TLS with `tls`): `posbridge-tcp`.
+#[cfg(feature = "tcp")]
+pub use posbridge_tcp as tcp;
