@@ -93,3 +93,6 @@ pub use posbridge_serial as serial;
 /// TCP and TLS links and mDNS discovery (feature `tcp`, TLS with `tls`): `posbridge-tcp`.
 #[cfg(feature = "tcp")]
 pub use posbridge_tcp as tcp;
+/// Raw USB bulk links (feature `usb`): `posbridge-usb` with its nusb backend.
+#[cfg(feature = "usb")]
+pub use posbridge_usb as usb;
