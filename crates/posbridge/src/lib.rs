@@ -27,7 +27,8 @@
 //!
 //! * Transports, re-exported by cargo feature: `tcp` (default; TCP, mDNS discovery, and TLS
 //!   with feature `tls`), `serial` (RS-232, USB CDC-ACM), `ble` (Bluetooth LE through btleplug)
-//!   and `usb` (raw bulk endpoints through nusb). Any other `Link` works too.
+//!   and `usb` (raw bulk endpoints through nusb). Any other `Link` works too. [`discover`] lists
+//!   every terminal in reach over all of them at once (mDNS, serial ports, USB, BLE scan).
 //!
 //! The protocol-independent `PaymentTerminal` API follows (see the open issues).
 //!
@@ -73,12 +74,14 @@
 //! ```
 
 mod client;
+mod discover;
 pub mod driver;
 mod managed;
 mod payments;
 mod reconcile;
 
 pub use client::{ClientError, ConnectOptions, NativeClient, PendingRequest};
+pub use discover::{DiscoverOptions, Discovered, DiscoveryProblem, discover};
 pub use managed::{Backoff, ConnectionState, Connector, ManagedError, ManagedPayments};
 pub use payments::{PaymentError, Payments, RecoveryReport};
 pub use posbridge_journal as journal;

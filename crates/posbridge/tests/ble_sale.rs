@@ -87,6 +87,25 @@ async fn checks(bed: &fake_bluez::FakeBluez) {
         &format!("mode,tcp,tcp_port,{port},mtu,23"),
     );
 
+    // One call lists every terminal in reach: here both BLE terminals, with signal strength.
+    let found = posbridge::discover(&posbridge::DiscoverOptions {
+        timeout: Duration::from_secs(1),
+        mdns: false,
+        ..Default::default()
+    })
+    .await;
+    assert!(found.problems.is_empty(), "{:?}", found.problems);
+    for address in [WIDE, NARROW] {
+        let d = found
+            .devices
+            .iter()
+            .find(|d| d.id == address)
+            .unwrap_or_else(|| panic!("{address} not discovered: {found:?}"));
+        assert_eq!(d.kind, posbridge_link::LinkKind::Ble);
+        assert!(d.rssi_dbm.is_some());
+    }
+    println!("fake-bluez: posbridge::discover lists the BLE terminals with RSSI ... ok");
+
     let central = BleCentral::with_adapter("hci0").await.unwrap();
     let identity =
         Arc::new(LocalIdentity::generate(PeerId::random().unwrap(), "BLE till").unwrap());
