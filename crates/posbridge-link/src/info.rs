@@ -38,7 +38,7 @@ impl fmt::Display for LinkKind {
 pub enum Delivery {
     /// A byte stream (TCP, serial): sends may be split and merged arbitrarily on the way.
     Stream,
-    /// Packets (BLE, USB bulk): each send of at most one MTU arrives as one unit, or not at all.
+    /// Packets (USB bulk): each send of at most one MTU arrives as one unit, or not at all.
     Packet,
 }
 

@@ -12,9 +12,10 @@ use crate::{Delivery, LinkError, LinkInfo};
 /// The methods are poll-based, like `AsyncRead`/`AsyncWrite`, so that a link can be used as
 /// `Box<dyn Link>` and driven without allocation; [`LinkExt`] adds the async forms.
 ///
-/// * **Stream links** ([`Delivery::Stream`]: TCP, serial) may accept part of a send and may split
-///   or merge what was sent; the frame decoder above copes with any split.
-/// * **Packet links** ([`Delivery::Packet`]: BLE, USB bulk) take one packet of at most
+/// * **Stream links** ([`Delivery::Stream`]: TCP, serial, BLE over a UART-style service) may
+///   accept part of a send and may split or merge what was sent; the frame decoder above copes
+///   with any split.
+/// * **Packet links** ([`Delivery::Packet`]: USB bulk) take one packet of at most
 ///   [`LinkInfo::mtu`] bytes per send and deliver it whole. Wrap one in
 ///   [`Segmented`](crate::Segmented) to send messages of any size.
 pub trait Link: Send + Unpin {

@@ -17,7 +17,8 @@ pub struct MemoryLink {
 }
 
 /// Two connected in-memory links. `delivery` and `mtu` are those of the transport being
-/// stood in for (a packet pair with MTU 20 behaves like a BLE link at the minimum ATT MTU);
+/// stood in for (a packet pair with MTU 64 behaves like full-speed USB bulk; a stream pair with MTU 20 like a
+/// BLE link at the minimum ATT MTU);
 /// `capacity` is how many sends may be in flight before a sender waits.
 ///
 /// ```

@@ -1,4 +1,5 @@
-//! Segmentation of messages into packets, for packet links (BLE, USB bulk).
+//! Segmentation of messages into packets, for packet links (USB bulk, or any transport that
+//! keeps packet boundaries).
 //!
 //! Each packet starts with one header byte:
 //!
