@@ -190,6 +190,13 @@ pub struct SerialLink {
 }
 
 impl SerialLink {
+    /// The device path, where the port has one (`/dev/ttyACM0`; the slave side of a
+    /// [`pty_pair`] is `/dev/pts/N`, the master side has none).
+    pub fn port_path(&self) -> Option<String> {
+        use tokio_serial::SerialPort;
+        self.io.get_ref().name()
+    }
+
     /// The port underneath (to change the baud rate or read modem lines).
     pub fn port_mut(&mut self) -> &mut SerialStream {
         self.io.get_mut()

@@ -53,14 +53,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod batchlog;
 mod cards;
+mod faults;
 mod profile;
 mod receipt;
+mod scenario;
 mod sim;
 mod store;
 
 pub use cards::{CardBehaviour, TestCard};
+pub use faults::{Fault, FaultAction, FaultParseError, FaultPoint};
 pub use profile::{Latency, TerminalProfile};
 pub use receipt::{money, receipt, render};
-pub use sim::Simulator;
+pub use scenario::{LinkFaults, Scenario, ScenarioError, parse_card, parse_currency, parse_method};
+pub use sim::{FaultHandler, Simulator};
 pub use store::FileResultStore;

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use posbridge_crypto::LocalIdentity;
 use posbridge_session::{TerminalApp, TerminalEvent, TerminalSession};
@@ -14,7 +14,9 @@ use posbridge_wire::{
     TransactionResult,
 };
 
+use crate::batchlog::{BatchLog, Logged};
 use crate::cards::{CardBehaviour, TestCard};
+use crate::faults::{Fault, FaultAction, FaultPoint};
 use crate::receipt::receipt;
 use crate::{Latency, TerminalProfile};
 
@@ -40,6 +42,8 @@ struct Job {
     due: Instant,
     card: CardBehaviour,
     method: Option<PaymentMethod>,
+    /// Manual cards: waiting for one since then.
+    waiting_since: Option<Instant>,
 }
 
 /// One transaction of the open batch.
@@ -78,7 +82,18 @@ pub struct Simulator {
     trace: u32,
     next_cards: VecDeque<CardBehaviour>,
     settlements: HashMap<IdempotencyKey, SettlementResult>,
+    faults: Vec<Fault>,
+    fault_handler: Option<FaultHandler>,
+    /// Faults due after the result has gone out: (session, when, what).
+    pending_faults: Vec<(u64, Instant, FaultAction)>,
+    batch_log: Option<BatchLog>,
+    log_errors: u64,
+    manual: bool,
 }
+
+/// Called with the session and the action for faults the simulator cannot apply itself
+/// ([`FaultAction::Silence`], [`FaultAction::Reboot`]).
+pub type FaultHandler = Box<dyn FnMut(u64, FaultAction) + Send>;
 
 impl std::fmt::Debug for Simulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -114,6 +129,132 @@ impl Simulator {
             trace: 0,
             next_cards: VecDeque::new(),
             settlements: HashMap::new(),
+            faults: Vec::new(),
+            fault_handler: None,
+            pending_faults: Vec::new(),
+            batch_log: None,
+            log_errors: 0,
+            manual: false,
+        }
+    }
+
+    /// Keeps the batch (every result with its command, and every settlement) in an append-only
+    /// file, synced after each entry, and restores it from there: a simulator restarted
+    /// mid-batch settles the same totals. A torn last entry is cut off.
+    pub fn with_batch_log(mut self, path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
+        let (log, entries) = BatchLog::open(path.as_ref())?;
+        for entry in entries {
+            match entry {
+                Logged::Result(request, result) => self.restore(&request, result),
+                Logged::Settlement(s) => {
+                    self.batch = Batch {
+                        number: s.batch_number + 1,
+                        opened: s.closed,
+                        entries: Vec::new(),
+                    };
+                    self.settlements.insert(s.idempotency_key, s);
+                }
+            }
+        }
+        self.batch_log = Some(log);
+        Ok(self)
+    }
+
+    fn restore(&mut self, request: &TransactionRequest, result: TransactionResult) {
+        let trace = result
+            .reference
+            .as_deref()
+            .and_then(|r| r.get(4..))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(self.trace + 1);
+        self.trace = self.trace.max(trace);
+        if let Some(b) = result
+            .reference
+            .as_deref()
+            .and_then(|r| r.get(..4))
+            .and_then(|b| b.parse().ok())
+        {
+            self.batch.number = b;
+        }
+        self.apply(&request.command, &result);
+        let card = result
+            .method
+            .map(|m| TestCard::for_method(m, result.amount.minor));
+        self.batch.entries.push(Entry {
+            reserved: if result.kind == TransactionKind::PreAuth {
+                result.approved_minor
+            } else {
+                0
+            },
+            result: result.clone(),
+            card,
+            trace,
+            voided: false,
+            closed: false,
+        });
+        self.last = Some(result);
+    }
+
+    /// Entries the batch log failed to write (the disk is full or gone); 0 normally.
+    pub fn batch_log_errors(&self) -> u64 {
+        self.log_errors
+    }
+
+    /// Injects `faults` at the named steps of the next payments (see docs/simulator.md).
+    pub fn set_faults(&mut self, faults: Vec<Fault>) {
+        self.faults = faults;
+    }
+
+    /// The faults not yet used up.
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    /// Who applies the faults the simulator cannot apply itself: silencing a link, rebooting.
+    pub fn set_fault_handler(&mut self, handler: FaultHandler) {
+        self.fault_handler = Some(handler);
+    }
+
+    /// Cards come from [`present`](Self::present) only (a person at the console): a payment
+    /// waits for one until the card timeout instead of taking the card its amount selects.
+    pub fn set_manual_cards(&mut self, manual: bool) {
+        self.manual = manual;
+    }
+
+    /// Whether a payment is waiting for a card to be presented.
+    pub fn waiting_for_card(&self) -> bool {
+        self.jobs.iter().any(|j| j.step == Step::Card)
+    }
+
+    /// Uses up one fault for `point`, if any.
+    fn strike(&mut self, point: FaultPoint) -> Option<FaultAction> {
+        let f = self
+            .faults
+            .iter_mut()
+            .find(|f| f.at == point && f.times > 0)?;
+        f.times -= 1;
+        Some(f.action)
+    }
+
+    /// Applies `action` to `session` now.
+    fn act(&mut self, action: FaultAction, session: &mut TerminalSession, now: Instant) {
+        match action {
+            FaultAction::Drop => {
+                let id = session.id();
+                session.link_lost(now);
+                self.pending_faults.retain(|f| f.0 != id);
+                // The session ends without telling the app: its jobs go on without it.
+                for job in &mut self.jobs {
+                    if job.session == Some(id) {
+                        job.session = None;
+                    }
+                }
+            }
+            other => {
+                if let Some(handler) = &mut self.fault_handler {
+                    handler(session.id(), other);
+                }
+            }
         }
     }
 
@@ -203,10 +344,15 @@ impl Simulator {
             return;
         }
         let amount = request.command.amount().map_or(0, |a| a.minor);
-        let card = self
-            .next_cards
-            .pop_front()
-            .unwrap_or_else(|| CardBehaviour::for_amount(amount));
+        let presented = self.next_cards.pop_front();
+        let waiting = self.manual && presented.is_none();
+        let card = presented.unwrap_or_else(|| {
+            if waiting {
+                CardBehaviour::NoCard
+            } else {
+                CardBehaviour::for_amount(amount)
+            }
+        });
         let method = request
             .methods
             .and_then(|m| {
@@ -226,7 +372,10 @@ impl Simulator {
                 | TransactionCommand::PreAuthCancel { .. }
         );
         let (step, stage, due) = if needs_card {
-            let wait = if card == CardBehaviour::NoCard {
+            let wait = if waiting {
+                // Looks for a presented card every 100 ms until the card timeout.
+                Duration::from_millis(100)
+            } else if card == CardBehaviour::NoCard {
                 self.latency().card_timeout
             } else {
                 self.latency().card
@@ -251,7 +400,11 @@ impl Simulator {
                 CardBehaviour::Approve
             },
             method: if needs_card { method } else { None },
+            waiting_since: (waiting && needs_card).then_some(now),
         });
+        if let Some(action) = self.strike(FaultPoint::AfterRequest) {
+            self.act(action, session, now);
+        }
     }
 
     /// Moves a job one step on; returns it if it is still running.
@@ -264,6 +417,19 @@ impl Simulator {
         let l = self.latency();
         match job.step {
             Step::Card => {
+                if let Some(since) = job.waiting_since {
+                    match self.next_cards.pop_front() {
+                        Some(card) => {
+                            job.card = card;
+                            job.waiting_since = None;
+                        }
+                        None if now.saturating_duration_since(since) < l.card_timeout => {
+                            job.due = now + Duration::from_millis(100);
+                            return Some(job);
+                        }
+                        None => job.waiting_since = None,
+                    }
+                }
                 if let Some(code) =
                     (job.card == CardBehaviour::NoCard).then_some(ErrorCode::TIMEOUT)
                 {
@@ -280,6 +446,15 @@ impl Simulator {
                 let _ = session.progress(ProgressStage::CardRead, job.method, now);
                 job.step = Step::Read;
                 job.due = now + l.read;
+                if job.session == Some(session.id())
+                    && let Some(action) = self.strike(FaultPoint::AfterCardRead)
+                {
+                    if action == FaultAction::Drop {
+                        // The payment goes on without the connection.
+                        job.session = None;
+                    }
+                    self.act(action, session, now);
+                }
             }
             Step::Read => {
                 if let Some(code) = job.card.failure() {
@@ -471,9 +646,32 @@ impl Simulator {
             closed: false,
         });
         self.last = Some(result.clone());
+        if let Some(log) = &mut self.batch_log
+            && log.append_result(request, &result).is_err()
+        {
+            self.log_errors += 1;
+        }
+        // Faults strike only the connection whose client waits for this result.
+        let owned = session.running_key() == Some(request.idempotency_key);
+        let before = owned
+            .then(|| self.strike(FaultPoint::BeforeResult))
+            .flatten();
+        if let Some(action @ (FaultAction::Drop | FaultAction::Silence)) = before {
+            self.act(action, session, now);
+        }
         // The session stores the result under its key before sending; an error here means the
         // command was not this session's (it is stored all the same) or the link is gone.
         let _ = session.complete(result, now);
+        if before == Some(FaultAction::Reboot) {
+            self.act(FaultAction::Reboot, session, now);
+        } else if owned
+            && before.is_none()
+            && let Some(action) = self.strike(FaultPoint::AfterResult)
+        {
+            // After the result has been written to the link.
+            self.pending_faults
+                .push((session.id(), now + Duration::from_millis(50), action));
+        }
     }
 
     /// What an approved follow-up does to its original.
@@ -514,6 +712,11 @@ impl Simulator {
             signature: None,
         };
         self.identity.signing().sign_settlement(&mut result);
+        if let Some(log) = &mut self.batch_log
+            && log.append_settlement(&result).is_err()
+        {
+            self.log_errors += 1;
+        }
         self.settlements.insert(s.idempotency_key, result.clone());
         self.batch = Batch {
             number: self.batch.number + 1,
@@ -617,6 +820,7 @@ impl TerminalApp for Simulator {
             }
             // A connection ended: its jobs go on without it.
             TerminalEvent::Closed(_) => {
+                self.pending_faults.retain(|f| f.0 != session.id());
                 for job in &mut self.jobs {
                     if job.session == Some(session.id()) {
                         job.session = None;
@@ -655,10 +859,28 @@ impl TerminalApp for Simulator {
             .iter()
             .filter(|j| serves(j, session))
             .map(|j| j.due)
+            .chain(
+                self.pending_faults
+                    .iter()
+                    .filter(|f| f.0 == session.id())
+                    .map(|f| f.1),
+            )
             .min()
     }
 
     fn handle_timeout(&mut self, session: &mut TerminalSession, now: Instant) {
+        let id = session.id();
+        if let Some(i) = self
+            .pending_faults
+            .iter()
+            .position(|f| f.0 == id && f.1 <= now)
+        {
+            let (_, _, action) = self.pending_faults.remove(i);
+            self.act(action, session, now);
+            if session.is_closed() {
+                return;
+            }
+        }
         // Steps with no latency finish in the same call.
         for _ in 0..8 {
             let (due, rest): (Vec<Job>, Vec<Job>) = std::mem::take(&mut self.jobs)

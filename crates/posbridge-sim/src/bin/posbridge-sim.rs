@@ -1,11 +1,23 @@
 //! `posbridge-sim`: a simulated card-payment terminal speaking posbridge's native protocol.
 //!
-//! It listens on TCP, serves any number of tills at once (one simulator, one batch), keeps its
-//! identity and pairings in a key directory, and shows its pairing code when asked to pair.
+//! It listens on TCP or TLS (any number of tills at once: one simulator, one batch), or serves a
+//! serial port or a pseudo-terminal it creates; keeps its identity, pairings, idempotency memory
+//! and batch in directories so it survives restarts; shows its pairing code; plays scenarios
+//! (profile, cards, faults) from TOML; injects faults at named steps (drop, silence, reboot) and
+//! byte damage; and lets a person present the cards (`--interactive`).
 
+use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use posbridge_link::{FaultConfig, FaultInjector, Faults, Link, LinkError, LinkInfo};
+use posbridge_serial::SerialConfig;
+use posbridge_sim::{CardBehaviour, Fault, FaultAction, Scenario};
+use posbridge_tcp::{Fingerprint, TlsServerConfig, TlsVersions};
 
 use clap::Parser;
 use posbridge::driver;
@@ -14,16 +26,28 @@ use posbridge_session::{
     PairingRegistry, SessionConfig, SharedApp, TerminalApp, TerminalContext, TerminalEvent,
     TerminalSession,
 };
-use posbridge_sim::{Latency, Simulator, TerminalProfile};
+use posbridge_sim::{Latency, Simulator};
 use posbridge_wire::Timestamp;
 
 /// A simulated card-payment terminal (posbridge native protocol).
 #[derive(Parser, Debug)]
 #[command(name = "posbridge-sim", version)]
 struct Args {
-    /// The address to listen on.
+    /// The address to listen on (TCP, or TLS with --tls).
     #[arg(long, default_value = "127.0.0.1:20100")]
     tcp: String,
+    /// Serve TLS on --tcp's address, with a self-signed certificate whose SHA-256 pin is printed.
+    #[arg(long)]
+    tls: bool,
+    /// Serve on this serial port instead of TCP (one till at a time on the line).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["pty", "tls"])]
+    serial: Option<String>,
+    /// The serial port's baud rate.
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
+    /// Create a pseudo-terminal, serve on it and print the path for the till to open.
+    #[arg(long, conflicts_with = "tls")]
+    pty: bool,
     /// Open pairing at start and print the code (valid for the pairing window).
     #[arg(long)]
     pair: bool,
@@ -41,11 +65,37 @@ struct Args {
     /// Answer at once instead of at the pace of a person at a counter.
     #[arg(long)]
     fast: bool,
-    /// Where the terminal keeps its memory of idempotency keys and results (`results.log`), so a
-    /// restarted terminal answers a repeated key with the original result. Without it the
-    /// memory lasts as long as the process.
+    /// Where the terminal keeps its memory of idempotency keys and results (`results.log`) and
+    /// its open batch (`batch.log`), so a restarted terminal answers a repeated key with the
+    /// original result and settles the same totals. Without it both last as long as the
+    /// process.
     #[arg(long)]
     state: Option<std::path::PathBuf>,
+    /// A scenario file (TOML): terminal profile, latency, cards presented, faults, link damage.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<std::path::PathBuf>,
+    /// A fault at a step of the next payments, as ACTION:POINT[:TIMES] — ACTION drop, silence
+    /// or reboot; POINT after-request, after-card-read, before-result or after-result
+    /// (repeatable; reboot needs --keys and --state).
+    #[arg(long = "fault", value_name = "ACTION:POINT[:TIMES]")]
+    faults: Vec<Fault>,
+    /// Flip a bit in this share of the bytes, both directions (0 to 1).
+    #[arg(long, value_name = "RATE")]
+    corrupt: Option<f64>,
+    /// Hold every write back this many milliseconds (a slow terminal).
+    #[arg(long, value_name = "MS")]
+    delay: Option<u64>,
+    /// Seed of the byte damage.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// A person presents the cards: each payment waits for a line on standard input (approve,
+    /// decline:51, pin, wrong-pin, removed, no-card, partial:50, offline, or their first
+    /// letters).
+    #[arg(long)]
+    interactive: bool,
+    /// Set by the simulator itself when it restarts after a reboot fault.
+    #[arg(long, hide = true)]
+    rebooted: bool,
 }
 
 /// Persists the pairings the simulator makes.
@@ -108,14 +158,191 @@ fn wall() -> Timestamp {
     )
 }
 
+/// A link whose terminal can go silent (a dead peer that keeps the connection).
+struct Silenceable<L> {
+    inner: L,
+    silent: Arc<AtomicBool>,
+}
+
+impl<L: Link> Link for Silenceable<L> {
+    fn info(&self) -> &LinkInfo {
+        self.inner.info()
+    }
+    fn poll_send(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize, LinkError>> {
+        if self.silent.load(Ordering::Relaxed) {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        self.inner.poll_send(cx, buf)
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        if self.silent.load(Ordering::Relaxed) {
+            return Poll::Ready(Ok(()));
+        }
+        self.inner.poll_flush(cx)
+    }
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<Result<usize, LinkError>> {
+        if self.silent.load(Ordering::Relaxed) {
+            // Hears nothing, says nothing, never lets go.
+            return Poll::Pending;
+        }
+        self.inner.poll_recv(cx, buf)
+    }
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        if self.silent.load(Ordering::Relaxed) {
+            return Poll::Pending;
+        }
+        self.inner.poll_close(cx)
+    }
+}
+
+/// A borrowed link whose close only flushes: a serial line outlives the sessions on it.
+struct KeepOpen<'a, L>(&'a mut L);
+
+impl<L: Link> Link for KeepOpen<'_, L> {
+    fn info(&self) -> &LinkInfo {
+        self.0.info()
+    }
+    fn poll_send(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize, LinkError>> {
+        self.0.poll_send(cx, buf)
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        self.0.poll_flush(cx)
+    }
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<Result<usize, LinkError>> {
+        self.0.poll_recv(cx, buf)
+    }
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        self.0.poll_flush(cx)
+    }
+}
+
+type Switches = Arc<Mutex<HashMap<u64, Arc<AtomicBool>>>>;
+
+/// Everything one connection needs.
+#[derive(Clone)]
+struct Server {
+    context: TerminalContext,
+    app: SharedApp<Persisting<Simulator>>,
+    switches: Switches,
+    link_faults: FaultConfig,
+}
+
+impl Server {
+    async fn serve(&self, link: impl Link) {
+        let session = TerminalSession::new(
+            SessionConfig::default(),
+            self.context.clone(),
+            driver::now(),
+        );
+        let silent = Arc::new(AtomicBool::new(false));
+        self.switches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(session.id(), silent.clone());
+        let id = session.id();
+        let link = Silenceable {
+            inner: FaultInjector::new(link, self.link_faults.clone()),
+            silent,
+        };
+        let mut app = self.app.clone();
+        driver::serve_terminal(session, link, &mut app).await;
+        self.switches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+}
+
+/// Starts this program again in place, with its state (a reboot fault).
+fn reboot() -> ! {
+    println!("posbridge-sim: rebooting (fault)");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let args: Vec<_> = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "--rebooted")
+        .collect();
+    let err = match std::env::current_exe() {
+        Ok(exe) => {
+            use std::os::unix::process::CommandExt;
+            std::process::Command::new(exe)
+                .args(args)
+                .arg("--rebooted")
+                .exec()
+        }
+        Err(e) => e,
+    };
+    eprintln!("posbridge-sim: could not restart: {err}");
+    std::process::exit(75);
+}
+
+fn card_shortcut(line: &str) -> Result<CardBehaviour, posbridge_sim::ScenarioError> {
+    let line = line.trim();
+    let full = match line {
+        "a" => "approve",
+        "d" => "decline:51",
+        "p" => "pin",
+        "w" => "wrong-pin",
+        "r" => "removed",
+        "n" => "no-card",
+        "o" => "offline",
+        other => other,
+    };
+    posbridge_sim::parse_card(full)
+}
+
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let profile = TerminalProfile {
-        latency: if args.fast {
-            Latency::INSTANT
-        } else {
-            Latency::default()
+    let scenario = match &args.scenario {
+        Some(path) => Scenario::from_toml(
+            &std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?,
+        None => Scenario::default(),
+    };
+    let mut profile = scenario.profile.clone();
+    if args.fast {
+        profile.latency = Latency::INSTANT;
+    }
+    let mut faults = scenario.faults.clone();
+    faults.extend(args.faults.iter().copied());
+    if args.rebooted {
+        // Back from a reboot: the fault has done its work; the terminal now behaves.
+        faults.clear();
+        println!("posbridge-sim: restarted after a reboot, state restored");
+    }
+    if faults.iter().any(|f| f.action == FaultAction::Reboot)
+        && (args.keys.is_none() || args.state.is_none())
+    {
+        return Err(
+            "a reboot fault needs --keys and --state (the terminal restarts from them)".into(),
+        );
+    }
+    let corrupt = args.corrupt.unwrap_or(scenario.link.corrupt);
+    if !(0.0..=1.0).contains(&corrupt) {
+        return Err(format!("--corrupt {corrupt}: a probability, 0 to 1").into());
+    }
+    let delay = args
+        .delay
+        .map_or(scenario.link.delay, Duration::from_millis);
+    let link_faults = FaultConfig {
+        seed: args.seed.unwrap_or(scenario.link.seed),
+        send: Faults {
+            flip: corrupt,
+            delay,
+            ..Faults::default()
         },
-        ..TerminalProfile::default()
+        recv: Faults {
+            flip: corrupt,
+            ..Faults::default()
+        },
+        ..FaultConfig::default()
     };
     let (identity, registry, store) = match &args.keys {
         Some(dir) => {
@@ -134,11 +361,24 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let identity = Arc::new(identity);
     let mut context =
         TerminalContext::new(identity.clone(), registry, profile.capabilities(), 100_000);
+    let mut sim = Simulator::new(profile.clone(), identity.clone(), driver::now(), wall());
     if let Some(dir) = &args.state {
         std::fs::create_dir_all(dir)?;
         let store = posbridge_sim::FileResultStore::open(dir.join("results.log"), 100_000)?;
-        context.results = Arc::new(std::sync::Mutex::new(store));
+        context.results = Arc::new(Mutex::new(store));
+        sim = sim.with_batch_log(dir.join("batch.log"))?;
+        if sim.transactions().count() > 0 {
+            println!(
+                "batch {} restored: {} transactions",
+                sim.batch_number(),
+                sim.transactions().count()
+            );
+        }
     }
+    for card in &scenario.cards {
+        sim.present(*card);
+    }
+    sim.set_manual_cards(args.interactive);
     for op in &args.operators {
         let (name, pin) = op
             .split_once(':')
@@ -150,32 +390,121 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .add_pin(name, pin)
             .map_err(|e| format!("--operator {name}: {e}"))?;
     }
-    if args.pair {
+    if args.pair && !args.rebooted {
         let mut config = PairingConfig::default();
         config.set_window(Duration::from_secs(args.pairing_window));
         let mut registry = context.registry.lock().map_err(|_| "registry poisoned")?;
         let code = registry.open_window(config, driver::now())?.to_string();
         println!("pairing code: {code} (for {} s)", args.pairing_window);
     }
-    let listener = posbridge_tcp::Listener::bind(&args.tcp).await?;
-    println!(
-        "posbridge-sim {} listening on {} (terminal {}, signing key {})",
-        env!("CARGO_PKG_VERSION"),
-        listener.local_addr()?,
-        profile.terminal_id,
-        identity.signing().public_key()
-    );
-    let app = SharedApp::new(Persisting {
-        app: Simulator::new(profile, identity, driver::now(), wall()),
-        store,
-    });
+    for f in &faults {
+        println!("fault: {}:{} ({} times)", f.action, f.at, f.times);
+    }
+    let switches: Switches = Arc::default();
+    let handler_switches = switches.clone();
+    sim.set_faults(faults);
+    sim.set_fault_handler(Box::new(move |session, action| match action {
+        FaultAction::Silence => {
+            println!("fault: terminal goes silent");
+            if let Some(s) = handler_switches
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&session)
+            {
+                s.store(true, Ordering::Relaxed);
+            }
+        }
+        FaultAction::Reboot => reboot(),
+        FaultAction::Drop => {}
+    }));
+    let app = SharedApp::new(Persisting { app: sim, store });
+    if args.interactive {
+        let app = app.clone();
+        println!(
+            "interactive: when a payment waits for a card, type one: approve, decline:51, pin, wrong-pin, removed, no-card, partial:50, offline (or a, d, p, w, r, n, o)"
+        );
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match card_shortcut(&line) {
+                    Ok(card) => {
+                        app.lock().app.present(card);
+                        println!("card presented: {card:?}");
+                    }
+                    Err(e) => println!("{e}"),
+                }
+            }
+        });
+    }
+    let server = Server {
+        context,
+        app,
+        switches,
+        link_faults,
+    };
+    let banner = |what: &str| {
+        println!(
+            "posbridge-sim {} listening on {what} (terminal {}, signing key {})",
+            env!("CARGO_PKG_VERSION"),
+            profile.terminal_id,
+            identity.signing().public_key()
+        )
+    };
+    if args.serial.is_some() || args.pty {
+        let (mut line, _slave) = match &args.serial {
+            Some(path) => {
+                let config = SerialConfig {
+                    baud: args.baud,
+                    ..SerialConfig::default()
+                };
+                (posbridge_serial::open(path, &config)?, None)
+            }
+            None => {
+                let (master, slave) = posbridge_serial::pty_pair()?;
+                let path = slave.port_path().ok_or("the pseudo-terminal has no path")?;
+                println!("serial port: {path}");
+                // Kept open, so the line stays up while tills open and close it.
+                (master, Some(slave))
+            }
+        };
+        banner(line.info().address.as_deref().unwrap_or("serial"));
+        loop {
+            tokio::select! {
+                () = server.serve(KeepOpen(&mut line)) => {}
+                _ = tokio::signal::ctrl_c() => {
+                    println!("posbridge-sim: stopping");
+                    return Ok(());
+                }
+            }
+        }
+    }
+    let listener = if args.tls {
+        let cert =
+            rcgen::generate_simple_self_signed(vec!["posbridge-sim".into(), "localhost".into()])?;
+        let der = cert.cert.der().to_vec();
+        let tls = TlsServerConfig::new(
+            vec![der.clone()],
+            cert.signing_key.serialize_der(),
+            TlsVersions::Tls12AndTls13,
+        );
+        println!(
+            "TLS certificate pin (SHA-256): {}",
+            Fingerprint::of_der(&der)
+        );
+        posbridge_tcp::Listener::bind_tls(&args.tcp, &tls).await?
+    } else {
+        posbridge_tcp::Listener::bind(&args.tcp).await?
+    };
+    banner(&listener.local_addr()?.to_string());
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(link) => {
-                    let session = TerminalSession::new(SessionConfig::default(), context.clone(), driver::now());
-                    let mut app = app.clone();
-                    tokio::spawn(async move { driver::serve_terminal(session, link, &mut app).await });
+                    let server = server.clone();
+                    tokio::spawn(async move { server.serve(link).await });
                 }
                 Err(e) => eprintln!("posbridge-sim: accept failed: {e}"),
             },

@@ -1,0 +1,367 @@
+//! Every fault the simulator injects, through the real client SDK (`Payments` over
+//! `NativeClient`, journal before sending, recovery on reconnect): each gives its documented
+//! outcome, and no payment is lost or taken twice. Also the batch log: a simulator restarted
+//! mid-batch settles the same totals.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use posbridge::journal::{EntryState, Journal, MemoryJournal};
+use posbridge::{ConnectOptions, NativeClient, PaymentError, Payments, driver};
+use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role};
+use posbridge_link::{Delivery, memory_pair};
+use posbridge_session::harness::hello;
+use posbridge_session::{
+    ClientSecurity, PairingRegistry, SessionConfig, SharedApp, TerminalContext, TerminalSession,
+};
+use posbridge_sim::{Fault, FaultAction, FaultPoint, Latency, Simulator, TerminalProfile};
+use posbridge_wire::{
+    Amount, Currency, IdempotencyKey, Outcome, SettlementRequest, Timestamp, TransactionCommand,
+};
+use posbridge_wire::{Credential, OperatorAuth, OperatorSecret, RequestId};
+
+const CALL: Duration = Duration::from_secs(120);
+
+fn client_identity() -> Arc<LocalIdentity> {
+    static ID: OnceLock<Arc<LocalIdentity>> = OnceLock::new();
+    ID.get_or_init(|| Arc::new(LocalIdentity::generate(PeerId([3; 16]), "Till").unwrap()))
+        .clone()
+}
+
+fn terminal_identity() -> Arc<LocalIdentity> {
+    static ID: OnceLock<Arc<LocalIdentity>> = OnceLock::new();
+    ID.get_or_init(|| {
+        Arc::new(
+            LocalIdentity::generate(TerminalProfile::default().terminal_id.into(), "sim").unwrap(),
+        )
+    })
+    .clone()
+}
+
+fn profile() -> TerminalProfile {
+    TerminalProfile {
+        latency: Latency {
+            card: Duration::from_millis(300),
+            read: Duration::from_millis(100),
+            pin: Duration::from_millis(500),
+            online: Duration::from_millis(400),
+            card_timeout: Duration::from_secs(30),
+        },
+        ..TerminalProfile::default()
+    }
+}
+
+/// A terminal that serves any number of connections over memory links, one simulator.
+struct Terminal {
+    context: TerminalContext,
+    app: SharedApp<Simulator>,
+}
+
+impl Terminal {
+    fn new(sim: Simulator) -> Self {
+        let mut registry = PairingRegistry::new();
+        registry.add(PairingRecord {
+            peer: client_identity().public_keys(),
+            peer_role: Role::Client,
+            paired_at: Timestamp(0),
+        });
+        let context = TerminalContext::new(
+            terminal_identity(),
+            registry,
+            profile().capabilities(),
+            1000,
+        );
+        context
+            .operators
+            .lock()
+            .unwrap()
+            .add_pin("manager", "2468")
+            .unwrap();
+        Self {
+            context,
+            app: SharedApp::new(sim),
+        }
+    }
+
+    async fn connect(&self, journal: MemoryJournal) -> Payments<MemoryJournal> {
+        let (ours, theirs) = memory_pair(Delivery::Stream, 4096, 256);
+        let session = TerminalSession::new(
+            SessionConfig::default(),
+            self.context.clone(),
+            driver::now(),
+        );
+        let mut app = self.app.clone();
+        tokio::spawn(async move { driver::serve_terminal(session, theirs, &mut app).await });
+        let options = ConnectOptions {
+            session: SessionConfig::default(),
+            identity: client_identity(),
+            security: ClientSecurity::Paired {
+                terminal_key: terminal_identity().channel().public(),
+            },
+            hello: hello(),
+            timeout: Duration::from_secs(30),
+        };
+        let client = NativeClient::connect(ours, options).await.expect("connect");
+        Payments::new(
+            client,
+            journal,
+            Some(terminal_identity().signing().public_key()),
+        )
+    }
+
+    fn charged(&self, key: IdempotencyKey) -> usize {
+        self.app
+            .lock()
+            .transactions()
+            .filter(|r| r.idempotency_key == key)
+            .count()
+    }
+}
+
+fn sim() -> Simulator {
+    Simulator::new(
+        profile(),
+        terminal_identity(),
+        driver::now(),
+        Timestamp(1_764_000_000_000),
+    )
+}
+
+fn sale(minor: u64) -> TransactionCommand {
+    TransactionCommand::Sale {
+        amount: Amount::new(minor, Currency::EUR),
+        tip: None,
+        cashback: None,
+    }
+}
+
+/// A sale hit by a dropped connection at `at`: what the app sees at once, then what recovery
+/// on the next connection makes of it.
+async fn dropped_at(at: FaultPoint, minor: u64) -> (Result<Outcome, PaymentError>, Outcome) {
+    let mut s = sim();
+    s.set_faults(vec![Fault {
+        at,
+        action: FaultAction::Drop,
+        times: 1,
+    }]);
+    let terminal = Terminal::new(s);
+    let key = IdempotencyKey::from_u128(0xFA17 + minor as u128);
+    let payments = terminal.connect(MemoryJournal::new()).await;
+    let first = payments
+        .transaction(key, sale(minor), CALL)
+        .await
+        .map(|r| r.outcome);
+    // Let the terminal notice, and let the payment run on there.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (client, journal) = payments.into_parts();
+    drop(client);
+    let payments = terminal.connect(journal).await;
+    let report = payments.recover(CALL).await.expect("recovery");
+    assert!(
+        report.unresolved.is_empty() && report.running.is_empty(),
+        "{report:?}"
+    );
+    let entry = payments.journal().get(&key).unwrap().expect("journaled");
+    assert_eq!(entry.state, EntryState::Done, "{entry:?}");
+    let outcome = entry.result.expect("result recorded").outcome;
+    assert_eq!(
+        terminal.charged(key),
+        1,
+        "charged once, not twice, not never"
+    );
+    (first, outcome)
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_after_the_request_the_terminal_finishes_and_recovery_records_it() {
+    let (first, recovered) = dropped_at(FaultPoint::AfterRequest, 1000).await;
+    assert!(first.is_err(), "the app sees the loss: {first:?}");
+    assert_eq!(recovered, Outcome::Approved);
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_after_the_card_read() {
+    let (first, recovered) = dropped_at(FaultPoint::AfterCardRead, 2000).await;
+    assert!(first.is_err(), "{first:?}");
+    assert_eq!(recovered, Outcome::Approved);
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_before_the_result_leaves_it_stored_on_the_terminal() {
+    // 12.51: a decline, so recovery must record the terminal's answer, not assume approval.
+    let (first, recovered) = dropped_at(FaultPoint::BeforeResult, 1251).await;
+    assert!(first.is_err(), "{first:?}");
+    assert!(matches!(recovered, Outcome::Declined(_)), "{recovered:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_after_the_result_the_app_already_has_it() {
+    let (first, recovered) = dropped_at(FaultPoint::AfterResult, 3000).await;
+    assert_eq!(first.unwrap(), Outcome::Approved);
+    assert_eq!(recovered, Outcome::Approved);
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_and_reboot_go_to_the_handler() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut s = sim();
+    s.set_faults(vec![
+        "silence:after-card-read".parse().unwrap(),
+        "reboot:before-result".parse().unwrap(),
+    ]);
+    let log = seen.clone();
+    s.set_fault_handler(Box::new(move |_, action| log.lock().unwrap().push(action)));
+    let terminal = Terminal::new(s);
+    let payments = terminal.connect(MemoryJournal::new()).await;
+    // The handler here does nothing to the link, so the sale completes: the handler was told.
+    let r = payments
+        .transaction(IdempotencyKey::from_u128(5), sale(500), CALL)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Approved);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![FaultAction::Silence, FaultAction::Reboot]
+    );
+    assert!(terminal.app.lock().faults().iter().all(|f| f.times == 0));
+}
+
+#[test]
+fn fault_descriptions_parse_and_bad_ones_are_explained() {
+    let f: Fault = "drop:after-result:3".parse().unwrap();
+    assert_eq!(
+        f,
+        Fault {
+            at: FaultPoint::AfterResult,
+            action: FaultAction::Drop,
+            times: 3
+        }
+    );
+    for bad in [
+        "drop",
+        "explode:after-result",
+        "drop:later",
+        "drop:after-result:x",
+    ] {
+        let e = bad.parse::<Fault>().unwrap_err();
+        assert!(e.to_string().contains("ACTION:POINT"), "{e}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_batch_survives_a_restart_and_settles_the_same_totals() {
+    let dir = std::env::temp_dir().join(format!("posbridge-sim-batch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("batch.log");
+    let totals_before;
+    {
+        let terminal = Terminal::new(sim().with_batch_log(&path).unwrap());
+        let payments = terminal.connect(MemoryJournal::new()).await;
+        for (i, minor) in [1000u64, 2550, 1251].into_iter().enumerate() {
+            payments
+                .transaction(
+                    IdempotencyKey::from_u128(100 + i as u128),
+                    sale(minor),
+                    CALL,
+                )
+                .await
+                .unwrap();
+        }
+        totals_before = terminal.app.lock().totals();
+        assert_eq!(terminal.app.lock().batch_log_errors(), 0);
+    }
+    // A new process: the batch comes back from the log, trace numbers go on.
+    let terminal = Terminal::new(sim().with_batch_log(&path).unwrap());
+    assert_eq!(terminal.app.lock().totals(), totals_before);
+    assert_eq!(terminal.app.lock().transactions().count(), 3);
+    let payments = terminal.connect(MemoryJournal::new()).await;
+    let fourth = payments
+        .transaction(IdempotencyKey::from_u128(200), sale(400), CALL)
+        .await
+        .unwrap();
+    assert_eq!(fourth.reference.as_deref(), Some("000100000004"));
+    let settle = posbridge_wire::Message::Settlement(SettlementRequest {
+        request_id: RequestId::default(),
+        idempotency_key: IdempotencyKey::from_u128(900),
+        operator: Some(OperatorAuth {
+            operator_id: "manager".into(),
+            credential: Credential::Pin(OperatorSecret::new("2468").unwrap()),
+        }),
+    });
+    let answer = payments.client().request(settle, CALL).await;
+    let Ok(posbridge_wire::Message::SettlementResult(report)) = answer else {
+        panic!("{answer:?}");
+    };
+    let approved: u64 = report.totals.iter().map(|t| t.amount).sum();
+    assert_eq!(approved, 1000 + 2550 + 400);
+    // After settling, a restart opens batch 2, empty.
+    drop(payments);
+    drop(terminal);
+    let again = sim().with_batch_log(&path).unwrap();
+    assert_eq!(again.batch_number(), 2);
+    assert_eq!(again.transactions().count(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn scenario_files_parse_with_every_section_and_explain_mistakes() {
+    use posbridge_sim::{CardBehaviour, Scenario};
+    let s = Scenario::from_toml(
+        r#"
+cards = ["approve", "decline:51", "wrong-pin", "partial:30", "no-card", "offline", "pin", "removed"]
+faults = ["drop:before-result", "reboot:after-card-read:2"]
+
+[terminal]
+merchant_name = "Café am Markt"
+currencies = ["EUR", "CHF", "978"]
+methods = ["contactless", "chip", "qr", "wallet"]
+floor_limit = 2500
+max_sale = 100000
+
+[latency]
+card = 600
+online = 400
+
+[link]
+corrupt = 0.001
+delay_ms = 50
+seed = 7
+"#,
+    )
+    .unwrap();
+    assert_eq!(s.profile.merchant_name, "Café am Markt");
+    assert_eq!(
+        s.profile.currencies,
+        vec![Currency::EUR, Currency::CHF, Currency::EUR]
+    );
+    assert_eq!(s.profile.floor_limit, 2500);
+    assert!(
+        s.profile
+            .limits
+            .iter()
+            .any(|l| l.kind == posbridge_wire::TransactionKind::Sale && l.max == 100_000)
+    );
+    assert_eq!(s.profile.latency.card, Duration::from_millis(600));
+    assert_eq!(s.cards.len(), 8);
+    assert_eq!(
+        s.cards[1],
+        CardBehaviour::Decline(posbridge_wire::DeclineReason::INSUFFICIENT_FUNDS)
+    );
+    assert_eq!(s.cards[3], CardBehaviour::Partial { percent: 30 });
+    assert_eq!(s.faults.len(), 2);
+    assert_eq!(s.faults[1].times, 2);
+    assert_eq!(s.link.delay, Duration::from_millis(50));
+    assert_eq!(s.link.seed, 7);
+    for (bad, why) in [
+        ("[terminal]\ncolour = \"red\"\n", "colour"),
+        ("[terminal]\ncurrencies = [\"XYZ\"]\n", "XYZ"),
+        ("[terminal]\nmethods = [\"cheque\"]\n", "cheque"),
+        ("cards = [\"partial:150\"]\n", "partial:150"),
+        ("faults = [\"drop:never\"]\n", "never"),
+        ("[link]\ncorrupt = 2.0\n", "probability"),
+    ] {
+        let e = Scenario::from_toml(bad).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}

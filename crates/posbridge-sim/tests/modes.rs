@@ -1,0 +1,442 @@
+//! The `posbridge-sim` binary's other modes, each through the real client SDK: TLS with a pinned
+//! self-signed certificate, a pseudo-terminal it creates, a scenario file, faults (silence,
+//! reboot with the batch restored), and a person presenting cards on standard input.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use posbridge::journal::{EntryState, Journal, MemoryJournal};
+use posbridge::{ConnectOptions, NativeClient, Payments};
+use posbridge_crypto::{LocalIdentity, PairingRecord, PairingSecret, PeerId};
+use posbridge_link::Link;
+use posbridge_session::harness::hello;
+use posbridge_session::{ClientSecurity, SessionConfig};
+use posbridge_tcp::{Fingerprint, ServerVerification, TcpConfig, TlsClientConfig, TlsVersions};
+use posbridge_wire::{
+    Amount, Currency, DeclineReason, IdempotencyKey, Outcome, TransactionCommand,
+};
+
+const CALL: Duration = Duration::from_secs(60);
+
+struct Sim {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sim {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_posbridge-sim"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("posbridge-sim starts");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `pattern`; returns what follows it.
+    fn wait_for(&mut self, pattern: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no {pattern:?} in {:#?}", self.seen));
+            self.seen.push(line.clone());
+            if let Some(i) = line.find(pattern) {
+                return line[i + pattern.len()..].trim().to_string();
+            }
+        }
+    }
+
+    fn address(&mut self) -> String {
+        self.wait_for("listening on ")
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+fn till() -> Arc<LocalIdentity> {
+    Arc::new(LocalIdentity::generate(PeerId::random().unwrap(), "till").unwrap())
+}
+
+fn options(identity: Arc<LocalIdentity>, security: ClientSecurity) -> ConnectOptions {
+    let mut session = SessionConfig::default();
+    session.set_heartbeat(Duration::from_secs(1));
+    ConnectOptions {
+        session,
+        identity,
+        security,
+        hello: hello(),
+        timeout: Duration::from_secs(20),
+    }
+}
+
+async fn tcp(address: &str) -> posbridge_tcp::TcpLink {
+    posbridge_tcp::connect(address, &TcpConfig::default())
+        .await
+        .unwrap()
+}
+
+fn sale(minor: u64) -> TransactionCommand {
+    TransactionCommand::Sale {
+        amount: Amount::new(minor, Currency::EUR),
+        tip: None,
+        cashback: None,
+    }
+}
+
+fn pair_code(sim: &mut Sim) -> PairingSecret {
+    let code = sim.wait_for("pairing code: ");
+    PairingSecret::code(&code[..6]).unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("posbridge-sim-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[tokio::test]
+async fn tls_with_the_printed_pin() {
+    let mut sim = Sim::start(&["--tcp", "127.0.0.1:0", "--tls", "--pair", "--fast"]);
+    let secret = pair_code(&mut sim);
+    let pin: Fingerprint = sim
+        .wait_for("TLS certificate pin (SHA-256): ")
+        .parse()
+        .unwrap();
+    let address = sim.address();
+    let mut config = TcpConfig::default();
+    config.set_tls(Some(
+        TlsClientConfig::new(
+            "posbridge-sim",
+            ServerVerification::Pinned(vec![pin]),
+            TlsVersions::Tls13Only,
+        )
+        .unwrap(),
+    ));
+    let link = posbridge_tcp::connect(&address, &config).await.unwrap();
+    assert_eq!(link.info().kind, posbridge_link::LinkKind::Tls);
+    let client = NativeClient::connect(link, options(till(), ClientSecurity::Pair(secret)))
+        .await
+        .unwrap();
+    let r = client
+        .sale(
+            IdempotencyKey::from_u128(1),
+            Amount::new(700, Currency::EUR),
+            CALL,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Approved);
+    client.close().await;
+
+    // A wrong pin is refused before anything is said.
+    let mut wrong = TcpConfig::default();
+    wrong.set_tls(Some(
+        TlsClientConfig::new(
+            "posbridge-sim",
+            ServerVerification::Pinned(vec![Fingerprint([7; 32])]),
+            TlsVersions::Tls13Only,
+        )
+        .unwrap(),
+    ));
+    assert!(posbridge_tcp::connect(&address, &wrong).await.is_err());
+}
+
+#[tokio::test]
+async fn a_pseudo_terminal_it_creates_two_tills_one_after_the_other() {
+    let mut sim = Sim::start(&["--pty", "--pair", "--fast"]);
+    let secret = pair_code(&mut sim);
+    let path = sim.wait_for("serial port: ");
+    assert!(path.starts_with("/dev/"), "{path}");
+    let identity = till();
+    let port = posbridge_serial::open(&path, &posbridge_serial::SerialConfig::default()).unwrap();
+    let client = NativeClient::connect(
+        port,
+        options(identity.clone(), ClientSecurity::Pair(secret)),
+    )
+    .await
+    .expect("pair over the pseudo-terminal");
+    let record: PairingRecord = client.paired().cloned().unwrap();
+    let key = IdempotencyKey::from_u128(10);
+    let r = client
+        .sale(key, Amount::new(1999, Currency::EUR), CALL)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Approved);
+    client.close().await;
+
+    // The line stays up: the next session on it uses the stored key.
+    let port = posbridge_serial::open(&path, &posbridge_serial::SerialConfig::default()).unwrap();
+    let client = NativeClient::connect(
+        port,
+        options(
+            identity,
+            ClientSecurity::Paired {
+                terminal_key: record.peer.channel_key,
+            },
+        ),
+    )
+    .await
+    .expect("a second session on the same line");
+    let status = client.status(key, CALL).await.unwrap();
+    assert!(format!("{status:?}").contains("Approved"), "{status:?}");
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_scenario_file_sets_profile_cards_and_faults() {
+    let dir = temp("scenario");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cafe.toml");
+    std::fs::write(
+        &file,
+        r#"
+cards = ["decline:51", "wrong-pin"]
+
+[terminal]
+merchant_name = "Café am Markt"
+currencies = ["EUR", "CHF"]
+methods = ["contactless"]
+
+[latency]
+card = 10
+read = 10
+pin = 10
+online = 10
+"#,
+    )
+    .unwrap();
+    let mut sim = Sim::start(&[
+        "--tcp",
+        "127.0.0.1:0",
+        "--pair",
+        "--scenario",
+        file.to_str().unwrap(),
+    ]);
+    let secret = pair_code(&mut sim);
+    let address = sim.address();
+    let client = NativeClient::connect(
+        tcp(&address).await,
+        options(till(), ClientSecurity::Pair(secret)),
+    )
+    .await
+    .unwrap();
+    assert!(client.capabilities().currencies.contains(&Currency::CHF));
+    let outcomes: Vec<Outcome> = {
+        let mut v = Vec::new();
+        for i in 0..3u128 {
+            let r = client
+                .sale(
+                    IdempotencyKey::from_u128(20 + i),
+                    Amount::new(1000, Currency::EUR),
+                    CALL,
+                )
+                .await
+                .unwrap();
+            v.push(r.outcome);
+        }
+        v
+    };
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Declined(DeclineReason::INSUFFICIENT_FUNDS),
+            Outcome::Declined(DeclineReason::WRONG_PIN),
+            Outcome::Approved,
+        ]
+    );
+    client.close().await;
+    // A bad scenario is refused with the reason.
+    std::fs::write(&file, "cards = [\"teleport\"]\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_posbridge-sim"))
+        .args(["--scenario", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("teleport"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn silence_then_recovery_on_a_new_connection() {
+    let mut sim = Sim::start(&[
+        "--tcp",
+        "127.0.0.1:0",
+        "--pair",
+        "--fast",
+        "--fault",
+        "silence:after-card-read",
+    ]);
+    let secret = pair_code(&mut sim);
+    let address = sim.address();
+    let identity = till();
+    let client = NativeClient::connect(
+        tcp(&address).await,
+        options(identity.clone(), ClientSecurity::Pair(secret)),
+    )
+    .await
+    .unwrap();
+    let record = client.paired().cloned().unwrap();
+    let payments = Payments::new(client, MemoryJournal::new(), Some(record.peer.signing_key));
+    let key = IdempotencyKey::from_u128(30);
+    // The terminal stops answering but keeps the connection: the client's heartbeat gives up.
+    let first = payments.transaction(key, sale(4200), CALL).await;
+    assert!(first.is_err(), "{first:?}");
+    assert_eq!(
+        payments.journal().get(&key).unwrap().unwrap().state,
+        EntryState::InDoubt
+    );
+    let (_, journal) = payments.into_parts();
+    let client = NativeClient::connect(
+        tcp(&address).await,
+        options(
+            identity,
+            ClientSecurity::Paired {
+                terminal_key: record.peer.channel_key,
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let payments = Payments::new(client, journal, Some(record.peer.signing_key));
+    payments.recover(CALL).await.unwrap();
+    let entry = payments.journal().get(&key).unwrap().unwrap();
+    assert_eq!(entry.state, EntryState::Done);
+    assert_eq!(entry.result.unwrap().outcome, Outcome::Approved);
+}
+
+#[tokio::test]
+async fn reboot_before_the_result_then_recovery_and_the_batch_settles() {
+    let (keys, state) = (temp("reboot-keys"), temp("reboot-state"));
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let mut sim = Sim::start(&[
+        "--tcp",
+        &address,
+        "--pair",
+        "--fast",
+        "--operator",
+        "manager:2468",
+        "--keys",
+        keys.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--fault",
+        "reboot:before-result",
+    ]);
+    let secret = pair_code(&mut sim);
+    sim.address();
+    let identity = till();
+    let client = NativeClient::connect(
+        tcp(&address).await,
+        options(identity.clone(), ClientSecurity::Pair(secret)),
+    )
+    .await
+    .unwrap();
+    let record = client.paired().cloned().unwrap();
+    let payments = Payments::new(client, MemoryJournal::new(), Some(record.peer.signing_key));
+    let key = IdempotencyKey::from_u128(40);
+    let first = payments.transaction(key, sale(2500), CALL).await;
+    assert!(first.is_err(), "{first:?}");
+    sim.wait_for("rebooting");
+    sim.wait_for("restarted after a reboot");
+    assert!(sim.wait_for("batch 1 restored: ").starts_with('1'));
+    sim.address();
+    let (_, journal) = payments.into_parts();
+    let client = NativeClient::connect(
+        tcp(&address).await,
+        options(
+            identity,
+            ClientSecurity::Paired {
+                terminal_key: record.peer.channel_key,
+            },
+        ),
+    )
+    .await
+    .expect("the restarted terminal still knows the pairing");
+    let payments = Payments::new(client, journal, Some(record.peer.signing_key));
+    let report = payments.recover(CALL).await.unwrap();
+    assert_eq!(report.recorded, vec![key], "{report:?}");
+    let entry = payments.journal().get(&key).unwrap().unwrap();
+    assert_eq!(entry.result.unwrap().outcome, Outcome::Approved);
+    let _ = std::fs::remove_dir_all(&keys);
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_presents_the_cards() {
+    let mut sim = Sim::start(&["--tcp", "127.0.0.1:0", "--pair", "--fast", "--interactive"]);
+    let secret = pair_code(&mut sim);
+    let address = sim.address();
+    let client = NativeClient::connect(
+        tcp(&address).await,
+        options(till(), ClientSecurity::Pair(secret)),
+    )
+    .await
+    .unwrap();
+    let pending = tokio::spawn(async move {
+        let r = client
+            .sale(
+                IdempotencyKey::from_u128(50),
+                Amount::new(1000, Currency::EUR),
+                CALL,
+            )
+            .await;
+        (client, r)
+    });
+    sim.wait_for("Sale");
+    sim.type_line("teleport");
+    sim.wait_for("card \"teleport\"");
+    sim.type_line("w");
+    let (client, r) = pending.await.unwrap();
+    assert_eq!(
+        r.unwrap().outcome,
+        Outcome::Declined(DeclineReason::WRONG_PIN)
+    );
+    client.close().await;
+}
