@@ -13,8 +13,14 @@
 //! idempotency keys and results in a file, so a restarted terminal never charges a repeated key
 //! again.
 //!
-//! The `posbridge-sim` binary (feature `cli`, on by default) serves the simulator over TCP to any
-//! number of tills at once; see docs/simulator.md.
+//! [`Fault`]s strike payments at named steps ([`FaultPoint`]: after the request, after the card
+//! read, before or after the result) with a [`FaultAction`] (drop the connection, go silent,
+//! reboot); [`Simulator::with_batch_log`] keeps the batch across restarts; [`Scenario`] reads a
+//! profile, cards and faults from TOML.
+//!
+//! The `posbridge-sim` binary (feature `cli`, on by default) serves the simulator over TCP or TLS
+//! to any number of tills at once, or over a serial port or a pseudo-terminal; see
+//! docs/simulator.md.
 //!
 //! ```
 //! use std::sync::Arc;
