@@ -365,3 +365,44 @@ seed = 7
         assert!(e.contains(why), "{bad}: {e}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_test_card_through_the_client_sdk() {
+    use posbridge_wire::{DeclineReason as D, ErrorCode};
+    let terminal = Terminal::new(sim());
+    let payments = terminal.connect(MemoryJournal::new()).await;
+    let cases: Vec<(u64, Outcome, u64, bool)> = vec![
+        (1000, Outcome::Approved, 1000, false),
+        (1005, Outcome::Declined(D::DO_NOT_HONOUR), 0, false),
+        (1010, Outcome::PartiallyApproved, 505, false),
+        (1013, Outcome::Failed(ErrorCode::CARD_REMOVED), 0, false),
+        (1014, Outcome::Declined(D::INVALID_CARD), 0, false),
+        (1018, Outcome::Failed(ErrorCode::TIMEOUT), 0, false),
+        (1020, Outcome::Approved, 1020, false),
+        (1051, Outcome::Declined(D::INSUFFICIENT_FUNDS), 0, false),
+        (1054, Outcome::Declined(D::EXPIRED_CARD), 0, false),
+        (1055, Outcome::Declined(D::WRONG_PIN), 0, false),
+        (1057, Outcome::Declined(D::NOT_PERMITTED), 0, false),
+        (1059, Outcome::Declined(D::SUSPECTED_FRAUD), 0, false),
+        (1061, Outcome::Declined(D::LIMIT_EXCEEDED), 0, false),
+        (4991, Outcome::Approved, 4991, true),
+        (5091, Outcome::Declined(D::ISSUER_UNAVAILABLE), 0, false),
+    ];
+    for (i, (minor, outcome, approved, offline)) in cases.into_iter().enumerate() {
+        let key = IdempotencyKey::from_u128(0xCA4D_0000 + i as u128);
+        let r = payments
+            .transaction(key, sale(minor), CALL)
+            .await
+            .unwrap_or_else(|e| panic!("{minor}: {e}"));
+        assert_eq!(r.outcome, outcome, "amount {minor}");
+        assert_eq!(r.approved_minor, approved, "amount {minor}");
+        assert_eq!(r.offline, offline, "amount {minor}");
+        let entry = payments.journal().get(&key).unwrap().unwrap();
+        // Refusals are final answers, recorded; nothing is left in doubt.
+        assert!(
+            matches!(entry.state, EntryState::Done | EntryState::Rejected),
+            "{minor}: {entry:?}"
+        );
+    }
+    assert!(payments.journal().unresolved().unwrap().is_empty());
+}
