@@ -10,7 +10,9 @@ use btleplug::platform::{Adapter, Manager, Peripheral, PeripheralId};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use posbridge_link::{DeviceInfo, Discovery, LinkKind};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use crate::{
@@ -63,6 +65,20 @@ pub struct BleDevice {
 #[derive(Clone, Debug)]
 pub struct BleCentral {
     adapter: Adapter,
+    /// One adapter event stream per central, shared by every scan and connection (btleplug's
+    /// BlueZ backend panics in a task of its own when one of several streams sharing a D-Bus
+    /// match is dropped).
+    events: broadcast::Sender<CentralEvent>,
+    _pump: Arc<Pump>,
+}
+
+#[derive(Debug)]
+struct Pump(tokio::task::JoinHandle<()>);
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn backend(e: btleplug::Error) -> BleError {
@@ -116,7 +132,19 @@ impl BleCentral {
                 if adapter.adapter_state().await.map_err(backend)? != CentralState::PoweredOn {
                     return Err(BleError::AdapterOff);
                 }
-                return Ok(Self { adapter });
+                let mut stream = adapter.events().await.map_err(backend)?;
+                let (events, _) = broadcast::channel(1024);
+                let tx = events.clone();
+                let pump = tokio::spawn(async move {
+                    while let Some(event) = stream.next().await {
+                        let _ = tx.send(event);
+                    }
+                });
+                return Ok(Self {
+                    adapter,
+                    events,
+                    _pump: Arc::new(Pump(pump)),
+                });
             }
             seen.push(info);
         }
@@ -185,7 +213,7 @@ impl BleCentral {
         service: Option<Uuid>,
         time: Duration,
     ) -> Result<Peripheral, BleError> {
-        let mut events = self.adapter.events().await.map_err(backend)?;
+        let mut events = self.events.subscribe();
         let scan = ScanFilter {
             services: service.into_iter().collect(),
         };
@@ -197,7 +225,20 @@ impl BleCentral {
                     return Ok(p);
                 }
             }
-            while let Some(event) = events.next().await {
+            loop {
+                let event = match events.recv().await {
+                    Ok(e) => e,
+                    // Fell behind: look at everything the adapter knows, then go on.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        for p in self.adapter.peripherals().await.map_err(backend)? {
+                            if Self::describe(&p).await?.is_some_and(|d| hit(&d)) {
+                                return Ok(p);
+                            }
+                        }
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
                 let id = match event {
                     CentralEvent::DeviceDiscovered(id) | CentralEvent::DeviceUpdated(id) => id,
                     CentralEvent::ServicesAdvertisement { id, .. } => id,
@@ -260,7 +301,7 @@ impl BleCentral {
         time: Duration,
     ) -> Result<BleLink, BleError> {
         let described = Self::describe(&p).await?;
-        let mut events = self.adapter.events().await.map_err(backend)?;
+        let mut events = self.events.subscribe();
         if !p.is_connected().await.map_err(backend)? {
             tokio::time::timeout(time, p.connect())
                 .await
@@ -313,6 +354,7 @@ impl BleCentral {
         let (tx, rx) = mpsc::channel(1024);
         let id: PeripheralId = p.id();
         let notify_uuid = uuids.notify;
+        let watch = p.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -328,13 +370,20 @@ impl BleCentral {
                             break;
                         }
                     },
-                    e = events.next() => match e {
-                        Some(CentralEvent::DeviceDisconnected(gone)) if gone == id => {
+                    e = events.recv() => match e {
+                        Ok(CentralEvent::DeviceDisconnected(gone)) if gone == id => {
                             let _ = tx.send(GattEvent::Disconnected("the peripheral disconnected".into())).await;
                             break;
                         }
-                        Some(_) => {}
-                        None => {
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            // A disconnect may have been among the events missed.
+                            if !watch.is_connected().await.unwrap_or(false) {
+                                let _ = tx.send(GattEvent::Disconnected("the peripheral disconnected".into())).await;
+                                break;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Closed) => {
                             let _ = tx.send(GattEvent::Disconnected("the adapter's event stream ended".into())).await;
                             break;
                         }
