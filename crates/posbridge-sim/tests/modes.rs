@@ -440,3 +440,46 @@ async fn a_person_presents_the_cards() {
     );
     client.close().await;
 }
+
+#[tokio::test]
+async fn damaged_and_slow_bytes_are_survived() {
+    let mut sim = Sim::start(&[
+        "--tcp",
+        "127.0.0.1:0",
+        "--pair",
+        "--fast",
+        "--corrupt",
+        "0.002",
+        "--delay",
+        "20",
+        "--seed",
+        "3",
+    ]);
+    let secret = pair_code(&mut sim);
+    let address = sim.address();
+    let client = NativeClient::connect(
+        tcp(&address).await,
+        options(till(), ClientSecurity::Pair(secret)),
+    )
+    .await
+    .expect("pairing through damaged bytes");
+    for i in 0..5u128 {
+        let r = client
+            .sale(
+                IdempotencyKey::from_u128(60 + i),
+                Amount::new(1000, Currency::EUR),
+                CALL,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::Approved);
+    }
+    client.close().await;
+    // Out of range is refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_posbridge-sim"))
+        .args(["--corrupt", "1.5"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("probability"));
+}
