@@ -154,3 +154,71 @@ pub async fn serve_terminal<L: Link, A: TerminalApp + ?Sized>(
     let _ = link.close().await;
     session
 }
+
+/// Serves session after session on one long-lived link — a serial line, where tills come and go
+/// but the cable stays: when a session ends (the till closed it, or its heartbeat stopped), the
+/// next one starts on the same link. `new_session` makes each session. Returns the link's error
+/// when the line itself fails (the port went away).
+pub async fn serve_terminal_line<L: Link, A: TerminalApp + ?Sized>(
+    mut link: L,
+    mut new_session: impl FnMut() -> TerminalSession,
+    app: &mut A,
+) -> LinkError {
+    loop {
+        let mut failed = None;
+        let line = KeepOpen {
+            link: &mut link,
+            failed: &mut failed,
+        };
+        serve_terminal(new_session(), line, app).await;
+        if let Some(e) = failed {
+            return e;
+        }
+    }
+}
+
+/// A borrowed link whose close only flushes (the line outlives each session on it), and which
+/// remembers a receive error (the line itself failed).
+struct KeepOpen<'a, L> {
+    link: &'a mut L,
+    failed: &'a mut Option<LinkError>,
+}
+
+impl<L: Link> Link for KeepOpen<'_, L> {
+    fn info(&self) -> &posbridge_link::LinkInfo {
+        self.link.info()
+    }
+    fn poll_send(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<Result<usize, LinkError>> {
+        self.link.poll_send(cx, buf)
+    }
+    fn poll_flush(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), LinkError>> {
+        self.link.poll_flush(cx)
+    }
+    fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut BytesMut,
+    ) -> std::task::Poll<Result<usize, LinkError>> {
+        match self.link.poll_recv(cx, buf) {
+            std::task::Poll::Ready(Err(e)) if e.is_fatal() => {
+                let text = e.to_string();
+                *self.failed = Some(e);
+                std::task::Poll::Ready(Err(LinkError::Io(std::io::Error::other(text))))
+            }
+            other => other,
+        }
+    }
+    fn poll_close(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), LinkError>> {
+        self.link.poll_flush(cx)
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use posbridge::journal::{Journal, Query, SqliteJournal, export_csv, export_jsonl};
 use posbridge::{ConnectOptions, NativeClient, PaymentError, Payments};
 use posbridge_crypto::PairingSecret;
+use posbridge_link::Link;
 use posbridge_session::{ClientSecurity, SessionConfig};
 use posbridge_sim::{money, render};
 use posbridge_tcp::TcpConfig;
@@ -122,9 +123,7 @@ async fn connect(
     common: &Common,
 ) -> Result<(Payments<SqliteJournal>, String), Failure> {
     let (name, profile, record) = home.terminal(common.terminal.as_deref())?;
-    let link = posbridge_tcp::connect(&profile.address, &TcpConfig::default())
-        .await
-        .map_err(connect_failure)?;
+    let link = open_link(&profile.address, profile.serial_baud).await?;
     let client = NativeClient::connect(
         link,
         ConnectOptions {
@@ -146,12 +145,38 @@ async fn connect(
     ))
 }
 
+/// Opens the link to a terminal: TCP to `host:port`, or the serial port at `address` when a
+/// baud rate is given.
+async fn open_link(address: &str, baud: Option<u32>) -> Result<Box<dyn Link>, Failure> {
+    Ok(match baud {
+        Some(baud) => {
+            let config = posbridge_serial::SerialConfig {
+                baud,
+                ..posbridge_serial::SerialConfig::default()
+            };
+            Box::new(posbridge_serial::open(address, &config).map_err(connect_failure)?)
+        }
+        None => Box::new(
+            posbridge_tcp::connect(address, &TcpConfig::default())
+                .await
+                .map_err(connect_failure)?,
+        ),
+    })
+}
+
 /// `posctl pair`.
 #[derive(clap::Args, Debug)]
+#[group(id = "link", required = true, multiple = false, args = ["tcp", "serial"])]
 pub(crate) struct PairArgs {
     /// The terminal's address (`host:port`).
     #[arg(long)]
-    tcp: String,
+    tcp: Option<String>,
+    /// The serial port the terminal is on (`/dev/ttyACM0`, `COM3`, a pseudo-terminal).
+    #[arg(long, value_name = "PATH")]
+    serial: Option<String>,
+    /// The serial port's baud rate.
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
     /// The code on the terminal's screen.
     #[arg(long)]
     code: String,
@@ -165,9 +190,12 @@ pub(crate) struct PairArgs {
 pub(crate) async fn pair(args: PairArgs) -> Result<u8, Failure> {
     let home = Home::locate(args.common.home.as_deref())?;
     let secret = PairingSecret::code(&args.code)?;
-    let link = posbridge_tcp::connect(&args.tcp, &TcpConfig::default())
-        .await
-        .map_err(connect_failure)?;
+    let (address, baud) = match (&args.tcp, &args.serial) {
+        (Some(tcp), _) => (tcp.clone(), None),
+        (None, Some(path)) => (path.clone(), Some(args.baud)),
+        (None, None) => return Err("give --tcp HOST:PORT or --serial PATH".into()),
+    };
+    let link = open_link(&address, baud).await?;
     let client = NativeClient::connect(
         link,
         ConnectOptions {
@@ -189,7 +217,8 @@ pub(crate) async fn pair(args: PairArgs) -> Result<u8, Failure> {
     config.terminals.insert(
         args.name.clone(),
         TerminalProfile {
-            address: args.tcp.clone(),
+            address,
+            serial_baud: baud,
             terminal_id: record.peer.id.to_string(),
         },
     );
@@ -659,6 +688,87 @@ pub(crate) fn journal(args: JournalArgs) -> Result<u8, Failure> {
             "jsonl" => export_jsonl(&entries, stdout.lock())?,
             other => return Err(format!("--format {other:?}: use csv or jsonl").into()),
         },
+    }
+    Ok(exit::OK)
+}
+
+/// `posctl discover`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct DiscoverArgs {
+    /// How long to listen for LAN announcements and BLE advertisements, in seconds.
+    #[arg(long, default_value_t = 3)]
+    timeout: u64,
+    /// Print one JSON object per device.
+    #[arg(long)]
+    json: bool,
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+pub(crate) async fn discover(args: DiscoverArgs) -> Result<u8, Failure> {
+    let options = posbridge::DiscoverOptions {
+        timeout: Duration::from_secs(args.timeout),
+        ..posbridge::DiscoverOptions::default()
+    };
+    let found = posbridge::discover(&options).await;
+    for d in &found.devices {
+        let usb = d
+            .usb
+            .as_ref()
+            .map(|u| format!("{:04x}:{:04x}", u.vid, u.pid));
+        if args.json {
+            println!(
+                "{{\"kind\":\"{}\",\"id\":{},\"name\":{},\"rssi_dbm\":{},\"usb\":{}}}",
+                d.kind,
+                json_string(&d.id),
+                d.name.as_deref().map_or("null".into(), json_string),
+                d.rssi_dbm.map_or("null".into(), |r| r.to_string()),
+                usb.as_deref().map_or("null".into(), json_string),
+            );
+        } else {
+            let mut line = format!("{:<7} {}", d.kind.to_string(), d.id);
+            if let Some(n) = &d.name {
+                line.push_str(&format!("  {n}"));
+            }
+            if let Some(u) = &usb {
+                line.push_str(&format!("  USB {u}"));
+            }
+            if let Some(r) = d.rssi_dbm {
+                line.push_str(&format!("  {r} dBm"));
+            }
+            println!("{line}");
+        }
+    }
+    for p in &found.problems {
+        eprintln!("posctl: could not search {}: {}", p.kind, p.error);
+    }
+    if !args.json {
+        let searched = [
+            "LAN (mDNS)",
+            "serial ports",
+            #[cfg(feature = "usb")]
+            "USB",
+            #[cfg(feature = "ble")]
+            "Bluetooth LE",
+        ];
+        println!(
+            "{} found; searched {}",
+            found.devices.len(),
+            searched.join(", ")
+        );
     }
     Ok(exit::OK)
 }

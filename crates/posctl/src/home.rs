@@ -21,8 +21,11 @@ use serde::{Deserialize, Serialize};
 /// A terminal this till is paired with.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct TerminalProfile {
-    /// `host:port`.
+    /// `host:port` for TCP; the port's path for a serial terminal.
     pub(crate) address: String,
+    /// The baud rate when the terminal is on a serial port (`address` is then its path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) serial_baud: Option<u32>,
     /// The terminal's id (32 hex digits).
     pub(crate) terminal_id: String,
 }

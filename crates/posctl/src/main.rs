@@ -1,9 +1,11 @@
 //! `posctl`: posbridge's command line.
 //!
-//! Today it has the demo: `posctl demo` starts the terminal simulator on 127.0.0.1, pairs with
-//! it, and runs a sale, a refund authorised by an operator PIN, a pre-authorisation and its
-//! capture, a status query and a settlement reconciled against what the app recorded, printing
-//! receipts and the record as it goes.
+//! `posctl demo` starts the terminal simulator on 127.0.0.1, pairs with it, and runs a sale, a
+//! refund authorised by an operator PIN, a pre-authorisation and its capture, a status query and
+//! a settlement reconciled against what the app recorded, printing receipts and the record as it
+//! goes. The other commands pair with a terminal over TCP or a serial port, run payments
+//! (journaled before they are sent), recover what is in doubt, settle and reconcile, show and
+//! export the journal, discover terminals in reach, and print shell completions.
 
 mod commands;
 mod demo;
@@ -55,6 +57,14 @@ enum Command {
     Settle(commands::SettleArgs),
     /// Shows or exports the journal.
     Journal(commands::JournalArgs),
+    /// Lists the terminals in reach: on the LAN (mDNS), serial ports, and with the `usb` and
+    /// `ble` features USB devices and Bluetooth LE terminals.
+    Discover(commands::DiscoverArgs),
+    /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Exit codes: see `after_help` on [`Cli`].
@@ -82,5 +92,11 @@ fn main() -> ExitCode {
         Command::Recover(args) => commands::finish(runtime.block_on(commands::recover(args))),
         Command::Settle(args) => commands::finish(runtime.block_on(commands::settle(args))),
         Command::Journal(args) => commands::finish(commands::journal(args)),
+        Command::Discover(args) => commands::finish(runtime.block_on(commands::discover(args))),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "posctl", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
     }
 }

@@ -14,6 +14,113 @@ use posbridge_session::{
 use posbridge_sim::{Latency, Simulator, TerminalProfile};
 use posbridge_wire::Timestamp;
 
+/// Starts a simulator on a pseudo-terminal on its own thread; returns the till's port path
+/// and the pairing code.
+fn simulator_on_a_pty() -> (String, String) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let profile = TerminalProfile {
+                latency: Latency::INSTANT,
+                ..TerminalProfile::default()
+            };
+            let identity = Arc::new(
+                LocalIdentity::generate(profile.terminal_id.into(), "serial terminal").unwrap(),
+            );
+            let ctx = TerminalContext::new(
+                identity.clone(),
+                PairingRegistry::new(),
+                profile.capabilities(),
+                1000,
+            );
+            let code = ctx
+                .registry
+                .lock()
+                .unwrap()
+                .open_window(PairingConfig::default(), driver::now())
+                .unwrap()
+                .to_string();
+            let (line, till_end) = posbridge_serial::pty_pair().unwrap();
+            tx.send((till_end.port_path().unwrap(), code)).unwrap();
+            let mut app = Simulator::new(
+                profile,
+                identity,
+                driver::now(),
+                Timestamp(1_764_000_000_000),
+            );
+            let e = driver::serve_terminal_line(
+                line,
+                || TerminalSession::new(SessionConfig::default(), ctx.clone(), driver::now()),
+                &mut app,
+            )
+            .await;
+            drop(till_end);
+            panic!("the line failed: {e}");
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[test]
+fn pair_and_sell_over_a_serial_line() {
+    let (path, code) = simulator_on_a_pty();
+    let home = std::env::temp_dir().join(format!("posctl-serial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let o = posctl(&home, &["pair", "--serial", &path, "--code", &code]);
+    assert!(o.status.success(), "{}", text(&o));
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    assert!(
+        config.contains(&path) && config.contains("serial_baud = 115200"),
+        "{config}"
+    );
+    // Each command is a new session on the same line.
+    let o = posctl(&home, &["sale", "7.00"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("Sale Approved: 7.00 EUR"), "{}", text(&o));
+    let o = posctl(&home, &["sale", "7.51"]);
+    assert_eq!(o.status.code(), Some(4), "declined: {}", text(&o));
+    let o = posctl(&home, &["journal", "list"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).matches("Sale").count(),
+        2
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn discover_and_completions() {
+    let o = Command::new(env!("CARGO_BIN_EXE_posctl"))
+        .args(["discover", "--timeout", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        assert!(line.starts_with("{\"kind\":"), "{line}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_posctl"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let script = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            script.contains("posctl") && script.contains("discover"),
+            "{shell}"
+        );
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_posctl"))
+        .args(["pair", "--code", "123456"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "neither --tcp nor --serial");
+}
+
 /// Starts a simulator on its own thread; returns its address and pairing code.
 fn simulator() -> (String, String) {
     let (tx, rx) = std::sync::mpsc::channel();

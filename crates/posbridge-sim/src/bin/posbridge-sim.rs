@@ -199,31 +199,6 @@ impl<L: Link> Link for Silenceable<L> {
     }
 }
 
-/// A borrowed link whose close only flushes: a serial line outlives the sessions on it.
-struct KeepOpen<'a, L>(&'a mut L);
-
-impl<L: Link> Link for KeepOpen<'_, L> {
-    fn info(&self) -> &LinkInfo {
-        self.0.info()
-    }
-    fn poll_send(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize, LinkError>> {
-        self.0.poll_send(cx, buf)
-    }
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
-        self.0.poll_flush(cx)
-    }
-    fn poll_recv(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut BytesMut,
-    ) -> Poll<Result<usize, LinkError>> {
-        self.0.poll_recv(cx, buf)
-    }
-    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
-        self.0.poll_flush(cx)
-    }
-}
-
 type Switches = Arc<Mutex<HashMap<u64, Arc<AtomicBool>>>>;
 
 /// Everything one connection needs.
@@ -258,6 +233,31 @@ impl Server {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
+    }
+
+    /// Serves session after session on one serial line, until the line fails.
+    async fn serve_line(&self, link: impl Link) -> LinkError {
+        let silent = Arc::new(AtomicBool::new(false));
+        let line = Silenceable {
+            inner: FaultInjector::new(link, self.link_faults.clone()),
+            silent: silent.clone(),
+        };
+        let (context, switches) = (self.context.clone(), self.switches.clone());
+        let mut app = self.app.clone();
+        driver::serve_terminal_line(
+            line,
+            move || {
+                let session =
+                    TerminalSession::new(SessionConfig::default(), context.clone(), driver::now());
+                switches
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(session.id(), silent.clone());
+                session
+            },
+            &mut app,
+        )
+        .await
     }
 }
 
@@ -454,7 +454,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )
     };
     if args.serial.is_some() || args.pty {
-        let (mut line, _slave) = match &args.serial {
+        let (line, _slave) = match &args.serial {
             Some(path) => {
                 let config = SerialConfig {
                     baud: args.baud,
@@ -471,13 +471,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         };
         banner(line.info().address.as_deref().unwrap_or("serial"));
-        loop {
-            tokio::select! {
-                () = server.serve(KeepOpen(&mut line)) => {}
-                _ = tokio::signal::ctrl_c() => {
-                    println!("posbridge-sim: stopping");
-                    return Ok(());
-                }
+        tokio::select! {
+            e = server.serve_line(line) => return Err(format!("the serial line failed: {e}").into()),
+            _ = tokio::signal::ctrl_c() => {
+                println!("posbridge-sim: stopping");
+                return Ok(());
             }
         }
     }
