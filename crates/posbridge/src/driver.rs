@@ -106,7 +106,9 @@ pub async fn step<S: Session, L: Link>(session: &mut S, link: &mut L, buf: &mut 
 }
 
 /// Serves one connection on the terminal's side until it ends: the session's events go to
-/// `app`, which answers through the session; its timer runs next to the session's.
+/// `app`, which answers through the session; its timer runs next to the session's. The session's
+/// clock is the system's wall clock, set before every input: heartbeat answers carry it (clients
+/// detect clock skew with it) and time-based operator codes are checked against it.
 pub async fn serve_terminal<L: Link, A: TerminalApp + ?Sized>(
     mut session: TerminalSession,
     mut link: L,
@@ -137,6 +139,7 @@ pub async fn serve_terminal<L: Link, A: TerminalApp + ?Sized>(
         tokio::select! {
             received = link.recv(&mut buf) => match received {
                 Ok(_) => {
+                    session.set_clock(wall_clock());
                     session.handle_input(&buf, now());
                     buf.clear();
                 }
@@ -144,6 +147,7 @@ pub async fn serve_terminal<L: Link, A: TerminalApp + ?Sized>(
             },
             () = sleep => {
                 let t = now();
+                session.set_clock(wall_clock());
                 session.handle_timeout(t);
                 if app.poll_timeout(&session).is_some_and(|due| due <= t) {
                     app.handle_timeout(&mut session, t);
@@ -153,6 +157,15 @@ pub async fn serve_terminal<L: Link, A: TerminalApp + ?Sized>(
     }
     let _ = link.close().await;
     session
+}
+
+/// The system's wall clock as a protocol timestamp.
+pub fn wall_clock() -> posbridge_wire::Timestamp {
+    posbridge_wire::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    )
 }
 
 /// Serves session after session on one long-lived link — a serial line, where tills come and go

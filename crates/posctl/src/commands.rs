@@ -39,18 +39,18 @@ pub(crate) mod exit {
 pub(crate) struct Common {
     /// Where posctl keeps keys, pairings, the journal and config.toml.
     #[arg(long, global = true)]
-    home: Option<PathBuf>,
+    pub(crate) home: Option<PathBuf>,
     /// Which paired terminal (a profile name in config.toml; default: the default profile).
     #[arg(long, global = true)]
-    terminal: Option<String>,
+    pub(crate) terminal: Option<String>,
     /// Print results as JSON lines for scripts.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 type Error = Box<dyn std::error::Error>;
 
-pub(crate) struct Failure(u8, Error);
+pub(crate) struct Failure(pub(crate) u8, pub(crate) Error);
 
 impl<E: Into<Error>> From<E> for Failure {
     fn from(e: E) -> Self {
@@ -72,7 +72,7 @@ pub(crate) fn finish(result: Result<u8, Failure>) -> ExitCode {
     }
 }
 
-fn hello() -> Hello {
+pub(crate) fn hello() -> Hello {
     Hello {
         client_id: ClientId([0x50; 16]),
         client_name: Some("posctl".into()),

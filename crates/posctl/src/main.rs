@@ -9,6 +9,7 @@
 
 mod commands;
 mod demo;
+mod doctor;
 mod home;
 
 use std::process::ExitCode;
@@ -60,6 +61,9 @@ enum Command {
     /// Lists the terminals in reach: on the LAN (mDNS), serial ports, and with the `usb` and
     /// `ble` features USB devices and Bluetooth LE terminals.
     Discover(commands::DiscoverArgs),
+    /// Diagnoses the way to a terminal step by step (port or address, reachability, pairing,
+    /// protocol version, clock, what it accepts) and prints the fix for each failure.
+    Doctor(doctor::DoctorArgs),
     /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
         Command::Recover(args) => commands::finish(runtime.block_on(commands::recover(args))),
         Command::Settle(args) => commands::finish(runtime.block_on(commands::settle(args))),
         Command::Journal(args) => commands::finish(commands::journal(args)),
+        Command::Doctor(args) => commands::finish(runtime.block_on(doctor::doctor(args))),
         Command::Discover(args) => commands::finish(runtime.block_on(commands::discover(args))),
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -340,3 +340,65 @@ fn pair_sell_check_settle_and_read_the_journal() {
     assert!(text(&o).contains("not an amount"), "{}", text(&o));
     std::fs::remove_dir_all(&home).unwrap();
 }
+
+#[test]
+fn doctor_walks_the_way_to_the_terminal_and_names_the_fix() {
+    let home = std::env::temp_dir().join(format!("posctl-doctor-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    // Nothing paired yet.
+    let o = posctl(&home, &["doctor"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("pair first"), "{}", text(&o));
+
+    let (address, code) = simulator();
+    let o = posctl(&home, &["pair", "--tcp", &address, "--code", &code]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = posctl(&home, &["doctor"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    for step in [
+        "profile",
+        "address",
+        "reachable",
+        "secure session",
+        "protocol",
+        "clock",
+        "accepts",
+    ] {
+        assert!(
+            out.contains(&format!("] {step}: ")),
+            "{step} missing: {out}"
+        );
+    }
+    assert!(out.contains("version 1"), "{out}");
+    assert!(out.contains("agree within"), "clock skew measured: {out}");
+    assert!(!out.contains("FAIL"), "{out}");
+
+    // Nothing listens there: the failure and its fix, exit code 3.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let o = posctl(&home, &["doctor", "--tcp", &dead.to_string()]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("[FAIL] reachable"), "{}", text(&o));
+    assert!(text(&o).contains("fix: "), "{}", text(&o));
+
+    // A serial port that does not exist.
+    let o = posctl(
+        &home,
+        &[
+            "doctor",
+            "--serial",
+            "/dev/posbridge-no-such-port",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\"result\":\"FAIL\""),
+        "{}",
+        text(&o)
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}

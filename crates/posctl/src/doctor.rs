@@ -1,0 +1,379 @@
+//! `posctl doctor`: diagnoses the way to a terminal step by step and prints the fix for each
+//! failure.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use posbridge::{ClientError, ConnectOptions, NativeClient};
+use posbridge_session::{ClientEvent, ClientSecurity, SessionConfig, SessionError};
+
+use crate::commands::{Common, Failure, exit, hello};
+use crate::home::Home;
+
+/// `posctl doctor`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct DoctorArgs {
+    /// Check this address instead of the profile's (`host:port`).
+    #[arg(long, conflicts_with = "serial")]
+    tcp: Option<String>,
+    /// Check this serial port instead of the profile's.
+    #[arg(long, value_name = "PATH")]
+    serial: Option<String>,
+    /// The serial port's baud rate (with --serial).
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Report {
+    json: bool,
+    worst: Verdict,
+    connect_failed: bool,
+}
+
+impl Report {
+    fn line(&mut self, verdict: Verdict, step: &str, detail: &str, fix: Option<&str>) {
+        if verdict == Verdict::Fail {
+            self.worst = Verdict::Fail;
+        } else if verdict == Verdict::Warn && self.worst == Verdict::Ok {
+            self.worst = Verdict::Warn;
+        }
+        let tag = match verdict {
+            Verdict::Ok => "ok",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "FAIL",
+        };
+        if self.json {
+            let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+            println!(
+                "{{\"step\":\"{}\",\"result\":\"{tag}\",\"detail\":\"{}\",\"fix\":{}}}",
+                esc(step),
+                esc(detail),
+                fix.map_or("null".into(), |f| format!("\"{}\"", esc(f)))
+            );
+        } else {
+            println!("[{tag:>4}] {step}: {detail}");
+            if let Some(f) = fix {
+                println!("       fix: {f}");
+            }
+        }
+    }
+}
+
+fn session_fix(e: &SessionError) -> &'static str {
+    match e {
+        SessionError::NotPaired => {
+            "the terminal does not know this till (its pairing was removed or it was reset): pair again with the code on its screen (posctl pair)"
+        }
+        SessionError::Channel(_) => {
+            "the terminal's key is not the one paired (replaced or reset?): pair again, and only if you know why it changed"
+        }
+        SessionError::UnsupportedVersion { .. } => {
+            "the terminal and posctl share no protocol version: update the terminal's firmware or posctl"
+        }
+        SessionError::HandshakeTimeout | SessionError::Unreachable | SessionError::PeerDead => {
+            "bytes go through but no posbridge answer comes: is this the terminal's native-protocol port (not ZVT 20007/22000), and on a serial line the right baud rate?"
+        }
+        SessionError::LinkClosed => {
+            "the terminal closed the connection at once: another till may hold it, or it refuses this protocol on that port"
+        }
+        _ => "see docs/troubleshooting.md",
+    }
+}
+
+pub(crate) async fn doctor(args: DoctorArgs) -> Result<u8, Failure> {
+    let mut r = Report {
+        json: args.common.json,
+        worst: Verdict::Ok,
+        connect_failed: false,
+    };
+    // 1. Where posctl keeps its state, and the profile.
+    let home = match Home::locate(args.common.home.as_deref()) {
+        Ok(h) => h,
+        Err(e) => {
+            r.line(
+                Verdict::Fail,
+                "home",
+                &e.to_string(),
+                Some("pass --home DIR or set POSBRIDGE_HOME"),
+            );
+            return Ok(exit::FAILED);
+        }
+    };
+    let profile = home.terminal(args.common.terminal.as_deref());
+    let (address, baud, record) = match (&args.tcp, &args.serial, &profile) {
+        (Some(t), _, p) => (t.clone(), None, p.as_ref().ok().map(|p| p.2.clone())),
+        (None, Some(s), p) => (
+            s.clone(),
+            Some(args.baud),
+            p.as_ref().ok().map(|p| p.2.clone()),
+        ),
+        (None, None, Ok((name, p, rec))) => {
+            r.line(
+                Verdict::Ok,
+                "profile",
+                &format!("{name}: {} ({})", p.address, rec.peer.name),
+                None,
+            );
+            (p.address.clone(), p.serial_baud, Some(rec.clone()))
+        }
+        (None, None, Err(e)) => {
+            r.line(
+                Verdict::Fail,
+                "profile",
+                &e.to_string(),
+                Some("pair first: posctl pair --tcp HOST:PORT --code CODE (or --serial PATH), or name one with --tcp/--serial"),
+            );
+            return Ok(exit::FAILED);
+        }
+    };
+    // 2. The way there.
+    let link: Option<Box<dyn posbridge_link::Link>> = match baud {
+        Some(baud) => {
+            if std::fs::metadata(&address).is_err() {
+                r.line(
+                    Verdict::Fail,
+                    "serial port",
+                    &format!("{address} does not exist"),
+                    Some("check the cable and the name; posctl discover lists the ports (USB terminals: /dev/ttyACM* or /dev/ttyUSB* on Linux, COMn on Windows)"),
+                );
+                None
+            } else {
+                let config = posbridge_serial::SerialConfig {
+                    baud,
+                    ..posbridge_serial::SerialConfig::default()
+                };
+                match posbridge_serial::open(&address, &config) {
+                    Ok(l) => {
+                        r.line(
+                            Verdict::Ok,
+                            "serial port",
+                            &format!("{address} opened at {baud} baud"),
+                            None,
+                        );
+                        Some(Box::new(l))
+                    }
+                    Err(e) => {
+                        let fix = match e {
+                            posbridge_serial::SerialError::PermissionDenied { .. } => {
+                                "Linux: sudo usermod -aG dialout $USER and log in again, or a udev rule for the VID/PID"
+                            }
+                            posbridge_serial::SerialError::Busy { .. } => {
+                                "another program holds the port (a vendor service, ModemManager): close it; fuser names it"
+                            }
+                            _ => "see docs/transports.md, serial errors",
+                        };
+                        r.line(Verdict::Fail, "serial port", &e.to_string(), Some(fix));
+                        None
+                    }
+                }
+            }
+        }
+        None => match tokio::net::lookup_host(&address).await {
+            Err(e) => {
+                r.line(
+                    Verdict::Fail,
+                    "address",
+                    &format!("{address}: {e}"),
+                    Some("give host:port; use the terminal's IP address if its name does not resolve, or posctl discover"),
+                );
+                None
+            }
+            Ok(_) => {
+                r.line(Verdict::Ok, "address", &format!("{address} resolves"), None);
+                let t = Instant::now();
+                let mut config = posbridge::tcp::TcpConfig::default();
+                config.set_connect_timeout(Duration::from_secs(5));
+                match posbridge::tcp::connect(&address, &config).await {
+                    Ok(l) => {
+                        r.line(
+                            Verdict::Ok,
+                            "reachable",
+                            &format!("TCP connection in {:.0?}", t.elapsed()),
+                            None,
+                        );
+                        Some(Box::new(l))
+                    }
+                    Err(e) => {
+                        r.line(
+                            Verdict::Fail,
+                            "reachable",
+                            &e.to_string(),
+                            Some("terminal on and on this network (guest Wi-Fi isolates devices)? right port? its cash-register interface enabled?"),
+                        );
+                        None
+                    }
+                }
+            }
+        },
+    };
+    let Some(link) = link else {
+        r.connect_failed = true;
+        return Ok(finish(&r));
+    };
+    // 3. Pairing and the protocol.
+    let Some(record) = record else {
+        r.line(
+            Verdict::Fail,
+            "paired",
+            "this till has no pairing with a terminal at that address",
+            Some("posctl pair with the code on the terminal's screen"),
+        );
+        return Ok(finish(&r));
+    };
+    let mut session = SessionConfig::default();
+    session.set_heartbeat(Duration::from_secs(1));
+    let identity = match home.identity() {
+        Ok(i) => Arc::new(i),
+        Err(e) => {
+            r.line(
+                Verdict::Fail,
+                "keys",
+                &e.to_string(),
+                Some("check the permissions of the home directory"),
+            );
+            return Ok(finish(&r));
+        }
+    };
+    let client = NativeClient::connect(
+        link,
+        ConnectOptions {
+            session,
+            identity,
+            security: ClientSecurity::Paired {
+                terminal_key: record.peer.channel_key,
+            },
+            hello: hello(),
+            timeout: Duration::from_secs(10),
+        },
+    )
+    .await;
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            let fix = match &e {
+                ClientError::Connect(s) => session_fix(s),
+                ClientError::ConnectTimeout => session_fix(&SessionError::HandshakeTimeout),
+                _ => "see docs/troubleshooting.md",
+            };
+            r.line(Verdict::Fail, "secure session", &e.to_string(), Some(fix));
+            r.connect_failed = true;
+            return Ok(finish(&r));
+        }
+    };
+    r.line(
+        Verdict::Ok,
+        "secure session",
+        &format!(
+            "paired with {} ({}), keys match",
+            record.peer.name, record.peer.id
+        ),
+        None,
+    );
+    let caps = client.capabilities().clone();
+    r.line(
+        Verdict::Ok,
+        "protocol",
+        &format!(
+            "version {} (terminal offers {:?}, posctl {:?})",
+            caps.selected_version,
+            caps.protocol_versions,
+            hello().protocol_versions
+        ),
+        None,
+    );
+    // 4. The clock: from the terminal's heartbeat answers.
+    let mut events = client.events();
+    let skew = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match events.recv().await {
+                Ok(ClientEvent::Heartbeat {
+                    terminal_time: Some(t),
+                    ..
+                }) => {
+                    let local = posbridge::driver::wall_clock();
+                    return Some(t.0 as i64 - local.0 as i64);
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    match skew {
+        Some(ms) if ms.abs() <= 60_000 => r.line(
+            Verdict::Ok,
+            "clock",
+            &format!("terminal and till agree within {:.1} s", ms.abs() as f64 / 1000.0),
+            None,
+        ),
+        Some(ms) => r.line(
+            Verdict::Warn,
+            "clock",
+            &format!("the terminal's clock is {:+.0} s off this machine's", ms as f64 / 1000.0),
+            Some("set the clocks (NTP on the till; the terminal's date menu): receipts, reports and one-time operator codes depend on them"),
+        ),
+        None => r.line(
+            Verdict::Warn,
+            "clock",
+            "the terminal does not report its clock",
+            Some("none needed; compare the time on its receipts with this machine's"),
+        ),
+    }
+    // 5. What it accepts: payments refused for amount or method come from here.
+    let code = |c| {
+        posbridge_sim::money(0, c)
+            .trim_start_matches("0.00 ")
+            .to_string()
+    };
+    let currencies: Vec<String> = caps.currencies.iter().map(|&c| code(c)).collect();
+    let limits: Vec<String> = caps
+        .limits
+        .iter()
+        .map(|l| {
+            format!(
+                "{:?} {} to {}",
+                l.kind,
+                posbridge_sim::money(l.min, l.currency),
+                posbridge_sim::money(l.max, l.currency)
+            )
+        })
+        .collect();
+    r.line(
+        Verdict::Ok,
+        "accepts",
+        &format!(
+            "currencies {}; methods {:?}; limits: {}",
+            currencies.join(", "),
+            caps.methods,
+            limits.join("; ")
+        ),
+        None,
+    );
+    client.close().await;
+    Ok(finish(&r))
+}
+
+fn finish(r: &Report) -> u8 {
+    match r.worst {
+        Verdict::Ok | Verdict::Warn if !r.connect_failed => {
+            if !r.json {
+                println!("everything needed for payments works");
+            }
+            exit::OK
+        }
+        _ if r.connect_failed => exit::CONNECT,
+        _ => exit::FAILED,
+    }
+}
