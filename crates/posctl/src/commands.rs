@@ -364,10 +364,38 @@ async fn run_command(
     }
     let mut request = TransactionRequest::new(RequestId::default(), key, command);
     request.operator = operator;
-    let result = payments
-        .run(request, Duration::from_secs(timeout))
-        .await
-        .map_err(payment_failure)?;
+    let progress = Progress::start(payments.client(), common.json);
+    let result = {
+        let run = payments.run(request, Duration::from_secs(timeout));
+        tokio::pin!(run);
+        let mut interrupts = 0;
+        loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = tokio::signal::ctrl_c() => {
+                    interrupts += 1;
+                    if interrupts > 1 {
+                        progress.stop();
+                        return Err(Failure(
+                            exit::IN_DOUBT,
+                            format!("interrupted; payment {key} is journaled and in doubt: run posctl recover").into(),
+                        ));
+                    }
+                    match progress.request_id() {
+                        Some(id) => {
+                            progress.note("cancel requested (press Ctrl-C again to stop waiting)");
+                            if let Err(e) = payments.client().cancel(id).await {
+                                progress.note(&format!("cancel not sent: {e}"));
+                            }
+                        }
+                        None => progress.note("the terminal has not started yet; press Ctrl-C again to stop waiting"),
+                    }
+                }
+            }
+        }
+    };
+    progress.stop();
+    let result = result.map_err(payment_failure)?;
     print_result(common.json, &result);
     let (client, _) = payments.into_parts();
     client.close().await;
@@ -771,4 +799,104 @@ pub(crate) async fn discover(args: DiscoverArgs) -> Result<u8, Failure> {
         );
     }
     Ok(exit::OK)
+}
+
+/// Shows where a payment is while it runs: a spinner on a terminal, plain lines otherwise
+/// (on standard error with `--json`, so standard output stays JSON).
+struct Progress {
+    task: tokio::task::JoinHandle<()>,
+    state: Arc<std::sync::Mutex<ProgressState>>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    request: Option<RequestId>,
+    line: Option<String>,
+    spinner: bool,
+}
+
+fn stage_text(stage: posbridge_wire::ProgressStage) -> String {
+    use posbridge_wire::ProgressStage as S;
+    match stage {
+        S::WaitingForCard => "waiting for the card: insert, tap or swipe".into(),
+        S::CardRead => "card read".into(),
+        S::PinEntry => "the customer enters the PIN".into(),
+        S::ProcessingOnline => "authorising online".into(),
+        S::SignatureRequired => "signature required".into(),
+        S::RemoveCard => "remove the card".into(),
+        S::Other(code) => format!("terminal step {code}"),
+        other => format!("terminal step {}", other.code()),
+    }
+}
+
+impl Progress {
+    fn start(client: &NativeClient, json: bool) -> Self {
+        use std::io::{IsTerminal, Write};
+        let spinner = !json && std::io::stdout().is_terminal();
+        let state = Arc::new(std::sync::Mutex::new(ProgressState {
+            spinner,
+            ..ProgressState::default()
+        }));
+        let mut events = client.events();
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
+            let mut tick = tokio::time::interval(Duration::from_millis(120));
+            let mut frame = 0;
+            loop {
+                tokio::select! {
+                    event = events.recv() => match event {
+                        Ok(posbridge_session::ClientEvent::Progress { request_id, progress }) => {
+                            let text = stage_text(progress.stage);
+                            let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                            s.request.get_or_insert(request_id);
+                            if s.spinner {
+                                s.line = Some(text);
+                            } else if json {
+                                eprintln!("{{\"progress\":{:?}}}", text);
+                            } else {
+                                println!("... {text}");
+                            }
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    },
+                    _ = tick.tick(), if spinner => {
+                        let s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some(line) = &s.line {
+                            frame = (frame + 1) % FRAMES.len();
+                            let mut out = std::io::stdout();
+                            let _ = write!(out, "\r{} {line}\x1b[K", FRAMES[frame]);
+                            let _ = out.flush();
+                        }
+                    }
+                }
+            }
+        });
+        Self { task, state }
+    }
+
+    fn request_id(&self) -> Option<RequestId> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).request
+    }
+
+    fn note(&self, text: &str) {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.spinner {
+            println!("\r{text}\x1b[K");
+        } else {
+            eprintln!("posctl: {text}");
+        }
+    }
+
+    fn stop(&self) {
+        self.task.abort();
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.spinner && s.line.is_some() {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = write!(out, "\r\x1b[K");
+            let _ = out.flush();
+        }
+    }
 }

@@ -24,6 +24,8 @@ use clap::{Parser, Subcommand};
     about = "Connect to card-payment terminals and run payments",
     after_help = "Exit codes: 0 done (approved), 1 failed, 2 bad command line, 3 could not connect, \
                   4 declined (no money moved), 5 outcome in doubt (journaled; run posctl recover).\n\
+                  While a payment runs, Ctrl-C asks the terminal to cancel it; a second Ctrl-C stops waiting \
+                  (the payment stays journaled, in doubt).\n\
                   State (keys, pairings, journal.db, config.toml) lives in --home, $POSBRIDGE_HOME, \
                   $XDG_CONFIG_HOME/posbridge or ~/.config/posbridge."
 )]

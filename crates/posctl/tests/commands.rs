@@ -123,6 +123,12 @@ fn discover_and_completions() {
 
 /// Starts a simulator on its own thread; returns its address and pairing code.
 fn simulator() -> (String, String) {
+    simulator_with(false)
+}
+
+/// The same; with `manual_cards` every payment waits for a card that never comes (until the
+/// card timeout), so it can be cancelled.
+fn simulator_with(manual_cards: bool) -> (String, String) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -158,12 +164,14 @@ fn simulator() -> (String, String) {
             let listener = posbridge_tcp::Listener::bind("127.0.0.1:0").await.unwrap();
             tx.send((listener.local_addr().unwrap().to_string(), code))
                 .unwrap();
-            let app = SharedApp::new(Simulator::new(
+            let mut sim = Simulator::new(
                 profile,
                 identity,
                 driver::now(),
                 Timestamp(1_764_000_000_000),
-            ));
+            );
+            sim.set_manual_cards(manual_cards);
+            let app = SharedApp::new(sim);
             loop {
                 let Ok(link) = listener.accept().await else {
                     continue;
@@ -397,6 +405,52 @@ fn doctor_walks_the_way_to_the_terminal_and_names_the_fix() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("\"result\":\"FAIL\""),
+        "{}",
+        text(&o)
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn progress_lines_and_ctrl_c_cancels_the_payment() {
+    use std::io::{BufRead, BufReader};
+    let (address, code) = simulator_with(true);
+    let home = std::env::temp_dir().join(format!("posctl-cancel-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let o = posctl(&home, &["pair", "--tcp", &address, "--code", &code]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_posctl"))
+        .args(["sale", "10.00", "--home"])
+        .arg(&home)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    // Not a terminal: progress comes as plain lines.
+    while !seen.contains("... waiting for the card") {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(4),
+        "cancelled: no money moved: {seen}{rest}"
+    );
+    assert!(rest.contains("Cancelled"), "{seen}{rest}");
+    let o = posctl(&home, &["journal", "list"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Cancelled"),
         "{}",
         text(&o)
     );
