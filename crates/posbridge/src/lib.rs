@@ -30,7 +30,11 @@
 //!   and `usb` (raw bulk endpoints through nusb). Any other `Link` works too. [`discover`] lists
 //!   every terminal in reach over all of them at once (mDNS, serial ports, USB, BLE scan).
 //!
-//! The protocol-independent `PaymentTerminal` API follows (see the open issues).
+//! * [`PaymentTerminal`]: one API over every terminal protocol — capabilities, sale, refund,
+//!   void, pre-authorisation, incremental authorisation, capture, release, balance inquiry,
+//!   status, last transaction, cancel, settlement, receipt — each with a deadline ([`Call`]),
+//!   progress as a `Stream` ([`ProgressEvents`]). [`Payments`] implements it for the native
+//!   protocol; protocol adapters (ZVT) implement the same trait.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -79,6 +83,7 @@ pub mod driver;
 mod managed;
 mod payments;
 mod reconcile;
+mod terminal;
 
 pub use client::{ClientError, ConnectOptions, NativeClient, PendingRequest};
 pub use discover::{DiscoverOptions, Discovered, DiscoveryProblem, discover};
@@ -86,6 +91,7 @@ pub use managed::{Backoff, ConnectionState, Connector, ManagedError, ManagedPaym
 pub use payments::{PaymentError, Payments, RecoveryReport};
 pub use posbridge_journal as journal;
 pub use reconcile::{Difference, Reconciliation, reconcile};
+pub use terminal::{Call, PaymentTerminal, ProgressEvents};
 
 /// Bluetooth LE links (feature `ble`): `posbridge-ble` with its btleplug central.
 #[cfg(feature = "ble")]

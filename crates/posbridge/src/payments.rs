@@ -9,8 +9,8 @@ use posbridge_crypto::{PublicKey, SignatureError, verify_result};
 use posbridge_journal::{Entry, Journal, JournalError};
 use posbridge_session::{RequestError, RequestFailure, validate_transaction};
 use posbridge_wire::{
-    ErrorMessage, IdempotencyKey, Message, Timestamp, TransactionCommand, TransactionRequest,
-    TransactionResult, TransactionStatus,
+    ErrorMessage, IdempotencyKey, Message, RequestId, Timestamp, TransactionCommand,
+    TransactionRequest, TransactionResult, TransactionStatus,
 };
 
 use crate::{ClientError, NativeClient};
@@ -98,6 +98,8 @@ pub struct Payments<J: Journal> {
     client: NativeClient,
     journal: Mutex<J>,
     terminal_key: Option<PublicKey>,
+    /// The request id of the money command on its way, for cancelling it.
+    running: Mutex<Option<RequestId>>,
 }
 
 impl<J: Journal> fmt::Debug for Payments<J> {
@@ -116,6 +118,7 @@ impl<J: Journal> Payments<J> {
             client,
             journal: Mutex::new(journal),
             terminal_key,
+            running: Mutex::new(None),
         }
     }
 
@@ -212,7 +215,10 @@ impl<J: Journal> Payments<J> {
         };
         self.journal().mark_sent(&key, wall())?;
         tracing::debug!("sent");
-        match pending.answer().await {
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(pending.id());
+        let answer = pending.answer().await;
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        match answer {
             Ok(Message::TransactionResult(result)) => self.accept(result),
             Ok(other) => {
                 let why = format!("unexpected answer {other:?}");
@@ -231,6 +237,11 @@ impl<J: Journal> Payments<J> {
                 Err(PaymentError::InDoubt(why))
             }
         }
+    }
+
+    /// The request id of the money command this connection is running, if any.
+    pub fn running_request(&self) -> Option<RequestId> {
+        *self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Verifies and records a final result.
