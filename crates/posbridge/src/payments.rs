@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posbridge_crypto::{PublicKey, SignatureError, verify_result};
 use posbridge_journal::{Entry, Journal, JournalError};
-use posbridge_session::{RequestError, RequestFailure, validate_transaction};
+use posbridge_session::{ClientEvent, RequestError, RequestFailure, validate_transaction};
 use posbridge_wire::{
     ErrorMessage, IdempotencyKey, Message, RequestId, Timestamp, TransactionCommand,
     TransactionRequest, TransactionResult, TransactionStatus,
@@ -197,6 +197,8 @@ impl<J: Journal> Payments<J> {
         timeout: Duration,
     ) -> Result<TransactionResult, PaymentError> {
         let key = request.idempotency_key;
+        // Subscribed before sending, so no progress report is missed.
+        let mut events = self.client.events();
         let pending = match self
             .client
             .send(Message::Transaction(request), timeout)
@@ -215,8 +217,26 @@ impl<J: Journal> Payments<J> {
         };
         self.journal().mark_sent(&key, wall())?;
         tracing::debug!("sent");
-        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(pending.id());
-        let answer = pending.answer().await;
+        let id = pending.id();
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
+        let answer = pending.answer();
+        tokio::pin!(answer);
+        // Where the command is at goes into the journal as it happens (for the app's screens and
+        // for recovery's report); a lost report is not an error.
+        let answer = loop {
+            tokio::select! {
+                a = &mut answer => break a,
+                event = events.recv() => match event {
+                    Ok(ClientEvent::Progress { request_id, progress }) if request_id == id => {
+                        if let Err(e) = self.journal().record_progress(&key, progress.stage, wall()) {
+                            tracing::warn!(error = %e, "progress not journaled");
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break (&mut answer).await,
+                },
+            }
+        };
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
         match answer {
             Ok(Message::TransactionResult(result)) => self.accept(result),

@@ -222,9 +222,17 @@ async fn every_call_of_the_api_on_the_native_protocol() {
         .await
         .unwrap();
     verify_settlement(&key, &report).expect("a repeated settlement key returns the signed report");
-    // Every money command is in the journal, final.
+    // Every money command is in the journal, final, with the last step it reached.
     let journal = payments.journal();
     assert!(journal.unresolved().unwrap().is_empty());
+    assert_eq!(
+        journal
+            .get(&IdempotencyKey::from_u128(0x7E57_0001))
+            .unwrap()
+            .unwrap()
+            .stage,
+        Some(ProgressStage::ProcessingOnline)
+    );
     assert_eq!(
         journal
             .get(&IdempotencyKey::from_u128(0x7E57_0000 + 6))
