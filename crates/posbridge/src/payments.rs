@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posbridge_crypto::{PublicKey, SignatureError, verify_result};
-use posbridge_journal::{Entry, Journal, JournalError};
+use posbridge_journal::{Entry, EntryState, Journal, JournalError};
 use posbridge_session::{ClientEvent, RequestError, RequestFailure, validate_transaction};
 use posbridge_wire::{
     ErrorMessage, IdempotencyKey, Message, RequestId, Timestamp, TransactionCommand,
@@ -34,6 +34,9 @@ pub enum PaymentError {
     Journal(JournalError),
     /// The connection is gone.
     Client(ClientError),
+    /// [`Payments::resume`] was asked about a command that was refused and is final (nothing was
+    /// charged), with the refusal noted in the journal.
+    AlreadyRefused(String),
 }
 
 impl fmt::Display for PaymentError {
@@ -52,6 +55,10 @@ impl fmt::Display for PaymentError {
             Self::InDoubt(why) => write!(
                 f,
                 "the outcome is in doubt ({why}); it is journaled and will be resolved by recovery — do not charge again"
+            ),
+            Self::AlreadyRefused(why) => write!(
+                f,
+                "that payment was refused and is final, nothing was charged ({why})"
             ),
             Self::BadSignature(e) => write!(f, "the result is not trustworthy: {e}"),
             Self::Journal(e) => write!(f, "{e}"),
@@ -257,6 +264,32 @@ impl<J: Journal> Payments<J> {
                 Err(PaymentError::InDoubt(why))
             }
         }
+    }
+
+    /// Sends a journaled command that is not final again, with its key: it joins the command if
+    /// the terminal is still running it, returns its result if it finished, and starts it if the
+    /// terminal never saw it — never a second charge. `operator` is needed again for refunds and
+    /// voids (credentials are never journaled). A final entry returns its recorded result.
+    pub async fn resume(
+        &self,
+        key: IdempotencyKey,
+        operator: Option<posbridge_wire::OperatorAuth>,
+        timeout: Duration,
+    ) -> Result<TransactionResult, PaymentError> {
+        let entry = self
+            .journal()
+            .get(&key)?
+            .ok_or_else(|| PaymentError::Journal(JournalError::UnknownKey(key)))?;
+        match (entry.state, entry.result) {
+            (EntryState::Done, Some(result)) => return Ok(result),
+            (EntryState::Rejected, _) => {
+                return Err(PaymentError::AlreadyRefused(entry.note.unwrap_or_default()));
+            }
+            _ => {}
+        }
+        let mut request = entry.request;
+        request.operator = operator;
+        self.send_and_record(request, timeout).await
     }
 
     /// The request id of the money command this connection is running, if any.

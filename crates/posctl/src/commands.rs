@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posbridge::journal::{Journal, Query, SqliteJournal, export_csv, export_jsonl};
-use posbridge::{ConnectOptions, NativeClient, PaymentError, Payments};
+use posbridge::{ConnectOptions, NativeClient, PaymentError, PaymentTerminal, Payments};
 use posbridge_crypto::PairingSecret;
 use posbridge_link::Link;
 use posbridge_session::{ClientSecurity, SessionConfig};
@@ -631,14 +631,43 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
         Message::SettlementResult(s) => s,
         other => return Err(format!("unexpected answer {other:?}").into()),
     };
+    // Kept, so `posctl reconcile` can compare again after late recoveries.
+    let dir = home.settlements_dir();
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join(format!(
+        "{}-{:08}.bin",
+        report.terminal_id, report.batch_number
+    ));
+    let bytes = Message::SettlementResult(report.clone())
+        .to_bytes()
+        .map_err(|e| format!("encode the settlement report: {e}"))?;
+    std::fs::write(&file, &bytes)?;
+    println!("batch {} closed", report.batch_number);
+    let clean = print_reconciliation(&*payments.journal(), &report, payments.terminal_key())?;
+    let (client, _) = payments.into_parts();
+    client.close().await;
+    Ok(if clean {
+        println!("reconciled");
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+/// Compares a settlement report with the journal and prints each total and difference; whether
+/// everything matched.
+fn print_reconciliation(
+    journal: &SqliteJournal,
+    report: &posbridge_wire::SettlementResult,
+    key: Option<&posbridge_crypto::PublicKey>,
+) -> Result<bool, Failure> {
     // The batch: this terminal's journal entries since the batch opened.
-    let entries = payments.journal().query(&Query {
+    let entries = journal.query(&Query {
         from: report.opened,
         terminal: Some(report.terminal_id),
         ..Query::default()
     })?;
-    let reconciliation = posbridge::reconcile(&entries, &report, payments.terminal_key());
-    println!("batch {} closed", report.batch_number);
+    let reconciliation = posbridge::reconcile(&entries, report, key);
     for t in &report.totals {
         println!(
             "  {:<16} {:>4} x {:>14}  {}",
@@ -655,9 +684,57 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
     for d in &reconciliation.differences {
         println!("  difference: {d:?}");
     }
-    let (client, _) = payments.into_parts();
-    client.close().await;
-    Ok(if reconciliation.is_clean() {
+    Ok(reconciliation.is_clean())
+}
+
+/// `posctl reconcile`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ReconcileArgs {
+    /// The batch number (default: the most recent settlement kept).
+    #[arg(long)]
+    batch: Option<u32>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Reconciles a kept settlement report with the journal as it is now (after `recover` resolved
+/// what was in doubt at settlement time). Needs no connection.
+pub(crate) fn reconcile(args: ReconcileArgs) -> Result<u8, Failure> {
+    let home = Home::locate(args.common.home.as_deref())?;
+    let (_, profile, record) = home.terminal(args.common.terminal.as_deref())?;
+    let dir = home.settlements_dir();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|_| "no settlement kept yet: run posctl settle first")?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&profile.terminal_id))
+        })
+        .collect();
+    files.sort();
+    let file = match args.batch {
+        Some(n) => files
+            .into_iter()
+            .find(|p| p.to_string_lossy().ends_with(&format!("-{n:08}.bin")))
+            .ok_or_else(|| format!("no settlement of batch {n} kept"))?,
+        None => files
+            .pop()
+            .ok_or("no settlement kept yet: run posctl settle first")?,
+    };
+    let report = match Message::decode(&std::fs::read(&file)?)
+        .map_err(|e| format!("{}: {e}", file.display()))?
+    {
+        Message::SettlementResult(r) => r,
+        _ => return Err(format!("{}: not a settlement report", file.display()).into()),
+    };
+    let journal = SqliteJournal::open(home.journal_path())?;
+    println!(
+        "batch {} (closed at {} ms)",
+        report.batch_number, report.closed.0
+    );
+    let clean = print_reconciliation(&journal, &report, Some(&record.peer.signing_key))?;
+    Ok(if clean {
         println!("reconciled");
         exit::OK
     } else {
@@ -678,6 +755,11 @@ pub(crate) struct JournalArgs {
 enum JournalAction {
     /// Lists the entries, oldest first.
     List,
+    /// Shows one entry in full, by idempotency key.
+    Show {
+        /// The idempotency key (32 hex digits).
+        key: String,
+    },
     /// Writes every entry to stdout as CSV or JSON Lines.
     Export {
         /// `csv` or `jsonl`.
@@ -709,6 +791,56 @@ pub(crate) fn journal(args: JournalArgs) -> Result<u8, Failure> {
                         .map(|p| p.to_string())
                         .unwrap_or_default()
                 );
+            }
+        }
+        JournalAction::Show { key } => {
+            let key = parse_key(&key)?;
+            let e = journal
+                .get(&key)?
+                .ok_or_else(|| format!("no journal entry with key {key}"))?;
+            if args.common.json {
+                export_jsonl(std::slice::from_ref(&e), stdout.lock())?;
+            } else {
+                println!("key          {}", e.key());
+                println!("terminal     {}", e.terminal);
+                println!("kind         {:?}", e.kind());
+                if let Some(a) = e.amount() {
+                    println!("amount       {}", money(a.minor, a.currency));
+                }
+                println!("state        {}", e.state.as_str());
+                if let Some(stage) = e.stage {
+                    println!("last step    {stage:?}");
+                }
+                if let Some(note) = &e.note {
+                    println!("note         {note}");
+                }
+                println!("created      {} ms", e.created.0);
+                println!("updated      {} ms", e.updated.0);
+                if let Some(r) = &e.result {
+                    println!("outcome      {:?}", r.outcome);
+                    println!(
+                        "approved     {}",
+                        money(r.approved_minor, r.amount.currency)
+                    );
+                    println!("transaction  {}", r.transaction_id);
+                    if let Some(card) = &r.pan {
+                        println!("card         {card}");
+                    }
+                    if let Some(code) = &r.auth_code {
+                        println!("auth code    {code}");
+                    }
+                    println!(
+                        "signature    {}",
+                        if r.signature.is_some() {
+                            "present (verified when recorded)"
+                        } else {
+                            "none"
+                        }
+                    );
+                    for receipt in &r.receipts {
+                        println!("\n{}", render(receipt));
+                    }
+                }
             }
         }
         JournalAction::Export { format } => match format.as_str() {
@@ -899,4 +1031,68 @@ impl Progress {
             let _ = out.flush();
         }
     }
+}
+
+/// `posctl cancel`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct CancelArgs {
+    /// The payment's idempotency key (`posctl journal list`).
+    key: String,
+    /// The operator, as NAME:PIN, when the payment is a refund or a void.
+    #[arg(long, value_name = "NAME:PIN")]
+    operator: Option<String>,
+    /// Seconds to wait for the terminal's final answer.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Joins a payment that is still running (sending its journaled command again with the same key
+/// attaches to it — never a second charge), asks the terminal to cancel it, and records the
+/// final answer: cancelled, or the real result when it was too late.
+pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
+    let home = Home::locate(args.common.home.as_deref())?;
+    let key = parse_key(&args.key)?;
+    let operator = args.operator.as_deref().map(parse_operator).transpose()?;
+    let (payments, _) = connect(&home, &args.common).await?;
+    let entry = payments
+        .journal()
+        .get(&key)?
+        .ok_or_else(|| format!("no journal entry with key {key}"))?;
+    if let (posbridge::journal::EntryState::Done, Some(r)) = (entry.state, &entry.result) {
+        println!("already final: nothing to cancel");
+        print_result(args.common.json, r);
+        return Ok(outcome_code(r));
+    }
+    let progress = Progress::start(payments.client(), args.common.json);
+    let result = {
+        let run = payments.resume(key, operator, Duration::from_secs(args.timeout));
+        tokio::pin!(run);
+        let mut asked = false;
+        let mut poll = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = poll.tick(), if !asked => {
+                    if payments.running_request().is_some() {
+                        asked = true;
+                        progress.note("cancel requested");
+                        payments.cancel().await.map_err(payment_failure)?;
+                    }
+                }
+            }
+        }
+    };
+    progress.stop();
+    let result = result.map_err(payment_failure)?;
+    if result.outcome == posbridge_wire::Outcome::Cancelled {
+        println!("cancelled: no money moved");
+    } else {
+        println!("too late to cancel: the terminal had already finished");
+    }
+    print_result(args.common.json, &result);
+    let (client, _) = payments.into_parts();
+    client.close().await;
+    Ok(outcome_code(&result))
 }

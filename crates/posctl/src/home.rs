@@ -67,6 +67,11 @@ impl Home {
         Ok(Self { dir })
     }
 
+    /// Where settlement reports are kept (for `posctl reconcile`).
+    pub(crate) fn settlements_dir(&self) -> PathBuf {
+        self.dir.join("settlements")
+    }
+
     pub(crate) fn journal_path(&self) -> PathBuf {
         self.dir.join("journal.db")
     }

@@ -58,6 +58,11 @@ enum Command {
     Recover(commands::RecoverArgs),
     /// Closes the terminal's batch and reconciles it against the journal.
     Settle(commands::SettleArgs),
+    /// Reconciles a kept settlement report with the journal as it is now (after recovery).
+    Reconcile(commands::ReconcileArgs),
+    /// Asks the terminal to cancel a payment that is still running or in doubt (one started
+    /// by a posctl that was interrupted or crashed).
+    Cancel(commands::CancelArgs),
     /// Shows or exports the journal.
     Journal(commands::JournalArgs),
     /// Lists the terminals in reach: on the LAN (mDNS), serial ports, and with the `usb` and
@@ -98,6 +103,8 @@ fn main() -> ExitCode {
         Command::Recover(args) => commands::finish(runtime.block_on(commands::recover(args))),
         Command::Settle(args) => commands::finish(runtime.block_on(commands::settle(args))),
         Command::Journal(args) => commands::finish(commands::journal(args)),
+        Command::Reconcile(args) => commands::finish(commands::reconcile(args)),
+        Command::Cancel(args) => commands::finish(runtime.block_on(commands::cancel(args))),
         Command::Doctor(args) => commands::finish(runtime.block_on(doctor::doctor(args))),
         Command::Discover(args) => commands::finish(runtime.block_on(commands::discover(args))),
         Command::Completions { shell } => {

@@ -342,6 +342,16 @@ fn pair_sell_check_settle_and_read_the_journal() {
     let o = posctl(&home, &["settle", "--operator", "manager:2468"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("reconciled"), "{}", text(&o));
+    // The report is kept: reconcile again later, offline.
+    let o = posctl(&home, &["reconcile"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("matches the journal") && text(&o).contains("reconciled"),
+        "{}",
+        text(&o)
+    );
+    let o = posctl(&home, &["reconcile", "--batch", "77"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 
     let o = posctl(&home, &["sale", "12,50"]);
     assert_eq!(o.status.code(), Some(1));
@@ -454,5 +464,66 @@ fn progress_lines_and_ctrl_c_cancels_the_payment() {
         "{}",
         text(&o)
     );
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn cancel_a_payment_left_running_by_a_crashed_posctl() {
+    use std::io::{BufRead, BufReader};
+    let (address, code) = simulator_with(true);
+    let home = std::env::temp_dir().join(format!("posctl-crashed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let o = posctl(&home, &["pair", "--tcp", &address, "--code", &code]);
+    assert!(o.status.success(), "{}", text(&o));
+    let key = "0123456789abcdef0123456789abcdef";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_posctl"))
+        .args(["sale", "25.00", "--key", key, "--home"])
+        .arg(&home)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("waiting for the card") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0);
+    }
+    // Once the step is journaled, the till crashes: the payment stays running on the
+    // terminal, journaled as sent.
+    for _ in 0..100 {
+        if text(&posctl(&home, &["journal", "show", key])).contains("last step") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = posctl(&home, &["journal", "show", key]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("state        sent"), "{}", text(&o));
+    assert!(
+        text(&o).contains("last step    WaitingForCard"),
+        "{}",
+        text(&o)
+    );
+
+    let o = posctl(&home, &["cancel", key]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        text(&o).contains("cancelled: no money moved"),
+        "{}",
+        text(&o)
+    );
+    let o = posctl(&home, &["journal", "show", key, "--json"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\"state\":\"done\""),
+        "{}",
+        text(&o)
+    );
+    // Asking again: it is final.
+    let o = posctl(&home, &["cancel", key]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("already final"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&home);
 }
