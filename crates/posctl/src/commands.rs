@@ -643,7 +643,7 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
         .map_err(|e| format!("encode the settlement report: {e}"))?;
     std::fs::write(&file, &bytes)?;
     println!("batch {} closed", report.batch_number);
-    let clean = print_reconciliation(&*payments.journal(), &report, payments.terminal_key())?;
+    let clean = print_reconciliation(&payments.journal(), &report, payments.terminal_key())?;
     let (client, _) = payments.into_parts();
     client.close().await;
     Ok(if clean {
@@ -722,11 +722,10 @@ pub(crate) fn reconcile(args: ReconcileArgs) -> Result<u8, Failure> {
             .pop()
             .ok_or("no settlement kept yet: run posctl settle first")?,
     };
-    let report = match Message::decode(&std::fs::read(&file)?)
-        .map_err(|e| format!("{}: {e}", file.display()))?
-    {
-        Message::SettlementResult(r) => r,
-        _ => return Err(format!("{}: not a settlement report", file.display()).into()),
+    let Message::SettlementResult(report) =
+        Message::decode(&std::fs::read(&file)?).map_err(|e| format!("{}: {e}", file.display()))?
+    else {
+        return Err(format!("{}: not a settlement report", file.display()).into());
     };
     let journal = SqliteJournal::open(home.journal_path())?;
     println!(
