@@ -123,7 +123,12 @@ async fn connect(
     common: &Common,
 ) -> Result<(Payments<SqliteJournal>, String), Failure> {
     let (name, profile, record) = home.terminal(common.terminal.as_deref())?;
-    let link = open_link(&profile.address, profile.serial_baud).await?;
+    let link = open_link(
+        &profile.address,
+        profile.serial_baud,
+        profile.tls_pin.as_deref(),
+    )
+    .await?;
     let client = NativeClient::connect(
         link,
         ConnectOptions {
@@ -145,9 +150,32 @@ async fn connect(
     ))
 }
 
-/// Opens the link to a terminal: TCP to `host:port`, or the serial port at `address` when a
-/// baud rate is given.
-async fn open_link(address: &str, baud: Option<u32>) -> Result<Box<dyn Link>, Failure> {
+/// The TCP settings for a terminal: TLS pinned to `pin` when given.
+pub(crate) fn tcp_config(pin: Option<&str>) -> Result<TcpConfig, Failure> {
+    let mut config = TcpConfig::default();
+    if let Some(pin) = pin {
+        let pin: posbridge::tcp::Fingerprint = pin
+            .parse()
+            .map_err(|_| format!("TLS pin {pin:?}: expected 32 hex bytes (colons optional)"))?;
+        config.set_tls(Some(
+            posbridge::tcp::TlsClientConfig::new(
+                "posbridge-terminal",
+                posbridge::tcp::ServerVerification::Pinned(vec![pin]),
+                posbridge::tcp::TlsVersions::Tls12AndTls13,
+            )
+            .map_err(|e| e.to_string())?,
+        ));
+    }
+    Ok(config)
+}
+
+/// Opens the link to a terminal: TCP to `host:port` (TLS with a pin), or the serial port at
+/// `address` when a baud rate is given.
+async fn open_link(
+    address: &str,
+    baud: Option<u32>,
+    tls_pin: Option<&str>,
+) -> Result<Box<dyn Link>, Failure> {
     Ok(match baud {
         Some(baud) => {
             let config = posbridge_serial::SerialConfig {
@@ -157,7 +185,7 @@ async fn open_link(address: &str, baud: Option<u32>) -> Result<Box<dyn Link>, Fa
             Box::new(posbridge_serial::open(address, &config).map_err(connect_failure)?)
         }
         None => Box::new(
-            posbridge_tcp::connect(address, &TcpConfig::default())
+            posbridge_tcp::connect(address, &tcp_config(tls_pin)?)
                 .await
                 .map_err(connect_failure)?,
         ),
@@ -177,6 +205,10 @@ pub(crate) struct PairArgs {
     /// The serial port's baud rate.
     #[arg(long, default_value_t = 115_200)]
     baud: u32,
+    /// With --tcp: speak TLS, and accept only the certificate with this SHA-256 fingerprint
+    /// (shown by the terminal, e.g. `posbridge-sim --tls`).
+    #[arg(long, value_name = "SHA256", requires = "tcp")]
+    tls_pin: Option<String>,
     /// The code on the terminal's screen.
     #[arg(long)]
     code: String,
@@ -195,7 +227,7 @@ pub(crate) async fn pair(args: PairArgs) -> Result<u8, Failure> {
         (None, Some(path)) => (path.clone(), Some(args.baud)),
         (None, None) => return Err("give --tcp HOST:PORT or --serial PATH".into()),
     };
-    let link = open_link(&address, baud).await?;
+    let link = open_link(&address, baud, args.tls_pin.as_deref()).await?;
     let client = NativeClient::connect(
         link,
         ConnectOptions {
@@ -219,6 +251,7 @@ pub(crate) async fn pair(args: PairArgs) -> Result<u8, Failure> {
         TerminalProfile {
             address,
             serial_baud: baud,
+            tls_pin: args.tls_pin.clone(),
             terminal_id: record.peer.id.to_string(),
         },
     );

@@ -22,6 +22,9 @@ pub(crate) struct DoctorArgs {
     /// The serial port's baud rate (with --serial).
     #[arg(long, default_value_t = 115_200)]
     baud: u32,
+    /// With --tcp: check TLS against this certificate pin (SHA-256).
+    #[arg(long, value_name = "SHA256", requires = "tcp")]
+    tls_pin: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -109,12 +112,18 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<u8, Failure> {
         }
     };
     let profile = home.terminal(args.common.terminal.as_deref());
-    let (address, baud, record) = match (&args.tcp, &args.serial, &profile) {
-        (Some(t), _, p) => (t.clone(), None, p.as_ref().ok().map(|p| p.2.clone())),
+    let (address, baud, record, pin) = match (&args.tcp, &args.serial, &profile) {
+        (Some(t), _, p) => (
+            t.clone(),
+            None,
+            p.as_ref().ok().map(|p| p.2.clone()),
+            args.tls_pin.clone(),
+        ),
         (None, Some(s), p) => (
             s.clone(),
             Some(args.baud),
             p.as_ref().ok().map(|p| p.2.clone()),
+            None,
         ),
         (None, None, Ok((name, p, rec))) => {
             r.line(
@@ -123,7 +132,12 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<u8, Failure> {
                 &format!("{name}: {} ({})", p.address, rec.peer.name),
                 None,
             );
-            (p.address.clone(), p.serial_baud, Some(rec.clone()))
+            (
+                p.address.clone(),
+                p.serial_baud,
+                Some(rec.clone()),
+                p.tls_pin.clone(),
+            )
         }
         (None, None, Err(e)) => {
             r.line(
@@ -200,7 +214,13 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<u8, Failure> {
                             &format!("TCP connection in {:.0?}", t.elapsed()),
                             None,
                         );
-                        Some(Box::new(l))
+                        match &pin {
+                            None => Some(Box::new(l)),
+                            Some(pin) => {
+                                drop(l);
+                                tls(&mut r, &address, pin).await
+                            }
+                        }
                     }
                     Err(e) => {
                         r.line(
@@ -220,6 +240,23 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<u8, Failure> {
         return Ok(finish(&r));
     };
     // 3. Pairing and the protocol.
+    #[cfg(feature = "ble")]
+    match posbridge::ble::BleCentral::new().await {
+        Ok(_) => r.line(
+            Verdict::Ok,
+            "Bluetooth",
+            "adapter present and powered",
+            None,
+        ),
+        Err(e) => r.line(
+            Verdict::Warn,
+            "Bluetooth",
+            &e.to_string(),
+            Some(
+                "only needed for Bluetooth terminals: switch the adapter on, grant the permission",
+            ),
+        ),
+    }
     let Some(record) = record else {
         r.line(
             Verdict::Fail,
@@ -363,6 +400,41 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<u8, Failure> {
     );
     client.close().await;
     Ok(finish(&r))
+}
+
+/// The TLS step: the handshake, and the certificate against the pin.
+async fn tls(r: &mut Report, address: &str, pin: &str) -> Option<Box<dyn posbridge_link::Link>> {
+    let Ok(mut config) = crate::commands::tcp_config(Some(pin)) else {
+        r.line(
+            Verdict::Fail,
+            "TLS",
+            &format!("the pin {pin:?} is not a SHA-256 fingerprint"),
+            Some("give the 32-byte fingerprint the terminal shows, hex, colons optional"),
+        );
+        return None;
+    };
+    config.set_connect_timeout(Duration::from_secs(5));
+    match posbridge::tcp::connect(address, &config).await {
+        Ok(l) => {
+            r.line(
+                Verdict::Ok,
+                "TLS",
+                "handshake done, the certificate matches the pin",
+                None,
+            );
+            Some(Box::new(l))
+        }
+        Err(e) => {
+            let fix = match &e {
+                posbridge::tcp::TcpError::PinMismatch { .. } => {
+                    "the terminal's certificate is not the pinned one: if it was replaced or re-keyed, pair again and pin the new fingerprint; otherwise stop, someone may be in between"
+                }
+                _ => "does this port speak TLS? (ZVT: 22001 is TLS, 20007 plain)",
+            };
+            r.line(Verdict::Fail, "TLS", &e.to_string(), Some(fix));
+            None
+        }
+    }
 }
 
 fn finish(r: &Report) -> u8 {

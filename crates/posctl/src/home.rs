@@ -26,6 +26,9 @@ pub(crate) struct TerminalProfile {
     /// The baud rate when the terminal is on a serial port (`address` is then its path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) serial_baud: Option<u32>,
+    /// For TLS: the SHA-256 fingerprint of the terminal's certificate (the pin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_pin: Option<String>,
     /// The terminal's id (32 hex digits).
     pub(crate) terminal_id: String,
 }

@@ -129,6 +129,17 @@ fn simulator() -> (String, String) {
 /// The same; with `manual_cards` every payment waits for a card that never comes (until the
 /// card timeout), so it can be cancelled.
 fn simulator_with(manual_cards: bool) -> (String, String) {
+    let (address, code, _) = simulator_full(manual_cards, false);
+    (address, code)
+}
+
+/// The same over TLS with a self-signed certificate; also returns its pin.
+fn simulator_tls() -> (String, String, String) {
+    let (address, code, pin) = simulator_full(false, true);
+    (address, code, pin.unwrap())
+}
+
+fn simulator_full(manual_cards: bool, tls: bool) -> (String, String, Option<String>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -161,8 +172,28 @@ fn simulator_with(manual_cards: bool) -> (String, String) {
                 .open_window(PairingConfig::default(), driver::now())
                 .unwrap()
                 .to_string();
-            let listener = posbridge_tcp::Listener::bind("127.0.0.1:0").await.unwrap();
-            tx.send((listener.local_addr().unwrap().to_string(), code))
+            let (listener, pin) = if tls {
+                let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+                let der = cert.cert.der().to_vec();
+                let config = posbridge_tcp::TlsServerConfig::new(
+                    vec![der.clone()],
+                    cert.signing_key.serialize_der(),
+                    posbridge_tcp::TlsVersions::Tls12AndTls13,
+                );
+                let pin = posbridge_tcp::Fingerprint::of_der(&der).to_string();
+                (
+                    posbridge_tcp::Listener::bind_tls("127.0.0.1:0", &config)
+                        .await
+                        .unwrap(),
+                    Some(pin),
+                )
+            } else {
+                (
+                    posbridge_tcp::Listener::bind("127.0.0.1:0").await.unwrap(),
+                    None,
+                )
+            };
+            tx.send((listener.local_addr().unwrap().to_string(), code, pin))
                 .unwrap();
             let mut sim = Simulator::new(
                 profile,
@@ -525,5 +556,44 @@ fn cancel_a_payment_left_running_by_a_crashed_posctl() {
     let o = posctl(&home, &["cancel", key]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert!(text(&o).contains("already final"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn a_tls_terminal_with_a_pinned_certificate() {
+    let (address, code, pin) = simulator_tls();
+    let home = std::env::temp_dir().join(format!("posctl-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let o = posctl(
+        &home,
+        &[
+            "pair",
+            "--tcp",
+            &address,
+            "--tls-pin",
+            &pin,
+            "--code",
+            &code,
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = posctl(&home, &["sale", "3.00"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = posctl(&home, &["doctor"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("[  ok] TLS: handshake done, the certificate matches the pin"),
+        "{}",
+        text(&o)
+    );
+    // Another pin: refused, with the fix.
+    let wrong = "00".repeat(32);
+    let o = posctl(&home, &["doctor", "--tcp", &address, "--tls-pin", &wrong]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("[FAIL] TLS") && text(&o).contains("pin the new fingerprint"),
+        "{}",
+        text(&o)
+    );
     let _ = std::fs::remove_dir_all(&home);
 }
