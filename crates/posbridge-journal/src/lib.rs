@@ -211,7 +211,11 @@ impl fmt::Display for JournalError {
 
 impl std::error::Error for JournalError {}
 
-/// The journal. Every method that changes an entry is durable when it returns.
+/// The journal. Every method that changes an entry is durable when it returns, except
+/// [`mark_sent`](Self::mark_sent) and [`record_progress`](Self::record_progress), which an
+/// implementation may write lazily (the SQLite journal does: they survive a crash of the app,
+/// not necessarily one of the machine). Losing them is safe: an entry left at `Intent` or at an
+/// earlier stage is resolved by recovery exactly as a sent one — by asking the terminal.
 pub trait Journal: Send {
     /// Writes the intent of `request` to `terminal`, before it is sent. Its operator credential
     /// is not stored. Writing the same command again under its key changes nothing (a retry);
