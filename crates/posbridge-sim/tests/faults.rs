@@ -406,3 +406,66 @@ async fn every_test_card_through_the_client_sdk() {
     }
     assert!(payments.journal().unresolved().unwrap().is_empty());
 }
+
+/// A reversal policy: a sale whose answer was lost stays unconfirmed past the deadline (the
+/// customer left), so recovery voids it instead of recording it as a sale — and a sale the
+/// terminal never saw is not sent any more.
+#[tokio::test(start_paused = true)]
+async fn unconfirmed_past_the_deadline_is_reversed_not_completed() {
+    use posbridge::{ReversalPolicy, reversal_key};
+    let policy = ReversalPolicy {
+        after: Duration::ZERO,
+        operator: Some(OperatorAuth {
+            operator_id: "manager".into(),
+            credential: Credential::Pin(OperatorSecret::new("2468").unwrap()),
+        }),
+    };
+    let mut s = sim();
+    s.set_faults(vec!["drop:before-result".parse().unwrap()]);
+    let terminal = Terminal::new(s);
+    let key = IdempotencyKey::from_u128(0x5E7E_0001);
+    let payments = terminal.connect(MemoryJournal::new()).await;
+    assert!(payments.transaction(key, sale(6000), CALL).await.is_err());
+    // A command that never left: written as an intent, the app gone before sending.
+    let never = IdempotencyKey::from_u128(0x5E7E_0002);
+    let (client, mut journal) = payments.into_parts();
+    drop(client);
+    journal
+        .record_intent(
+            profile().terminal_id,
+            &posbridge_wire::TransactionRequest::new(RequestId::default(), never, sale(700)),
+            None,
+            Timestamp(0),
+        )
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let payments = terminal.connect(journal).await.with_reversal_policy(policy);
+    let report = payments.recover(CALL).await.unwrap();
+    assert_eq!(report.reversed, vec![key], "{report:?}");
+    assert_eq!(report.abandoned, vec![never], "{report:?}");
+    let journal = payments.journal();
+    let sale_entry = journal.get(&key).unwrap().unwrap();
+    assert_eq!(sale_entry.result.unwrap().outcome, Outcome::Approved);
+    let void = journal.get(&reversal_key(key)).unwrap().unwrap();
+    assert_eq!(void.state, EntryState::Done);
+    assert_eq!(
+        void.result.unwrap().kind,
+        posbridge_wire::TransactionKind::Void
+    );
+    assert_eq!(
+        journal.get(&never).unwrap().unwrap().state,
+        EntryState::Rejected
+    );
+    drop(journal);
+    // The terminal: the sale once, its void once, the abandoned one never.
+    assert_eq!(terminal.charged(key), 1);
+    assert_eq!(terminal.charged(reversal_key(key)), 1);
+    assert_eq!(terminal.charged(never), 0);
+    // Recovering again changes nothing.
+    let again = payments.recover(CALL).await.unwrap();
+    assert!(
+        again.reversed.is_empty() && again.recorded.is_empty(),
+        "{again:?}"
+    );
+}

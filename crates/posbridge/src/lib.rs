@@ -88,7 +88,7 @@ mod terminal;
 pub use client::{ClientError, ConnectOptions, NativeClient, PendingRequest};
 pub use discover::{DiscoverOptions, Discovered, DiscoveryProblem, discover};
 pub use managed::{Backoff, ConnectionState, Connector, ManagedError, ManagedPayments};
-pub use payments::{PaymentError, Payments, RecoveryReport};
+pub use payments::{PaymentError, Payments, RecoveryReport, ReversalPolicy, reversal_key};
 pub use posbridge_journal as journal;
 pub use reconcile::{Difference, Reconciliation, reconcile};
 pub use terminal::{Call, PaymentTerminal, ProgressEvents};

@@ -90,6 +90,36 @@ pub struct RecoveryReport {
     /// Commands that could not be resolved now (the connection failed, the answer did not
     /// verify): still in doubt.
     pub unresolved: Vec<IdempotencyKey>,
+    /// With a [`ReversalPolicy`]: approved commands that stayed unconfirmed past its deadline,
+    /// reversed (voided, or a pre-authorisation released) — the originals' keys.
+    pub reversed: Vec<IdempotencyKey>,
+    /// With a [`ReversalPolicy`]: commands the terminal never saw that stayed unconfirmed past
+    /// its deadline, not sent any more (journaled as refused: nothing was charged).
+    pub abandoned: Vec<IdempotencyKey>,
+}
+
+/// What to do with payments whose outcome the app did not learn in time — the customer has
+/// left, or paid another way. Without a policy, recovery completes every in-doubt command
+/// (records it, or sends it again). With one, a command still unconfirmed `after` its intent
+/// was written is undone instead: approved, it is reversed (a sale, refund, capture or
+/// increment voided, a pre-authorisation released) under a key derived from its own, so the
+/// reversal itself is idempotent and journaled; never seen by the terminal, it is not sent.
+#[derive(Clone, Debug)]
+pub struct ReversalPolicy {
+    /// How long a payment may stay unconfirmed.
+    pub after: Duration,
+    /// The operator credential reversals run under (terminals require one for voids).
+    pub operator: Option<posbridge_wire::OperatorAuth>,
+}
+
+/// The key a reversal of `key` runs under: derived, so that repeating the reversal never
+/// reverses twice.
+pub fn reversal_key(key: IdempotencyKey) -> IdempotencyKey {
+    let mut k = key.0;
+    for (i, b) in k.iter_mut().enumerate() {
+        *b ^= 0xA5 ^ (i as u8).wrapping_mul(0x3B);
+    }
+    IdempotencyKey(k)
 }
 
 fn wall() -> Timestamp {
@@ -107,6 +137,7 @@ pub struct Payments<J: Journal> {
     terminal_key: Option<PublicKey>,
     /// The request id of the money command on its way, for cancelling it.
     running: Mutex<Option<RequestId>>,
+    reversal: Option<ReversalPolicy>,
 }
 
 impl<J: Journal> fmt::Debug for Payments<J> {
@@ -126,6 +157,7 @@ impl<J: Journal> Payments<J> {
             journal: Mutex::new(journal),
             terminal_key,
             running: Mutex::new(None),
+            reversal: None,
         }
     }
 
@@ -292,6 +324,51 @@ impl<J: Journal> Payments<J> {
         self.send_and_record(request, timeout).await
     }
 
+    /// Recovery undoes payments that stay unconfirmed past `policy`'s deadline instead of
+    /// completing them (see [`ReversalPolicy`]).
+    #[must_use]
+    pub fn with_reversal_policy(mut self, policy: ReversalPolicy) -> Self {
+        self.reversal = Some(policy);
+        self
+    }
+
+    /// Whether `entry` stayed unconfirmed past the reversal deadline.
+    fn stale(&self, entry: &Entry) -> bool {
+        self.reversal
+            .as_ref()
+            .is_some_and(|p| wall().0.saturating_sub(entry.created.0) >= p.after.as_millis() as u64)
+    }
+
+    /// Reverses an approved result (with the policy's operator); `Ok(false)` when there is
+    /// nothing to reverse.
+    async fn reverse(
+        &self,
+        result: &TransactionResult,
+        timeout: Duration,
+    ) -> Result<bool, PaymentError> {
+        use posbridge_wire::{TransactionKind as K, TransactionRef};
+        if !result.outcome.is_approved() {
+            return Ok(false);
+        }
+        let original = TransactionRef::Id(result.transaction_id);
+        let command = match result.kind {
+            K::Sale | K::Refund | K::Capture | K::IncrementalAuth => {
+                TransactionCommand::Void { original }
+            }
+            K::PreAuth => TransactionCommand::PreAuthCancel { original },
+            _ => return Ok(false),
+        };
+        let mut request = TransactionRequest::new(
+            RequestId::default(),
+            reversal_key(result.idempotency_key),
+            command,
+        );
+        request.operator = self.reversal.as_ref().and_then(|p| p.operator.clone());
+        tracing::warn!(key = %result.idempotency_key, "unconfirmed past the deadline: reversing");
+        let r = self.run(request, timeout).await?;
+        Ok(r.outcome.is_approved())
+    }
+
     /// The request id of the money command this connection is running, if any.
     pub fn running_request(&self) -> Option<RequestId> {
         *self.running.lock().unwrap_or_else(|p| p.into_inner())
@@ -345,11 +422,26 @@ impl<J: Journal> Payments<J> {
         let mut report = RecoveryReport::default();
         for entry in pending {
             let key = entry.key();
+            let stale = self.stale(&entry);
             match self.client.status(key, timeout).await {
                 Ok(TransactionStatus::Done(result)) => match self.accept(*result) {
+                    Ok(r) if stale => match self.reverse(&r, timeout).await {
+                        Ok(true) => report.reversed.push(key),
+                        Ok(false) => report.recorded.push(key),
+                        Err(_) => report.unresolved.push(key),
+                    },
                     Ok(_) => report.recorded.push(key),
                     Err(_) => report.unresolved.push(key),
                 },
+                Ok(TransactionStatus::NotFound) if stale => {
+                    // Never reached the terminal, and too late to take it now.
+                    self.journal().mark_rejected(
+                        &key,
+                        "never reached the terminal; abandoned past the reversal deadline",
+                        wall(),
+                    )?;
+                    report.abandoned.push(key);
+                }
                 Ok(TransactionStatus::NotFound) => {
                     // Never reached the terminal: safe to send again, with the same key.
                     match self.send_and_record(entry.request.clone(), timeout).await {
@@ -364,6 +456,11 @@ impl<J: Journal> Payments<J> {
                     // Still running: asking again with the same key attaches to it (the terminal
                     // never starts a key twice) and brings its result here when it is ready.
                     match self.send_and_record(entry.request.clone(), timeout).await {
+                        Ok(r) if stale => match self.reverse(&r, timeout).await {
+                            Ok(true) => report.reversed.push(key),
+                            Ok(false) => report.awaited.push(key),
+                            Err(_) => report.unresolved.push(key),
+                        },
                         Ok(_) | Err(PaymentError::Refused(_)) => report.awaited.push(key),
                         Err(PaymentError::InDoubt(_)) => report.running.push(key),
                         Err(_) => report.unresolved.push(key),
