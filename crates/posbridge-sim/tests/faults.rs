@@ -444,20 +444,21 @@ async fn unconfirmed_past_the_deadline_is_reversed_not_completed() {
     let report = payments.recover(CALL).await.unwrap();
     assert_eq!(report.reversed, vec![key], "{report:?}");
     assert_eq!(report.abandoned, vec![never], "{report:?}");
-    let journal = payments.journal();
-    let sale_entry = journal.get(&key).unwrap().unwrap();
-    assert_eq!(sale_entry.result.unwrap().outcome, Outcome::Approved);
-    let void = journal.get(&reversal_key(key)).unwrap().unwrap();
-    assert_eq!(void.state, EntryState::Done);
-    assert_eq!(
-        void.result.unwrap().kind,
-        posbridge_wire::TransactionKind::Void
-    );
-    assert_eq!(
-        journal.get(&never).unwrap().unwrap().state,
-        EntryState::Rejected
-    );
-    drop(journal);
+    {
+        let journal = payments.journal();
+        let sale_entry = journal.get(&key).unwrap().unwrap();
+        assert_eq!(sale_entry.result.unwrap().outcome, Outcome::Approved);
+        let void = journal.get(&reversal_key(key)).unwrap().unwrap();
+        assert_eq!(void.state, EntryState::Done);
+        assert_eq!(
+            void.result.unwrap().kind,
+            posbridge_wire::TransactionKind::Void
+        );
+        assert_eq!(
+            journal.get(&never).unwrap().unwrap().state,
+            EntryState::Rejected
+        );
+    }
     // The terminal: the sale once, its void once, the abandoned one never.
     assert_eq!(terminal.charged(key), 1);
     assert_eq!(terminal.charged(reversal_key(key)), 1);
