@@ -49,8 +49,19 @@ impl Backoff {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnectionState {
-    /// Opening the link and running the handshake (attempt number, from 1).
+    /// Looking for the terminal (a BLE scan, LAN discovery) before opening the link, for
+    /// connectors that do ([`Connector::discovers`]).
+    Discovering {
+        /// The attempt.
+        attempt: u32,
+    },
+    /// Opening the link (attempt number, from 1).
     Connecting {
+        /// The attempt.
+        attempt: u32,
+    },
+    /// The link is open; pairing or the secure handshake runs.
+    Handshaking {
         /// The attempt.
         attempt: u32,
     },
@@ -83,6 +94,12 @@ pub trait Connector {
     fn open(
         &mut self,
     ) -> impl Future<Output = Result<Self::Link, Box<dyn std::error::Error + Send + Sync>>> + Send;
+
+    /// Whether [`open`](Self::open) looks for the terminal first (a BLE scan, mDNS): the state
+    /// stream then says [`ConnectionState::Discovering`] while it runs.
+    fn discovers(&self) -> bool {
+        false
+    }
 }
 
 impl<F, Fut, L> Connector for F
@@ -258,7 +275,11 @@ impl<C: Connector, J: Journal> ManagedPayments<C, J> {
                 });
                 tokio::time::sleep(after).await;
             }
-            self.set(ConnectionState::Connecting { attempt });
+            self.set(if self.connector.discovers() {
+                ConnectionState::Discovering { attempt }
+            } else {
+                ConnectionState::Connecting { attempt }
+            });
             let link = match self.connector.open().await {
                 Ok(l) => l,
                 Err(e) => {
@@ -266,6 +287,7 @@ impl<C: Connector, J: Journal> ManagedPayments<C, J> {
                     continue;
                 }
             };
+            self.set(ConnectionState::Handshaking { attempt });
             let client = match NativeClient::connect(link, self.options.clone()).await {
                 Ok(c) => c,
                 Err(e) => {
