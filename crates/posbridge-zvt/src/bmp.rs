@@ -23,6 +23,8 @@ pub const RECEIPT: u8 = 0x87;
 pub const CARD_TYPE: u8 = 0x8A;
 /// BMP 06: a TLV container (length in BER form).
 pub const TLV: u8 = 0x06;
+/// BMP 8B: the card's name, LLVAR.
+pub const CARD_NAME: u8 = 0x8B;
 
 /// Packs `value` as `digits` BCD digits (big-endian, two per byte).
 pub fn bcd(value: u64, bytes: usize) -> Result<Vec<u8>, ZvtError> {
@@ -78,7 +80,11 @@ pub enum Bmp {
     CardType(u8),
     /// The TLV container, undecoded.
     Tlv(Vec<u8>),
-    /// A tag this codec knows the length of but does not interpret.
+    /// The card's name (BMP 8B, e.g. `MasterCard`), as the terminal sent it.
+    CardName(String),
+    /// A tag this codec knows the length of but does not interpret (for a variable-length tag:
+    /// the value without its length prefix), or a known tag whose value is not what the
+    /// specification says (a receipt number `FFFF`): kept as it came, never dropped.
     Other(u8, Vec<u8>),
 }
 
@@ -87,20 +93,38 @@ pub enum Bmp {
 fn fixed_len(tag: u8) -> Option<usize> {
     Some(match tag {
         // Timeout, max. status infos, service byte, pump number, payment type, result code,
-        // card type, card type id.
-        0x01 | 0x02 | 0x03 | 0x05 | 0x19 | 0x27 | 0x8A | 0x8C => 1,
-        // Date (MMDD), expiry date (YYMM), currency, receipt number.
-        0x0D | 0x0E | 0x49 | 0x87 => 2,
-        // Trace number, time (hhmmss).
-        0x0B | 0x0C => 3,
+        // card type, card type id, result code of the host (AS), algorithm key, direct debit,
+        // number of key resets, display duration, beeps, status, OK key, yes/no key.
+        0x01 | 0x02 | 0x03 | 0x05 | 0x19 | 0x27 | 0x8A | 0x8C | 0xA0 | 0xD0 | 0xD2 | 0xD3
+        | 0xF0 | 0xF9 | 0xFA | 0xFB | 0xFC => 1,
+        // Date (MMDD), expiry date (YYMM), card sequence number, CVV/CVC, currency, receipt
+        // number.
+        0x0D | 0x0E | 0x17 | 0x3A | 0x49 | 0x87 => 2,
+        // Trace number, time (hhmmss), original trace number, password, turnover record
+        // number, date (YYMMDD).
+        0x0B | 0x0C | 0x37 | 0x3D | 0x88 | 0xAA => 3,
         // Terminal id (BCD).
         0x29 => 4,
+        // AID parameter.
+        0xBA => 5,
         // Amount (BCD cents).
         0x04 => 6,
         // AID.
         0x3B => 8,
         // VU number (ASCII).
         0x2A => 15,
+        _ => return None,
+    })
+}
+
+/// Length digits of the variable-length BMPs this codec knows: 2 (LLVAR) or 3 (LLLVAR).
+fn var_digits(tag: u8) -> Option<usize> {
+    Some(match tag {
+        // Card number, track 2, track 1, card name, chip data, key offset, text lines 1-8.
+        0x22 | 0x23 | 0x2D | 0x8B | 0xA7 | 0xD1 | 0xF1..=0xF8 => 2,
+        // Track 3, sync chip data, additional text, individual totals, ec-cash additional
+        // data, GeldKarte payments, EF_ID.
+        0x24 | 0x2E | 0x3C | 0x60 | 0x92 | 0x9A | 0xAF => 3,
         _ => return None,
     })
 }
@@ -179,6 +203,16 @@ pub fn parse(mut data: &[u8]) -> Result<Vec<Bmp>, ZvtError> {
                 let v = rest.get(l..l + n).ok_or(ZvtError::Truncated)?;
                 (Bmp::Tlv(v.to_vec()), l + n)
             }
+            _ if var_digits(tag).is_some() => {
+                let digits = var_digits(tag).unwrap_or(2);
+                let n = var_len(rest, digits)?;
+                let v = rest.get(digits..digits + n).ok_or(ZvtError::Truncated)?;
+                let bmp = match (tag, std::str::from_utf8(v)) {
+                    (CARD_NAME, Ok(name)) => Bmp::CardName(name.to_string()),
+                    _ => Bmp::Other(tag, v.to_vec()),
+                };
+                (bmp, digits + n)
+            }
             _ => {
                 let n = fixed_len(tag).ok_or(ZvtError::UnknownBmp(tag))?;
                 let v = rest.get(..n).ok_or(ZvtError::Truncated)?;
@@ -188,8 +222,12 @@ pub fn parse(mut data: &[u8]) -> Result<Vec<Bmp>, ZvtError> {
                     TRACE => Bmp::Trace(from_bcd(v)? as u32),
                     TIME => Bmp::Time(from_bcd(v)? as u32),
                     DATE => Bmp::Date(from_bcd(v)? as u16),
+                    // Terminals send `FFFF` for "no receipt number": kept as it came.
+                    RECEIPT => match from_bcd(v) {
+                        Ok(n) => Bmp::Receipt(n as u16),
+                        Err(_) => Bmp::Other(tag, v.to_vec()),
+                    },
                     RESULT => Bmp::Result(v[0]),
-                    RECEIPT => Bmp::Receipt(from_bcd(v)? as u16),
                     CARD_TYPE => Bmp::CardType(v[0]),
                     _ => Bmp::Other(tag, v.to_vec()),
                 };
@@ -263,11 +301,20 @@ pub fn encode(fields: &[Bmp]) -> Result<Vec<u8>, ZvtError> {
                 }
                 out.extend(v);
             }
+            Bmp::CardName(name) => {
+                out.push(CARD_NAME);
+                out.extend(var_prefix(name.len(), 2)?);
+                out.extend(name.as_bytes());
+            }
             Bmp::Other(tag, v) => {
-                if fixed_len(*tag) != Some(v.len()) {
+                if let Some(digits) = var_digits(*tag) {
+                    out.push(*tag);
+                    out.extend(var_prefix(v.len(), digits)?);
+                } else if fixed_len(*tag) == Some(v.len()) {
+                    out.push(*tag);
+                } else {
                     return Err(ZvtError::UnknownBmp(*tag));
                 }
-                out.push(*tag);
                 out.extend(v);
             }
         }

@@ -15,6 +15,8 @@ pub enum Command {
         config: u8,
         /// The currency (ISO 4217 number).
         currency: Option<u16>,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
     },
     /// `06 01` Authorization (a sale) of `amount` cents.
     Authorization {
@@ -22,6 +24,8 @@ pub enum Command {
         amount: u64,
         /// ISO 4217 number.
         currency: Option<u16>,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
     },
     /// `06 22` Pre-authorisation (reservation).
     PreAuthorisation {
@@ -29,13 +33,18 @@ pub enum Command {
         amount: u64,
         /// ISO 4217 number.
         currency: Option<u16>,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
     },
-    /// `06 30` Reversal of the transaction with receipt number `receipt`.
+    /// `06 30` Reversal of the transaction with receipt number `receipt` (the last one when
+    /// absent).
     Reversal {
         /// The password.
         password: u32,
         /// Its receipt number.
-        receipt: u16,
+        receipt: Option<u16>,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
     },
     /// `06 31` Refund of `amount` cents.
     Refund {
@@ -43,11 +52,17 @@ pub enum Command {
         password: u32,
         /// Cents.
         amount: u64,
+        /// ISO 4217 number.
+        currency: Option<u16>,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
     },
     /// `06 50` End-of-day.
     EndOfDay {
         /// The password.
         password: u32,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
     },
     /// `06 B0` Abort (from the register).
     Abort,
@@ -55,6 +70,8 @@ pub enum Command {
     StatusEnquiry {
         /// The password.
         password: u32,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
     },
     /// `06 02` Log-off.
     LogOff,
@@ -62,11 +79,17 @@ pub enum Command {
     RepeatReceipt {
         /// The password.
         password: u32,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
     },
     /// `04 FF` Intermediate status (what the terminal shows: insert card, enter PIN, ...).
     IntermediateStatus {
         /// The status code.
         status: u8,
+        /// How long the terminal shows it (seconds), when it says.
+        timeout: Option<u8>,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
     },
     /// `04 0F` Status information: the result's fields.
     StatusInformation(Vec<Bmp>),
@@ -76,6 +99,8 @@ pub enum Command {
     AbortFromTerminal {
         /// The result code.
         result: u8,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
     },
     /// `06 D1` Print line.
     PrintLine {
@@ -97,25 +122,36 @@ fn password(data: &[u8]) -> Result<(u32, &[u8]), ZvtError> {
     Ok((bmp::from_bcd(pw)? as u32, &data[3..]))
 }
 
-fn amount_currency(fields: &[Bmp]) -> Result<(u64, Option<u16>), ZvtError> {
-    let amount = fields
-        .iter()
-        .find_map(|f| match f {
-            Bmp::Amount(a) => Some(*a),
-            _ => None,
-        })
-        .ok_or(ZvtError::Missing("amount"))?;
-    let currency = fields.iter().find_map(|f| match f {
+/// Removes the first field `pick` accepts and returns its value.
+fn take<T>(fields: &mut Vec<Bmp>, pick: impl Fn(&Bmp) -> Option<T>) -> Option<T> {
+    let i = fields.iter().position(|f| pick(f).is_some())?;
+    pick(&fields.remove(i))
+}
+
+/// The amount (required) and currency out of `fields`; the rest, in order.
+fn amount_currency(mut fields: Vec<Bmp>) -> Result<(u64, Option<u16>, Vec<Bmp>), ZvtError> {
+    let amount = take(&mut fields, |f| match f {
+        Bmp::Amount(a) => Some(*a),
+        _ => None,
+    })
+    .ok_or(ZvtError::Missing("amount"))?;
+    let currency = take(&mut fields, |f| match f {
         Bmp::Currency(c) => Some(*c),
         _ => None,
     });
-    Ok((amount, currency))
+    Ok((amount, currency, fields))
 }
 
-fn with_currency(amount: u64, currency: Option<u16>) -> Vec<Bmp> {
+fn with_currency(amount: u64, currency: Option<u16>, extra: &[Bmp]) -> Vec<Bmp> {
     let mut f = vec![Bmp::Amount(amount)];
     f.extend(currency.map(Bmp::Currency));
+    f.extend(extra.iter().cloned());
     f
+}
+
+fn with_password(mut password: Vec<u8>, extra: &[Bmp]) -> Result<Vec<u8>, ZvtError> {
+    password.extend(bmp::encode(extra)?);
+    Ok(password)
 }
 
 impl Command {
@@ -127,39 +163,83 @@ impl Command {
                 password,
                 config,
                 currency,
+                extra,
             } => {
                 let mut d = pw(*password)?;
                 d.push(*config);
                 if let Some(c) = currency {
                     d.extend(bmp::bcd(u64::from(*c), 2)?);
                 }
+                d.extend(bmp::encode(extra)?);
                 Apdu::new(0x06, 0x00, d)
             }
-            Self::Authorization { amount, currency } => {
-                Apdu::new(0x06, 0x01, bmp::encode(&with_currency(*amount, *currency))?)
-            }
-            Self::PreAuthorisation { amount, currency } => {
-                Apdu::new(0x06, 0x22, bmp::encode(&with_currency(*amount, *currency))?)
-            }
-            Self::Reversal { password, receipt } => {
+            Self::Authorization {
+                amount,
+                currency,
+                extra,
+            } => Apdu::new(
+                0x06,
+                0x01,
+                bmp::encode(&with_currency(*amount, *currency, extra))?,
+            ),
+            Self::PreAuthorisation {
+                amount,
+                currency,
+                extra,
+            } => Apdu::new(
+                0x06,
+                0x22,
+                bmp::encode(&with_currency(*amount, *currency, extra))?,
+            ),
+            Self::Reversal {
+                password,
+                receipt,
+                extra,
+            } => {
                 let mut d = pw(*password)?;
-                d.extend(bmp::encode(&[Bmp::Receipt(*receipt)])?);
+                let mut f: Vec<Bmp> = receipt.map(Bmp::Receipt).into_iter().collect();
+                f.extend(extra.iter().cloned());
+                d.extend(bmp::encode(&f)?);
                 Apdu::new(0x06, 0x30, d)
             }
-            Self::Refund { password, amount } => {
+            Self::Refund {
+                password,
+                amount,
+                currency,
+                extra,
+            } => {
                 let mut d = pw(*password)?;
-                d.extend(bmp::encode(&[Bmp::Amount(*amount)])?);
+                d.extend(bmp::encode(&with_currency(*amount, *currency, extra))?);
                 Apdu::new(0x06, 0x31, d)
             }
-            Self::EndOfDay { password } => Apdu::new(0x06, 0x50, pw(*password)?),
+            Self::EndOfDay { password, extra } => {
+                Apdu::new(0x06, 0x50, with_password(pw(*password)?, extra)?)
+            }
             Self::Abort => Apdu::new(0x06, 0xB0, Vec::new()),
-            Self::StatusEnquiry { password } => Apdu::new(0x05, 0x01, pw(*password)?),
+            Self::StatusEnquiry { password, extra } => {
+                Apdu::new(0x05, 0x01, with_password(pw(*password)?, extra)?)
+            }
             Self::LogOff => Apdu::new(0x06, 0x02, Vec::new()),
-            Self::RepeatReceipt { password } => Apdu::new(0x06, 0x20, pw(*password)?),
-            Self::IntermediateStatus { status } => Apdu::new(0x04, 0xFF, vec![*status]),
+            Self::RepeatReceipt { password, extra } => {
+                Apdu::new(0x06, 0x20, with_password(pw(*password)?, extra)?)
+            }
+            Self::IntermediateStatus {
+                status,
+                timeout,
+                extra,
+            } => {
+                let mut d = vec![*status];
+                d.extend(timeout);
+                d.extend(bmp::encode(extra)?);
+                Apdu::new(0x04, 0xFF, d)
+            }
             Self::StatusInformation(f) => Apdu::new(0x04, 0x0F, bmp::encode(f)?),
             Self::Completion(f) => Apdu::new(0x06, 0x0F, bmp::encode(f)?),
-            Self::AbortFromTerminal { result } => Apdu::new(0x06, 0x1E, vec![*result]),
+            Self::AbortFromTerminal { result, extra } => {
+                let mut d = vec![*result];
+                d.extend(bmp::encode(extra)?);
+                Apdu::new(0x06, 0x1E, d)
+            }
             Self::PrintLine { attribute, text } => {
                 let mut d = vec![*attribute];
                 d.extend(text);
@@ -180,59 +260,110 @@ impl Command {
             [0x06, 0x00] => {
                 let (password, rest) = password(d)?;
                 let config = *rest.first().ok_or(ZvtError::Missing("config byte"))?;
-                // The currency follows the config byte, unless a BMP (service byte 03) does.
-                let currency = match rest.get(1..3) {
-                    Some(cc) if rest[1] != 0x03 => Some(bmp::from_bcd(cc)? as u16),
-                    _ => None,
+                // The currency follows the config byte, unless a BMP (service byte 03, TLV 06)
+                // does.
+                // Read as a currency when the two bytes are BCD and what follows is whole BMPs
+                // (so that currency 348, `03 48`, is not taken for service byte 03).
+                let as_currency = rest.get(1..3).and_then(|cc| {
+                    let c = bmp::from_bcd(cc).ok()?;
+                    let fields = bmp::parse(&rest[3..]).ok()?;
+                    Some((Some(c as u16), fields))
+                });
+                let (currency, extra) = match as_currency {
+                    Some(found) => found,
+                    None => (None, bmp::parse(rest.get(1..).unwrap_or_default())?),
                 };
                 Self::Registration {
                     password,
                     config,
                     currency,
+                    extra,
                 }
             }
             [0x06, 0x01] => {
-                let (amount, currency) = amount_currency(&bmp::parse(d)?)?;
-                Self::Authorization { amount, currency }
+                let (amount, currency, extra) = amount_currency(bmp::parse(d)?)?;
+                Self::Authorization {
+                    amount,
+                    currency,
+                    extra,
+                }
             }
             [0x06, 0x22] => {
-                let (amount, currency) = amount_currency(&bmp::parse(d)?)?;
-                Self::PreAuthorisation { amount, currency }
+                let (amount, currency, extra) = amount_currency(bmp::parse(d)?)?;
+                Self::PreAuthorisation {
+                    amount,
+                    currency,
+                    extra,
+                }
             }
             [0x06, 0x30] => {
                 let (password, rest) = password(d)?;
-                let receipt = bmp::parse(rest)?
-                    .into_iter()
-                    .find_map(|f| match f {
-                        Bmp::Receipt(r) => Some(r),
-                        _ => None,
-                    })
-                    .ok_or(ZvtError::Missing("receipt number"))?;
-                Self::Reversal { password, receipt }
+                let mut fields = bmp::parse(rest)?;
+                let receipt = take(&mut fields, |f| match f {
+                    Bmp::Receipt(r) => Some(*r),
+                    _ => None,
+                });
+                Self::Reversal {
+                    password,
+                    receipt,
+                    extra: fields,
+                }
             }
             [0x06, 0x31] => {
                 let (password, rest) = password(d)?;
-                let (amount, _) = amount_currency(&bmp::parse(rest)?)?;
-                Self::Refund { password, amount }
+                let (amount, currency, extra) = amount_currency(bmp::parse(rest)?)?;
+                Self::Refund {
+                    password,
+                    amount,
+                    currency,
+                    extra,
+                }
             }
-            [0x06, 0x50] => Self::EndOfDay {
-                password: password(d)?.0,
-            },
-            [0x06, 0xB0] => Self::Abort,
-            [0x05, 0x01] => Self::StatusEnquiry {
-                password: password(d)?.0,
-            },
-            [0x06, 0x02] => Self::LogOff,
-            [0x06, 0x20] => Self::RepeatReceipt {
-                password: password(d)?.0,
-            },
-            [0x04, 0xFF] => Self::IntermediateStatus {
-                status: *d.first().ok_or(ZvtError::Missing("status"))?,
-            },
+            [0x06, 0x50] => {
+                let (password, rest) = password(d)?;
+                Self::EndOfDay {
+                    password,
+                    extra: bmp::parse(rest)?,
+                }
+            }
+            [0x06, 0xB0] if d.is_empty() => Self::Abort,
+            [0x05, 0x01] => {
+                let (password, rest) = password(d)?;
+                Self::StatusEnquiry {
+                    password,
+                    extra: bmp::parse(rest)?,
+                }
+            }
+            [0x06, 0x02] if d.is_empty() => Self::LogOff,
+            [0x06, 0x20] => {
+                let (password, rest) = password(d)?;
+                Self::RepeatReceipt {
+                    password,
+                    extra: bmp::parse(rest)?,
+                }
+            }
+            [0x04, 0xFF] => {
+                let status = *d.first().ok_or(ZvtError::Missing("status"))?;
+                // The display time, when present, is a bare byte before any BMP: taken as one
+                // when what follows it is whole BMPs.
+                let with_timeout = d
+                    .get(1)
+                    .and_then(|&t| Some((Some(t), bmp::parse(&d[2..]).ok()?)));
+                let (timeout, extra) = match with_timeout {
+                    Some(found) => found,
+                    None => (None, bmp::parse(&d[1..])?),
+                };
+                Self::IntermediateStatus {
+                    status,
+                    timeout,
+                    extra,
+                }
+            }
             [0x04, 0x0F] => Self::StatusInformation(bmp::parse(d)?),
             [0x06, 0x0F] => Self::Completion(bmp::parse(d)?),
             [0x06, 0x1E] => Self::AbortFromTerminal {
                 result: *d.first().ok_or(ZvtError::Missing("result code"))?,
+                extra: bmp::parse(&d[1..])?,
             },
             [0x06, 0xD1] => Self::PrintLine {
                 attribute: *d.first().ok_or(ZvtError::Missing("attribute"))?,
@@ -242,8 +373,10 @@ impl Command {
                 [Bmp::Tlv(t)] => Self::PrintTextBlock(t.clone()),
                 _ => return Err(ZvtError::Missing("text block")),
             },
-            [0x80, 0x00] => Self::Ack,
-            [0x84, code] => Self::Nak(code),
+            // An acknowledgement with data (terminals answer some commands with `80 00 xx …`)
+            // is not a bare Ack: left to the caller as an APDU, nothing dropped.
+            [0x80, 0x00] if d.is_empty() => Self::Ack,
+            [0x84, code] if d.is_empty() => Self::Nak(code),
             other => return Err(ZvtError::UnknownCommand(other)),
         })
     }

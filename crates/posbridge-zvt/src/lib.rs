@@ -13,7 +13,7 @@
 //! use posbridge_zvt::{Command, serial};
 //!
 //! // The specification's serial Authorization of EUR 110.00.
-//! let apdu = Command::Authorization { amount: 11_000, currency: Some(978) }.to_apdu()?;
+//! let apdu = Command::Authorization { amount: 11_000, currency: Some(978), extra: vec![] }.to_apdu()?;
 //! let frame = serial::encode_frame(&apdu)?;
 //! assert_eq!(
 //!     frame,

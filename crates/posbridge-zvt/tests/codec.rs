@@ -21,6 +21,7 @@ fn the_specification_s_authorization_vector() {
     let cmd = Command::Authorization {
         amount: 11_000,
         currency: Some(978),
+        extra: Vec::new(),
     };
     let apdu = cmd.to_apdu().unwrap();
     assert_eq!(
@@ -68,9 +69,13 @@ fn long_apdus_use_the_three_byte_length() {
 #[test]
 fn tcp_reads_split_anywhere_reassemble_by_length() {
     let apdus = [
-        Command::IntermediateStatus { status: 0x0A }
-            .to_apdu()
-            .unwrap(),
+        Command::IntermediateStatus {
+            status: 0x0A,
+            timeout: None,
+            extra: Vec::new(),
+        }
+        .to_apdu()
+        .unwrap(),
         Apdu::new(0x06, 0xD3, vec![0x20; 400]),
         Apdu::ack(),
     ];
@@ -200,38 +205,89 @@ fn status_information_fields_and_typed_errors() {
     );
 }
 
+/// Fields a command may carry besides the ones its type models (none of them an amount,
+/// currency or receipt number, which the types take).
+fn extra() -> impl Strategy<Value = Vec<Bmp>> {
+    let one = prop_oneof![
+        any::<u8>().prop_map(|b| Bmp::Other(0x19, vec![b])),
+        (0u32..1_000_000).prop_map(Bmp::Trace),
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(Bmp::Tlv),
+        "[A-Za-z ]{0,20}".prop_map(Bmp::CardName),
+        proptest::collection::vec(any::<u8>(), 0..60).prop_map(|v| Bmp::Other(0x3C, v)),
+    ];
+    proptest::collection::vec(one, 0..3)
+}
+
 fn command() -> impl Strategy<Value = Command> {
     let pw = 0u32..1_000_000;
     let amount = 0u64..1_000_000_000_000;
     let cur = proptest::option::of(0u16..1000);
     prop_oneof![
-        (pw.clone(), any::<u8>(), cur.clone()).prop_map(|(password, config, currency)| {
-            // A currency beginning with 03 would read as the service byte: the format's own
-            // ambiguity, avoided by registers in practice.
-            Command::Registration {
+        (pw.clone(), any::<u8>(), cur.clone(), extra()).prop_map(
+            |(password, config, currency, extra)| Command::Registration {
                 password,
                 config,
-                currency: currency.filter(|c| c / 100 != 3),
+                currency,
+                // Without a currency, a service byte or TLV right after the config byte is the
+                // format's own ambiguity: registers send the currency with them.
+                extra: if currency.is_some() {
+                    extra
+                        .into_iter()
+                        .filter(|b| matches!(b, Bmp::Tlv(_)))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            }
+        ),
+        (amount.clone(), cur.clone(), extra()).prop_map(|(amount, currency, extra)| {
+            Command::Authorization {
+                amount,
+                currency,
+                extra,
             }
         }),
-        (amount.clone(), cur.clone())
-            .prop_map(|(amount, currency)| Command::Authorization { amount, currency }),
-        (amount.clone(), cur)
-            .prop_map(|(amount, currency)| Command::PreAuthorisation { amount, currency }),
-        (pw.clone(), 0u16..10_000)
-            .prop_map(|(password, receipt)| Command::Reversal { password, receipt }),
-        (pw.clone(), amount).prop_map(|(password, amount)| Command::Refund { password, amount }),
-        pw.clone()
-            .prop_map(|password| Command::EndOfDay { password }),
-        pw.clone()
-            .prop_map(|password| Command::StatusEnquiry { password }),
-        pw.prop_map(|password| Command::RepeatReceipt { password }),
+        (amount.clone(), cur.clone(), extra()).prop_map(|(amount, currency, extra)| {
+            Command::PreAuthorisation {
+                amount,
+                currency,
+                extra,
+            }
+        }),
+        (pw.clone(), proptest::option::of(0u16..10_000), extra()).prop_map(
+            |(password, receipt, extra)| Command::Reversal {
+                password,
+                receipt,
+                extra,
+            }
+        ),
+        (pw.clone(), amount, cur, extra()).prop_map(|(password, amount, currency, extra)| {
+            Command::Refund {
+                password,
+                amount,
+                currency,
+                extra,
+            }
+        }),
+        (pw.clone(), extra()).prop_map(|(password, extra)| Command::EndOfDay { password, extra }),
+        (pw.clone(), extra())
+            .prop_map(|(password, extra)| Command::StatusEnquiry { password, extra }),
+        (pw, extra()).prop_map(|(password, extra)| Command::RepeatReceipt { password, extra }),
         Just(Command::Abort),
         Just(Command::LogOff),
         Just(Command::Ack),
         any::<u8>().prop_map(Command::Nak),
-        any::<u8>().prop_map(|status| Command::IntermediateStatus { status }),
-        any::<u8>().prop_map(|result| Command::AbortFromTerminal { result }),
+        (any::<u8>(), proptest::option::of(any::<u8>()), extra()).prop_map(
+            |(status, timeout, extra)| Command::IntermediateStatus {
+                status,
+                timeout,
+                // A display time with BMPs after it, or BMPs alone: both read back; a bare
+                // timeout followed by nothing is the same either way.
+                extra: if timeout.is_some() { extra } else { Vec::new() },
+            }
+        ),
+        (any::<u8>(), extra())
+            .prop_map(|(result, extra)| Command::AbortFromTerminal { result, extra }),
         (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..300))
             .prop_map(|(attribute, text)| Command::PrintLine { attribute, text }),
         proptest::collection::vec(any::<u8>(), 0..400).prop_map(Command::PrintTextBlock),

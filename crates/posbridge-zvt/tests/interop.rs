@@ -1,0 +1,202 @@
+//! Interoperability with the `zvt` crate (a dev-dependency; none of its code is copied): the real
+//! terminal captures it ships decode with our codec and re-encode to the same bytes, our fields
+//! agree with its parsers on every status information and completion it can read, and the
+//! commands our encoder writes parse with its parsers to the same values.
+
+use std::path::PathBuf;
+
+use posbridge_zvt::bmp::Bmp;
+use posbridge_zvt::{Apdu, Command};
+use zvt::ZvtSerializer;
+
+/// The `zvt` crate's `data/` directory in cargo's registry (extracted because it is a
+/// dependency of this test).
+fn captures() -> Vec<(String, Vec<u8>)> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .expect("CARGO_HOME or HOME");
+    let registry = home.join("registry/src");
+    let dir = std::fs::read_dir(&registry)
+        .unwrap_or_else(|e| panic!("{}: {e}", registry.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("zvt-0.1.0/data"))
+        .find(|p| p.is_dir())
+        .expect("zvt-0.1.0/data in cargo's registry");
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "blob"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn field<T>(fields: &[Bmp], pick: impl Fn(&Bmp) -> Option<T>) -> Option<T> {
+    fields.iter().find_map(pick)
+}
+
+#[test]
+fn every_capture_decodes_and_re_encodes_to_the_same_bytes() {
+    let all = captures();
+    assert!(all.len() >= 20, "{} captures", all.len());
+    let mut typed = 0;
+    for (name, bytes) in &all {
+        let apdu = Apdu::decode(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(&apdu.to_bytes().unwrap(), bytes, "{name}: APDU round trip");
+        if let Ok(command) = Command::from_apdu(&apdu) {
+            typed += 1;
+            // Nothing is lost: the typed command written again reads back the same (a typed
+            // command writes the fields it models first, so the bytes may be in another order).
+            let again = command.to_apdu().unwrap().to_bytes().unwrap();
+            assert_eq!(again.len(), bytes.len(), "{name}: typed round trip length");
+            assert_eq!(
+                Command::from_apdu(&Apdu::decode(&again).unwrap()).unwrap(),
+                command,
+                "{name}: typed round trip"
+            );
+        } else {
+            eprintln!(
+                "{name}: {:02X?} not typed: {:?}",
+                apdu.code(),
+                Command::from_apdu(&apdu).unwrap_err()
+            );
+        }
+    }
+    eprintln!("{} captures, {typed} typed", all.len());
+    assert!(typed >= 11, "typed {typed}");
+}
+
+#[test]
+fn status_informations_agree_with_the_zvt_crate() {
+    let mut compared = 0;
+    for (name, bytes) in captures() {
+        if bytes.get(..2) != Some(&[0x04, 0x0F]) {
+            continue;
+        }
+        let Ok((theirs, _)) = zvt::packets::StatusInformation::zvt_deserialize(&bytes) else {
+            continue;
+        };
+        let Ok(Command::StatusInformation(ours)) =
+            Command::from_apdu(&Apdu::decode(&bytes).unwrap())
+        else {
+            panic!("{name}: not a status information for us");
+        };
+        assert_eq!(
+            field(&ours, |b| match b {
+                Bmp::Amount(a) => Some(*a as usize),
+                _ => None,
+            }),
+            theirs.amount,
+            "{name}: amount"
+        );
+        assert_eq!(
+            field(&ours, |b| match b {
+                Bmp::Trace(t) => Some(*t as usize),
+                _ => None,
+            }),
+            theirs.trace_number,
+            "{name}: trace"
+        );
+        assert_eq!(
+            field(&ours, |b| match b {
+                Bmp::Currency(c) => Some(*c as usize),
+                _ => None,
+            }),
+            theirs.currency,
+            "{name}: currency"
+        );
+        assert_eq!(
+            field(&ours, |b| match b {
+                Bmp::Result(r) => Some(*r),
+                _ => None,
+            }),
+            theirs.result_code,
+            "{name}: result code"
+        );
+        assert_eq!(
+            field(&ours, |b| match b {
+                Bmp::Receipt(r) => Some(*r as usize),
+                _ => None,
+            }),
+            theirs.receipt_no,
+            "{name}: receipt number"
+        );
+        // The card number: it reads the nibbles into an integer, the masking `E` nibbles too
+        // (which carry into the digits next to them), so a masked number cannot be compared
+        // digit by digit; we keep the printed string with `*` for masked digits, never a
+        // number. An unmasked number must agree exactly; a masked one in length.
+        if let Some(pan) = theirs.card_number {
+            let printed = field(&ours, |b| match b {
+                Bmp::Pan(p) => Some(p.clone()),
+                _ => None,
+            })
+            .expect("a card number");
+            if printed.contains('*') {
+                assert_eq!(
+                    printed.len(),
+                    pan.to_string().len(),
+                    "{name}: card number length"
+                );
+            } else {
+                assert_eq!(
+                    printed.trim_start_matches('0'),
+                    pan.to_string(),
+                    "{name}: card number"
+                );
+            }
+        }
+        compared += 1;
+    }
+    assert!(compared >= 3, "compared {compared}");
+}
+
+#[test]
+fn our_commands_parse_with_the_zvt_crate() {
+    let bytes = |c: Command| c.to_apdu().unwrap().to_bytes().unwrap();
+
+    let registration = bytes(Command::Registration {
+        password: 123_456,
+        config: 0xBE,
+        currency: Some(978),
+        extra: Vec::new(),
+    });
+    let (r, rest) = zvt::packets::Registration::zvt_deserialize(&registration).unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(
+        (r.password, r.config_byte, r.currency),
+        (123_456, 0xBE, Some(978))
+    );
+
+    let reservation = bytes(Command::PreAuthorisation {
+        amount: 30_000,
+        currency: Some(978),
+        extra: Vec::new(),
+    });
+    let (r, rest) = zvt::packets::Reservation::zvt_deserialize(&reservation).unwrap();
+    assert!(rest.is_empty());
+    assert_eq!((r.amount, r.currency), (Some(30_000), Some(978)));
+
+    let end_of_day = bytes(Command::EndOfDay {
+        password: 123_456,
+        extra: Vec::new(),
+    });
+    let (r, rest) = zvt::packets::EndOfDay::zvt_deserialize(&end_of_day).unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(r.password, 123_456);
+
+    let enquiry = bytes(Command::StatusEnquiry {
+        password: 123_456,
+        extra: Vec::new(),
+    });
+    let (r, rest) = zvt::packets::StatusEnquiry::zvt_deserialize(&enquiry).unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(r.password, Some(123_456));
+}
