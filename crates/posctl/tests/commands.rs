@@ -14,6 +14,35 @@ use posbridge_session::{
 use posbridge_sim::{Latency, Simulator, TerminalProfile};
 use posbridge_wire::Timestamp;
 
+/// A simulated terminal's parts: its profile (answering at once), keys, context with a manager
+/// operator (PIN 2468), and the pairing code on its screen.
+fn terminal_parts(name: &str) -> (TerminalProfile, Arc<LocalIdentity>, TerminalContext, String) {
+    let profile = TerminalProfile {
+        latency: Latency::INSTANT,
+        ..TerminalProfile::default()
+    };
+    let identity = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), name).unwrap());
+    let ctx = TerminalContext::new(
+        identity.clone(),
+        PairingRegistry::new(),
+        profile.capabilities(),
+        1000,
+    );
+    ctx.operators
+        .lock()
+        .unwrap()
+        .add_pin("manager", "2468")
+        .unwrap();
+    let code = ctx
+        .registry
+        .lock()
+        .unwrap()
+        .open_window(PairingConfig::default(), driver::now())
+        .unwrap()
+        .to_string();
+    (profile, identity, ctx, code)
+}
+
 /// Starts a simulator on a pseudo-terminal on its own thread; returns the till's port path
 /// and the pairing code.
 fn simulator_on_a_pty() -> (String, String) {
@@ -24,26 +53,7 @@ fn simulator_on_a_pty() -> (String, String) {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let profile = TerminalProfile {
-                latency: Latency::INSTANT,
-                ..TerminalProfile::default()
-            };
-            let identity = Arc::new(
-                LocalIdentity::generate(profile.terminal_id.into(), "serial terminal").unwrap(),
-            );
-            let ctx = TerminalContext::new(
-                identity.clone(),
-                PairingRegistry::new(),
-                profile.capabilities(),
-                1000,
-            );
-            let code = ctx
-                .registry
-                .lock()
-                .unwrap()
-                .open_window(PairingConfig::default(), driver::now())
-                .unwrap()
-                .to_string();
+            let (profile, identity, ctx, code) = terminal_parts("serial terminal");
             let (line, till_end) = posbridge_serial::pty_pair().unwrap();
             tx.send((till_end.port_path().unwrap(), code)).unwrap();
             let mut app = Simulator::new(
@@ -147,31 +157,7 @@ fn simulator_full(manual_cards: bool, tls: bool) -> (String, String, Option<Stri
             .build()
             .unwrap();
         rt.block_on(async move {
-            let profile = TerminalProfile {
-                latency: Latency::INSTANT,
-                ..TerminalProfile::default()
-            };
-            let identity = Arc::new(
-                LocalIdentity::generate(profile.terminal_id.into(), "test terminal").unwrap(),
-            );
-            let ctx = TerminalContext::new(
-                identity.clone(),
-                PairingRegistry::new(),
-                profile.capabilities(),
-                1000,
-            );
-            ctx.operators
-                .lock()
-                .unwrap()
-                .add_pin("manager", "2468")
-                .unwrap();
-            let code = ctx
-                .registry
-                .lock()
-                .unwrap()
-                .open_window(PairingConfig::default(), driver::now())
-                .unwrap()
-                .to_string();
+            let (profile, identity, ctx, code) = terminal_parts("test terminal");
             let (listener, pin) = if tls {
                 let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
                 let der = cert.cert.der().to_vec();
