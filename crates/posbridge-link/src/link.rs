@@ -63,6 +63,28 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
 }
 
+impl<L: Link + ?Sized> Link for &mut L {
+    fn info(&self) -> &LinkInfo {
+        (**self).info()
+    }
+    fn poll_send(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize, LinkError>> {
+        (**self).poll_send(cx, buf)
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        (**self).poll_flush(cx)
+    }
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<Result<usize, LinkError>> {
+        (**self).poll_recv(cx, buf)
+    }
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        (**self).poll_close(cx)
+    }
+}
+
 /// Async helpers for every [`Link`].
 pub trait LinkExt: Link {
     /// Sends all of `buf` and flushes. On a packet link `buf` must fit in one packet.

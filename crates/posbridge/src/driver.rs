@@ -134,10 +134,26 @@ pub async fn serve_terminal<L: Link, A: TerminalApp + ?Sized>(
         // would be most of a fast terminal's answer time.
         let t = now();
         if wake.is_some_and(|w| w <= t) {
-            session.set_clock(wall_clock());
-            session.handle_timeout(t);
-            if app.poll_timeout(&session).is_some_and(|due| due <= t) {
-                app.handle_timeout(&mut session, t);
+            // Input already here goes first: it may be the acknowledgement that makes the timer
+            // moot (on a slow link a flush can outlast the retransmission timer, and handling
+            // the timer first every time would retransmit forever without reading an ack).
+            let ready =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(link.poll_recv(cx, &mut buf)))
+                    .await;
+            match ready {
+                std::task::Poll::Ready(Ok(_)) => {
+                    session.set_clock(wall_clock());
+                    session.handle_input(&buf, now());
+                    buf.clear();
+                }
+                std::task::Poll::Ready(Err(_)) => session.link_lost(now()),
+                std::task::Poll::Pending => {
+                    session.set_clock(wall_clock());
+                    session.handle_timeout(t);
+                    if app.poll_timeout(&session).is_some_and(|due| due <= t) {
+                        app.handle_timeout(&mut session, t);
+                    }
+                }
             }
             continue;
         }

@@ -223,12 +223,19 @@ impl Server {
             .unwrap_or_else(|p| p.into_inner())
             .insert(session.id(), silent.clone());
         let id = session.id();
-        let link = Silenceable {
+        let mut link = Silenceable {
             inner: FaultInjector::new(link, self.link_faults.clone()),
             silent,
         };
         let mut app = self.app.clone();
-        driver::serve_terminal(session, link, &mut app).await;
+        driver::serve_terminal(session, &mut link, &mut app).await;
+        let stats = link.inner.stats();
+        if stats.flipped > 0 || stats.dropped > 0 {
+            println!(
+                "link damage on that connection: {} bytes flipped, {} dropped",
+                stats.flipped, stats.dropped
+            );
+        }
         self.switches
             .lock()
             .unwrap_or_else(|p| p.into_inner())
