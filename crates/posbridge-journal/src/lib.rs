@@ -236,9 +236,20 @@ pub trait Journal: Send {
         change: &mut dyn FnMut(&mut Entry) -> Result<(), JournalError>,
     ) -> Result<(), JournalError>;
 
+    /// [`update`](Self::update) for changes that need not be durable at once (the sent mark and
+    /// progress): an implementation may write them without waiting for its storage. Durable, like
+    /// `update`, unless overridden.
+    fn update_lazily(
+        &mut self,
+        key: &IdempotencyKey,
+        change: &mut dyn FnMut(&mut Entry) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        self.update(key, change)
+    }
+
     /// The command was handed to the terminal.
     fn mark_sent(&mut self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError> {
-        self.update(key, &mut |e| {
+        self.update_lazily(key, &mut |e| {
             e.sent(now);
             Ok(())
         })
@@ -251,7 +262,7 @@ pub trait Journal: Send {
         stage: ProgressStage,
         now: Timestamp,
     ) -> Result<(), JournalError> {
-        self.update(key, &mut |e| {
+        self.update_lazily(key, &mut |e| {
             e.progress(stage, now);
             Ok(())
         })

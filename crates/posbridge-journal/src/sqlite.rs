@@ -262,27 +262,12 @@ impl Journal for SqliteJournal {
 
     // Not needed for safety (see the trait): written without waiting for the disk, so a sale
     // costs two synced commits (intent, result) rather than two plus one per step.
-    fn mark_sent(&mut self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError> {
-        self.relaxed(|j| {
-            j.update(key, &mut |e| {
-                e.sent(now);
-                Ok(())
-            })
-        })
-    }
-
-    fn record_progress(
+    fn update_lazily(
         &mut self,
         key: &IdempotencyKey,
-        stage: ProgressStage,
-        now: Timestamp,
+        change: &mut dyn FnMut(&mut Entry) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
-        self.relaxed(|j| {
-            j.update(key, &mut |e| {
-                e.progress(stage, now);
-                Ok(())
-            })
-        })
+        self.relaxed(|j| j.update(key, change))
     }
 
     fn get(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError> {
