@@ -67,6 +67,8 @@ mod receipt;
 mod scenario;
 mod sim;
 mod store;
+#[cfg(feature = "zvt")]
+pub mod zvt;
 
 pub use cards::{CardBehaviour, TestCard};
 pub use faults::{Fault, FaultAction, FaultParseError, FaultPoint};

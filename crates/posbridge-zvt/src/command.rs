@@ -36,6 +36,15 @@ pub enum Command {
         /// Fields this type does not model, in the order they came (kept, never dropped).
         extra: Vec<Bmp>,
     },
+    /// `06 23` Partial reversal of a pre-authorisation: releases `04` (amount) of the
+    /// reservation with receipt number `87`, booking the rest.
+    PartialReversal(Vec<Bmp>),
+    /// `06 24` Book total: books the final amount (`04`) of the pre-authorisation with receipt
+    /// number `87` (a capture).
+    BookTotal(Vec<Bmp>),
+    /// `06 25` Pre-authorisation reversal: releases the whole reservation with receipt number
+    /// `87`.
+    PreAuthReversal(Vec<Bmp>),
     /// `06 30` Reversal of the transaction with receipt number `receipt` (the last one when
     /// absent).
     Reversal {
@@ -191,6 +200,9 @@ impl Command {
                 0x22,
                 bmp::encode(&with_currency(*amount, *currency, extra))?,
             ),
+            Self::PartialReversal(f) => Apdu::new(0x06, 0x23, bmp::encode(f)?),
+            Self::BookTotal(f) => Apdu::new(0x06, 0x24, bmp::encode(f)?),
+            Self::PreAuthReversal(f) => Apdu::new(0x06, 0x25, bmp::encode(f)?),
             Self::Reversal {
                 password,
                 receipt,
@@ -296,6 +308,9 @@ impl Command {
                     extra,
                 }
             }
+            [0x06, 0x23] => Self::PartialReversal(bmp::parse(d)?),
+            [0x06, 0x24] => Self::BookTotal(bmp::parse(d)?),
+            [0x06, 0x25] => Self::PreAuthReversal(bmp::parse(d)?),
             [0x06, 0x30] => {
                 let (password, rest) = password(d)?;
                 let mut fields = bmp::parse(rest)?;
@@ -380,4 +395,20 @@ impl Command {
             other => return Err(ZvtError::UnknownCommand(other)),
         })
     }
+}
+
+/// The first receipt number (`87`) among `fields`.
+pub fn receipt_of(fields: &[Bmp]) -> Option<u16> {
+    fields.iter().find_map(|f| match f {
+        Bmp::Receipt(r) => Some(*r),
+        _ => None,
+    })
+}
+
+/// The first amount (`04`) among `fields`.
+pub fn amount_of(fields: &[Bmp]) -> Option<u64> {
+    fields.iter().find_map(|f| match f {
+        Bmp::Amount(a) => Some(*a),
+        _ => None,
+    })
 }

@@ -23,21 +23,37 @@
 //! # Ok::<(), posbridge_zvt::ZvtError>(())
 //! ```
 //!
-//! The client (`PaymentTerminal` over TCP, TLS and serial), the simulator's ZVT mode and the
-//! interop tests against the `zvt` crate follow.
+//! With feature `io` (default), over posbridge links under tokio:
+//!
+//! * [`client::ZvtTerminal`]: the cash register's side, a `posbridge::PaymentTerminal` with a
+//!   journal — sale, refund, reversal, pre-authorisation, book total, pre-auth reversal,
+//!   end-of-day, abort, status, repeat receipt; intermediate states as progress; receipts
+//!   from print lines and text blocks; recovery of a lost result from the terminal's last
+//!   transaction.
+//! * [`server::ZvtServer`]: the terminal's side in front of any `PaymentTerminal` (the
+//!   simulator's ZVT mode; a gateway from ZVT registers to native terminals).
+//! * [`transport::ZvtLink`]: APDUs on TCP, `DLE STX` frames with `ACK`/`NAK` on serial lines.
 
 mod apdu;
 pub mod bmp;
+#[cfg(feature = "io")]
+pub mod client;
+#[cfg(feature = "io")]
+pub mod codes;
 mod command;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod serial;
+#[cfg(feature = "io")]
+pub mod server;
+#[cfg(feature = "io")]
+pub mod transport;
 
 use std::fmt;
 
 pub use apdu::{Apdu, ApduStream, MAX_DATA};
-pub use command::Command;
+pub use command::{Command, amount_of, receipt_of};
 
 /// Why bytes are not valid ZVT.
 #[derive(Clone, Debug, PartialEq, Eq)]

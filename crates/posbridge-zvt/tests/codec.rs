@@ -273,6 +273,9 @@ fn command() -> impl Strategy<Value = Command> {
         (pw.clone(), extra())
             .prop_map(|(password, extra)| Command::StatusEnquiry { password, extra }),
         (pw, extra()).prop_map(|(password, extra)| Command::RepeatReceipt { password, extra }),
+        extra().prop_map(Command::PartialReversal),
+        extra().prop_map(Command::BookTotal),
+        extra().prop_map(Command::PreAuthReversal),
         Just(Command::Abort),
         Just(Command::LogOff),
         Just(Command::Ack),

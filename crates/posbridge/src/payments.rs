@@ -37,6 +37,9 @@ pub enum PaymentError {
     /// [`Payments::resume`] was asked about a command that was refused and is final (nothing was
     /// charged), with the refusal noted in the journal.
     AlreadyRefused(String),
+    /// A protocol adapter (ZVT) could not complete the exchange: the link failed, the terminal
+    /// did not answer in time, or it answered something the protocol does not allow.
+    Protocol(String),
 }
 
 impl fmt::Display for PaymentError {
@@ -61,6 +64,7 @@ impl fmt::Display for PaymentError {
                 "that payment was refused and is final, nothing was charged ({why})"
             ),
             Self::BadSignature(e) => write!(f, "the result is not trustworthy: {e}"),
+            Self::Protocol(e) => write!(f, "{e}"),
             Self::Journal(e) => write!(f, "{e}"),
             Self::Client(e) => write!(f, "{e}"),
         }

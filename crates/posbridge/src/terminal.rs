@@ -53,6 +53,14 @@ pub struct ProgressEvents {
 }
 
 impl ProgressEvents {
+    /// The progress reports among `events` (a protocol adapter's own event channel; a native
+    /// connection's is `NativeClient::events`).
+    pub fn new(events: tokio::sync::broadcast::Receiver<ClientEvent>) -> Self {
+        Self {
+            inner: BroadcastStream::new(events),
+        }
+    }
+
     /// The next report; `None` once the connection is gone.
     pub async fn next(&mut self) -> Option<Progress> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await

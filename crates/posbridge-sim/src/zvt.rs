@@ -1,0 +1,131 @@
+//! The simulator's ZVT mode: the same simulated terminal — test cards, pace, batch, faults —
+//! answering a cash register that speaks ZVT.
+//!
+//! The simulator runs behind an in-process native connection ([`in_process`]): a `Payments`
+//! client paired with it over an in-memory link. A `posbridge_zvt::server::ZvtServer` in front
+//! of that client speaks ZVT to the register. Faults strike the ZVT connection (a drop cuts the
+//! register's link; the payment goes on and the next repeat receipt reports it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use posbridge::journal::MemoryJournal;
+use posbridge::{ClientError, ConnectOptions, NativeClient, Payments, driver};
+use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId};
+use posbridge_link::{Delivery, memory_pair};
+use posbridge_session::harness::hello;
+use posbridge_session::{
+    ClientSecurity, PairingRegistry, SessionConfig, TerminalContext, TerminalSession,
+};
+use posbridge_wire::{Credential, OperatorAuth, OperatorSecret};
+use posbridge_zvt::server::{FaultPoint as ZvtPoint, Faults, ServerConfig, ZvtServer};
+
+use crate::{Fault, FaultAction, FaultPoint, Simulator, TerminalProfile};
+
+/// The operator the ZVT front end authorises refunds, reversals, captures and end-of-day as
+/// (after checking the register's ZVT password).
+pub const OPERATOR: &str = "zvt";
+const OPERATOR_PIN: &str = "000000";
+
+/// The simulator a ZVT server drives: a journaled native client of it.
+pub type Backend = Payments<MemoryJournal>;
+
+/// Runs `sim` (for `profile`, signing with `identity`) behind an in-process native connection
+/// and returns the client: pairing over an in-memory link, results verified against the
+/// simulator's key.
+pub async fn in_process(
+    profile: &TerminalProfile,
+    mut sim: Simulator,
+    identity: Arc<LocalIdentity>,
+) -> Result<Backend, ClientError> {
+    let context = TerminalContext::new(
+        identity,
+        PairingRegistry::new(),
+        profile.capabilities(),
+        1000,
+    );
+    context
+        .operators
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .add_pin(OPERATOR, OPERATOR_PIN)
+        .map_err(|_| ClientError::ConnectTimeout)?;
+    let code = context
+        .registry
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .open_window(PairingConfig::default(), driver::now())
+        .map_err(|_| ClientError::ConnectTimeout)?
+        .to_string();
+    let (ours, theirs) = memory_pair(Delivery::Stream, 64 * 1024, 256);
+    let session = TerminalSession::new(SessionConfig::default(), context, driver::now());
+    tokio::spawn(async move { driver::serve_terminal(session, theirs, &mut sim).await });
+    let options = ConnectOptions {
+        session: SessionConfig::default(),
+        identity: Arc::new(
+            LocalIdentity::generate(
+                PeerId::random().map_err(|_| ClientError::ConnectTimeout)?,
+                "ZVT front end",
+            )
+            .map_err(|_| ClientError::ConnectTimeout)?,
+        ),
+        security: ClientSecurity::Pair(
+            PairingSecret::code(&code).map_err(|_| ClientError::ConnectTimeout)?,
+        ),
+        hello: hello(),
+        timeout: Duration::from_secs(30),
+    };
+    let client = NativeClient::connect(ours, options).await?;
+    let key = client.paired().map(|p| p.peer.signing_key);
+    Ok(Payments::new(client, MemoryJournal::new(), key))
+}
+
+/// The ZVT terminal in front of `backend`, reporting terminal id `tid`, with `faults` applied
+/// to the register's connection (drops and silences cut it; a reboot is not simulated in ZVT
+/// mode and is refused here).
+pub fn server(
+    backend: Backend,
+    tid: u32,
+    faults: Vec<Fault>,
+    config: ServerConfig,
+) -> Result<ZvtServer<Backend>, String> {
+    if faults.iter().any(|f| f.action == FaultAction::Reboot) {
+        return Err("reboot faults are not simulated in ZVT mode (use drop or silence)".into());
+    }
+    let server = ZvtServer::new(
+        Arc::new(backend),
+        ServerConfig {
+            terminal_id: tid,
+            operator: Some(OperatorAuth {
+                operator_id: OPERATOR.into(),
+                credential: Credential::Pin(
+                    OperatorSecret::new(OPERATOR_PIN).expect("six digits are a PIN"),
+                ),
+            }),
+            ..config
+        },
+    );
+    if !faults.is_empty() {
+        server.set_faults(fault_hook(faults));
+    }
+    Ok(server)
+}
+
+/// The simulator's faults as a ZVT server hook: each strikes `times` times at its point.
+pub fn fault_hook(mut faults: Vec<Fault>) -> Faults {
+    Box::new(move |at| {
+        let point = match at {
+            ZvtPoint::AfterRequest => FaultPoint::AfterRequest,
+            ZvtPoint::AfterCardRead => FaultPoint::AfterCardRead,
+            ZvtPoint::BeforeResult => FaultPoint::BeforeResult,
+            ZvtPoint::AfterResult => FaultPoint::AfterResult,
+        };
+        match faults.iter_mut().find(|f| f.at == point && f.times > 0) {
+            Some(f) => {
+                f.times -= 1;
+                true
+            }
+            None => false,
+        }
+    })
+}

@@ -1,0 +1,695 @@
+//! The ZVT terminal role: [`ZvtServer`] answers a cash register that speaks ZVT and runs its
+//! commands on any `posbridge::PaymentTerminal` — the simulator's ZVT mode, or a gateway that
+//! lets a ZVT register drive a terminal of the native protocol.
+//!
+//! Money commands run in their own task: a register that disconnects mid-payment does not stop
+//! the payment, and its result is what the next repeat receipt (`06 20`) reports.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use posbridge::{Call, PaymentError, PaymentTerminal, driver};
+use posbridge_link::Link;
+use posbridge_wire::{
+    Amount, Currency, IdempotencyKey, OperatorAuth, Outcome, ProgressStage, Receipt, ReceiptCopy,
+    SettlementResult, Timestamp, TransactionCommand, TransactionId, TransactionKind,
+    TransactionRef, TransactionResult,
+};
+
+use crate::bmp::{self, Bmp};
+use crate::codes;
+use crate::transport::{TransportError, ZvtLink};
+use crate::{Apdu, Command, amount_of, receipt_of};
+
+/// Where a [`Faults`] hook is asked whether to cut the connection (the simulator's fault
+/// points, in ZVT terms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultPoint {
+    /// The command was acknowledged.
+    AfterRequest,
+    /// The card was read.
+    AfterCardRead,
+    /// The result is known, not yet sent.
+    BeforeResult,
+    /// The completion was sent.
+    AfterResult,
+}
+
+/// Asked at each [`FaultPoint`] of a money command: `true` cuts the connection there (the
+/// payment goes on without it).
+pub type Faults = Box<dyn FnMut(FaultPoint) -> bool + Send>;
+
+/// How a [`ZvtServer`] presents itself.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The terminal id it reports (`29`, 8 digits).
+    pub terminal_id: u32,
+    /// The password registration, refunds, reversals and end-of-day must carry.
+    pub password: u32,
+    /// The currency it accepts.
+    pub currency: Currency,
+    /// How long a money command may take on the terminal behind.
+    pub deadline: Duration,
+    /// How long to wait for the register's `80 00` after each message.
+    pub ack_timeout: Duration,
+    /// How receipts are laid out as print lines.
+    pub render: fn(&Receipt) -> String,
+    /// The operator credential the terminal behind wants for refunds, reversals, captures and
+    /// end-of-day (ZVT authorises those with its password, checked here first).
+    pub operator: Option<OperatorAuth>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            terminal_id: 52_500_038,
+            password: 0,
+            currency: Currency::EUR,
+            deadline: Duration::from_secs(180),
+            ack_timeout: Duration::from_secs(5),
+            render: plain_receipt,
+            operator: None,
+        }
+    }
+}
+
+/// A receipt as plain lines (amount, card, trace, result).
+pub fn plain_receipt(r: &Receipt) -> String {
+    let mut out = String::new();
+    for h in &r.header {
+        out.push_str(h);
+        out.push('\n');
+    }
+    out.push_str(match r.copy {
+        ReceiptCopy::Merchant => "MERCHANT COPY\n",
+        _ => "CUSTOMER COPY\n",
+    });
+    out.push_str(&format!(
+        "{:?} {}.{:02} {}\n",
+        r.kind,
+        r.amount / 100,
+        r.amount % 100,
+        r.currency
+    ));
+    if let Some(p) = &r.pan {
+        out.push_str(&format!("Card {p}\n"));
+    }
+    if let Some(t) = r.trace {
+        out.push_str(&format!("Trace {t}\n"));
+    }
+    if let Some(t) = &r.result_text {
+        out.push_str(t);
+        out.push('\n');
+    }
+    out
+}
+
+/// A finished money command, numbered the ZVT way.
+#[derive(Clone, Debug)]
+struct Done {
+    result: TransactionResult,
+    trace: u32,
+    receipt: u16,
+}
+
+#[derive(Default)]
+struct State {
+    last: Option<Done>,
+    /// Receipt number -> the transaction and what it reserved or approved.
+    receipts: HashMap<u16, (TransactionId, TransactionKind, u64)>,
+    trace: u32,
+    receipt: u16,
+    keys: u64,
+    /// The register's configuration byte.
+    config: u8,
+}
+
+/// The ZVT terminal role over `T`.
+pub struct ZvtServer<T> {
+    backend: Arc<T>,
+    config: ServerConfig,
+    state: Arc<Mutex<State>>,
+    faults: Mutex<Option<Faults>>,
+    started: u64,
+}
+
+impl<T> fmt::Debug for ZvtServer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZvtServer")
+            .field("terminal_id", &self.config.terminal_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The link failed or carried something that is not ZVT.
+    Transport(TransportError),
+    /// The register did not acknowledge a message in time.
+    NoAcknowledgement,
+    /// A fault hook cut the connection.
+    Cut(FaultPoint),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Transport(e) => write!(f, "{e}"),
+            Self::NoAcknowledgement => f.write_str("the register did not acknowledge in time"),
+            Self::Cut(p) => write!(f, "connection cut by a fault at {p:?}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+impl From<TransportError> for ServeError {
+    fn from(e: TransportError) -> Self {
+        Self::Transport(e)
+    }
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The text of a print line in code page 437 (ASCII kept; other characters as `?`).
+fn cp437(line: &str) -> Vec<u8> {
+    line.chars()
+        .map(|c| match c {
+            ' '..='~' => c as u8,
+            'ü' => 0x81,
+            'ä' => 0x84,
+            'Ä' => 0x8E,
+            'ö' => 0x94,
+            'Ö' => 0x99,
+            'Ü' => 0x9A,
+            'ß' => 0xE1,
+            _ => b'?',
+        })
+        .collect()
+}
+
+impl<T: PaymentTerminal + 'static> ZvtServer<T> {
+    /// A ZVT terminal in front of `backend`.
+    pub fn new(backend: Arc<T>, config: ServerConfig) -> Self {
+        Self {
+            backend,
+            config,
+            state: Arc::new(Mutex::new(State {
+                config: 0xFF,
+                ..State::default()
+            })),
+            faults: Mutex::new(None),
+            started: driver::wall_clock().0,
+        }
+    }
+
+    /// Cuts connections where `faults` says.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().unwrap_or_else(|p| p.into_inner()) = Some(faults);
+    }
+
+    fn strike(&self, at: FaultPoint) -> Result<(), ServeError> {
+        let mut f = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let cut = f.as_mut().is_some_and(|hook| hook(at));
+        if cut {
+            Err(ServeError::Cut(at))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn next_key(&self) -> IdempotencyKey {
+        let mut s = lock(&self.state);
+        s.keys += 1;
+        IdempotencyKey::from_u128(u128::from(self.started) << 64 | u128::from(s.keys))
+    }
+
+    /// Serves one register on `link` until it disconnects.
+    pub async fn serve<L: Link>(&self, mut link: ZvtLink<L>) -> Result<(), ServeError> {
+        loop {
+            let apdu = match link.recv().await {
+                Ok(a) => a,
+                Err(TransportError::Link(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            self.handle(&mut link, &apdu).await?;
+        }
+    }
+
+    async fn handle<L: Link>(&self, link: &mut ZvtLink<L>, apdu: &Apdu) -> Result<(), ServeError> {
+        let Ok(command) = Command::from_apdu(apdu) else {
+            link.send(&Apdu::nak(codes::FUNCTION_NOT_POSSIBLE)).await?;
+            return Ok(());
+        };
+        let pw_ok = |p: u32| p == self.config.password;
+        let cur_ok = |c: Option<u16>| c.is_none_or(|c| c == self.config.currency.code());
+        let amount = |minor: u64| Amount::new(minor, self.config.currency);
+        let original = |receipt: Option<u16>| {
+            let s = lock(&self.state);
+            receipt
+                .or(s.last.as_ref().map(|d| d.receipt))
+                .and_then(|r| s.receipts.get(&r).copied())
+        };
+        let money = match command {
+            Command::Registration {
+                password, config, ..
+            } => {
+                if !pw_ok(password) {
+                    link.send(&Apdu::nak(codes::FUNCTION_NOT_POSSIBLE)).await?;
+                    return Ok(());
+                }
+                lock(&self.state).config = config;
+                link.send(&Apdu::ack()).await?;
+                let done = Command::Completion(vec![
+                    Bmp::Other(0x19, vec![0x00]),
+                    Bmp::Other(
+                        0x29,
+                        bmp::bcd(u64::from(self.config.terminal_id), 4).unwrap_or_default(),
+                    ),
+                    Bmp::Currency(self.config.currency.code()),
+                ]);
+                return self.send_acked(link, &done).await;
+            }
+            Command::Authorization {
+                amount: a,
+                currency,
+                ..
+            } if cur_ok(currency) => TransactionCommand::Sale {
+                amount: amount(a),
+                tip: None,
+                cashback: None,
+            },
+            Command::PreAuthorisation {
+                amount: a,
+                currency,
+                ..
+            } if cur_ok(currency) => TransactionCommand::PreAuth { amount: amount(a) },
+            Command::Refund {
+                password,
+                amount: a,
+                currency,
+                ..
+            } if pw_ok(password) && cur_ok(currency) => TransactionCommand::Refund {
+                amount: amount(a),
+                original: None,
+            },
+            Command::Reversal {
+                password, receipt, ..
+            } if pw_ok(password) => match original(receipt) {
+                Some((id, _, _)) => TransactionCommand::Void {
+                    original: TransactionRef::Id(id),
+                },
+                None => return self.refuse(link, codes::REVERSAL_NOT_POSSIBLE).await,
+            },
+            Command::BookTotal(f) => match original(receipt_of(&f)) {
+                Some((id, TransactionKind::PreAuth, reserved)) => TransactionCommand::Capture {
+                    original: TransactionRef::Id(id),
+                    amount: amount(amount_of(&f).unwrap_or(reserved)),
+                    tip: None,
+                },
+                _ => return self.refuse(link, codes::PREAUTH_INCORRECT).await,
+            },
+            Command::PartialReversal(f) => match original(receipt_of(&f)) {
+                Some((id, TransactionKind::PreAuth, reserved)) => {
+                    let release = amount_of(&f).unwrap_or(0).min(reserved);
+                    TransactionCommand::Capture {
+                        original: TransactionRef::Id(id),
+                        amount: amount(reserved - release),
+                        tip: None,
+                    }
+                }
+                _ => return self.refuse(link, codes::PREAUTH_INCORRECT).await,
+            },
+            Command::PreAuthReversal(f) => match original(receipt_of(&f)) {
+                Some((id, TransactionKind::PreAuth, _)) => TransactionCommand::PreAuthCancel {
+                    original: TransactionRef::Id(id),
+                },
+                _ => return self.refuse(link, codes::PREAUTH_INCORRECT).await,
+            },
+            Command::EndOfDay { password, .. } if pw_ok(password) => {
+                link.send(&Apdu::ack()).await?;
+                return self.end_of_day(link).await;
+            }
+            Command::StatusEnquiry { .. } => {
+                link.send(&Apdu::ack()).await?;
+                let tid = Bmp::Other(
+                    0x29,
+                    bmp::bcd(u64::from(self.config.terminal_id), 4).unwrap_or_default(),
+                );
+                self.send_acked(
+                    link,
+                    &Command::StatusInformation(vec![Bmp::Result(codes::SUCCESS), tid.clone()]),
+                )
+                .await?;
+                return self
+                    .send_acked(
+                        link,
+                        &Command::Completion(vec![Bmp::Other(0x19, vec![0]), tid]),
+                    )
+                    .await;
+            }
+            Command::RepeatReceipt { password, .. } if pw_ok(password) => {
+                link.send(&Apdu::ack()).await?;
+                let last = lock(&self.state).last.clone();
+                return match last {
+                    Some(done) => self.report(link, &done).await,
+                    None => {
+                        self.send_acked(
+                            link,
+                            &Command::AbortFromTerminal {
+                                result: codes::FUNCTION_NOT_POSSIBLE,
+                                extra: Vec::new(),
+                            },
+                        )
+                        .await
+                    }
+                };
+            }
+            Command::LogOff | Command::Abort => {
+                link.send(&Apdu::ack()).await?;
+                return Ok(());
+            }
+            Command::Authorization { .. }
+            | Command::PreAuthorisation { .. }
+            | Command::Refund { .. } => {
+                return self.refuse(link, codes::CURRENCY_NOT_APPLICABLE).await;
+            }
+            _ => {
+                link.send(&Apdu::nak(codes::FUNCTION_NOT_POSSIBLE)).await?;
+                return Ok(());
+            }
+        };
+        link.send(&Apdu::ack()).await?;
+        self.payment(link, money).await
+    }
+
+    /// Acknowledges, then ends the command with an abort carrying `code`.
+    async fn refuse<L: Link>(&self, link: &mut ZvtLink<L>, code: u8) -> Result<(), ServeError> {
+        link.send(&Apdu::ack()).await?;
+        self.send_acked(
+            link,
+            &Command::AbortFromTerminal {
+                result: code,
+                extra: Vec::new(),
+            },
+        )
+        .await
+    }
+
+    /// Sends `command` and waits for the register's `80 00`. An abort (`06 B0`) the register
+    /// sends meanwhile is passed to the terminal behind.
+    async fn send_acked<L: Link>(
+        &self,
+        link: &mut ZvtLink<L>,
+        command: &Command,
+    ) -> Result<(), ServeError> {
+        let apdu = command
+            .to_apdu()
+            .map_err(|e| ServeError::Transport(TransportError::Codec(e)))?;
+        link.send(&apdu).await?;
+        let wait = async {
+            loop {
+                let a = link.recv().await?;
+                match a.code() {
+                    [0x80, 0x00] => return Ok::<_, TransportError>(()),
+                    [0x06, 0xB0] => {
+                        let _ = self.backend.cancel().await;
+                    }
+                    _ => {}
+                }
+            }
+        };
+        match tokio::time::timeout(self.config.ack_timeout, wait).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(ServeError::NoAcknowledgement),
+        }
+    }
+
+    async fn payment<L: Link>(
+        &self,
+        link: &mut ZvtLink<L>,
+        command: TransactionCommand,
+    ) -> Result<(), ServeError> {
+        let key = self.next_key();
+        let mut progress = self.backend.progress();
+        let backend = self.backend.clone();
+        let state = self.state.clone();
+        let mut call = Call::within(self.config.deadline);
+        if !matches!(
+            command,
+            TransactionCommand::Sale { .. } | TransactionCommand::PreAuth { .. }
+        ) {
+            call.operator = self.config.operator.clone();
+        }
+        let mut task = tokio::spawn(async move {
+            let r = backend.execute(key, command, call).await;
+            // Numbered and kept as the last transaction whether or not the register is still
+            // there to hear it.
+            r.map(|result| {
+                let mut s = lock(&state);
+                s.trace = s.trace % 999_999 + 1;
+                s.receipt = s.receipt % 9_999 + 1;
+                let done = Done {
+                    trace: s.trace,
+                    receipt: s.receipt,
+                    result,
+                };
+                let value = done.result.approved_minor;
+                s.receipts.insert(
+                    done.receipt,
+                    (done.result.transaction_id, done.result.kind, value),
+                );
+                s.last = Some(done.clone());
+                done
+            })
+        });
+        // The payment runs on its own from here: a cut connection does not stop it.
+        self.strike(FaultPoint::AfterRequest)?;
+        let outcome = loop {
+            tokio::select! {
+                r = &mut task => break r,
+                p = progress.next() => {
+                    if let Some(p) = p {
+                        self.send_acked(link, &Command::IntermediateStatus {
+                            status: codes::status_for(p.stage),
+                            timeout: None,
+                            extra: Vec::new(),
+                        }).await?;
+                        if p.stage == ProgressStage::CardRead {
+                            self.strike(FaultPoint::AfterCardRead)?;
+                        }
+                    }
+                }
+                a = link.recv() => {
+                    // The register may abort while the terminal is working.
+                    if a?.code() == [0x06, 0xB0] {
+                        link.send(&Apdu::ack()).await?;
+                        let _ = self.backend.cancel().await;
+                    }
+                }
+            }
+        };
+        self.strike(FaultPoint::BeforeResult)?;
+        match outcome {
+            Ok(Ok(done)) => {
+                self.report(link, &done).await?;
+                self.strike(FaultPoint::AfterResult)
+            }
+            Ok(Err(e)) => {
+                let code = match &e {
+                    PaymentError::Refused(m) => codes::result_code(Outcome::Failed(m.code)),
+                    _ => codes::SYSTEM_ERROR,
+                };
+                self.send_acked(
+                    link,
+                    &Command::AbortFromTerminal {
+                        result: code,
+                        extra: Vec::new(),
+                    },
+                )
+                .await
+            }
+            Err(_) => {
+                self.send_acked(
+                    link,
+                    &Command::AbortFromTerminal {
+                        result: codes::SYSTEM_ERROR,
+                        extra: Vec::new(),
+                    },
+                )
+                .await
+            }
+        }
+    }
+
+    /// The status information of a finished transaction.
+    fn status_fields(&self, done: &Done) -> Vec<Bmp> {
+        let r = &done.result;
+        let (date, time) = codes::date_time(r.time);
+        let mut f = vec![
+            Bmp::Result(codes::result_code(r.outcome)),
+            Bmp::Amount(if r.outcome.is_approved() {
+                r.approved_minor
+            } else {
+                r.amount.minor
+            }),
+            Bmp::Currency(r.amount.currency.code()),
+            Bmp::Trace(done.trace),
+            Bmp::Time(time),
+            Bmp::Date(date),
+        ];
+        if let Some(p) = &r.pan {
+            f.push(Bmp::Pan(p.to_string()));
+        }
+        f.push(Bmp::Other(
+            0x29,
+            bmp::bcd(u64::from(self.config.terminal_id), 4).unwrap_or_default(),
+        ));
+        if let Some(a) = &r.auth_code {
+            let mut v: Vec<u8> = a.bytes().take(8).collect();
+            v.resize(8, 0);
+            f.push(Bmp::Other(0x3B, v));
+        }
+        f.push(Bmp::Receipt(done.receipt));
+        if let Some(s) = &r.card_scheme {
+            f.push(Bmp::CardName(s.clone()));
+        }
+        f
+    }
+
+    /// Status information, receipts as print lines (when the register prints), and the end:
+    /// a completion when money moved or the register asked for nothing more, else an abort with
+    /// the result code.
+    async fn report<L: Link>(&self, link: &mut ZvtLink<L>, done: &Done) -> Result<(), ServeError> {
+        self.send_acked(link, &Command::StatusInformation(self.status_fields(done)))
+            .await?;
+        let prints = lock(&self.state).config & 0x02 != 0;
+        if prints {
+            for receipt in &done.result.receipts {
+                self.print(link, &(self.config.render)(receipt)).await?;
+            }
+        }
+        let end = match done.result.outcome {
+            Outcome::Approved | Outcome::PartiallyApproved => {
+                Command::Completion(vec![Bmp::Other(
+                    0x29,
+                    bmp::bcd(u64::from(self.config.terminal_id), 4).unwrap_or_default(),
+                )])
+            }
+            o => Command::AbortFromTerminal {
+                result: codes::result_code(o),
+                extra: Vec::new(),
+            },
+        };
+        self.send_acked(link, &end).await
+    }
+
+    async fn print<L: Link>(&self, link: &mut ZvtLink<L>, text: &str) -> Result<(), ServeError> {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let attribute = if i + 1 == lines.len() { 0x80 } else { 0x00 };
+            self.send_acked(
+                link,
+                &Command::PrintLine {
+                    attribute,
+                    text: cp437(line),
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn end_of_day<L: Link>(&self, link: &mut ZvtLink<L>) -> Result<(), ServeError> {
+        let key = self.next_key();
+        let settled = self
+            .backend
+            .settle(
+                key,
+                Call {
+                    deadline: self.config.deadline,
+                    operator: self.config.operator.clone(),
+                },
+            )
+            .await;
+        match settled {
+            Ok(s) if s.status.is_ok() => {
+                self.send_acked(link, &Command::StatusInformation(self.eod_fields(&s)))
+                    .await?;
+                if lock(&self.state).config & 0x04 != 0 {
+                    self.print(link, &eod_text(&s)).await?;
+                }
+                lock(&self.state).receipts.clear();
+                self.send_acked(link, &Command::Completion(Vec::new()))
+                    .await
+            }
+            Ok(s) => {
+                let code = codes::result_code(Outcome::Failed(
+                    s.status
+                        .err()
+                        .unwrap_or(posbridge_wire::ErrorCode::INTERNAL),
+                ));
+                self.send_acked(
+                    link,
+                    &Command::AbortFromTerminal {
+                        result: code,
+                        extra: Vec::new(),
+                    },
+                )
+                .await
+            }
+            Err(_) => {
+                self.send_acked(
+                    link,
+                    &Command::AbortFromTerminal {
+                        result: codes::EOD_NOT_POSSIBLE,
+                        extra: Vec::new(),
+                    },
+                )
+                .await
+            }
+        }
+    }
+
+    fn eod_fields(&self, s: &SettlementResult) -> Vec<Bmp> {
+        let (date, time) = codes::date_time(s.closed);
+        // The batch's net: sales, captures and pre-auth less refunds and voids.
+        let net = s.totals.iter().fold(0i128, |acc, t| match t.kind {
+            TransactionKind::Refund | TransactionKind::Void => acc - i128::from(t.amount),
+            TransactionKind::PreAuth
+            | TransactionKind::IncrementalAuth
+            | TransactionKind::PreAuthCancel
+            | TransactionKind::BalanceInquiry => acc,
+            _ => acc + i128::from(t.amount),
+        });
+        vec![
+            Bmp::Result(codes::SUCCESS),
+            Bmp::Amount(net.max(0) as u64),
+            Bmp::Trace(s.batch_number % 1_000_000),
+            Bmp::Time(time),
+            Bmp::Date(date),
+        ]
+    }
+}
+
+fn eod_text(s: &SettlementResult) -> String {
+    let mut out = format!("END OF DAY\nBatch {}\n", s.batch_number);
+    for t in &s.totals {
+        out.push_str(&format!(
+            "{:?} x{} {}.{:02} {}\n",
+            t.kind,
+            t.count,
+            t.amount / 100,
+            t.amount % 100,
+            t.currency
+        ));
+    }
+    out.push_str(&format!("Closed {}\n", Timestamp(s.closed.0).0));
+    out
+}

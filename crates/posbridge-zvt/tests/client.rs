@@ -1,0 +1,359 @@
+#![allow(clippy::inconsistent_digit_grouping)] // amounts as euros_cents
+//! The ZVT client against the simulator's ZVT mode: every money command, progress, receipts,
+//! abort, end-of-day, TCP and serial framing, and recovery of lost results through the journal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use posbridge::journal::{EntryState, Journal, MemoryJournal};
+use posbridge::{Call, PaymentError, PaymentTerminal, driver};
+use posbridge_crypto::LocalIdentity;
+use posbridge_link::{Delivery, MemoryLink, memory_pair};
+use posbridge_sim::{Fault, Latency, Simulator, TerminalProfile};
+use posbridge_wire::{
+    Amount, Currency, DeclineReason, IdempotencyKey, Outcome, ProgressStage, ReceiptCopy,
+    RequestId, Timestamp, TransactionCommand, TransactionKind, TransactionRef, TransactionRequest,
+    TransactionStatus,
+};
+use posbridge_zvt::client::{ZvtConfig, ZvtTerminal};
+use posbridge_zvt::server::{ServerConfig, ZvtServer};
+use posbridge_zvt::transport::{Framing, ZvtLink};
+
+type Backend = posbridge_sim::zvt::Backend;
+
+struct Bed {
+    server: Arc<ZvtServer<Backend>>,
+}
+
+impl Bed {
+    async fn new(faults: Vec<Fault>, latency: Latency) -> Self {
+        let profile = TerminalProfile {
+            latency,
+            ..TerminalProfile::default()
+        };
+        let identity =
+            Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "sim").unwrap());
+        let sim = Simulator::new(
+            profile.clone(),
+            identity.clone(),
+            driver::now(),
+            driver::wall_clock(),
+        );
+        let backend = posbridge_sim::zvt::in_process(&profile, sim, identity)
+            .await
+            .unwrap();
+        let server = posbridge_sim::zvt::server(
+            backend,
+            52_500_038,
+            faults,
+            ServerConfig {
+                render: posbridge_sim::render,
+                ..ServerConfig::default()
+            },
+        )
+        .unwrap();
+        Self {
+            server: Arc::new(server),
+        }
+    }
+
+    /// A register's link to the terminal (served until it closes).
+    fn link(&self, framing: Framing) -> MemoryLink {
+        let (ours, theirs) = memory_pair(Delivery::Stream, 4096, 256);
+        let server = self.server.clone();
+        tokio::spawn(async move {
+            let _ = server.serve(ZvtLink::new(theirs, framing)).await;
+        });
+        ours
+    }
+
+    async fn register<J: Journal + Send>(&self, framing: Framing, journal: J) -> ZvtTerminal<J> {
+        ZvtTerminal::connect(self.link(framing), framing, ZvtConfig::default(), journal)
+            .await
+            .unwrap()
+    }
+}
+
+fn eur(minor: u64) -> Amount {
+    Amount::new(minor, Currency::EUR)
+}
+
+fn key(n: u128) -> IdempotencyKey {
+    IdempotencyKey::from_u128(n)
+}
+
+fn call() -> Call {
+    Call::within(Duration::from_secs(60))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sale_refund_reversal_and_end_of_day_over_tcp_framing() {
+    let bed = Bed::new(Vec::new(), Latency::INSTANT).await;
+    let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
+    assert_eq!(t.registered().terminal_id, Some(52_500_038));
+    assert_eq!(t.registered().currency, Some(978));
+
+    let mut progress = t.progress();
+    let sale = t.sale(key(1), eur(12_50), call()).await.unwrap();
+    assert_eq!(sale.outcome, Outcome::Approved);
+    assert_eq!(sale.approved_minor, 12_50);
+    assert!(sale.pan.is_some(), "the masked card number comes back");
+    assert!(sale.auth_code.is_some());
+    assert_eq!(
+        sale.receipts.len(),
+        2,
+        "merchant and customer copies printed"
+    );
+    assert!(
+        sale.receipts[0].header.iter().any(|l| l.contains("12.50")),
+        "{:?}",
+        sale.receipts[0].header
+    );
+    let mut stages = Vec::new();
+    while let Ok(Some(p)) = tokio::time::timeout(Duration::from_millis(200), progress.next()).await
+    {
+        stages.push(p.stage);
+    }
+    assert!(
+        stages.contains(&ProgressStage::WaitingForCard),
+        "{stages:?}"
+    );
+    assert!(
+        stages.contains(&ProgressStage::ProcessingOnline),
+        "{stages:?}"
+    );
+
+    // The same key again: the journaled result, no second payment.
+    let again = t.sale(key(1), eur(12_50), call()).await.unwrap();
+    assert_eq!(again, sale);
+
+    // Declines carry the host's reason.
+    let declined = t.sale(key(2), eur(20_51), call()).await.unwrap();
+    assert_eq!(
+        declined.outcome,
+        Outcome::Declined(DeclineReason::INSUFFICIENT_FUNDS)
+    );
+    assert_eq!(declined.approved_minor, 0);
+
+    let refund = t.refund(key(3), eur(5_00), None, call()).await.unwrap();
+    assert_eq!(refund.outcome, Outcome::Approved);
+    assert_eq!(refund.kind, TransactionKind::Refund);
+
+    // Reversal by the sale's receipt number, found through the journal.
+    let void = t
+        .void(key(4), TransactionRef::Key(key(1)), call())
+        .await
+        .unwrap();
+    assert_eq!(void.outcome, Outcome::Approved, "{void:?}");
+    let twice = t
+        .void(key(5), TransactionRef::Key(key(1)), call())
+        .await
+        .unwrap();
+    assert!(
+        matches!(twice.outcome, Outcome::Failed(_)),
+        "a second reversal of the same sale fails: {twice:?}"
+    );
+
+    // Status and receipts from the journal; last transaction from the terminal.
+    match t.status(key(1), Duration::from_secs(5)).await.unwrap() {
+        TransactionStatus::Done(r) => assert_eq!(*r, sale),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        t.status(key(99), Duration::from_secs(5)).await.unwrap(),
+        TransactionStatus::NotFound
+    );
+    let r = t
+        .receipt(
+            TransactionRef::Key(key(1)),
+            ReceiptCopy::Customer,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.copy, ReceiptCopy::Customer);
+    let last = t
+        .last_transaction(Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.transaction_id, twice.transaction_id);
+    assert_eq!(
+        last.idempotency_key,
+        key(5),
+        "known to the journal by its key"
+    );
+
+    let eod = t.settle(key(6), call()).await.unwrap();
+    assert_eq!(eod.status, Ok(()));
+    // 12.50 sold, voided; 5.00 refunded: the net is 0 (never below).
+    assert_eq!(eod.totals[0].amount, 0, "{eod:?}");
+    assert!(eod.receipt.is_some(), "the end-of-day report is printed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_authorisation_book_total_and_reversal_over_serial_framing() {
+    let bed = Bed::new(Vec::new(), Latency::INSTANT).await;
+    let t = bed.register(Framing::Serial, MemoryJournal::new()).await;
+    let hold = t.preauth(key(1), eur(100_00), call()).await.unwrap();
+    assert_eq!(hold.outcome, Outcome::Approved);
+    assert_eq!(hold.kind, TransactionKind::PreAuth);
+    let capture = t
+        .capture(
+            key(2),
+            TransactionRef::Key(key(1)),
+            eur(80_00),
+            None,
+            call(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(capture.outcome, Outcome::Approved, "{capture:?}");
+    assert_eq!(capture.approved_minor, 80_00);
+
+    let hold2 = t.preauth(key(3), eur(50_00), call()).await.unwrap();
+    let release = t
+        .preauth_cancel(key(4), TransactionRef::Id(hold2.transaction_id), call())
+        .await
+        .unwrap();
+    assert_eq!(release.outcome, Outcome::Approved, "{release:?}");
+
+    // What ZVT cannot do is refused before anything is sent, and journaled nowhere.
+    let err = t
+        .incremental_auth(key(5), TransactionRef::Key(key(1)), eur(10_00), call())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PaymentError::Request(_)), "{err}");
+    let err = t
+        .sale(key(6), Amount::new(1_00, Currency::USD), call())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PaymentError::Request(_)), "{err}");
+    assert!(t.journal().get(&key(6)).unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_register_aborts_a_payment_waiting_for_a_card() {
+    let slow = Latency {
+        card: Duration::from_secs(3),
+        ..Latency::INSTANT
+    };
+    let bed = Bed::new(Vec::new(), slow).await;
+    let t = Arc::new(bed.register(Framing::Tcp, MemoryJournal::new()).await);
+    let mut progress = t.progress();
+    let running = {
+        let t = t.clone();
+        tokio::spawn(async move { t.sale(key(1), eur(30_00), call()).await })
+    };
+    let first = tokio::time::timeout(Duration::from_secs(5), progress.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.stage, ProgressStage::WaitingForCard);
+    t.cancel().await.unwrap();
+    let result = running.await.unwrap().unwrap();
+    assert_eq!(result.outcome, Outcome::Cancelled);
+    assert_eq!(
+        t.journal().get(&key(1)).unwrap().unwrap().state,
+        EntryState::Done
+    );
+}
+
+/// A sale whose result is lost at each fault point is recovered from the terminal's last
+/// transaction on the next connection — recorded once, charged once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_results_are_recovered_from_the_last_transaction() {
+    for (i, fault) in [
+        "drop:after-request",
+        "drop:after-card-read",
+        "drop:before-result",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let latency = Latency {
+            card: Duration::from_millis(50),
+            read: Duration::from_millis(50),
+            online: Duration::from_millis(100),
+            ..Latency::INSTANT
+        };
+        let bed = Bed::new(vec![fault.parse().unwrap()], latency).await;
+        let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
+        let k = key(100 + i as u128);
+        let err = t.sale(k, eur(42_00), call()).await.unwrap_err();
+        assert!(matches!(err, PaymentError::InDoubt(_)), "{fault}: {err}");
+        let journal = t.into_journal();
+        assert_eq!(journal.get(&k).unwrap().unwrap().state, EntryState::InDoubt);
+        // Let the payment finish on the terminal.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let t = bed.register(Framing::Tcp, journal).await;
+        let report = t.recover(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(report.recorded, vec![k], "{fault}: {report:?}");
+        let entry = t.journal().get(&k).unwrap().unwrap();
+        assert_eq!(entry.state, EntryState::Done, "{fault}");
+        let r = entry.result.unwrap();
+        assert_eq!(r.outcome, Outcome::Approved);
+        assert_eq!(r.amount, eur(42_00));
+        // Asked again under its key: the recovered result, not a second charge.
+        let again = t.sale(k, eur(42_00), call()).await.unwrap();
+        assert_eq!(again.transaction_id, r.transaction_id, "{fault}");
+    }
+}
+
+/// A command journaled but never run (the register crashed before sending it) is not the
+/// terminal's last transaction: recovery marks it not charged instead of claiming another
+/// payment's result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_never_ran_is_not_given_another_payments_result() {
+    let bed = Bed::new(Vec::new(), Latency::INSTANT).await;
+    let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
+    let sale = t.sale(key(1), eur(42_00), call()).await.unwrap();
+    let mut journal = t.into_journal();
+    // Same amount, journaled after the sale, never sent.
+    let request = TransactionRequest::new(
+        RequestId::default(),
+        key(2),
+        TransactionCommand::Sale {
+            amount: eur(42_00),
+            tip: None,
+            cashback: None,
+        },
+    );
+    journal
+        .record_intent(sale.terminal_id, &request, None, driver::wall_clock())
+        .unwrap();
+    let t = bed.register(Framing::Tcp, journal).await;
+    let report = t.recover(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(report.not_charged, vec![key(2)], "{report:?}");
+    assert!(report.recorded.is_empty());
+    assert_eq!(
+        t.journal().get(&key(2)).unwrap().unwrap().state,
+        EntryState::Rejected
+    );
+    assert_eq!(
+        t.journal().get(&key(1)).unwrap().unwrap().result.unwrap(),
+        sale
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_that_does_not_speak_zvt_is_named_as_such() {
+    // A peer that reads and never answers.
+    let (ours, mut theirs) = memory_pair(Delivery::Stream, 4096, 16);
+    tokio::spawn(async move {
+        let mut buf = bytes::BytesMut::new();
+        use posbridge_link::LinkExt;
+        while theirs.recv(&mut buf).await.is_ok() {}
+    });
+    let config = ZvtConfig {
+        ack_timeout: Duration::from_millis(300),
+        ..ZvtConfig::default()
+    };
+    let err = ZvtTerminal::connect(ours, Framing::Tcp, config, MemoryJournal::new())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("ZVT port"), "{text}");
+    let _ = Timestamp(0);
+}
