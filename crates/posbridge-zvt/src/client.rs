@@ -951,8 +951,9 @@ fn result_from(
         pan,
         card_scheme: scheme,
         auth_code,
+        // Terminal id, trace and receipt number (within the wire's 32 characters).
         reference: Some(format!(
-            "TID {:08} trace {:06} receipt {:04}",
+            "{:08}-{:06}-{:04}",
             zref.terminal, zref.trace, zref.receipt
         )),
         time,
@@ -997,9 +998,10 @@ fn printed(r: &TransactionResult, lines: &[String], index: usize, trace: u32) ->
     } else {
         ReceiptCopy::Customer
     };
+    let (header, footer) = fit(lines);
     Receipt {
         copy,
-        header: lines.to_vec(),
+        header,
         merchant_name: None,
         merchant_id: None,
         terminal_label: None,
@@ -1020,9 +1022,26 @@ fn printed(r: &TransactionResult, lines: &[String], index: usize, trace: u32) ->
         result_text: None,
         signature_line: false,
         lines: Vec::new(),
-        footer: Vec::new(),
+        footer,
     }
 }
+
+/// The receipt's printed lines as a receipt holds them: up to [`RECEIPT_LINES`] lines of up to
+/// 64 characters in the header, the rest in the footer (a terminal's receipt is 20 to 40 lines
+/// of at most 40 characters; longer ones are cut, and say so in their last line).
+fn fit(lines: &[String]) -> (Vec<String>, Vec<String>) {
+    let cut = |l: &String| l.chars().take(64).collect::<String>();
+    let mut all: Vec<String> = lines.iter().map(cut).collect();
+    if all.len() > 2 * RECEIPT_LINES {
+        all.truncate(2 * RECEIPT_LINES - 1);
+        all.push(format!("[{} more lines]", lines.len() - all.len()));
+    }
+    let footer = all.split_off(all.len().min(RECEIPT_LINES));
+    (all, footer)
+}
+
+/// How many printed lines a receipt's header (and again its footer) holds.
+pub const RECEIPT_LINES: usize = 32;
 
 impl<J: Journal + Send> PaymentTerminal for ZvtTerminal<J> {
     fn capabilities(&self) -> &Capabilities {
@@ -1232,7 +1251,7 @@ impl<J: Journal + Send> PaymentTerminal for ZvtTerminal<J> {
         }
         let receipt = ex.receipts().first().map(|lines| Receipt {
             copy: ReceiptCopy::Merchant,
-            header: lines.clone(),
+            header: fit(lines).0,
             merchant_name: None,
             merchant_id: None,
             terminal_label: None,

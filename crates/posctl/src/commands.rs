@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posbridge::journal::{Journal, Query, SqliteJournal, export_csv, export_jsonl};
-use posbridge::{ConnectOptions, NativeClient, PaymentError, PaymentTerminal, Payments};
+use posbridge::{Call, ConnectOptions, NativeClient, PaymentError, PaymentTerminal, Payments};
 use posbridge_crypto::PairingSecret;
 use posbridge_link::Link;
 use posbridge_session::{ClientSecurity, SessionConfig};
@@ -17,6 +17,8 @@ use posbridge_wire::{
     OperatorSecret, ReceiptCopy, RequestId, SettlementRequest, TransactionCommand, TransactionId,
     TransactionRef, TransactionRequest, TransactionResult, TransactionStatus,
 };
+use posbridge_zvt::client::{ZvtConfig, ZvtTerminal};
+use posbridge_zvt::transport::Framing;
 
 use crate::home::{Home, TerminalProfile};
 
@@ -46,6 +48,112 @@ pub(crate) struct Common {
     /// Print results as JSON lines for scripts.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// The terminal's protocol: `native` (a paired profile) or `zvt` (a ZVT terminal at
+    /// --zvt, no pairing; its password with --zvt-password).
+    #[arg(long, global = true, default_value = "native", value_parser = ["native", "zvt"])]
+    pub(crate) protocol: String,
+    /// With --protocol zvt: the terminal's `host:port` (ZVT listens on 20007 or 22000), or a
+    /// serial port's path with --zvt-baud.
+    #[arg(long = "zvt", global = true, value_name = "ADDRESS")]
+    pub(crate) zvt_address: Option<String>,
+    /// With --protocol zvt on a serial port: the baud rate (ZVT's default is 9600, 8N2).
+    #[arg(long, global = true)]
+    pub(crate) zvt_baud: Option<u32>,
+    /// With --protocol zvt: the terminal's password (6 digits).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub(crate) zvt_password: u32,
+}
+
+impl Common {
+    fn zvt(&self) -> bool {
+        self.protocol == "zvt"
+    }
+}
+
+/// Registers with the ZVT terminal `common` names, with the journal.
+async fn connect_zvt(home: &Home, common: &Common) -> Result<ZvtTerminal<SqliteJournal>, Failure> {
+    let address = common
+        .zvt_address
+        .as_deref()
+        .ok_or("--protocol zvt needs --zvt HOST:PORT (or a serial port with --zvt-baud)")?;
+    let (link, framing): (Box<dyn Link>, Framing) = match common.zvt_baud {
+        Some(baud) => {
+            let config = posbridge_serial::SerialConfig {
+                baud,
+                stop_bits: posbridge_serial::StopBits::Two,
+                ..posbridge_serial::SerialConfig::default()
+            };
+            (
+                Box::new(posbridge_serial::open(address, &config).map_err(connect_failure)?),
+                Framing::Serial,
+            )
+        }
+        None => (
+            Box::new(
+                posbridge_tcp::connect(address, &tcp_config(None)?)
+                    .await
+                    .map_err(connect_failure)?,
+            ),
+            Framing::Tcp,
+        ),
+    };
+    let journal = SqliteJournal::open(home.journal_path())?;
+    let config = ZvtConfig {
+        password: common.zvt_password,
+        ..ZvtConfig::default()
+    };
+    ZvtTerminal::connect(link, framing, config, journal)
+        .await
+        .map_err(connect_failure)
+}
+
+/// A money command on a ZVT terminal: recovery first, then the command, Ctrl-C sending abort.
+async fn run_zvt(
+    common: &Common,
+    key: IdempotencyKey,
+    command: TransactionCommand,
+    timeout: u64,
+) -> Result<u8, Failure> {
+    let home = Home::locate(common.home.as_deref())?;
+    let terminal = connect_zvt(&home, common).await?;
+    let report = terminal
+        .recover(Duration::from_secs(timeout))
+        .await
+        .map_err(payment_failure)?;
+    if !report.unresolved.is_empty() {
+        return Err(Failure(
+            exit::IN_DOUBT,
+            format!("earlier payments are still in doubt: {report:?}; run posctl recover").into(),
+        ));
+    }
+    let mut progress = terminal.progress();
+    let run = terminal.execute(key, command, Call::within(Duration::from_secs(timeout)));
+    tokio::pin!(run);
+    let mut interrupts = 0;
+    let result = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            Some(p) = progress.next() => {
+                if !common.json {
+                    eprintln!("{}", p.message.unwrap_or_else(|| stage_text(p.stage)));
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                interrupts += 1;
+                if interrupts > 1 {
+                    return Err(Failure(
+                        exit::IN_DOUBT,
+                        format!("interrupted; payment {key} is journaled and in doubt: run posctl recover --protocol zvt").into(),
+                    ));
+                }
+                eprintln!("abort sent (press Ctrl-C again to stop waiting)");
+                let _ = terminal.cancel().await;
+            }
+        }
+    };
+    let result = result.map_err(payment_failure)?;
+    print_result(common.json, &result);
+    Ok(outcome_code(&result))
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -383,6 +491,9 @@ async fn run_command(
         Some(hex) => parse_key(hex)?,
         None => new_key()?,
     };
+    if common.zvt() {
+        return run_zvt(common, key, command, timeout).await;
+    }
     let (payments, _) = connect(&home, common).await?;
     // Nothing new goes out before what is in doubt is resolved.
     let report = payments
@@ -566,20 +677,35 @@ pub(crate) async fn status(args: StatusArgs) -> Result<u8, Failure> {
     let home = Home::locate(args.common.home.as_deref())?;
     let key = IdempotencyKey::parse_hex(&args.key)
         .map_err(|_| format!("{:?}: 32 hex digits", args.key))?;
+    if args.common.zvt() {
+        let terminal = connect_zvt(&home, &args.common).await?;
+        let status = terminal
+            .status(key, Duration::from_secs(20))
+            .await
+            .map_err(payment_failure)?;
+        return Ok(print_status(args.common.json, &status));
+    }
     let (payments, _) = connect(&home, &args.common).await?;
     let status = payments
         .client()
         .status(key, Duration::from_secs(20))
         .await?;
-    let code = match &status {
+    let code = print_status(args.common.json, &status);
+    let (client, _) = payments.into_parts();
+    client.close().await;
+    Ok(code)
+}
+
+fn print_status(json: bool, status: &TransactionStatus) -> u8 {
+    match status {
         TransactionStatus::Done(r) => {
-            print_result(args.common.json, r);
+            print_result(json, r);
             outcome_code(r)
         }
         TransactionStatus::NotFound => {
             println!(
                 "{}",
-                if args.common.json {
+                if json {
                     "{\"status\":\"not_found\"}"
                 } else {
                     "not found: the terminal never saw this key"
@@ -590,7 +716,7 @@ pub(crate) async fn status(args: StatusArgs) -> Result<u8, Failure> {
         _ => {
             println!(
                 "{}",
-                if args.common.json {
+                if json {
                     "{\"status\":\"in_progress\"}"
                 } else {
                     "in progress"
@@ -598,10 +724,7 @@ pub(crate) async fn status(args: StatusArgs) -> Result<u8, Failure> {
             );
             exit::IN_DOUBT
         }
-    };
-    let (client, _) = payments.into_parts();
-    client.close().await;
-    Ok(code)
+    }
 }
 
 /// `posctl recover`.
@@ -613,6 +736,24 @@ pub(crate) struct RecoverArgs {
 
 pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
     let home = Home::locate(args.common.home.as_deref())?;
+    if args.common.zvt() {
+        let terminal = connect_zvt(&home, &args.common).await?;
+        let report = terminal
+            .recover(Duration::from_secs(120))
+            .await
+            .map_err(payment_failure)?;
+        println!(
+            "recorded {}, not charged {}, unresolved {}",
+            report.recorded.len(),
+            report.not_charged.len(),
+            report.unresolved.len()
+        );
+        return Ok(if report.unresolved.is_empty() {
+            exit::OK
+        } else {
+            exit::IN_DOUBT
+        });
+    }
     let (payments, _) = connect(&home, &args.common).await?;
     let report = payments
         .recover(Duration::from_secs(120))
@@ -640,16 +781,40 @@ pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
 /// `posctl settle`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct SettleArgs {
-    /// The operator authorising it, as NAME:PIN.
+    /// The operator authorising it, as NAME:PIN (not with --protocol zvt, which authorises
+    /// end-of-day with --zvt-password).
     #[arg(long)]
-    operator: String,
+    operator: Option<String>,
     #[command(flatten)]
     common: Common,
 }
 
 pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
     let home = Home::locate(args.common.home.as_deref())?;
-    let operator = parse_operator(&args.operator)?;
+    if args.common.zvt() {
+        let terminal = connect_zvt(&home, &args.common).await?;
+        let report = terminal
+            .settle(new_key()?, Call::within(Duration::from_secs(120)))
+            .await
+            .map_err(payment_failure)?;
+        if let Err(code) = report.status {
+            return Err(format!("end-of-day failed: {code:?}").into());
+        }
+        for t in &report.totals {
+            println!("end-of-day: total {}", money(t.amount, t.currency));
+        }
+        if let Some(r) = &report.receipt {
+            for line in &r.header {
+                println!("  {line}");
+            }
+        }
+        return Ok(exit::OK);
+    }
+    let operator = parse_operator(
+        args.operator
+            .as_deref()
+            .ok_or("--operator NAME:PIN authorises the settlement")?,
+    )?;
     let (payments, _) = connect(&home, &args.common).await?;
     let request = Message::Settlement(SettlementRequest {
         request_id: RequestId::default(),

@@ -93,6 +93,12 @@ struct Args {
     /// letters).
     #[arg(long)]
     interactive: bool,
+    /// The protocol to speak: `native` (posbridge's own: pairing, secure channel, signed
+    /// results) or `zvt` (the German ECR protocol, plain APDUs on TCP — use --tcp
+    /// 127.0.0.1:20007 — or DLE/STX frames on --serial/--pty; faults drop the register's
+    /// connection; no pairing, TLS only with --tls).
+    #[arg(long, default_value = "native", value_parser = ["native", "zvt"])]
+    protocol: String,
     /// Set by the simulator itself when it restarts after a reboot fault.
     #[arg(long, hide = true)]
     rebooted: bool,
@@ -385,6 +391,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for card in &scenario.cards {
         sim.present(*card);
     }
+    if args.protocol == "zvt" {
+        return run_zvt(&args, &profile, sim, identity, faults).await;
+    }
     sim.set_manual_cards(args.interactive);
     for op in &args.operators {
         let (name, pin) = op
@@ -510,6 +519,108 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 Ok(link) => {
                     let server = server.clone();
                     tokio::spawn(async move { server.serve(link).await });
+                }
+                Err(e) => eprintln!("posbridge-sim: accept failed: {e}"),
+            },
+            _ = tokio::signal::ctrl_c() => {
+                println!("posbridge-sim: stopping");
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The ZVT mode: the simulator behind an in-process native connection, a ZVT terminal role in
+/// front.
+async fn run_zvt(
+    args: &Args,
+    profile: &posbridge_sim::TerminalProfile,
+    sim: Simulator,
+    identity: Arc<LocalIdentity>,
+    faults: Vec<Fault>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use posbridge_zvt::server::ServerConfig;
+    use posbridge_zvt::transport::{Framing, ZvtLink};
+    if args.interactive || args.pair || args.corrupt.is_some() || args.delay.is_some() {
+        return Err(
+            "--interactive, --pair, --corrupt and --delay are for the native protocol, not --protocol zvt"
+                .into(),
+        );
+    }
+    // ZVT terminal ids have 8 digits.
+    let tid = (u128::from_be_bytes(*profile.terminal_id.as_bytes()) % 100_000_000) as u32;
+    let backend = posbridge_sim::zvt::in_process(profile, sim, identity).await?;
+    let server = Arc::new(posbridge_sim::zvt::server(
+        backend,
+        tid,
+        faults,
+        ServerConfig {
+            render: posbridge_sim::render,
+            ..ServerConfig::default()
+        },
+    )?);
+    if args.serial.is_some() || args.pty {
+        let (line, _slave) = match &args.serial {
+            Some(path) => {
+                let config = SerialConfig {
+                    baud: args.baud,
+                    stop_bits: posbridge_serial::StopBits::Two,
+                    ..SerialConfig::default()
+                };
+                (posbridge_serial::open(path, &config)?, None)
+            }
+            None => {
+                let (master, slave) = posbridge_serial::pty_pair()?;
+                let path = slave.port_path().ok_or("the pseudo-terminal has no path")?;
+                println!("serial port: {path}");
+                (master, Some(slave))
+            }
+        };
+        println!(
+            "posbridge-sim {} (ZVT, terminal id {tid:08}) on {}",
+            env!("CARGO_PKG_VERSION"),
+            line.info().address.as_deref().unwrap_or("serial")
+        );
+        tokio::select! {
+            r = server.serve(ZvtLink::new(line, Framing::Serial)) => {
+                return r.map_err(|e| format!("the serial line failed: {e}").into());
+            }
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+    let listener = if args.tls {
+        let cert =
+            rcgen::generate_simple_self_signed(vec!["posbridge-sim".into(), "localhost".into()])?;
+        let der = cert.cert.der().to_vec();
+        let tls = TlsServerConfig::new(
+            vec![der.clone()],
+            cert.signing_key.serialize_der(),
+            TlsVersions::Tls12AndTls13,
+        );
+        println!(
+            "TLS certificate pin (SHA-256): {}",
+            Fingerprint::of_der(&der)
+        );
+        posbridge_tcp::Listener::bind_tls(&args.tcp, &tls).await?
+    } else {
+        posbridge_tcp::Listener::bind(&args.tcp).await?
+    };
+    println!(
+        "posbridge-sim {} (ZVT, terminal id {tid:08}) listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        listener.local_addr()?
+    );
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(link) => {
+                    let server = server.clone();
+                    tokio::spawn(async move {
+                        match server.serve(ZvtLink::new(link, Framing::Tcp)).await {
+                            Ok(()) => println!("register disconnected"),
+                            Err(e) => println!("connection ended: {e}"),
+                        }
+                    });
                 }
                 Err(e) => eprintln!("posbridge-sim: accept failed: {e}"),
             },

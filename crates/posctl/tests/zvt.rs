@@ -1,0 +1,128 @@
+//! posctl against a ZVT terminal (the simulator's ZVT mode on 127.0.0.1): sale, decline,
+//! refund, status from the journal, recover and end-of-day with `--protocol zvt`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use posbridge::driver;
+use posbridge_crypto::LocalIdentity;
+use posbridge_sim::{Latency, Simulator, TerminalProfile};
+use posbridge_zvt::server::ServerConfig;
+use posbridge_zvt::transport::{Framing, ZvtLink};
+
+/// A ZVT terminal on its own thread; returns its address.
+fn zvt_terminal() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let profile = TerminalProfile {
+                latency: Latency::INSTANT,
+                ..TerminalProfile::default()
+            };
+            let identity =
+                Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "zvt").unwrap());
+            let sim = Simulator::new(
+                profile.clone(),
+                identity.clone(),
+                driver::now(),
+                driver::wall_clock(),
+            );
+            let backend = posbridge_sim::zvt::in_process(&profile, sim, identity)
+                .await
+                .unwrap();
+            let server = Arc::new(
+                posbridge_sim::zvt::server(
+                    backend,
+                    12_345_678,
+                    Vec::new(),
+                    ServerConfig {
+                        render: posbridge_sim::render,
+                        ..ServerConfig::default()
+                    },
+                )
+                .unwrap(),
+            );
+            let listener = posbridge_tcp::Listener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
+            while let Ok(link) = listener.accept().await {
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let _ = server.serve(ZvtLink::new(link, Framing::Tcp)).await;
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn posctl(home: &Path, address: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_posctl"))
+        .args(args)
+        .args(["--protocol", "zvt", "--zvt", address, "--home"])
+        .arg(home)
+        .output()
+        .expect("posctl runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn sale_decline_refund_status_recover_and_end_of_day_over_zvt() {
+    let address = zvt_terminal();
+    let home = std::env::temp_dir().join(format!("posctl-zvt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+
+    let o = posctl(&home, &address, &["sale", "12.50"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("Sale Approved: 12.50 EUR"), "{out}");
+    assert!(out.contains("Insert card"), "progress shown: {out}");
+    let key = out
+        .split("key ")
+        .nth(1)
+        .and_then(|rest| rest.get(..32))
+        .expect("the key is printed")
+        .to_string();
+
+    let o = posctl(&home, &address, &["sale", "20.51"]);
+    assert_eq!(o.status.code(), Some(4), "declined: {}", text(&o));
+
+    let o = posctl(&home, &address, &["refund", "5.00", "--operator", "x:1234"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let o = posctl(&home, &address, &["status", &key]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("12.50"), "{}", text(&o));
+
+    let o = posctl(&home, &address, &["recover"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let o = posctl(&home, &address, &["settle"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("end-of-day: total 7.50 EUR"),
+        "{}",
+        text(&o)
+    );
+
+    // The journal lists the ZVT payments like any others.
+    let o = posctl(&home, &address, &["journal", "list"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(text(&o).matches("done").count(), 3, "{}", text(&o));
+
+    // A port without a ZVT terminal is named as such.
+    let o = posctl(&home, "127.0.0.1:9", &["sale", "1.00"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&home);
+}
