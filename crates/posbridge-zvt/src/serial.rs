@@ -66,6 +66,9 @@ pub enum SerialEvent {
 pub struct SerialDecoder {
     /// Bytes skipped as noise.
     pub skipped: u64,
+    /// Inside a damaged frame: its remaining bytes are skipped up to its end (`DLE ETX` and the
+    /// checksum) or the next `DLE STX`, never read as `ACK`/`NAK`.
+    resync: bool,
 }
 
 impl SerialDecoder {
@@ -76,6 +79,27 @@ impl SerialDecoder {
 
     /// The next event from the front of `buf` (its bytes removed), or `None` until more arrive.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Option<SerialEvent> {
+        while self.resync {
+            match (*buf.first()?, *buf.get(1)?) {
+                (DLE, ETX) => {
+                    if buf.len() < 4 {
+                        return None;
+                    }
+                    buf.advance(4);
+                    self.skipped += 4;
+                    self.resync = false;
+                }
+                (DLE, STX) => self.resync = false,
+                (DLE, DLE) => {
+                    buf.advance(2);
+                    self.skipped += 2;
+                }
+                _ => {
+                    buf.advance(1);
+                    self.skipped += 1;
+                }
+            }
+        }
         loop {
             match *buf.first()? {
                 ACK => {
@@ -113,6 +137,7 @@ impl SerialDecoder {
             if i > MAX_FRAME {
                 // No end in sight: not a frame. Drop its start and look again.
                 buf.advance(2);
+                self.resync = true;
                 return Some(SerialEvent::Damaged(ZvtError::TooLong { len: i }));
             }
             let b = *buf.get(i)?;
@@ -146,8 +171,9 @@ impl SerialDecoder {
                     return Some(SerialEvent::Damaged(ZvtError::Truncated));
                 }
                 _ => {
-                    // A lone DLE is not allowed inside a frame.
+                    // A lone DLE is not allowed inside a frame: the rest of it is skipped.
                     buf.advance(i + 1);
+                    self.resync = true;
                     return Some(SerialEvent::Damaged(ZvtError::BadEscape));
                 }
             }

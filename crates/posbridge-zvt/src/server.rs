@@ -471,16 +471,21 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
         });
         // The payment runs on its own from here: a cut connection does not stop it.
         self.strike(FaultPoint::AfterRequest)?;
+        let mut progress_open = true;
         let outcome = loop {
             tokio::select! {
                 r = &mut task => break r,
-                p = progress.next() => {
+                p = progress.next(), if progress_open => {
+                    progress_open = p.is_some();
                     if let Some(p) = p {
-                        self.send_acked(link, &Command::IntermediateStatus {
-                            status: codes::status_for(p.stage),
-                            timeout: None,
-                            extra: Vec::new(),
-                        }).await?;
+                        // Only to registers that asked for them (configuration byte 08).
+                        if lock(&self.state).config & 0x08 != 0 {
+                            self.send_acked(link, &Command::IntermediateStatus {
+                                status: codes::status_for(p.stage),
+                                timeout: None,
+                                extra: Vec::new(),
+                            }).await?;
+                        }
                         if p.stage == ProgressStage::CardRead {
                             self.strike(FaultPoint::AfterCardRead)?;
                         }

@@ -138,8 +138,9 @@ impl<L: Link> ZvtLink<L> {
             Framing::Serial => {
                 let frame = serial::encode_frame(apdu)?;
                 self.pay_acks().await?;
-                self.line_answers.clear();
                 for _ in 0..SERIAL_ATTEMPTS {
+                    // Answers that came before this send are not to it.
+                    self.line_answers.clear();
                     self.link.send_all(&frame).await?;
                     match tokio::time::timeout(SERIAL_ACK_TIMEOUT, self.line_answer()).await {
                         Ok(Ok(true)) => return Ok(()),

@@ -321,3 +321,25 @@ proptest! {
         let _ = bmp::parse(&data);
     }
 }
+
+/// The rest of a frame damaged by a lone DLE is skipped to its end: its `06` and `15` bytes are
+/// not taken for ACK and NAK (which would answer the peer's next send in its stead).
+#[test]
+fn a_damaged_frames_remainder_is_not_read_as_acknowledgements() {
+    let good = serial::encode_frame(&Apdu::new(0x06, 0xD1, vec![0x06, 0x15, 0x06])).unwrap();
+    // DLE STX, a DLE followed by 0x41 (not allowed), then ACK/NAK-valued bytes, the end.
+    let mut bytes = vec![
+        0x10, 0x02, 0x06, 0xD1, 0x10, 0x41, 0x06, 0x15, 0x06, 0x10, 0x03, 0xAA, 0xBB,
+    ];
+    bytes.extend(&good);
+    bytes.push(serial::ACK);
+    let mut buf = BytesMut::from(&bytes[..]);
+    let mut dec = SerialDecoder::new();
+    assert!(matches!(
+        dec.decode(&mut buf),
+        Some(SerialEvent::Damaged(_))
+    ));
+    assert!(matches!(dec.decode(&mut buf), Some(SerialEvent::Frame(_))));
+    assert_eq!(dec.decode(&mut buf), Some(SerialEvent::Ack));
+    assert_eq!(dec.decode(&mut buf), None);
+}

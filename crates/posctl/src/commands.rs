@@ -328,6 +328,9 @@ pub(crate) struct PairArgs {
 }
 
 pub(crate) async fn pair(args: PairArgs) -> Result<u8, Failure> {
+    if args.common.zvt() {
+        return Err("ZVT terminals are not paired: give each command --protocol zvt --zvt HOST:PORT (posctl doctor --protocol zvt checks the way)".into());
+    }
     let home = Home::locate(args.common.home.as_deref())?;
     let secret = PairingSecret::code(&args.code)?;
     let (address, baud) = match (&args.tcp, &args.serial) {
@@ -1249,6 +1252,9 @@ pub(crate) struct CancelArgs {
 /// attaches to it — never a second charge), asks the terminal to cancel it, and records the
 /// final answer: cancelled, or the real result when it was too late.
 pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
+    if args.common.zvt() {
+        return Err("a ZVT terminal cannot be joined from another connection: cancel with Ctrl-C in the posctl that runs the payment (it sends abort, 06 B0), or on the terminal".into());
+    }
     let home = Home::locate(args.common.home.as_deref())?;
     let key = parse_key(&args.key)?;
     let operator = args.operator.as_deref().map(parse_operator).transpose()?;

@@ -98,6 +98,9 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<u8, Failure> {
         worst: Verdict::Ok,
         connect_failed: false,
     };
+    if args.common.protocol == "zvt" {
+        return Ok(zvt(&mut r, &args.common).await);
+    }
     // 1. Where posctl keeps its state, and the profile.
     let home = match Home::locate(args.common.home.as_deref()) {
         Ok(h) => h,
@@ -435,6 +438,146 @@ async fn tls(r: &mut Report, address: &str, pin: &str) -> Option<Box<dyn posbrid
             None
         }
     }
+}
+
+/// The way to a ZVT terminal: the address, the connection, the registration, the status.
+async fn zvt(r: &mut Report, common: &Common) -> u8 {
+    use posbridge::PaymentTerminal;
+    use posbridge_zvt::client::{ConnectError, ExchangeError, ZvtConfig, ZvtTerminal};
+    use posbridge_zvt::transport::Framing;
+    let Some(address) = common.zvt_address.clone() else {
+        r.line(
+            Verdict::Fail,
+            "address",
+            "no ZVT terminal named",
+            Some("pass --zvt HOST:PORT (ZVT listens on 20007 or 22000), or a serial port with --zvt-baud 9600"),
+        );
+        return finish(r);
+    };
+    let (link, framing): (Box<dyn posbridge_link::Link>, Framing) = match common.zvt_baud {
+        Some(baud) => {
+            let config = posbridge_serial::SerialConfig {
+                baud,
+                stop_bits: posbridge_serial::StopBits::Two,
+                ..posbridge_serial::SerialConfig::default()
+            };
+            match posbridge_serial::open(&address, &config) {
+                Ok(l) => {
+                    r.line(
+                        Verdict::Ok,
+                        "serial port",
+                        &format!("{address} open at {baud} baud, 8N2"),
+                        None,
+                    );
+                    (Box::new(l), Framing::Serial)
+                }
+                Err(e) => {
+                    r.connect_failed = true;
+                    r.line(
+                        Verdict::Fail,
+                        "serial port",
+                        &e.to_string(),
+                        Some("check the path, the cable and that no other program holds the port"),
+                    );
+                    return finish(r);
+                }
+            }
+        }
+        None => {
+            let started = Instant::now();
+            match posbridge_tcp::connect(&address, &posbridge_tcp::TcpConfig::default()).await {
+                Ok(l) => {
+                    r.line(
+                        Verdict::Ok,
+                        "reachable",
+                        &format!(
+                            "{address} accepted the connection in {} ms",
+                            started.elapsed().as_millis()
+                        ),
+                        None,
+                    );
+                    (Box::new(l), Framing::Tcp)
+                }
+                Err(e) => {
+                    r.connect_failed = true;
+                    r.line(
+                        Verdict::Fail,
+                        "reachable",
+                        &e.to_string(),
+                        Some("check the terminal's IP address and that its ZVT interface is on (ECR interface: LAN, port 20007 or 22000; 22001 is TLS)"),
+                    );
+                    return finish(r);
+                }
+            }
+        }
+    };
+    let config = ZvtConfig {
+        password: common.zvt_password,
+        ..ZvtConfig::default()
+    };
+    let terminal = match ZvtTerminal::connect(
+        link,
+        framing,
+        config,
+        posbridge::journal::MemoryJournal::new(),
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            r.connect_failed = true;
+            let fix = match &e {
+                ConnectError::Exchange(ExchangeError::NoAcknowledgement) => {
+                    "this port does not answer ZVT: use the terminal's ZVT port (20007 or 22000; 22001 needs TLS), and check that the terminal speaks ZVT (some speak it only over serial, or only their vendor's protocol)"
+                }
+                ConnectError::Aborted(_) | ConnectError::Exchange(ExchangeError::Refused(_)) => {
+                    "the terminal refused the registration: check --zvt-password (000000 by default) and that the currency is the terminal's"
+                }
+                _ => "check the cable or network, and the baud rate (ZVT: 9600, 8N2)",
+            };
+            r.line(Verdict::Fail, "ZVT registration", &e.to_string(), Some(fix));
+            return finish(r);
+        }
+    };
+    let reg = terminal.registered();
+    r.line(
+        Verdict::Ok,
+        "ZVT registration",
+        &format!(
+            "terminal id {}, currency {}",
+            reg.terminal_id
+                .map_or("not sent".into(), |t| format!("{t:08}")),
+            reg.currency
+                .map_or("not confirmed".into(), |c| c.to_string())
+        ),
+        None,
+    );
+    match terminal
+        .run_command(
+            &posbridge_zvt::Command::StatusEnquiry {
+                password: common.zvt_password,
+                extra: Vec::new(),
+            },
+            Duration::from_secs(20),
+        )
+        .await
+    {
+        Ok(ex) if ex.aborted.is_none() => {
+            r.line(Verdict::Ok, "status enquiry", "the terminal is ready", None)
+        }
+        Ok(ex) => r.line(
+            Verdict::Warn,
+            "status enquiry",
+            &format!(
+                "the terminal reports result {:02X}",
+                ex.aborted.unwrap_or(0)
+            ),
+            Some("see the terminal's display; an end-of-day or diagnosis may be due"),
+        ),
+        Err(e) => r.line(Verdict::Warn, "status enquiry", &e.to_string(), None),
+    }
+    let _ = terminal.capabilities();
+    finish(r)
 }
 
 fn finish(r: &Report) -> u8 {

@@ -124,5 +124,23 @@ fn sale_decline_refund_status_recover_and_end_of_day_over_zvt() {
     // A port without a ZVT terminal is named as such.
     let o = posctl(&home, "127.0.0.1:9", &["sale", "1.00"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+
+    // The doctor checks the way step by step.
+    let o = posctl(&home, &address, &["doctor"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("terminal id 12345678"), "{}", text(&o));
+    assert!(text(&o).contains("the terminal is ready"), "{}", text(&o));
+    let o = posctl(&home, "127.0.0.1:9", &["doctor"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("fix:"), "{}", text(&o));
+
+    // What ZVT has no notion of is refused with the way to do it instead.
+    let o = posctl(
+        &home,
+        &address,
+        &["pair", "--tcp", &address, "--code", "000000"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not paired"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&home);
 }
