@@ -7,10 +7,31 @@
 //! * encode: our `Command::to_apdu` + `Apdu::to_bytes` against `zvt_serialize` of the value it
 //!   decoded.
 //!
+//! And a whole ZVT sale: `posbridge_zvt::client::ZvtTerminal` (journal in memory) over an
+//! in-memory link to the simulator's ZVT mode (`ZvtServer` in front of a native `Payments`
+//! client of the simulator), against the native `Payments` sale it wraps; the bytes one ZVT sale
+//! puts on the wire, with and without printed receipts, are printed.
+//!
 //! Run: `cargo bench -p posbridge-benches --bench zvt -- --warm-up-time 2 --measurement-time 5`
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use posbridge::journal::MemoryJournal;
+use posbridge::{Call, PaymentTerminal, driver};
+use posbridge_crypto::LocalIdentity;
+use posbridge_link::{Delivery, Link, LinkError, LinkInfo, memory_pair};
+use posbridge_sim::{Latency, Simulator, TerminalProfile};
+use posbridge_wire::{Amount, Currency, IdempotencyKey};
+use posbridge_zvt::client::{ZvtConfig, ZvtTerminal};
+use posbridge_zvt::server::ServerConfig;
+use posbridge_zvt::transport::{Framing, ZvtLink};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use posbridge_zvt::{Apdu, Command};
@@ -59,5 +80,146 @@ fn codec(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec);
+/// Counts the bytes a link carries, both ways.
+struct Counting<L> {
+    inner: L,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<L: Link> Link for Counting<L> {
+    fn info(&self) -> &LinkInfo {
+        self.inner.info()
+    }
+    fn poll_send(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize, LinkError>> {
+        let r = Pin::new(&mut self.inner).get_mut().poll_send(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r {
+            self.bytes.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        self.inner.poll_flush(cx)
+    }
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<Result<usize, LinkError>> {
+        let r = self.inner.poll_recv(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r {
+            self.bytes.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        self.inner.poll_close(cx)
+    }
+}
+
+async fn simulator() -> posbridge_sim::zvt::Backend {
+    let profile = TerminalProfile {
+        latency: Latency::INSTANT,
+        ..TerminalProfile::default()
+    };
+    let identity = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "sim").unwrap());
+    let sim = Simulator::new(
+        profile.clone(),
+        identity.clone(),
+        driver::now(),
+        driver::wall_clock(),
+    );
+    posbridge_sim::zvt::in_process(&profile, sim, identity)
+        .await
+        .unwrap()
+}
+
+/// A ZVT register registered with `config_byte` at the simulator's ZVT mode; the counter of
+/// the bytes its link carries.
+async fn register(config_byte: u8) -> (ZvtTerminal<MemoryJournal>, Arc<AtomicU64>) {
+    let server = Arc::new(
+        posbridge_sim::zvt::server(
+            simulator().await,
+            10_000_001,
+            Vec::new(),
+            ServerConfig {
+                render: posbridge_sim::render,
+                ..ServerConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    let (ours, theirs) = memory_pair(Delivery::Stream, 64 * 1024, 256);
+    tokio::spawn(async move { server.serve(ZvtLink::new(theirs, Framing::Tcp)).await });
+    let bytes = Arc::new(AtomicU64::new(0));
+    let link = Counting {
+        inner: ours,
+        bytes: bytes.clone(),
+    };
+    let config = ZvtConfig {
+        config_byte,
+        ..ZvtConfig::default()
+    };
+    let t = ZvtTerminal::connect(link, Framing::Tcp, config, MemoryJournal::new())
+        .await
+        .unwrap();
+    (t, bytes)
+}
+
+fn sale(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let eur = Amount::new(1000, Currency::EUR);
+    let call = || Call::within(Duration::from_secs(30));
+    let next = std::cell::Cell::new(0u128);
+    let key = || {
+        next.set(next.get() + 1);
+        IdempotencyKey::from_u128(next.get())
+    };
+    // Bytes on the wire for one sale, both ways, after registration.
+    for (what, config) in [("with printed receipts", 0xBE), ("without receipts", 0xB8)] {
+        rt.block_on(async {
+            let (t, bytes) = register(config).await;
+            let before = bytes.load(Ordering::Relaxed);
+            t.sale(IdempotencyKey::from_u128(u128::MAX), eur, call())
+                .await
+                .unwrap();
+            eprintln!(
+                "ZVT sale {what}: {} bytes on the wire (registration before it: {before})",
+                bytes.load(Ordering::Relaxed) - before
+            );
+        });
+    }
+    let (zvt, _) = rt.block_on(register(0xB8));
+    let native = rt.block_on(simulator());
+    let mut g = c.benchmark_group("zvt_sale_memory");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("zvt_client_via_zvt_mode", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    zvt.sale(key(), eur, call()).await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("native_payments_it_wraps", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    native.sale(key(), eur, call()).await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, codec, sale);
 criterion_main!(benches);
