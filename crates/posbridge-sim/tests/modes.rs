@@ -492,3 +492,78 @@ async fn damaged_and_slow_bytes_are_survived() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("probability"));
 }
+
+/// `--protocol zvt`: a ZVT register (posbridge's ZVT client) pays over TCP; a result dropped by
+/// a fault is recovered from the terminal's last transaction on the next connection; the same
+/// over a pseudo-terminal with ZVT's serial framing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zvt_mode_over_tcp_with_a_dropped_result_and_over_a_pty() {
+    use posbridge::PaymentTerminal;
+    use posbridge_zvt::client::{ZvtConfig, ZvtTerminal};
+    use posbridge_zvt::transport::Framing;
+
+    let mut sim = Sim::start(&[
+        "--protocol",
+        "zvt",
+        "--fast",
+        "--tcp",
+        "127.0.0.1:0",
+        "--fault",
+        "drop:before-result",
+    ]);
+    let address = sim.address();
+    let tcp = TcpConfig::default();
+    let call = || posbridge::Call::within(Duration::from_secs(30));
+    let eur = Amount::new(7_00, Currency::EUR);
+    let key = IdempotencyKey::from_u128(7);
+
+    let link = posbridge_tcp::connect(&address, &tcp).await.unwrap();
+    let t = ZvtTerminal::connect(
+        link,
+        Framing::Tcp,
+        ZvtConfig::default(),
+        MemoryJournal::new(),
+    )
+    .await
+    .unwrap();
+    let err = t.sale(key, eur, call()).await.unwrap_err();
+    assert!(matches!(err, posbridge::PaymentError::InDoubt(_)), "{err}");
+    let journal = t.into_journal();
+
+    let link = posbridge_tcp::connect(&address, &tcp).await.unwrap();
+    let t = ZvtTerminal::connect(link, Framing::Tcp, ZvtConfig::default(), journal)
+        .await
+        .unwrap();
+    let report = t.recover(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(report.recorded, vec![key], "{report:?}");
+    let entry = t.journal().get(&key).unwrap().unwrap();
+    assert_eq!(entry.state, EntryState::Done);
+    assert_eq!(entry.result.unwrap().outcome, Outcome::Approved);
+    // The fault struck once: the next sale goes through.
+    let next = t
+        .sale(IdempotencyKey::from_u128(8), eur, call())
+        .await
+        .unwrap();
+    assert_eq!(next.outcome, Outcome::Approved);
+    drop(sim);
+
+    let mut sim = Sim::start(&["--protocol", "zvt", "--fast", "--pty"]);
+    let path = sim.wait_for("serial port: ");
+    let config = posbridge_serial::SerialConfig {
+        baud: 9600,
+        stop_bits: posbridge_serial::StopBits::Two,
+        ..posbridge_serial::SerialConfig::default()
+    };
+    let line = posbridge_serial::open(&path, &config).unwrap();
+    let t = ZvtTerminal::connect(
+        line,
+        Framing::Serial,
+        ZvtConfig::default(),
+        MemoryJournal::new(),
+    )
+    .await
+    .unwrap();
+    let r = t.sale(key, eur, call()).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Approved);
+    drop(sim);
+}

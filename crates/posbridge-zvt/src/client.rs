@@ -928,9 +928,10 @@ fn result_from(
         _ => None,
     });
     let auth_code = first(fields, |f| match f {
+        // Eight bytes, padded with NULs or spaces.
         Bmp::Other(0x3B, v) => Some(
-            text(v)
-                .trim_matches(|c: char| c == '\0' || c == ' ')
+            text(&v.iter().copied().filter(|&b| b != 0).collect::<Vec<u8>>())
+                .trim()
                 .to_string(),
         ),
         _ => None,

@@ -91,7 +91,7 @@ pub fn plain_receipt(r: &Receipt) -> String {
         r.kind,
         r.amount / 100,
         r.amount % 100,
-        r.currency
+        letters(r.currency)
     ));
     if let Some(p) = &r.pan {
         out.push_str(&format!("Card {p}\n"));
@@ -683,6 +683,17 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     }
 }
 
+/// The currency's letters for the common ones, its number otherwise.
+fn letters(c: Currency) -> String {
+    match c {
+        Currency::EUR => "EUR".into(),
+        Currency::CHF => "CHF".into(),
+        Currency::GBP => "GBP".into(),
+        Currency::USD => "USD".into(),
+        other => format!("{:03}", other.code()),
+    }
+}
+
 fn eod_text(s: &SettlementResult) -> String {
     let mut out = format!("END OF DAY\nBatch {}\n", s.batch_number);
     for t in &s.totals {
@@ -692,9 +703,17 @@ fn eod_text(s: &SettlementResult) -> String {
             t.count,
             t.amount / 100,
             t.amount % 100,
-            t.currency
+            letters(t.currency)
         ));
     }
-    out.push_str(&format!("Closed {}\n", Timestamp(s.closed.0).0));
+    let (date, time) = codes::date_time(Timestamp(s.closed.0));
+    out.push_str(&format!(
+        "Closed {:02}/{:02} {:02}:{:02}:{:02} UTC\n",
+        date / 100,
+        date % 100,
+        time / 10_000,
+        time / 100 % 100,
+        time % 100
+    ));
     out
 }

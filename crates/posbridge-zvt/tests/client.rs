@@ -98,7 +98,13 @@ async fn sale_refund_reversal_and_end_of_day_over_tcp_framing() {
     assert_eq!(sale.outcome, Outcome::Approved);
     assert_eq!(sale.approved_minor, 12_50);
     assert!(sale.pan.is_some(), "the masked card number comes back");
-    assert!(sale.auth_code.is_some());
+    assert!(
+        sale.auth_code
+            .as_deref()
+            .is_some_and(|a| a.len() == 6 && a.bytes().all(|b| b.is_ascii_digit())),
+        "{:?}",
+        sale.auth_code
+    );
     assert_eq!(
         sale.receipts.len(),
         2,
