@@ -133,7 +133,12 @@ pub struct ZvtServer<T> {
     state: Arc<Mutex<State>>,
     faults: Mutex<Option<Faults>>,
     started: u64,
+    /// The register sent abort (`06 B0`) during the running payment.
+    abort_requested: std::sync::atomic::AtomicBool,
 }
+
+/// How often an abort is passed on again while the payment runs.
+const ABORT_RETRY: Duration = Duration::from_millis(250);
 
 impl<T> fmt::Debug for ZvtServer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -206,7 +211,18 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             })),
             faults: Mutex::new(None),
             started: driver::wall_clock().0,
+            abort_requested: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    fn abort(&self) {
+        self.abort_requested
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn aborting(&self) -> bool {
+        self.abort_requested
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Cuts connections where `faults` says.
@@ -419,6 +435,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 match a.code() {
                     [0x80, 0x00] => return Ok::<_, TransportError>(()),
                     [0x06, 0xB0] => {
+                        self.abort();
                         let _ = self.backend.cancel().await;
                     }
                     _ => {}
@@ -470,11 +487,14 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             })
         });
         // The payment runs on its own from here: a cut connection does not stop it.
+        self.abort_requested
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.strike(FaultPoint::AfterRequest)?;
         let mut progress_open = true;
         let outcome = loop {
             tokio::select! {
-                r = &mut task => break r,
+                // Progress reported before the result is shown before it.
+                biased;
                 p = progress.next(), if progress_open => {
                     progress_open = p.is_some();
                     if let Some(p) = p {
@@ -491,15 +511,24 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                         }
                     }
                 }
+                r = &mut task => break r,
                 a = link.recv() => {
                     // The register may abort while the terminal is working.
                     if a?.code() == [0x06, 0xB0] {
                         link.send(&Apdu::ack()).await?;
+                        self.abort();
                         let _ = self.backend.cancel().await;
                     }
                 }
+                // An abort asked for is asked again until the payment ends: the terminal
+                // behind may not have taken the command as its running one yet.
+                () = tokio::time::sleep(ABORT_RETRY), if self.aborting() => {
+                    let _ = self.backend.cancel().await;
+                }
             }
         };
+        self.abort_requested
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.strike(FaultPoint::BeforeResult)?;
         match outcome {
             Ok(Ok(done)) => {

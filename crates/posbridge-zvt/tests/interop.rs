@@ -199,4 +199,24 @@ fn our_commands_parse_with_the_zvt_crate() {
     let (r, rest) = zvt::packets::StatusEnquiry::zvt_deserialize(&enquiry).unwrap();
     assert!(rest.is_empty());
     assert_eq!(r.password, Some(123_456));
+
+    // The pre-authorisation follow-ups our client sends.
+    let partial = bytes(Command::PartialReversal(vec![
+        Bmp::Receipt(42),
+        Bmp::Amount(1_000),
+        Bmp::Currency(978),
+    ]));
+    let (r, rest) = zvt::packets::PartialReversal::zvt_deserialize(&partial).unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(
+        (r.receipt_no, r.amount, r.currency),
+        (Some(42), Some(1_000), Some(978))
+    );
+    let release = bytes(Command::PreAuthReversal(vec![
+        Bmp::Currency(978),
+        Bmp::Receipt(42),
+    ]));
+    let (r, rest) = zvt::packets::PreAuthReversal::zvt_deserialize(&release).unwrap();
+    assert!(rest.is_empty());
+    assert_eq!((r.currency, r.receipt_no), (Some(978), Some(42)));
 }

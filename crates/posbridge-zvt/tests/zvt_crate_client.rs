@@ -1,6 +1,7 @@
 //! The `zvt` crate's cash-register client (its own sequences, its own parsers) against the
 //! simulator's ZVT mode over TCP on 127.0.0.1: Registration, Reservation (pre-authorisation)
-//! and End-of-day complete, and every packet our terminal role sends parses with its parsers.
+//! (pre-authorisation), Partial reversal (booking the rest) and End-of-day complete, and every
+//! packet our terminal role sends parses with its parsers.
 
 use std::sync::Arc;
 
@@ -12,8 +13,8 @@ use posbridge_zvt::server::ServerConfig;
 use posbridge_zvt::transport::{Framing, ZvtLink};
 use zvt::packets;
 use zvt::sequences::{
-    AuthorizationResponse, EndOfDay, EndOfDayResponse, Registration, RegistrationResponse,
-    Reservation, Sequence,
+    AuthorizationResponse, EndOfDay, EndOfDayResponse, PartialReversal, PartialReversalResponse,
+    Registration, RegistrationResponse, Reservation, Sequence,
 };
 
 async fn terminal() -> std::net::SocketAddr {
@@ -103,6 +104,28 @@ async fn the_zvt_crates_client_registers_reserves_and_closes_the_day() {
     assert!(status.receipt_no.is_some(), "{status:?}");
     assert_eq!(status.terminal_id, Some(29_001_006));
 
+    // Partial reversal of EUR 10.00 of the reservation: EUR 15.00 is booked.
+    let partial = packets::PartialReversal {
+        receipt_no: status.receipt_no,
+        amount: Some(1000),
+        currency: Some(978),
+        ..packets::PartialReversal::default()
+    };
+    let mut booked = None;
+    {
+        let mut s = PartialReversal::into_stream(&partial, &mut stream);
+        while let Some(answer) = s.next().await {
+            match answer.expect("our packets parse with its parsers") {
+                PartialReversalResponse::StatusInformation(i) => booked = Some(i),
+                PartialReversalResponse::PartialReversalAbort(a) => panic!("aborted: {a:?}"),
+                _ => {}
+            }
+        }
+    }
+    let booked = booked.expect("a status information");
+    assert_eq!(booked.result_code, Some(0), "{booked:?}");
+    assert_eq!(booked.amount, Some(1500), "{booked:?}");
+
     // End-of-day: the status information carries the total, the day closes.
     let eod = packets::EndOfDay { password: 0 };
     let (mut total, mut closed) = (None, false);
@@ -120,6 +143,6 @@ async fn the_zvt_crates_client_registers_reserves_and_closes_the_day() {
     assert!(closed, "the day closed");
     let total = total.expect("a status information");
     assert_eq!(total.result_code, Some(0));
-    // A reservation moves no money until it is booked: the day's net is zero.
-    assert_eq!(total.amount, Some(0), "{total:?}");
+    // A reservation moves no money until it is booked: the day's net is what was booked.
+    assert_eq!(total.amount, Some(1500), "{total:?}");
 }

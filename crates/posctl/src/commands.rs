@@ -132,12 +132,14 @@ async fn run_zvt(
     let mut interrupts = 0;
     let result = loop {
         tokio::select! {
-            r = &mut run => break r,
+            // Progress that came before the result is shown before it.
+            biased;
             Some(p) = progress.next() => {
                 if !common.json {
                     eprintln!("{}", p.message.unwrap_or_else(|| stage_text(p.stage)));
                 }
             }
+            r = &mut run => break r,
             _ = tokio::signal::ctrl_c() => {
                 interrupts += 1;
                 if interrupts > 1 {
