@@ -60,3 +60,19 @@ fn custom_link() {
 fn wire_sale() {
     run("wire_sale");
 }
+
+#[test]
+fn zvt_sale() {
+    let out = run("zvt_sale");
+    assert!(out.contains("sale in doubt"), "{out}");
+    assert!(
+        out.contains("recovered 1 in-doubt sale(s): Some(Approved)"),
+        "{out}"
+    );
+    assert!(out.contains("terminal: Insert card"), "{out}");
+    assert!(out.contains("sale Approved: 8 EUR"), "{out}");
+    assert!(
+        out.contains("end of day: Ok(()), total Some(2050)"),
+        "{out}"
+    );
+}
