@@ -730,8 +730,6 @@ impl<J: Journal + Send> ZvtTerminal<J> {
             _ => None,
         })
         .unwrap_or(codes::SUCCESS);
-        let mut req = request.clone();
-        req.idempotency_key = key;
         let mut r = result_from(
             key,
             request.request_id,
@@ -1235,18 +1233,15 @@ impl<J: Journal + Send> PaymentTerminal for ZvtTerminal<J> {
             Outcome::Failed(c) => Err(c),
             _ => Err(ErrorCode::INTERNAL),
         };
-        // ZVT reports one total over the batch (sales less refunds); per-kind totals come
-        // from the journal's own record of this terminal's results when they add up to it.
+        // ZVT reports one net total over the batch (sales less refunds), given as the sales
+        // total; per-card-type totals (BMP 60) are not broken down.
         let mut totals = Vec::new();
         if let Some(total) = total {
             totals.push(Totals {
                 kind: TransactionKind::Sale,
                 currency: self.config.currency,
-                count: first(&fields, |f| match f {
-                    Bmp::Trace(t) => Some(*t),
-                    _ => None,
-                })
-                .map_or(0, |_| 0),
+                // ZVT's total carries no count of transactions.
+                count: 0,
                 amount: total,
             });
         }
