@@ -24,10 +24,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use posbridge::journal::MemoryJournal;
-use posbridge::{Call, PaymentTerminal, driver};
-use posbridge_crypto::LocalIdentity;
+use posbridge::{Call, PaymentTerminal};
 use posbridge_link::{Delivery, Link, LinkError, LinkInfo, memory_pair};
-use posbridge_sim::{Latency, Simulator, TerminalProfile};
+use posbridge_sim::{Latency, TerminalProfile};
 use posbridge_wire::{Amount, Currency, IdempotencyKey};
 use posbridge_zvt::client::{ZvtConfig, ZvtTerminal};
 use posbridge_zvt::server::ServerConfig;
@@ -121,16 +120,7 @@ async fn simulator() -> posbridge_sim::zvt::Backend {
         latency: Latency::INSTANT,
         ..TerminalProfile::default()
     };
-    let identity = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "sim").unwrap());
-    let sim = Simulator::new(
-        profile.clone(),
-        identity.clone(),
-        driver::now(),
-        driver::wall_clock(),
-    );
-    posbridge_sim::zvt::in_process(&profile, sim, identity)
-        .await
-        .unwrap()
+    posbridge_sim::zvt::simulated(profile).await.unwrap()
 }
 
 /// A ZVT register registered with `config_byte` at the simulator's ZVT mode; the counter of

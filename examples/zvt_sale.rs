@@ -10,9 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posbridge::journal::{Journal, MemoryJournal};
-use posbridge::{Call, PaymentError, PaymentTerminal, driver};
-use posbridge_crypto::LocalIdentity;
-use posbridge_sim::{Latency, Simulator, TerminalProfile};
+use posbridge::{Call, PaymentError, PaymentTerminal};
+use posbridge_sim::{Latency, TerminalProfile};
 use posbridge_wire::{Amount, Currency, IdempotencyKey};
 use posbridge_zvt::client::{ZvtConfig, ZvtTerminal};
 use posbridge_zvt::server::ServerConfig;
@@ -24,14 +23,7 @@ async fn zvt_terminal() -> Result<String, Box<dyn std::error::Error>> {
         latency: Latency::INSTANT,
         ..TerminalProfile::default()
     };
-    let identity = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "sim")?);
-    let sim = Simulator::new(
-        profile.clone(),
-        identity.clone(),
-        driver::now(),
-        driver::wall_clock(),
-    );
-    let backend = posbridge_sim::zvt::in_process(&profile, sim, identity).await?;
+    let backend = posbridge_sim::zvt::simulated(profile).await?;
     let server = Arc::new(posbridge_sim::zvt::server(
         backend,
         52_500_038,

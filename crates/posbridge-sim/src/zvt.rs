@@ -80,6 +80,22 @@ pub async fn in_process(
     Ok(Payments::new(client, MemoryJournal::new(), key))
 }
 
+/// A simulator for `profile` with a new identity, its clock at the system's, behind an
+/// in-process native connection ([`in_process`]).
+pub async fn simulated(profile: TerminalProfile) -> Result<Backend, ClientError> {
+    let identity = Arc::new(
+        LocalIdentity::generate(profile.terminal_id.into(), "posbridge-sim")
+            .map_err(|_| ClientError::ConnectTimeout)?,
+    );
+    let sim = Simulator::new(
+        profile.clone(),
+        identity.clone(),
+        driver::now(),
+        driver::wall_clock(),
+    );
+    in_process(&profile, sim, identity).await
+}
+
 /// The ZVT terminal in front of `backend`, reporting terminal id `tid`, with `faults` applied
 /// to the register's connection (drops and silences cut it; a reboot is not simulated in ZVT
 /// mode and is refused here).

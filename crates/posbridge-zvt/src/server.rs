@@ -375,16 +375,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 let last = lock(&self.state).last.clone();
                 return match last {
                     Some(done) => self.report(link, &done).await,
-                    None => {
-                        self.send_acked(
-                            link,
-                            &Command::AbortFromTerminal {
-                                result: codes::FUNCTION_NOT_POSSIBLE,
-                                extra: Vec::new(),
-                            },
-                        )
-                        .await
-                    }
+                    None => self.end_with(link, codes::FUNCTION_NOT_POSSIBLE).await,
                 };
             }
             Command::LogOff | Command::Abort => {
@@ -408,6 +399,11 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     /// Acknowledges, then ends the command with an abort carrying `code`.
     async fn refuse<L: Link>(&self, link: &mut ZvtLink<L>, code: u8) -> Result<(), ServeError> {
         link.send(&Apdu::ack()).await?;
+        self.end_with(link, code).await
+    }
+
+    /// Ends the running command with an abort (`06 1E`) carrying result `code`.
+    async fn end_with<L: Link>(&self, link: &mut ZvtLink<L>, code: u8) -> Result<(), ServeError> {
         self.send_acked(
             link,
             &Command::AbortFromTerminal {
@@ -540,25 +536,9 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                     PaymentError::Refused(m) => codes::result_code(Outcome::Failed(m.code)),
                     _ => codes::SYSTEM_ERROR,
                 };
-                self.send_acked(
-                    link,
-                    &Command::AbortFromTerminal {
-                        result: code,
-                        extra: Vec::new(),
-                    },
-                )
-                .await
+                self.end_with(link, code).await
             }
-            Err(_) => {
-                self.send_acked(
-                    link,
-                    &Command::AbortFromTerminal {
-                        result: codes::SYSTEM_ERROR,
-                        extra: Vec::new(),
-                    },
-                )
-                .await
-            }
+            Err(_) => self.end_with(link, codes::SYSTEM_ERROR).await,
         }
     }
 
@@ -669,25 +649,9 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                         .err()
                         .unwrap_or(posbridge_wire::ErrorCode::INTERNAL),
                 ));
-                self.send_acked(
-                    link,
-                    &Command::AbortFromTerminal {
-                        result: code,
-                        extra: Vec::new(),
-                    },
-                )
-                .await
+                self.end_with(link, code).await
             }
-            Err(_) => {
-                self.send_acked(
-                    link,
-                    &Command::AbortFromTerminal {
-                        result: codes::EOD_NOT_POSSIBLE,
-                        extra: Vec::new(),
-                    },
-                )
-                .await
-            }
+            Err(_) => self.end_with(link, codes::EOD_NOT_POSSIBLE).await,
         }
     }
 

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use posbridge::journal::{EntryState, Journal, MemoryJournal};
 use posbridge::{Call, PaymentError, PaymentTerminal, driver};
-use posbridge_crypto::LocalIdentity;
 use posbridge_link::{Delivery, MemoryLink, memory_pair};
-use posbridge_sim::{Fault, Latency, Simulator, TerminalProfile};
+use posbridge_sim::{Fault, Latency, TerminalProfile};
 use posbridge_wire::{
     Amount, Currency, DeclineReason, IdempotencyKey, Outcome, ProgressStage, ReceiptCopy,
     RequestId, Timestamp, TransactionCommand, TransactionKind, TransactionRef, TransactionRequest,
@@ -31,17 +30,7 @@ impl Bed {
             latency,
             ..TerminalProfile::default()
         };
-        let identity =
-            Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "sim").unwrap());
-        let sim = Simulator::new(
-            profile.clone(),
-            identity.clone(),
-            driver::now(),
-            driver::wall_clock(),
-        );
-        let backend = posbridge_sim::zvt::in_process(&profile, sim, identity)
-            .await
-            .unwrap();
+        let backend = posbridge_sim::zvt::simulated(profile).await.unwrap();
         let server = posbridge_sim::zvt::server(
             backend,
             52_500_038,

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posbridge::journal::MemoryJournal;
-use posbridge::{Call, PaymentTerminal, driver};
-use posbridge_crypto::LocalIdentity;
+use posbridge::{Call, PaymentTerminal};
 use posbridge_link::{Delivery, FaultConfig, FaultInjector, Faults, Link, memory_pair};
-use posbridge_sim::{Latency, Simulator, TerminalProfile};
+use posbridge_sim::{Latency, TerminalProfile};
 use posbridge_wire::{Amount, Currency, IdempotencyKey, Outcome};
 use posbridge_zvt::Apdu;
 use posbridge_zvt::client::{ZvtConfig, ZvtTerminal};
@@ -21,16 +20,7 @@ async fn server() -> Arc<ZvtServer<posbridge_sim::zvt::Backend>> {
         latency: Latency::INSTANT,
         ..TerminalProfile::default()
     };
-    let identity = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "sim").unwrap());
-    let sim = Simulator::new(
-        profile.clone(),
-        identity.clone(),
-        driver::now(),
-        driver::wall_clock(),
-    );
-    let backend = posbridge_sim::zvt::in_process(&profile, sim, identity)
-        .await
-        .unwrap();
+    let backend = posbridge_sim::zvt::simulated(profile).await.unwrap();
     Arc::new(
         posbridge_sim::zvt::server(
             backend,

@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use posbridge::driver;
-use posbridge_crypto::LocalIdentity;
-use posbridge_sim::{Latency, Simulator, TerminalProfile};
+use posbridge_sim::{Latency, TerminalProfile};
 use posbridge_zvt::server::ServerConfig;
 use posbridge_zvt::transport::{Framing, ZvtLink};
 use zvt::packets;
@@ -22,16 +20,7 @@ async fn terminal() -> std::net::SocketAddr {
         latency: Latency::INSTANT,
         ..TerminalProfile::default()
     };
-    let identity = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "sim").unwrap());
-    let sim = Simulator::new(
-        profile.clone(),
-        identity.clone(),
-        driver::now(),
-        driver::wall_clock(),
-    );
-    let backend = posbridge_sim::zvt::in_process(&profile, sim, identity)
-        .await
-        .unwrap();
+    let backend = posbridge_sim::zvt::simulated(profile).await.unwrap();
     let server = Arc::new(
         posbridge_sim::zvt::server(backend, 29_001_006, Vec::new(), ServerConfig::default())
             .unwrap(),

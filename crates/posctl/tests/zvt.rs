@@ -5,9 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use posbridge::driver;
-use posbridge_crypto::LocalIdentity;
-use posbridge_sim::{Latency, Simulator, TerminalProfile};
+use posbridge_sim::{Latency, TerminalProfile};
 use posbridge_zvt::server::ServerConfig;
 use posbridge_zvt::transport::{Framing, ZvtLink};
 
@@ -24,17 +22,7 @@ fn zvt_terminal() -> String {
                 latency: Latency::INSTANT,
                 ..TerminalProfile::default()
             };
-            let identity =
-                Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "zvt").unwrap());
-            let sim = Simulator::new(
-                profile.clone(),
-                identity.clone(),
-                driver::now(),
-                driver::wall_clock(),
-            );
-            let backend = posbridge_sim::zvt::in_process(&profile, sim, identity)
-                .await
-                .unwrap();
+            let backend = posbridge_sim::zvt::simulated(profile).await.unwrap();
             let server = Arc::new(
                 posbridge_sim::zvt::server(
                     backend,

@@ -495,23 +495,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let listener = if args.tls {
-        let cert =
-            rcgen::generate_simple_self_signed(vec!["posbridge-sim".into(), "localhost".into()])?;
-        let der = cert.cert.der().to_vec();
-        let tls = TlsServerConfig::new(
-            vec![der.clone()],
-            cert.signing_key.serialize_der(),
-            TlsVersions::Tls12AndTls13,
-        );
-        println!(
-            "TLS certificate pin (SHA-256): {}",
-            Fingerprint::of_der(&der)
-        );
-        posbridge_tcp::Listener::bind_tls(&args.tcp, &tls).await?
-    } else {
-        posbridge_tcp::Listener::bind(&args.tcp).await?
-    };
+    let listener = listen(&args).await?;
     banner(&listener.local_addr()?.to_string());
     loop {
         tokio::select! {
@@ -528,6 +512,28 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+}
+
+/// Listens on --tcp's address: plain, or TLS with a new self-signed certificate whose pin is
+/// printed.
+async fn listen(args: &Args) -> Result<posbridge_tcp::Listener, Box<dyn std::error::Error>> {
+    Ok(if args.tls {
+        let cert =
+            rcgen::generate_simple_self_signed(vec!["posbridge-sim".into(), "localhost".into()])?;
+        let der = cert.cert.der().to_vec();
+        let tls = TlsServerConfig::new(
+            vec![der.clone()],
+            cert.signing_key.serialize_der(),
+            TlsVersions::Tls12AndTls13,
+        );
+        println!(
+            "TLS certificate pin (SHA-256): {}",
+            Fingerprint::of_der(&der)
+        );
+        posbridge_tcp::Listener::bind_tls(&args.tcp, &tls).await?
+    } else {
+        posbridge_tcp::Listener::bind(&args.tcp).await?
+    })
 }
 
 /// The ZVT mode: the simulator behind an in-process native connection, a ZVT terminal role in
@@ -588,23 +594,7 @@ async fn run_zvt(
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
-    let listener = if args.tls {
-        let cert =
-            rcgen::generate_simple_self_signed(vec!["posbridge-sim".into(), "localhost".into()])?;
-        let der = cert.cert.der().to_vec();
-        let tls = TlsServerConfig::new(
-            vec![der.clone()],
-            cert.signing_key.serialize_der(),
-            TlsVersions::Tls12AndTls13,
-        );
-        println!(
-            "TLS certificate pin (SHA-256): {}",
-            Fingerprint::of_der(&der)
-        );
-        posbridge_tcp::Listener::bind_tls(&args.tcp, &tls).await?
-    } else {
-        posbridge_tcp::Listener::bind(&args.tcp).await?
-    };
+    let listener = listen(args).await?;
     println!(
         "posbridge-sim {} (ZVT, terminal id {tid:08}) listening on {}",
         env!("CARGO_PKG_VERSION"),
