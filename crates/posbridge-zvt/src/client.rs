@@ -413,6 +413,13 @@ fn first<T>(fields: &[Bmp], pick: impl Fn(&Bmp) -> Option<T>) -> Option<T> {
     fields.iter().find_map(pick)
 }
 
+fn result_code_of(fields: &[Bmp]) -> Option<u8> {
+    first(fields, |f| match f {
+        Bmp::Result(r) => Some(*r),
+        _ => None,
+    })
+}
+
 fn tid_of(fields: &[Bmp]) -> Option<u32> {
     first(fields, |f| match f {
         Bmp::Other(0x29, v) => crate::bmp::from_bcd(v).ok().map(|n| n as u32),
@@ -673,16 +680,13 @@ impl<J: Journal + Send> ZvtTerminal<J> {
         now: Timestamp,
     ) -> TransactionResult {
         let fields: Vec<Bmp> = ex.status.last().cloned().unwrap_or_default();
-        let code = first(&fields, |f| match f {
-            Bmp::Result(r) => Some(*r),
-            _ => None,
-        })
-        .or(ex.aborted)
-        .unwrap_or(if ex.completion.is_some() {
-            codes::SUCCESS
-        } else {
-            codes::SYSTEM_ERROR
-        });
+        let code = result_code_of(&fields)
+            .or(ex.aborted)
+            .unwrap_or(if ex.completion.is_some() {
+                codes::SUCCESS
+            } else {
+                codes::SYSTEM_ERROR
+            });
         let outcome = codes::outcome(code);
         result_from(
             request.idempotency_key,
@@ -725,11 +729,7 @@ impl<J: Journal + Send> ZvtTerminal<J> {
         let Some(fields) = ex.status.last() else {
             return Ok(None);
         };
-        let code = first(fields, |f| match f {
-            Bmp::Result(r) => Some(*r),
-            _ => None,
-        })
-        .unwrap_or(codes::SUCCESS);
+        let code = result_code_of(fields).unwrap_or(codes::SUCCESS);
         let mut r = result_from(
             key,
             request.request_id,
@@ -1217,12 +1217,9 @@ impl<J: Journal + Send> PaymentTerminal for ZvtTerminal<J> {
             .await
             .map_err(exchange_error)?;
         let fields = ex.status.last().cloned().unwrap_or_default();
-        let code = first(&fields, |f| match f {
-            Bmp::Result(r) => Some(*r),
-            _ => None,
-        })
-        .or(ex.aborted)
-        .unwrap_or(codes::SUCCESS);
+        let code = result_code_of(&fields)
+            .or(ex.aborted)
+            .unwrap_or(codes::SUCCESS);
         let total = first(&fields, |f| match f {
             Bmp::Amount(a) => Some(*a),
             _ => None,

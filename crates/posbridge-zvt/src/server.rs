@@ -44,7 +44,7 @@ pub type Faults = Box<dyn FnMut(FaultPoint) -> bool + Send>;
 /// How a [`ZvtServer`] presents itself.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// The terminal id it reports (`29`, 8 digits).
+    /// The terminal id it reports (`29`, 8 digits; higher digits are dropped).
     pub terminal_id: u32,
     /// The password registration, refunds, reversals and end-of-day must carry.
     pub password: u32,
@@ -284,10 +284,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 link.send(&Apdu::ack()).await?;
                 let done = Command::Completion(vec![
                     Bmp::Other(0x19, vec![0x00]),
-                    Bmp::Other(
-                        0x29,
-                        bmp::bcd(u64::from(self.config.terminal_id), 4).unwrap_or_default(),
-                    ),
+                    self.tid_field(),
                     Bmp::Currency(self.config.currency.code()),
                 ]);
                 return self.send_acked(link, &done).await;
@@ -354,10 +351,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             }
             Command::StatusEnquiry { .. } => {
                 link.send(&Apdu::ack()).await?;
-                let tid = Bmp::Other(
-                    0x29,
-                    bmp::bcd(u64::from(self.config.terminal_id), 4).unwrap_or_default(),
-                );
+                let tid = self.tid_field();
                 self.send_acked(
                     link,
                     &Command::StatusInformation(vec![Bmp::Result(codes::SUCCESS), tid.clone()]),
@@ -400,6 +394,15 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     async fn refuse<L: Link>(&self, link: &mut ZvtLink<L>, code: u8) -> Result<(), ServeError> {
         link.send(&Apdu::ack()).await?;
         self.end_with(link, code).await
+    }
+
+    /// The terminal id field (`29`, 8 BCD digits).
+    fn tid_field(&self) -> Bmp {
+        Bmp::Other(
+            0x29,
+            bmp::bcd(u64::from(self.config.terminal_id % 100_000_000), 4)
+                .expect("8 digits fit 4 BCD bytes"),
+        )
     }
 
     /// Ends the running command with an abort (`06 1E`) carrying result `code`.
@@ -561,10 +564,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
         if let Some(p) = &r.pan {
             f.push(Bmp::Pan(p.to_string()));
         }
-        f.push(Bmp::Other(
-            0x29,
-            bmp::bcd(u64::from(self.config.terminal_id), 4).unwrap_or_default(),
-        ));
+        f.push(self.tid_field());
         if let Some(a) = &r.auth_code {
             let mut v: Vec<u8> = a.bytes().take(8).collect();
             v.resize(8, 0);
@@ -591,10 +591,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
         }
         let end = match done.result.outcome {
             Outcome::Approved | Outcome::PartiallyApproved => {
-                Command::Completion(vec![Bmp::Other(
-                    0x29,
-                    bmp::bcd(u64::from(self.config.terminal_id), 4).unwrap_or_default(),
-                )])
+                Command::Completion(vec![self.tid_field()])
             }
             o => Command::AbortFromTerminal {
                 result: codes::result_code(o),

@@ -70,6 +70,15 @@ impl Common {
     }
 }
 
+/// A ZVT serial line's settings: `baud`, 8 data bits, no parity, 2 stop bits.
+pub(crate) fn zvt_serial(baud: u32) -> posbridge_serial::SerialConfig {
+    posbridge_serial::SerialConfig {
+        baud,
+        stop_bits: posbridge_serial::StopBits::Two,
+        ..posbridge_serial::SerialConfig::default()
+    }
+}
+
 /// Registers with the ZVT terminal `common` names, with the journal.
 async fn connect_zvt(home: &Home, common: &Common) -> Result<ZvtTerminal<SqliteJournal>, Failure> {
     let address = common
@@ -78,11 +87,7 @@ async fn connect_zvt(home: &Home, common: &Common) -> Result<ZvtTerminal<SqliteJ
         .ok_or("--protocol zvt needs --zvt HOST:PORT (or a serial port with --zvt-baud)")?;
     let (link, framing): (Box<dyn Link>, Framing) = match common.zvt_baud {
         Some(baud) => {
-            let config = posbridge_serial::SerialConfig {
-                baud,
-                stop_bits: posbridge_serial::StopBits::Two,
-                ..posbridge_serial::SerialConfig::default()
-            };
+            let config = zvt_serial(baud);
             (
                 Box::new(posbridge_serial::open(address, &config).map_err(connect_failure)?),
                 Framing::Serial,

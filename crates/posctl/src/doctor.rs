@@ -455,34 +455,27 @@ async fn zvt(r: &mut Report, common: &Common) -> u8 {
         return finish(r);
     };
     let (link, framing): (Box<dyn posbridge_link::Link>, Framing) = match common.zvt_baud {
-        Some(baud) => {
-            let config = posbridge_serial::SerialConfig {
-                baud,
-                stop_bits: posbridge_serial::StopBits::Two,
-                ..posbridge_serial::SerialConfig::default()
-            };
-            match posbridge_serial::open(&address, &config) {
-                Ok(l) => {
-                    r.line(
-                        Verdict::Ok,
-                        "serial port",
-                        &format!("{address} open at {baud} baud, 8N2"),
-                        None,
-                    );
-                    (Box::new(l), Framing::Serial)
-                }
-                Err(e) => {
-                    r.connect_failed = true;
-                    r.line(
-                        Verdict::Fail,
-                        "serial port",
-                        &e.to_string(),
-                        Some("check the path, the cable and that no other program holds the port"),
-                    );
-                    return finish(r);
-                }
+        Some(baud) => match posbridge_serial::open(&address, &crate::commands::zvt_serial(baud)) {
+            Ok(l) => {
+                r.line(
+                    Verdict::Ok,
+                    "serial port",
+                    &format!("{address} open at {baud} baud, 8N2"),
+                    None,
+                );
+                (Box::new(l), Framing::Serial)
             }
-        }
+            Err(e) => {
+                r.connect_failed = true;
+                r.line(
+                    Verdict::Fail,
+                    "serial port",
+                    &e.to_string(),
+                    Some("check the path, the cable and that no other program holds the port"),
+                );
+                return finish(r);
+            }
+        },
         None => {
             let started = Instant::now();
             match posbridge_tcp::connect(&address, &posbridge_tcp::TcpConfig::default()).await {

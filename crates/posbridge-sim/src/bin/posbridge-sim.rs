@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use posbridge_link::{FaultConfig, FaultInjector, Faults, Link, LinkError, LinkInfo};
-use posbridge_serial::SerialConfig;
+use posbridge_serial::{SerialConfig, SerialLink};
 use posbridge_sim::{CardBehaviour, Fault, FaultAction, Scenario};
 use posbridge_tcp::{Fingerprint, TlsServerConfig, TlsVersions};
 
@@ -470,22 +470,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )
     };
     if args.serial.is_some() || args.pty {
-        let (line, _slave) = match &args.serial {
-            Some(path) => {
-                let config = SerialConfig {
-                    baud: args.baud,
-                    ..SerialConfig::default()
-                };
-                (posbridge_serial::open(path, &config)?, None)
-            }
-            None => {
-                let (master, slave) = posbridge_serial::pty_pair()?;
-                let path = slave.port_path().ok_or("the pseudo-terminal has no path")?;
-                println!("serial port: {path}");
-                // Kept open, so the line stays up while tills open and close it.
-                (master, Some(slave))
-            }
-        };
+        let (line, _slave) = open_line(&args, posbridge_serial::StopBits::One)?;
         banner(line.info().address.as_deref().unwrap_or("serial"));
         tokio::select! {
             e = server.serve_line(line) => return Err(format!("the serial line failed: {e}").into()),
@@ -512,6 +497,31 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+}
+
+/// The serial line to serve: --serial's port at --baud with `stop_bits`, or a new
+/// pseudo-terminal whose path is printed (its other end is returned, kept open so the line stays
+/// up while tills open and close it).
+fn open_line(
+    args: &Args,
+    stop_bits: posbridge_serial::StopBits,
+) -> Result<(SerialLink, Option<SerialLink>), Box<dyn std::error::Error>> {
+    Ok(match &args.serial {
+        Some(path) => {
+            let config = SerialConfig {
+                baud: args.baud,
+                stop_bits,
+                ..SerialConfig::default()
+            };
+            (posbridge_serial::open(path, &config)?, None)
+        }
+        None => {
+            let (master, slave) = posbridge_serial::pty_pair()?;
+            let path = slave.port_path().ok_or("the pseudo-terminal has no path")?;
+            println!("serial port: {path}");
+            (master, Some(slave))
+        }
+    })
 }
 
 /// Listens on --tcp's address: plain, or TLS with a new self-signed certificate whose pin is
@@ -566,22 +576,7 @@ async fn run_zvt(
         },
     )?);
     if args.serial.is_some() || args.pty {
-        let (line, _slave) = match &args.serial {
-            Some(path) => {
-                let config = SerialConfig {
-                    baud: args.baud,
-                    stop_bits: posbridge_serial::StopBits::Two,
-                    ..SerialConfig::default()
-                };
-                (posbridge_serial::open(path, &config)?, None)
-            }
-            None => {
-                let (master, slave) = posbridge_serial::pty_pair()?;
-                let path = slave.port_path().ok_or("the pseudo-terminal has no path")?;
-                println!("serial port: {path}");
-                (master, Some(slave))
-            }
-        };
+        let (line, _slave) = open_line(args, posbridge_serial::StopBits::Two)?;
         println!(
             "posbridge-sim {} (ZVT, terminal id {tid:08}) on {}",
             env!("CARGO_PKG_VERSION"),
