@@ -78,7 +78,9 @@ pub use core::{SessionConfig, SessionStats};
 pub use operators::{AuthError, InvalidOperatorSecret, OperatorPolicy, Operators, totp};
 pub use reliable::{ReliabilityConfig, ReliabilityStats};
 pub use requests::{RequestError, RequestState, validate as validate_transaction};
-pub use results::{KeyRecord, MemoryResultStore, ResultStore, SharedResults, normalise};
+pub use results::{
+    Claim, Completion, KeyRecord, MemoryResultStore, ResultStore, SharedResults, normalise,
+};
 pub use terminal::{
     PairingRegistry, SharedApp, TerminalApp, TerminalContext, TerminalEvent, TerminalSession,
     TerminalSettings,

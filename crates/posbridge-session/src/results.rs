@@ -40,15 +40,67 @@ pub fn normalise(request: &TransactionRequest) -> TransactionRequest {
     r
 }
 
+/// What [`ResultStore::claim`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The key was free and is now this command's: start it.
+    Claimed,
+    /// The key was known already (another session claimed it first, or it finished): its
+    /// record, unchanged.
+    Existing(Box<KeyRecord>),
+}
+
+/// What [`ResultStore::complete`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// The result was recorded: it is the key's final result.
+    Recorded,
+    /// A result was recorded before: that one stands (returned), the new one is dropped.
+    AlreadyDone(Box<TransactionResult>),
+    /// No command was ever claimed under the key.
+    Unknown,
+}
+
 /// Where the terminal keeps idempotency keys and their results. Implementations persist every
 /// `save` before returning (the simulator keeps them in a file; a real terminal in its
 /// transaction log), and may forget the oldest keys beyond a bound — never a key whose command
 /// is still running.
+///
+/// Sessions decide with [`claim`](Self::claim) and [`complete`](Self::complete), never with a
+/// `load` followed by a `save`: each is one call on the store, made under the one lock every
+/// session of the terminal shares ([`SharedResults`]), so two sessions receiving the same key at
+/// the same moment cannot both start it, and a key cannot end with two different results. An
+/// implementation backed by a database may override both with its own atomic operations
+/// (an insert that fails on a present key; an update conditional on no result).
 pub trait ResultStore: Send {
     /// The record of `key`, if known.
     fn load(&self, key: &IdempotencyKey) -> Option<KeyRecord>;
     /// Stores the record of `key`, replacing what was there; durable when it returns `Ok`.
     fn save(&mut self, key: IdempotencyKey, record: KeyRecord) -> std::io::Result<()>;
+
+    /// Claims `request`'s key if no record has it, as one step: [`Claim::Claimed`] (the started
+    /// record is durable) or the record that was there.
+    fn claim(&mut self, request: &TransactionRequest) -> std::io::Result<Claim> {
+        if let Some(existing) = self.load(&request.idempotency_key) {
+            return Ok(Claim::Existing(Box::new(existing)));
+        }
+        self.save(request.idempotency_key, KeyRecord::started(request))?;
+        Ok(Claim::Claimed)
+    }
+
+    /// Records `result` as its key's final result unless one is recorded already, as one step.
+    fn complete(&mut self, result: &TransactionResult) -> std::io::Result<Completion> {
+        let key = result.idempotency_key;
+        let Some(mut record) = self.load(&key) else {
+            return Ok(Completion::Unknown);
+        };
+        if let Some(first) = record.result {
+            return Ok(Completion::AlreadyDone(Box::new(first)));
+        }
+        record.result = Some(result.clone());
+        self.save(key, record)?;
+        Ok(Completion::Recorded)
+    }
 }
 
 /// A store shared by all sessions of one terminal.

@@ -18,7 +18,7 @@ use posbridge_wire::{
 
 use crate::operators::{AuthError, OperatorPolicy, Operators};
 use crate::requests::{RequestError, validate};
-use crate::results::{KeyRecord, MemoryResultStore, ResultStore, SharedResults};
+use crate::results::{Claim, Completion, KeyRecord, MemoryResultStore, ResultStore, SharedResults};
 
 use crate::core::{Core, Next};
 use crate::{CloseReason, SessionConfig, SessionError, SessionStats};
@@ -840,24 +840,25 @@ impl TerminalSession {
         }
     }
 
-    fn on_transaction(&mut self, t: TransactionRequest, now: Instant) {
-        let record = self.results().load(&t.idempotency_key);
+    /// A money command whose key the store knows: refused if it asks for something else,
+    /// answered with the recorded result, or joined while it runs — never started again.
+    fn on_known_key(&mut self, t: TransactionRequest, record: KeyRecord, now: Instant) {
         match record {
-            Some(r) if !r.same_command(&t) => self.refuse_request(
+            r if !r.same_command(&t) => self.refuse_request(
                 t.request_id,
                 ErrorCode::KEY_REUSED,
                 "this idempotency key was used for a different command",
                 now,
             ),
-            Some(KeyRecord {
+            KeyRecord {
                 result: Some(mut result),
                 ..
-            }) => {
+            } => {
                 // The original answer, to the new request id (not covered by the signature).
                 result.request_id = t.request_id;
                 self.reply(Message::TransactionResult(result), now);
             }
-            Some(_) => {
+            _ => {
                 // Running: the latest request gets the answer.
                 if let Some(r) = self.running.as_mut().filter(|r| r.key == t.idempotency_key) {
                     r.request_id = t.request_id;
@@ -867,6 +868,13 @@ impl TerminalSession {
                     self.queued.push_back(t);
                 }
             }
+        }
+    }
+
+    fn on_transaction(&mut self, t: TransactionRequest, now: Instant) {
+        let record = self.results().load(&t.idempotency_key);
+        match record {
+            Some(record) => self.on_known_key(t, record, now),
             None => {
                 let checked = validate(&t, &self.settings().capabilities);
                 if let Err(e) = checked {
@@ -897,18 +905,19 @@ impl TerminalSession {
 
     fn start(&mut self, t: TransactionRequest, now: Instant) {
         // Nothing starts that the terminal could forget: a command it cannot record is refused.
-        let saved = self
-            .results()
-            .save(t.idempotency_key, KeyRecord::started(&t));
-        if let Err(e) = saved {
-            return self.refuse_request(
+        // The claim is one step on the store all sessions share: of two sessions that got the
+        // same key at once, one starts it and the other finds it claimed.
+        let claimed = self.results().claim(&t);
+        match claimed {
+            Ok(Claim::Claimed) => self.run(t, false),
+            Ok(Claim::Existing(record)) => self.on_known_key(t, *record, now),
+            Err(e) => self.refuse_request(
                 t.request_id,
                 ErrorCode::INTERNAL,
                 &format!("the terminal cannot record the command: {e}"),
                 now,
-            );
+            ),
         }
-        self.run(t, false);
     }
 
     /// Makes `t` this session's running command and hands it to the app.
@@ -967,18 +976,15 @@ impl TerminalSession {
         now: Instant,
     ) -> Result<(), SessionError> {
         let key = result.idempotency_key;
-        let mut record = self
+        // One step on the shared store: of two completions of one key, the first stands.
+        let completion = self
             .results()
-            .load(&key)
-            .ok_or(SessionError::NothingRunning)?;
-        match &record.result {
-            Some(first) => result = first.clone(),
-            None => {
-                record.result = Some(result.clone());
-                self.results()
-                    .save(key, record)
-                    .map_err(|e| SessionError::Storage(e.to_string()))?;
-            }
+            .complete(&result)
+            .map_err(|e| SessionError::Storage(e.to_string()))?;
+        match completion {
+            Completion::Recorded => {}
+            Completion::AlreadyDone(first) => result = *first,
+            Completion::Unknown => return Err(SessionError::NothingRunning),
         }
         let Some(running) = self.running.take_if(|r| r.key == key) else {
             return Ok(());
