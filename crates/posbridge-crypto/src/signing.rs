@@ -59,21 +59,9 @@ impl fmt::Display for SignatureError {
 
 impl std::error::Error for SignatureError {}
 
-/// A terminal's Ed25519 public key, as exchanged at pairing and kept in the journal.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PublicKey(pub [u8; 32]);
-
-impl fmt::Display for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
-    }
-}
-
-impl fmt::Debug for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({self})")
-    }
-}
+/// A terminal's Ed25519 public key (defined with the wire's types, so that the journal and the
+/// protocol-neutral API hold it without the cryptography).
+pub use posbridge_wire::PublicKey;
 
 /// A terminal's signing key. Never printed; wiped on drop.
 pub struct SigningIdentity {

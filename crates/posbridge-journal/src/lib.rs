@@ -28,6 +28,7 @@
 //! # Ok::<(), posbridge_journal::JournalError>(())
 //! ```
 
+#[cfg(feature = "export")]
 mod export;
 mod memory;
 #[cfg(feature = "sqlite")]
@@ -35,12 +36,12 @@ mod sqlite;
 
 use std::fmt;
 
-use posbridge_crypto::PublicKey;
 use posbridge_wire::{
-    Amount, IdempotencyKey, Message, ProgressStage, TerminalId, Timestamp, TransactionKind,
-    TransactionRequest, TransactionResult,
+    Amount, IdempotencyKey, Message, ProgressStage, PublicKey, TerminalId, Timestamp,
+    TransactionKind, TransactionRequest, TransactionResult,
 };
 
+#[cfg(feature = "export")]
 pub use export::{export_csv, export_jsonl};
 pub use memory::MemoryJournal;
 #[cfg(feature = "sqlite")]
@@ -333,8 +334,9 @@ pub(crate) fn stored_request(request: &TransactionRequest) -> TransactionRequest
     r
 }
 
-/// Whether two requests ask for the same thing (request id, credential and timeout aside).
-pub(crate) fn same_command(a: &TransactionRequest, b: &TransactionRequest) -> bool {
+/// Whether two requests ask for the same thing (request id, credential and timeout aside): a
+/// retry under the same key must.
+pub fn same_command(a: &TransactionRequest, b: &TransactionRequest) -> bool {
     let norm = |r: &TransactionRequest| {
         let mut r = r.clone();
         r.request_id = Default::default();

@@ -2,8 +2,7 @@
 
 use std::collections::HashMap;
 
-use posbridge_crypto::PublicKey;
-use posbridge_wire::{IdempotencyKey, TerminalId, Timestamp, TransactionRequest};
+use posbridge_wire::{IdempotencyKey, PublicKey, TerminalId, Timestamp, TransactionRequest};
 
 use crate::{Entry, Journal, JournalError, Query};
 

@@ -2,9 +2,8 @@
 
 use std::path::Path;
 
-use posbridge_crypto::PublicKey;
 use posbridge_wire::{
-    IdempotencyKey, Message, ProgressStage, TerminalId, Timestamp, TransactionRequest,
+    IdempotencyKey, Message, ProgressStage, PublicKey, TerminalId, Timestamp, TransactionRequest,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 

@@ -73,8 +73,8 @@ pub use message::*;
 pub use types::{
     Amount, ClientId, Currency, DeclineReason, ErrorCode, Feature, FeatureSet, IdempotencyKey,
     InvalidCurrency, KindSet, MaskedPan, MaskedPanError, MethodSet, Outcome, ParseIdError,
-    PaymentMethod, ProgressStage, ReceiptCopy, RequestId, TerminalId, Timestamp, TransactionId,
-    TransactionKind,
+    PaymentMethod, ProgressStage, PublicKey, ReceiptCopy, RequestId, TerminalId, Timestamp,
+    TransactionId, TransactionKind,
 };
 
 /// The README's code examples, compiled and run as doctests.

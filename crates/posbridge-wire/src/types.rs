@@ -117,6 +117,23 @@ fn hex_digit(c: u8) -> Option<u8> {
     }
 }
 
+/// A terminal's Ed25519 public key (32 bytes), as exchanged at pairing, kept in the journal with
+/// every result it signed, and checked by `posbridge_crypto::verify_result`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
 /// An ISO 4217 numeric currency code (1–999), e.g. 978 for EUR.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Currency(u16);

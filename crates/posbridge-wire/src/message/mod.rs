@@ -8,11 +8,13 @@ use crate::error::{MessageEncodeError, MessageError, MessageErrorKind};
 use crate::tlv::{Reader, Tlv, Writer};
 use crate::types::RequestId;
 
+mod check;
 pub(crate) mod common;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod session;
 
+pub use check::CapabilityError;
 pub use common::{
     AmountLimit, Credential, InvalidSecret, Metadata, MetadataError, OperatorAuth, OperatorSecret,
     Receipt, ReceiptLine, TransactionRef, limits,

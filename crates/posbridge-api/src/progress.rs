@@ -1,0 +1,78 @@
+//! Where a running command is at, in the same words for every protocol.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use posbridge_wire::{IdempotencyKey, PaymentMethod, ProgressStage};
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+
+/// A progress report of a running money command: card presented, PIN entry, online… What a
+/// till shows while the customer pays. Every adapter maps its protocol's reports onto these
+/// (native `Progress`, ZVT intermediate states, nexo event notifications).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgressEvent {
+    /// The command it is about.
+    pub key: IdempotencyKey,
+    /// How far it has got.
+    pub stage: ProgressStage,
+    /// The payment method, once known.
+    pub method: Option<PaymentMethod>,
+    /// The terminal's own text for it, if it sent one ("Insert card").
+    pub message: Option<String>,
+}
+
+impl ProgressEvent {
+    /// A report of `stage` for `key`.
+    pub fn new(key: IdempotencyKey, stage: ProgressStage) -> Self {
+        Self {
+            key,
+            stage,
+            method: None,
+            message: None,
+        }
+    }
+}
+
+/// Progress reports of the commands running on a terminal, as a [`Stream`]. Reports that came
+/// faster than they were read are skipped, never queued without bound.
+pub struct ProgressEvents {
+    inner: BroadcastStream<ProgressEvent>,
+}
+
+impl ProgressEvents {
+    /// The reports sent on `events` from now on.
+    pub fn new(events: broadcast::Receiver<ProgressEvent>) -> Self {
+        Self {
+            inner: BroadcastStream::new(events),
+        }
+    }
+
+    /// The next report; `None` once the terminal is gone.
+    pub async fn next(&mut self) -> Option<ProgressEvent> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for ProgressEvents {
+    type Item = ProgressEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ProgressEvent>> {
+        loop {
+            match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(event))) => return Poll::Ready(Some(event)),
+                // Reports skipped because the reader fell behind.
+                Poll::Ready(Some(Err(_))) => {}
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for ProgressEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressEvents")
+    }
+}
