@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use posbridge::journal::{MemoryJournal, SqliteJournal};
-use posbridge::{Call, ConnectOptions, NativeClient, PaymentTerminal, Payments, driver};
+use posbridge::{
+    Call, ConnectOptions, NativeAdapter, NativeClient, PaymentTerminal, Payments, driver,
+};
 use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role};
 use posbridge_session::harness::hello;
 use posbridge_session::{
@@ -136,7 +138,10 @@ fn single(c: &mut Criterion) {
         let c = client(&lane, till.clone()).await;
         let journal = SqliteJournal::open(dir.join("single.db")).unwrap();
         let key = lane.terminal.signing().public_key();
-        (lane, Payments::new(c, journal, Some(key)))
+        (
+            lane,
+            Payments::new(NativeAdapter::new(c, Some(key)), journal),
+        )
     });
     let mut lat = Vec::new();
     g.bench_function("sale_journal_sqlite", |b| {
@@ -175,9 +180,8 @@ fn single(c: &mut Criterion) {
     let memory = rt.block_on(async {
         let c = client(&lane, till.clone()).await;
         Payments::new(
-            c,
+            NativeAdapter::new(c, Some(lane.terminal.signing().public_key())),
             MemoryJournal::new(),
-            Some(lane.terminal.signing().public_key()),
         )
     });
     g.bench_function("sale_journal_memory", |b| {
@@ -243,9 +247,8 @@ fn lanes(c: &mut Criterion) {
             let c = client(&lane, till.clone()).await;
             let journal = SqliteJournal::open(dir.join(format!("lane-{i}.db"))).unwrap();
             v.push(Arc::new(Payments::new(
-                c,
+                NativeAdapter::new(c, Some(lane.terminal.signing().public_key())),
                 journal,
-                Some(lane.terminal.signing().public_key()),
             )));
         }
         v

@@ -149,7 +149,7 @@ async fn register(config_byte: u8) -> (ZvtTerminal<MemoryJournal>, Arc<AtomicU64
         config_byte,
         ..ZvtConfig::default()
     };
-    let t = ZvtTerminal::connect(link, Framing::Tcp, config, MemoryJournal::new())
+    let t = posbridge_zvt::client::connect(link, Framing::Tcp, config, MemoryJournal::new())
         .await
         .unwrap();
     (t, bytes)

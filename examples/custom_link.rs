@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use posbridge::journal::MemoryJournal;
-use posbridge::{Call, ConnectOptions, NativeClient, PaymentTerminal, Payments};
+use posbridge::{Call, ConnectOptions, NativeAdapter, NativeClient, PaymentTerminal, Payments};
 use posbridge_crypto::{LocalIdentity, PairingSecret, PeerId};
 use posbridge_link::{Delivery, Link, LinkError, LinkInfo, LinkKind};
 use posbridge_session::{ClientSecurity, SessionConfig};
@@ -106,7 +106,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     let paired = client.paired().cloned().ok_or("not paired")?;
-    let payments = Payments::new(client, MemoryJournal::new(), Some(paired.peer.signing_key));
+    let payments = Payments::new(
+        NativeAdapter::new(client, Some(paired.peer.signing_key)),
+        MemoryJournal::new(),
+    );
     let result = payments
         .sale(
             IdempotencyKey(PeerId::random()?.0),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posbridge::journal::{Journal, SqliteJournal};
-use posbridge::{Call, ConnectOptions, NativeClient, PaymentTerminal, Payments};
+use posbridge::{Call, ConnectOptions, NativeAdapter, NativeClient, PaymentTerminal, Payments};
 use posbridge_crypto::{LocalIdentity, PairingSecret, PeerId};
 use posbridge_session::{ClientSecurity, SessionConfig};
 use posbridge_wire::{Amount, Currency, IdempotencyKey};
@@ -40,9 +40,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     let paired = client.paired().cloned().ok_or("not paired")?;
     let payments = Payments::new(
-        client,
+        NativeAdapter::new(client, Some(paired.peer.signing_key)),
         SqliteJournal::open(&path)?,
-        Some(paired.peer.signing_key),
     );
     let key = IdempotencyKey(PeerId::random()?.0);
     match payments
@@ -72,9 +71,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     let payments = Payments::new(
-        client,
+        NativeAdapter::new(client, Some(paired.peer.signing_key)),
         SqliteJournal::open(&path)?,
-        Some(paired.peer.signing_key),
     );
     let report = payments.recover(Duration::from_secs(60)).await?;
     println!(

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posbridge::journal::MemoryJournal;
-use posbridge::{Call, ConnectOptions, NativeClient, PaymentTerminal, Payments, driver};
+use posbridge::{
+    Call, ConnectOptions, NativeAdapter, NativeClient, PaymentTerminal, Payments, driver,
+};
 use posbridge_crypto::{LocalIdentity, PairingSecret, PeerId};
 use posbridge_link::Link;
 use posbridge_session::{ClientSecurity, SessionConfig, TerminalSession};
@@ -54,7 +56,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     let paired = client.paired().cloned().ok_or("not paired")?;
-    let payments = Payments::new(client, MemoryJournal::new(), Some(paired.peer.signing_key));
+    let payments = Payments::new(
+        NativeAdapter::new(client, Some(paired.peer.signing_key)),
+        MemoryJournal::new(),
+    );
     let result = payments
         .sale(
             IdempotencyKey(PeerId::random()?.0),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posbridge::journal::SqliteJournal;
-use posbridge::{Call, ConnectOptions, NativeClient, PaymentTerminal, Payments};
+use posbridge::{Call, ConnectOptions, NativeAdapter, NativeClient, PaymentTerminal, Payments};
 use posbridge_crypto::{LocalIdentity, PairingSecret, PeerId};
 use posbridge_session::{ClientSecurity, SessionConfig};
 use posbridge_wire::{Amount, Currency, IdempotencyKey};
@@ -42,9 +42,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let journal_path = std::env::temp_dir().join(format!("tcp-sale-{}.db", std::process::id()));
     let payments = Payments::new(
-        client,
+        NativeAdapter::new(client, Some(paired.peer.signing_key)),
         SqliteJournal::open(&journal_path)?,
-        Some(paired.peer.signing_key),
     );
     let mut progress = payments.progress();
     tokio::spawn(async move {

@@ -49,7 +49,7 @@ async fn connect(
     journal: MemoryJournal,
 ) -> Result<ZvtTerminal<MemoryJournal>, Box<dyn std::error::Error>> {
     let link = posbridge::tcp::connect(address, &posbridge::tcp::TcpConfig::default()).await?;
-    Ok(ZvtTerminal::connect(link, Framing::Tcp, ZvtConfig::default(), journal).await?)
+    Ok(posbridge_zvt::client::connect(link, Framing::Tcp, ZvtConfig::default(), journal).await?)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let terminal = connect(&address, MemoryJournal::new()).await?;
     println!(
         "registered with ZVT terminal {:?} at {address}",
-        terminal.registered().terminal_id
+        terminal.adapter().registered().terminal_id
     );
     let call = || Call::within(Duration::from_secs(60));
     let eur = |minor| Amount::new(minor, Currency::EUR);
@@ -66,11 +66,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The first sale's result is lost: the connection drops before it arrives.
     let lost = IdempotencyKey::from_u128(1);
     match terminal.sale(lost, eur(12_50), call()).await {
-        Err(PaymentError::InDoubt(why)) => println!("sale in doubt: {why}"),
+        Err(e @ PaymentError::InDoubt(_)) => println!("sale in doubt: {e}"),
         other => println!("unexpected: {other:?}"),
     }
     // A new connection with the same journal recovers it from the terminal's last transaction.
-    let terminal = connect(&address, terminal.into_journal()).await?;
+    let terminal = connect(&address, terminal.close().await).await?;
     let report = terminal.recover(Duration::from_secs(30)).await?;
     let recovered = terminal.journal().get(&lost)?.and_then(|e| e.result);
     println!(

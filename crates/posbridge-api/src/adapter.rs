@@ -27,9 +27,10 @@ pub enum Answer<E> {
     /// Refused before anything was charged (by the terminal before it started, or by the
     /// adapter before sending): final.
     Refused(Refusal<E>),
-    /// It could not be handed to the terminal (the connection was gone before it left):
-    /// nothing left, the journal keeps the intent. An adapter answers this only if it never
-    /// called [`Exchange::sent`].
+    /// It never left for the terminal (the connection was gone first, or it was still queued
+    /// when the deadline passed): nothing happened, the journal keeps the command open for
+    /// recovery or a retry under the same key. Only for certain: when in doubt, answer
+    /// [`Lost`](Self::Lost).
     NotSent(E),
     /// It left, and its outcome is not known: in doubt until recovery resolves it.
     Lost {
@@ -155,6 +156,11 @@ pub trait Adapter: Send + Sync {
         records: &Records<'_>,
         deadline: Duration,
     ) -> impl Future<Output = Result<Receipt, CallError<Self::Error>>> + Send;
+
+    /// Whether the connection has ended (a managed terminal then connects again).
+    fn is_closed(&self) -> bool {
+        false
+    }
 
     /// Ends the connection in order.
     fn close(self) -> impl Future<Output = ()> + Send

@@ -86,13 +86,11 @@ struct ExchangeHooks<'a, J> {
     progress: &'a broadcast::Sender<ProgressEvent>,
     live: &'a Mutex<HashMap<IdempotencyKey, Option<ProgressStage>>>,
     clock: fn() -> Timestamp,
-    sent: Mutex<bool>,
     failed: Mutex<Option<JournalError>>,
 }
 
 impl<J: Journal> Hooks for ExchangeHooks<'_, J> {
     fn sent(&self, key: &IdempotencyKey) {
-        *lock(&self.sent) = true;
         if let Err(e) = lock(self.journal).mark_sent(key, (self.clock)()) {
             tracing::warn!(error = %e, "sent mark not journaled");
             lock(&self.failed).get_or_insert(e);
@@ -205,6 +203,20 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
             live: &self.live,
             key,
         })
+    }
+
+    /// Runs `command` under `key` within `deadline` (see [`run`](Self::run)).
+    pub async fn transaction(
+        &self,
+        key: IdempotencyKey,
+        command: TransactionCommand,
+        deadline: Duration,
+    ) -> Outcome<A::Error> {
+        self.run(
+            TransactionRequest::new(RequestId::default(), key, command),
+            deadline,
+        )
+        .await
     }
 
     /// Runs a money command: checked against the terminal's capabilities, earlier commands in
@@ -340,7 +352,6 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
             progress: &self.progress,
             live: &self.live,
             clock: self.clock,
-            sent: Mutex::new(false),
             failed: Mutex::new(None),
         };
         let exchange = Exchange {
@@ -349,7 +360,6 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
             hooks: &hooks,
         };
         let answer = self.adapter.send(request, &exchange, deadline).await;
-        let sent = *lock(&hooks.sent);
         let outcome = match answer {
             Answer::Result(r) => self.accept(key, r),
             Answer::Refused(refusal) => {
@@ -360,10 +370,6 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
                     key: Some(key),
                     refusal,
                 })
-            }
-            // It did leave, whatever the adapter thinks: in doubt.
-            Answer::NotSent(e) if sent => {
-                Err(self.in_doubt(key, DoubtReason::ConnectionLost, Some(e))?)
             }
             Answer::NotSent(e) => {
                 tracing::info!(error = %e, "not sent");

@@ -47,6 +47,7 @@
 //! ```
 
 mod adapter;
+mod connect;
 mod engine;
 mod error;
 mod progress;
@@ -56,6 +57,7 @@ mod terminal;
 pub mod testing;
 
 pub use adapter::{Adapter, Answer, CallError, Exchange, Records, Resolution};
+pub use connect::{Connect, ConnectStage};
 pub use engine::{Engine, wall_clock};
 pub use error::{DoubtReason, InDoubt, PaymentError, Refusal};
 pub use progress::{ProgressEvent, ProgressEvents};

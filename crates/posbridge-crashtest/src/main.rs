@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use posbridge::journal::{Journal, SqliteJournal};
-use posbridge::{ConnectOptions, NativeClient, Payments};
+use posbridge::{ConnectOptions, NativeAdapter, NativeClient, Payments, RecoveryPolicy};
 use posbridge_crypto::{FileKeyStore, PairingStore, Role};
 use posbridge_session::{ClientSecurity, SessionConfig};
 use posbridge_tcp::TcpConfig;
@@ -59,9 +59,18 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         },
     )
     .await?;
-    let payments = Payments::new(client, journal, Some(terminal.peer.signing_key));
+    // This till finishes every sale it started, however long it was down: recovery sends again
+    // what the terminal never took, within a window longer than the test.
+    let payments = Payments::new(
+        NativeAdapter::new(client, Some(terminal.peer.signing_key)),
+        journal,
+    )
+    .with_policy(RecoveryPolicy {
+        resend_within: Some(Duration::from_secs(3600)),
+        reversal: None,
+    });
     let report = payments.recover(Duration::from_secs(10)).await?;
-    if !report.running.is_empty() || !report.unresolved.is_empty() {
+    if !report.is_clean() {
         return Err(format!("recovery left commands in doubt: {report:?}").into());
     }
     for n in 0..sales {
@@ -80,8 +89,7 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             )
             .await?;
     }
-    let (client, _) = payments.into_parts();
-    client.close().await;
+    payments.close().await;
     Ok(())
 }
 

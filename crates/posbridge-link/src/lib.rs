@@ -30,6 +30,6 @@ pub use error::LinkError;
 pub use fault::{FaultConfig, FaultInjector, FaultStats, Faults};
 pub use info::{Delivery, DeviceInfo, LinkInfo, LinkKind, UsbIds};
 pub use io::IoLink;
-pub use link::{Discovery, Link, LinkExt};
+pub use link::{Connector, Discovery, Link, LinkExt};
 pub use memory::{MemoryLink, memory_pair};
 pub use segment::{Reassembler, ReassemblyStats, SegmentError, Segmented, Segmenter};

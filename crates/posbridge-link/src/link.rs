@@ -145,3 +145,37 @@ pub trait Discovery {
         timeout: std::time::Duration,
     ) -> impl Future<Output = Result<Vec<crate::DeviceInfo>, Self::Error>> + Send;
 }
+
+/// Opens links to one terminal, again and again: what a till that reconnects on its own uses
+/// (a TCP address, a serial port, a BLE peripheral found by name). Any
+/// `FnMut() -> impl Future<Output = Result<L, _>>` is one.
+pub trait Connector: Send {
+    /// The link.
+    type Link: Link + 'static;
+
+    /// Opens one.
+    fn open(
+        &mut self,
+    ) -> impl Future<Output = Result<Self::Link, Box<dyn std::error::Error + Send + Sync>>> + Send;
+
+    /// Whether [`open`](Self::open) looks for the terminal first (a BLE scan, mDNS), so that a
+    /// state stream can say so while it runs.
+    fn discovers(&self) -> bool {
+        false
+    }
+}
+
+impl<F, Fut, L> Connector for F
+where
+    F: FnMut() -> Fut + Send,
+    Fut: Future<Output = Result<L, Box<dyn std::error::Error + Send + Sync>>> + Send,
+    L: Link + 'static,
+{
+    type Link = L;
+
+    fn open(
+        &mut self,
+    ) -> impl Future<Output = Result<L, Box<dyn std::error::Error + Send + Sync>>> + Send {
+        self()
+    }
+}

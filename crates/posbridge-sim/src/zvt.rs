@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posbridge::journal::MemoryJournal;
-use posbridge::{ClientError, ConnectOptions, NativeClient, Payments, driver};
+use posbridge::{ClientError, ConnectOptions, NativeAdapter, NativeClient, Payments, driver};
 use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId};
 use posbridge_link::{Delivery, memory_pair};
 use posbridge_session::harness::hello;
@@ -77,7 +77,10 @@ pub async fn in_process(
     };
     let client = NativeClient::connect(ours, options).await?;
     let key = client.paired().map(|p| p.peer.signing_key);
-    Ok(Payments::new(client, MemoryJournal::new(), key))
+    Ok(Payments::new(
+        NativeAdapter::new(client, key),
+        MemoryJournal::new(),
+    ))
 }
 
 /// A simulator for `profile` with a new identity, its clock at the system's, behind an

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use posbridge::journal::{EntryState, Journal, MemoryJournal};
-use posbridge::{ConnectOptions, NativeClient, PaymentError, Payments, driver};
+use posbridge::{ConnectOptions, NativeAdapter, NativeClient, PaymentError, Payments, driver};
 use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role};
 use posbridge_link::{Delivery, memory_pair};
 use posbridge_session::harness::hello;
@@ -103,9 +103,8 @@ impl Terminal {
         };
         let client = NativeClient::connect(ours, options).await.expect("connect");
         Payments::new(
-            client,
+            NativeAdapter::new(client, Some(terminal_identity().signing().public_key())),
             journal,
-            Some(terminal_identity().signing().public_key()),
         )
     }
 
@@ -137,7 +136,13 @@ fn sale(minor: u64) -> TransactionCommand {
 
 /// A sale hit by a dropped connection at `at`: what the app sees at once, then what recovery
 /// on the next connection makes of it.
-async fn dropped_at(at: FaultPoint, minor: u64) -> (Result<Outcome, PaymentError>, Outcome) {
+async fn dropped_at(
+    at: FaultPoint,
+    minor: u64,
+) -> (
+    Result<Outcome, PaymentError<posbridge::ClientError>>,
+    Outcome,
+) {
     let mut s = sim();
     s.set_faults(vec![Fault {
         at,
@@ -289,7 +294,7 @@ async fn the_batch_survives_a_restart_and_settles_the_same_totals() {
             credential: Credential::Pin(OperatorSecret::new("2468").unwrap()),
         }),
     });
-    let answer = payments.client().request(settle, CALL).await;
+    let answer = payments.adapter().client().request(settle, CALL).await;
     let Ok(posbridge_wire::Message::SettlementResult(report)) = answer else {
         panic!("{answer:?}");
     };
@@ -443,7 +448,7 @@ async fn unconfirmed_past_the_deadline_is_reversed_not_completed() {
     let payments = terminal.connect(journal).await.with_reversal_policy(policy);
     let report = payments.recover(CALL).await.unwrap();
     assert_eq!(report.reversed, vec![key], "{report:?}");
-    assert_eq!(report.abandoned, vec![never], "{report:?}");
+    assert_eq!(report.not_taken, vec![never], "{report:?}");
     {
         let journal = payments.journal();
         let sale_entry = journal.get(&key).unwrap().unwrap();

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use posbridge::journal::{EntryState, Journal, MemoryJournal};
-use posbridge::{ConnectOptions, NativeClient, Payments};
+use posbridge::{ConnectOptions, NativeAdapter, NativeClient, Payments};
 use posbridge_crypto::{LocalIdentity, PairingRecord, PairingSecret, PeerId};
 use posbridge_link::Link;
 use posbridge_session::harness::hello;
@@ -322,7 +322,10 @@ async fn silence_then_recovery_on_a_new_connection() {
     .await
     .unwrap();
     let record = client.paired().cloned().unwrap();
-    let payments = Payments::new(client, MemoryJournal::new(), Some(record.peer.signing_key));
+    let payments = Payments::new(
+        NativeAdapter::new(client, Some(record.peer.signing_key)),
+        MemoryJournal::new(),
+    );
     let key = IdempotencyKey::from_u128(30);
     // The terminal stops answering but keeps the connection: the client's heartbeat gives up.
     let first = payments.transaction(key, sale(4200), CALL).await;
@@ -343,7 +346,10 @@ async fn silence_then_recovery_on_a_new_connection() {
     )
     .await
     .unwrap();
-    let payments = Payments::new(client, journal, Some(record.peer.signing_key));
+    let payments = Payments::new(
+        NativeAdapter::new(client, Some(record.peer.signing_key)),
+        journal,
+    );
     payments.recover(CALL).await.unwrap();
     let entry = payments.journal().get(&key).unwrap().unwrap();
     assert_eq!(entry.state, EntryState::Done);
@@ -379,7 +385,10 @@ async fn reboot_before_the_result_then_recovery_and_the_batch_settles() {
     .await
     .unwrap();
     let record = client.paired().cloned().unwrap();
-    let payments = Payments::new(client, MemoryJournal::new(), Some(record.peer.signing_key));
+    let payments = Payments::new(
+        NativeAdapter::new(client, Some(record.peer.signing_key)),
+        MemoryJournal::new(),
+    );
     let key = IdempotencyKey::from_u128(40);
     let first = payments.transaction(key, sale(2500), CALL).await;
     assert!(first.is_err(), "{first:?}");
@@ -399,7 +408,10 @@ async fn reboot_before_the_result_then_recovery_and_the_batch_settles() {
     )
     .await
     .expect("the restarted terminal still knows the pairing");
-    let payments = Payments::new(client, journal, Some(record.peer.signing_key));
+    let payments = Payments::new(
+        NativeAdapter::new(client, Some(record.peer.signing_key)),
+        journal,
+    );
     let report = payments.recover(CALL).await.unwrap();
     assert_eq!(report.recorded, vec![key], "{report:?}");
     let entry = payments.journal().get(&key).unwrap().unwrap();
@@ -499,7 +511,7 @@ async fn damaged_and_slow_bytes_are_survived() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zvt_mode_over_tcp_with_a_dropped_result_and_over_a_pty() {
     use posbridge::PaymentTerminal;
-    use posbridge_zvt::client::{ZvtConfig, ZvtTerminal};
+    use posbridge_zvt::client::ZvtConfig;
     use posbridge_zvt::transport::Framing;
 
     let mut sim = Sim::start(&[
@@ -518,7 +530,7 @@ async fn zvt_mode_over_tcp_with_a_dropped_result_and_over_a_pty() {
     let key = IdempotencyKey::from_u128(7);
 
     let link = posbridge_tcp::connect(&address, &tcp).await.unwrap();
-    let t = ZvtTerminal::connect(
+    let t = posbridge_zvt::client::connect(
         link,
         Framing::Tcp,
         ZvtConfig::default(),
@@ -528,10 +540,10 @@ async fn zvt_mode_over_tcp_with_a_dropped_result_and_over_a_pty() {
     .unwrap();
     let err = t.sale(key, eur, call()).await.unwrap_err();
     assert!(matches!(err, posbridge::PaymentError::InDoubt(_)), "{err}");
-    let journal = t.into_journal();
+    let journal = t.close().await;
 
     let link = posbridge_tcp::connect(&address, &tcp).await.unwrap();
-    let t = ZvtTerminal::connect(link, Framing::Tcp, ZvtConfig::default(), journal)
+    let t = posbridge_zvt::client::connect(link, Framing::Tcp, ZvtConfig::default(), journal)
         .await
         .unwrap();
     let report = t.recover(Duration::from_secs(10)).await.unwrap();
@@ -555,7 +567,7 @@ async fn zvt_mode_over_tcp_with_a_dropped_result_and_over_a_pty() {
         ..posbridge_serial::SerialConfig::default()
     };
     let line = posbridge_serial::open(&path, &config).unwrap();
-    let t = ZvtTerminal::connect(
+    let t = posbridge_zvt::client::connect(
         line,
         Framing::Serial,
         ZvtConfig::default(),

@@ -10,18 +10,19 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use posbridge::journal::{EntryState, Journal};
-use posbridge::{Call, ClientError, PaymentError, PaymentTerminal, ProgressEvents, driver};
+use posbridge_api::{
+    Adapter, Answer, CallError, DoubtReason, Engine, Records, Refusal, Resolution, wall_clock,
+};
+use posbridge_journal::{Entry, Journal};
 use posbridge_link::Link;
-use posbridge_session::{ClientEvent, RequestError};
 use posbridge_wire::{
-    Amount, Capabilities, Currency, ErrorCode, ErrorMessage, FeatureSet, IdempotencyKey, KindSet,
-    MaskedPan, MethodSet, Outcome, PaymentMethod, Progress, Receipt, ReceiptCopy, RequestId,
-    SettlementResult, TerminalId, Timestamp, Totals, TransactionCommand, TransactionKind,
-    TransactionRef, TransactionRequest, TransactionResult, TransactionStatus,
+    Amount, Capabilities, Currency, ErrorCode, FeatureSet, IdempotencyKey, KindSet, MaskedPan,
+    MethodSet, OperatorAuth, Outcome, PaymentMethod, Receipt, ReceiptCopy, RequestId,
+    SettlementResult, TerminalId, Timestamp, Totals, TransactionCommand, TransactionId,
+    TransactionKind, TransactionRef, TransactionRequest, TransactionResult,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
@@ -94,6 +95,11 @@ pub enum ExchangeError {
     Transport(TransportError),
     /// The connection's task has ended (an earlier exchange lost the link).
     Closed,
+    /// The exchange ended without a result code the outcome can be read from (a status
+    /// information that could not be read, or none at all).
+    NoResultCode,
+    /// Recovery cannot tell what became of a command (see [`Unidentified`]).
+    Unidentified(Unidentified),
 }
 
 impl fmt::Display for ExchangeError {
@@ -106,6 +112,10 @@ impl fmt::Display for ExchangeError {
             Self::Deadline => f.write_str("the deadline passed before the terminal finished"),
             Self::Transport(e) => write!(f, "{e}"),
             Self::Closed => f.write_str("the ZVT connection is closed; connect again"),
+            Self::NoResultCode => f.write_str(
+                "the terminal's answer carries no result code that can be read: the outcome is not known",
+            ),
+            Self::Unidentified(u) => write!(f, "{u}"),
         }
     }
 }
@@ -141,6 +151,13 @@ impl Exchange {
         out.retain(|r| !r.is_empty());
         out
     }
+}
+
+/// An intermediate status the terminal showed during the exchange for `request`.
+#[derive(Clone, Copy, Debug)]
+struct Progressed {
+    request: RequestId,
+    status: u8,
 }
 
 enum Job {
@@ -220,7 +237,7 @@ async fn run<L: Link>(
     mut link: ZvtLink<L>,
     mut jobs: mpsc::Receiver<Job>,
     mut aborts: mpsc::Receiver<()>,
-    events: broadcast::Sender<ClientEvent>,
+    events: broadcast::Sender<Progressed>,
     ack_timeout: Duration,
 ) {
     while let Some(job) = jobs.recv().await {
@@ -262,7 +279,7 @@ async fn exchange<L: Link>(
     request: RequestId,
     deadline: Instant,
     aborts: &mut mpsc::Receiver<()>,
-    events: &broadcast::Sender<ClientEvent>,
+    events: &broadcast::Sender<Progressed>,
     ack_timeout: Duration,
 ) -> Result<Exchange, ExchangeError> {
     let t = |e| ExchangeError::Transport(e);
@@ -304,16 +321,8 @@ async fn exchange<L: Link>(
         link.send(&Apdu::ack()).await.map_err(t)?;
         match Command::from_apdu(&msg) {
             Ok(Command::IntermediateStatus { status, .. }) => {
-                let (stage, message) = codes::stage(status);
-                let _ = events.send(ClientEvent::Progress {
-                    request_id: request,
-                    progress: Progress {
-                        request_id: request,
-                        stage,
-                        method: None,
-                        message: Some(message.into()),
-                    },
-                });
+                // Nobody listening is fine.
+                let _ = events.send(Progressed { request, status });
             }
             Ok(Command::StatusInformation(f)) => out.status.push(f),
             Ok(Command::PrintLine { attribute, text: t }) => {
@@ -341,7 +350,7 @@ async fn exchange<L: Link>(
     }
 }
 
-/// Where a [`ZvtTerminal`] is connected: the link's task.
+/// Where a [`ZvtClient`] is connected: the link's task.
 struct Connection {
     jobs: mpsc::Sender<Job>,
     aborts: mpsc::Sender<()>,
@@ -358,7 +367,7 @@ pub struct Registered {
     pub status: Option<u8>,
 }
 
-/// Why [`ZvtTerminal::connect`] failed.
+/// Why [`ZvtClient::connect`] failed.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ConnectError {
@@ -385,29 +394,6 @@ impl fmt::Display for ConnectError {
 }
 
 impl std::error::Error for ConnectError {}
-
-/// A ZVT terminal behind `posbridge::PaymentTerminal`, with a journal: every money command is
-/// journaled before it is sent and its result recorded; a lost result is resolved by
-/// [`recover`](Self::recover) from the terminal's last transaction (repeat receipt), checked
-/// against the journal.
-pub struct ZvtTerminal<J> {
-    connection: Connection,
-    config: ZvtConfig,
-    capabilities: Capabilities,
-    registered: Registered,
-    events: broadcast::Sender<ClientEvent>,
-    journal: Mutex<J>,
-    running: Mutex<Option<RequestId>>,
-    requests: std::sync::atomic::AtomicU64,
-}
-
-impl<J> fmt::Debug for ZvtTerminal<J> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ZvtTerminal")
-            .field("registered", &self.registered)
-            .finish_non_exhaustive()
-    }
-}
 
 fn first<T>(fields: &[Bmp], pick: impl Fn(&Bmp) -> Option<T>) -> Option<T> {
     fields.iter().find_map(pick)
@@ -436,14 +422,93 @@ fn method_of(fields: &[Bmp]) -> Option<PaymentMethod> {
     })
 }
 
-impl<J: Journal + Send> ZvtTerminal<J> {
+/// Why recovery cannot tell what became of a command from the terminal's last transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unidentified {
+    /// The last transaction has another amount, and is not older than the command: the command
+    /// may have completed before it (another register's, say).
+    AmountDiffers,
+    /// The last transaction is already recorded for another command that was journaled after
+    /// this one: this one may have completed before it.
+    RecordedForLaterCommand,
+    /// The last transaction's time does not fit the command's (the terminal's clock is off by
+    /// more than the tolerance, or the transaction is from the future).
+    TimeDoesNotFit,
+    /// The terminal's last transaction cannot be read.
+    Unreadable,
+}
+
+impl fmt::Display for Unidentified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::AmountDiffers => {
+                "the terminal's last transaction has another amount and is not older than the payment"
+            }
+            Self::RecordedForLaterCommand => {
+                "the terminal's last transaction belongs to a later payment; this one may have completed before it"
+            }
+            Self::TimeDoesNotFit => {
+                "the terminal's last transaction has a time that does not fit the payment (check the terminal's clock)"
+            }
+            Self::Unreadable => "the terminal's last transaction cannot be read",
+        })
+    }
+}
+
+/// A ZVT terminal as an [`Adapter`] of the engine: registration at connect; every money command
+/// one exchange (the specification's T3 for the acknowledgement, then intermediate states, the
+/// status information, print lines and text blocks, and a completion or an abort); progress
+/// from the intermediate states; receipts from what the terminal printed; and the result code
+/// of the status information deciding the outcome — a payment whose result code cannot be
+/// read is in doubt, never approved. ZVT has no idempotency keys: a lost result is resolved
+/// from the terminal's last transaction (repeat receipt, `06 20`), matched to the command by
+/// amount and time, and so the engine resolves every command in doubt before anything new is
+/// sent ([`Adapter::remembers_keys`] is false).
+///
+/// `ZvtTerminal<J>` (an [`Engine`] over it) is what apps use: [`connect`].
+pub struct ZvtClient {
+    connection: Connection,
+    config: ZvtConfig,
+    capabilities: Capabilities,
+    registered: Registered,
+    events: broadcast::Sender<Progressed>,
+    running: AtomicBool,
+    requests: AtomicU64,
+    closed: AtomicBool,
+}
+
+/// A ZVT terminal with a journal: what an app takes money with ([`connect`]).
+pub type ZvtTerminal<J> = Engine<ZvtClient, J>;
+
+/// Registers with the ZVT terminal on `link` and puts it behind the engine with `journal`.
+pub async fn connect<L: Link + 'static, J: Journal>(
+    link: L,
+    framing: Framing,
+    config: ZvtConfig,
+    journal: J,
+) -> Result<ZvtTerminal<J>, ConnectError> {
+    Ok(Engine::new(
+        ZvtClient::connect(link, framing, config).await?,
+        journal,
+    ))
+}
+
+impl fmt::Debug for ZvtClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZvtClient")
+            .field("registered", &self.registered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ZvtClient {
     /// Registers with the terminal on `link` (`06 00` with the password, configuration byte
     /// and currency) and starts the connection's task.
     pub async fn connect<L: Link + 'static>(
         link: L,
         framing: Framing,
         config: ZvtConfig,
-        journal: J,
     ) -> Result<Self, ConnectError> {
         let (jobs_tx, jobs_rx) = mpsc::channel(4);
         let (abort_tx, abort_rx) = mpsc::channel(4);
@@ -467,7 +532,7 @@ impl<J: Journal + Send> ZvtTerminal<J> {
             // keeps its menu.
             extra: vec![Bmp::Other(0x03, vec![0x03])],
         };
-        let ex = Self::run_on(
+        let ex = run_on(
             &connection,
             &registration,
             RequestId::default(),
@@ -530,9 +595,9 @@ impl<J: Journal + Send> ZvtTerminal<J> {
             capabilities,
             registered,
             events,
-            journal: Mutex::new(journal),
-            running: Mutex::new(None),
-            requests: std::sync::atomic::AtomicU64::new(1),
+            running: AtomicBool::new(false),
+            requests: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -541,37 +606,9 @@ impl<J: Journal + Send> ZvtTerminal<J> {
         &self.registered
     }
 
-    /// Ends the connection and gives back the journal (to connect again with it).
-    pub fn into_journal(self) -> J {
-        self.journal.into_inner().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The journal.
-    pub fn journal(&self) -> MutexGuard<'_, J> {
-        self.journal.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    async fn run_on(
-        connection: &Connection,
-        command: &Command,
-        request: RequestId,
-        deadline: Duration,
-    ) -> Result<Exchange, ExchangeError> {
-        let apdu = command
-            .to_apdu()
-            .map_err(|e| ExchangeError::Transport(TransportError::Codec(e)))?;
-        let (reply, answer) = oneshot::channel();
-        connection
-            .jobs
-            .send(Job::Exchange {
-                apdu,
-                request,
-                deadline: Instant::now() + deadline,
-                reply,
-            })
-            .await
-            .map_err(|_| ExchangeError::Closed)?;
-        answer.await.map_err(|_| ExchangeError::Closed)?
+    /// The configuration it registered with.
+    pub fn config(&self) -> &ZvtConfig {
+        &self.config
     }
 
     /// Runs one command to the end of its exchange (for commands `PaymentTerminal` has no name
@@ -581,13 +618,23 @@ impl<J: Journal + Send> ZvtTerminal<J> {
         command: &Command,
         deadline: Duration,
     ) -> Result<Exchange, ExchangeError> {
-        Self::run_on(&self.connection, command, self.next_request(), deadline).await
+        let result = run_on(&self.connection, command, self.next_request(), deadline).await;
+        self.note(&result);
+        result
+    }
+
+    /// Remembers that the connection is gone after an exchange that lost it.
+    fn note<T>(&self, result: &Result<T, ExchangeError>) {
+        if matches!(
+            result,
+            Err(ExchangeError::Transport(_) | ExchangeError::Deadline | ExchangeError::Closed)
+        ) {
+            self.closed.store(true, Ordering::Relaxed);
+        }
     }
 
     fn next_request(&self) -> RequestId {
-        let n = self
-            .requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
         RequestId::from_u128(u128::from(n))
     }
 
@@ -596,15 +643,21 @@ impl<J: Journal + Send> ZvtTerminal<J> {
     }
 
     /// The receipt number of the journaled transaction `target` refers to.
-    fn receipt_number(&self, target: &TransactionRef) -> Result<u16, PaymentError> {
+    fn receipt_number(
+        &self,
+        target: &TransactionRef,
+        records: &Records<'_>,
+    ) -> Result<u16, Refusal<ExchangeError>> {
         let id = match target {
             TransactionRef::Id(id) => *id,
-            TransactionRef::Key(k) => match self.journal().get(k)? {
-                Some(e) => match e.result {
-                    Some(r) => r.transaction_id,
-                    None => return Err(original_unknown("it has no result in the journal")),
-                },
-                None => return Err(original_unknown("no journal entry has that key")),
+            TransactionRef::Key(k) => match records.result(k) {
+                Ok(Some(r)) => r.transaction_id,
+                Ok(None) => return Err(original_unknown("no journaled result has that key")),
+                Err(e) => {
+                    return Err(original_unknown(&format!(
+                        "the journal could not be read: {e}"
+                    )));
+                }
             },
             _ => return Err(original_unknown("unsupported reference")),
         };
@@ -612,17 +665,24 @@ impl<J: Journal + Send> ZvtTerminal<J> {
     }
 
     /// The ZVT command for a money command.
-    fn zvt_command(&self, command: &TransactionCommand) -> Result<Command, PaymentError> {
+    fn zvt_command(
+        &self,
+        command: &TransactionCommand,
+        records: &Records<'_>,
+    ) -> Result<Command, Refusal<ExchangeError>> {
         let pw = self.config.password;
         let cc = Some(self.config.currency.code());
         let check = |a: &Amount| {
             if a.currency == self.config.currency {
                 Ok(a.minor)
             } else {
-                Err(PaymentError::Request(RequestError::CurrencyNotSupported {
-                    currency: a.currency,
-                    accepted: vec![self.config.currency],
-                }))
+                Err(Refusal::new(
+                    ErrorCode::CURRENCY_NOT_SUPPORTED,
+                    format!(
+                        "the ZVT terminal is registered for {} only",
+                        self.config.currency
+                    ),
+                ))
             }
         };
         Ok(match command {
@@ -648,7 +708,7 @@ impl<J: Journal + Send> ZvtTerminal<J> {
             },
             TransactionCommand::Void { original } => Command::Reversal {
                 password: pw,
-                receipt: Some(self.receipt_number(original)?),
+                receipt: Some(self.receipt_number(original, records)?),
                 extra: Vec::new(),
             },
             TransactionCommand::Capture {
@@ -656,39 +716,36 @@ impl<J: Journal + Send> ZvtTerminal<J> {
                 amount,
                 tip: None,
             } => Command::BookTotal(vec![
-                Bmp::Receipt(self.receipt_number(original)?),
+                Bmp::Receipt(self.receipt_number(original, records)?),
                 Bmp::Amount(check(amount)?),
                 Bmp::Currency(self.config.currency.code()),
             ]),
             TransactionCommand::PreAuthCancel { original } => Command::PreAuthReversal(vec![
                 Bmp::Currency(self.config.currency.code()),
-                Bmp::Receipt(self.receipt_number(original)?),
+                Bmp::Receipt(self.receipt_number(original, records)?),
             ]),
             other => {
-                return Err(PaymentError::Request(RequestError::KindNotSupported(
-                    other.kind(),
-                )));
+                return Err(Refusal::new(
+                    ErrorCode::KIND_NOT_SUPPORTED,
+                    format!("{:?} is not offered over ZVT", other.kind()),
+                ));
             }
         })
     }
 
-    /// The result an exchange reports for `request` (made at `now`).
+    /// The result an exchange reports for `request` (read at `now`), or `None` when the
+    /// exchange carries no result code the outcome can be read from: only the terminal's result
+    /// code says approved — never the mere arrival of a completion.
     fn result_of(
         &self,
         request: &TransactionRequest,
         ex: &Exchange,
         now: Timestamp,
-    ) -> TransactionResult {
+    ) -> Option<TransactionResult> {
         let fields: Vec<Bmp> = ex.status.last().cloned().unwrap_or_default();
-        let code = result_code_of(&fields)
-            .or(ex.aborted)
-            .unwrap_or(if ex.completion.is_some() {
-                codes::SUCCESS
-            } else {
-                codes::SYSTEM_ERROR
-            });
+        let code = result_code_of(&fields).or(ex.aborted)?;
         let outcome = codes::outcome(code);
-        result_from(
+        Some(result_from(
             request.idempotency_key,
             request.request_id,
             request.command.kind(),
@@ -700,12 +757,7 @@ impl<J: Journal + Send> ZvtTerminal<J> {
             outcome,
             &ex.receipts(),
             now,
-        )
-    }
-
-    fn in_doubt(&self, key: &IdempotencyKey, why: &str) -> PaymentError {
-        let _ = self.journal().mark_in_doubt(key, why, driver::wall_clock());
-        PaymentError::InDoubt(why.into())
+        ))
     }
 
     /// The terminal's last transaction, read with a repeat receipt (`06 20`), as a result under
@@ -713,9 +765,9 @@ impl<J: Journal + Send> ZvtTerminal<J> {
     async fn repeat(
         &self,
         key: IdempotencyKey,
-        request: &TransactionRequest,
+        kind: TransactionKind,
         deadline: Duration,
-    ) -> Result<Option<TransactionResult>, PaymentError> {
+    ) -> Result<Option<TransactionResult>, ExchangeError> {
         let ex = self
             .run_command(
                 &Command::RepeatReceipt {
@@ -724,16 +776,17 @@ impl<J: Journal + Send> ZvtTerminal<J> {
                 },
                 deadline,
             )
-            .await
-            .map_err(exchange_error)?;
+            .await?;
         let Some(fields) = ex.status.last() else {
             return Ok(None);
         };
-        let code = result_code_of(fields).unwrap_or(codes::SUCCESS);
+        let Some(code) = result_code_of(fields) else {
+            return Err(ExchangeError::Unidentified(Unidentified::Unreadable));
+        };
         let mut r = result_from(
             key,
-            request.request_id,
-            request.command.kind(),
+            RequestId::default(),
+            kind,
             first(fields, |f| match f {
                 Bmp::Amount(a) => Some(Amount::new(*a, self.config.currency)),
                 _ => None,
@@ -744,120 +797,395 @@ impl<J: Journal + Send> ZvtTerminal<J> {
             fields,
             codes::outcome(code),
             &ex.receipts(),
-            driver::wall_clock(),
+            wall_clock(),
         );
         r.receipts.iter_mut().for_each(|rc| rc.kind = r.kind);
         Ok(Some(r))
     }
 
-    /// Resolves every command of this terminal the journal holds in doubt: the terminal's last
-    /// transaction (repeat receipt) is the command's result when its amount matches, it is not
-    /// already recorded under another key, and it is not older than the command (within
-    /// [`ZvtConfig::clock_tolerance`]); otherwise the command did not complete — nothing was
-    /// charged — and it is marked refused with that note. ZVT keeps only the last transaction,
-    /// so recovery must run before anything new is sent (as [`execute`] does).
-    ///
-    /// [`execute`]: PaymentTerminal::execute
-    pub async fn recover(&self, deadline: Duration) -> Result<ZvtRecovery, PaymentError> {
-        let terminal = self.capabilities.terminal_id;
-        let pending: Vec<_> = self
-            .journal()
-            .unresolved()?
-            .into_iter()
-            .filter(|e| e.terminal == terminal)
-            .collect();
-        let mut report = ZvtRecovery::default();
-        for entry in pending {
-            let key = entry.key();
-            match self.resolve(&entry.request, entry.created, deadline).await {
-                Ok(TransactionStatus::Done(r)) => {
-                    self.journal().record_result(&r, driver::wall_clock())?;
-                    report.recorded.push(key);
-                }
-                Ok(_) => {
-                    self.journal().mark_rejected(
-                        &key,
-                        "recovery: not the terminal's last transaction — it did not complete, nothing was charged",
-                        driver::wall_clock(),
-                    )?;
-                    report.not_charged.push(key);
-                }
-                Err(e) => {
-                    report.unresolved.push((key, e.to_string()));
-                }
-            }
-        }
-        Ok(report)
-    }
-
-    /// What became of `request` (journaled at `created`), from the terminal's last transaction.
-    async fn resolve(
+    /// What became of the command journaled as `entry`, from the terminal's last transaction:
+    /// its result when the last transaction has the command's amount and a time not before the
+    /// command (within [`ZvtConfig::clock_tolerance`]); not done when the last transaction is
+    /// older than the command or recorded for a command journaled before it; otherwise the
+    /// terminal cannot tell.
+    async fn resolve_entry(
         &self,
-        request: &TransactionRequest,
-        created: Timestamp,
+        entry: &Entry,
+        records: &Records<'_>,
         deadline: Duration,
-    ) -> Result<TransactionStatus, PaymentError> {
-        let key = request.idempotency_key;
-        let Some(last) = self.repeat(key, request, deadline).await? else {
-            return Ok(TransactionStatus::NotFound);
+    ) -> Result<Resolution<ExchangeError>, ExchangeError> {
+        let key = entry.key();
+        let last = match self.repeat(key, entry.kind(), deadline).await {
+            Ok(Some(last)) => last,
+            Ok(None) => return Ok(Resolution::NotDone),
+            Err(ExchangeError::Unidentified(u)) => {
+                return Ok(Resolution::Unknown(ExchangeError::Unidentified(u)));
+            }
+            Err(e) => return Err(e),
         };
-        let amount_matches = request
-            .command
-            .amount()
-            .is_none_or(|a| a.minor == last.amount.minor);
-        let recorded_elsewhere = self
-            .journal()
-            .query(&Default::default())?
-            .into_iter()
-            .any(|e| {
-                e.key() != key
-                    && e.result
-                        .as_ref()
-                        .is_some_and(|r| r.transaction_id == last.transaction_id)
-            });
         let tolerance = self.config.clock_tolerance.as_millis() as u64;
-        let recent = last.time.0 + tolerance >= created.0;
-        Ok(if amount_matches && !recorded_elsewhere && recent {
-            TransactionStatus::Done(Box::new(last))
+        // Recorded already for another command: the terminal's last transaction is that one.
+        if let Ok(Some(other)) = records.by_transaction(&last.transaction_id)
+            && other.key() != key
+        {
+            return Ok(if other.created.0 <= entry.created.0 {
+                // Journaled before this one and still the last: this one never completed.
+                Resolution::NotDone
+            } else {
+                Resolution::Unknown(ExchangeError::Unidentified(
+                    Unidentified::RecordedForLaterCommand,
+                ))
+            });
+        }
+        let before_command = last.time.0 + tolerance < entry.created.0;
+        let after_now = last.time.0 > wall_clock().0 + tolerance;
+        let amount_matches = entry.amount().is_none_or(|a| a.minor == last.amount.minor);
+        Ok(if before_command {
+            // The terminal's latest transaction is older than the command: it never completed.
+            Resolution::NotDone
+        } else if after_now {
+            Resolution::Unknown(ExchangeError::Unidentified(Unidentified::TimeDoesNotFit))
+        } else if amount_matches {
+            let mut last = last;
+            last.amount = entry.amount().unwrap_or(last.amount);
+            Resolution::Done(last)
         } else {
-            TransactionStatus::NotFound
+            Resolution::Unknown(ExchangeError::Unidentified(Unidentified::AmountDiffers))
         })
     }
 }
 
-/// What [`ZvtTerminal::recover`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ZvtRecovery {
-    /// Commands whose result was the terminal's last transaction: recorded.
-    pub recorded: Vec<IdempotencyKey>,
-    /// Commands that did not complete on the terminal (nothing charged): marked refused.
-    pub not_charged: Vec<IdempotencyKey>,
-    /// Commands that could not be resolved now, and why: still in doubt.
-    pub unresolved: Vec<(IdempotencyKey, String)>,
+/// Sends `command` on `connection` as request `request` and waits for the end of its exchange.
+async fn run_on(
+    connection: &Connection,
+    command: &Command,
+    request: RequestId,
+    deadline: Duration,
+) -> Result<Exchange, ExchangeError> {
+    let apdu = command
+        .to_apdu()
+        .map_err(|e| ExchangeError::Transport(TransportError::Codec(e)))?;
+    let (reply, answer) = oneshot::channel();
+    connection
+        .jobs
+        .send(Job::Exchange {
+            apdu,
+            request,
+            deadline: Instant::now() + deadline,
+            reply,
+        })
+        .await
+        .map_err(|_| ExchangeError::Closed)?;
+    answer.await.map_err(|_| ExchangeError::Closed)?
 }
 
-fn original_unknown(why: &str) -> PaymentError {
-    PaymentError::Refused(ErrorMessage {
-        request_id: None,
-        code: ErrorCode::ORIGINAL_NOT_FOUND,
-        detail: Some(format!("ZVT needs the original's receipt number: {why}")),
-        retry_after_ms: None,
-    })
+fn original_unknown(why: &str) -> Refusal<ExchangeError> {
+    Refusal::new(
+        ErrorCode::ORIGINAL_NOT_FOUND,
+        format!("ZVT needs the original's receipt number: {why}"),
+    )
 }
 
-fn exchange_error(e: ExchangeError) -> PaymentError {
+/// A ZVT `84 xx` refusal.
+fn refused(code: u8) -> Refusal<ExchangeError> {
+    Refusal {
+        code: match codes::outcome(code) {
+            Outcome::Failed(c) => c,
+            _ => ErrorCode::INTERNAL,
+        },
+        detail: Some(format!("ZVT 84 {code:02X}")),
+        source: Some(ExchangeError::Refused(code)),
+    }
+}
+
+fn call_error(e: ExchangeError) -> CallError<ExchangeError> {
     match e {
-        ExchangeError::Refused(code) => PaymentError::Refused(ErrorMessage {
-            request_id: None,
-            code: match codes::outcome(code) {
-                Outcome::Failed(c) => c,
-                _ => ErrorCode::INTERNAL,
+        ExchangeError::Refused(code) => CallError::Refused(refused(code)),
+        other => CallError::Failed(other),
+    }
+}
+
+impl Adapter for ZvtClient {
+    type Error = ExchangeError;
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn remembers_keys(&self) -> bool {
+        false
+    }
+
+    async fn send(
+        &self,
+        mut request: TransactionRequest,
+        exchange: &posbridge_api::Exchange<'_>,
+        deadline: Duration,
+    ) -> Answer<ExchangeError> {
+        let zvt = match self.zvt_command(&request.command, exchange.records()) {
+            Ok(c) => c,
+            Err(refusal) => return Answer::Refused(refusal),
+        };
+        let request_id = self.next_request();
+        request.request_id = request_id;
+        // Subscribed before sending, so no intermediate state is missed.
+        let mut events = self.events.subscribe();
+        let apdu = match zvt.to_apdu() {
+            Ok(a) => a,
+            Err(e) => {
+                return Answer::Refused(Refusal {
+                    code: ErrorCode::INVALID_REQUEST,
+                    detail: Some(format!("the command cannot be encoded in ZVT: {e}")),
+                    source: Some(ExchangeError::Transport(TransportError::Codec(e))),
+                });
+            }
+        };
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Exchange {
+            apdu,
+            request: request_id,
+            deadline: Instant::now() + deadline,
+            reply,
+        };
+        if self.connection.jobs.send(job).await.is_err() {
+            self.closed.store(true, Ordering::Relaxed);
+            return Answer::NotSent(ExchangeError::Closed);
+        }
+        exchange.sent();
+        self.running.store(true, Ordering::Relaxed);
+        tokio::pin!(answer);
+        let forward = |p: Progressed| {
+            if p.request == request_id {
+                let (stage, message) = codes::stage(p.status);
+                exchange.progress(stage, None, Some(message.into()));
+            }
+        };
+        let outcome = loop {
+            tokio::select! {
+                // Intermediate states that came before the result are reported before it.
+                biased;
+                event = events.recv() => match event {
+                    Ok(p) => forward(p),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => {
+                        break (&mut answer).await.unwrap_or(Err(ExchangeError::Closed));
+                    }
+                },
+                a = &mut answer => break a.unwrap_or(Err(ExchangeError::Closed)),
+            }
+        };
+        while let Ok(p) = events.try_recv() {
+            forward(p);
+        }
+        self.running.store(false, Ordering::Relaxed);
+        self.note(&outcome);
+        match outcome {
+            Ok(ex) => match self.result_of(&request, &ex, wall_clock()) {
+                Some(result) => Answer::Result(result),
+                None => Answer::Lost {
+                    reason: DoubtReason::Unreadable,
+                    source: Some(ExchangeError::NoResultCode),
+                },
             },
-            detail: Some(format!("ZVT 84 {code:02X}")),
-            retry_after_ms: None,
-        }),
-        ExchangeError::Closed => PaymentError::Client(ClientError::Closed(None)),
-        other => PaymentError::Protocol(other.to_string()),
+            Err(ExchangeError::Refused(code)) => Answer::Refused(refused(code)),
+            Err(e @ (ExchangeError::NoAcknowledgement | ExchangeError::Deadline)) => Answer::Lost {
+                reason: DoubtReason::NoAnswer,
+                source: Some(e),
+            },
+            Err(e) => Answer::Lost {
+                reason: DoubtReason::ConnectionLost,
+                source: Some(e),
+            },
+        }
+    }
+
+    async fn resolve(
+        &self,
+        key: IdempotencyKey,
+        entry: Option<&Entry>,
+        records: &Records<'_>,
+        deadline: Duration,
+    ) -> Result<Resolution<ExchangeError>, ExchangeError> {
+        if self.running.load(Ordering::Relaxed) {
+            return Ok(Resolution::Running(None));
+        }
+        match entry {
+            Some(entry) => self.resolve_entry(entry, records, deadline).await,
+            // ZVT knows no keys: a command this journal never saw is unknown to it.
+            None => {
+                let _ = key;
+                Ok(Resolution::NotDone)
+            }
+        }
+    }
+
+    async fn cancel(&self) -> Result<(), ExchangeError> {
+        if self.running.load(Ordering::Relaxed) {
+            self.connection
+                .aborts
+                .send(())
+                .await
+                .map_err(|_| ExchangeError::Closed)?;
+        }
+        Ok(())
+    }
+
+    async fn last_transaction(
+        &self,
+        records: &Records<'_>,
+        deadline: Duration,
+    ) -> Result<Option<TransactionResult>, ExchangeError> {
+        let Some(mut last) = self
+            .repeat(IdempotencyKey::default(), TransactionKind::Sale, deadline)
+            .await?
+        else {
+            return Ok(None);
+        };
+        // Known to the journal: its key and kind.
+        match records.by_transaction(&last.transaction_id) {
+            Ok(Some(e)) if e.result.is_some() => {
+                let r = e.result.expect("checked");
+                last.idempotency_key = r.idempotency_key;
+                last.kind = r.kind;
+                last.amount = r.amount;
+            }
+            // Not this register's: a key made from the transaction id.
+            _ => last.idempotency_key = IdempotencyKey::from_bytes(*last.transaction_id.as_bytes()),
+        }
+        Ok(Some(last))
+    }
+
+    async fn settle(
+        &self,
+        key: IdempotencyKey,
+        _operator: Option<OperatorAuth>,
+        deadline: Duration,
+    ) -> Result<SettlementResult, CallError<ExchangeError>> {
+        let ex = self
+            .run_command(
+                &Command::EndOfDay {
+                    password: self.config.password,
+                    extra: Vec::new(),
+                },
+                deadline,
+            )
+            .await
+            .map_err(call_error)?;
+        let fields = ex.status.last().cloned().unwrap_or_default();
+        let code = result_code_of(&fields)
+            .or(ex.aborted)
+            .ok_or(CallError::Failed(ExchangeError::NoResultCode))?;
+        let total = first(&fields, |f| match f {
+            Bmp::Amount(a) => Some(*a),
+            _ => None,
+        });
+        let now = wall_clock();
+        let status = match codes::outcome(code) {
+            Outcome::Approved => Ok(()),
+            Outcome::Failed(c) => Err(c),
+            _ => Err(ErrorCode::INTERNAL),
+        };
+        // ZVT reports one net total over the batch (sales less refunds), given as the sales
+        // total; per-card-type totals (BMP 60) are not broken down.
+        let mut totals = Vec::new();
+        if let Some(total) = total {
+            totals.push(Totals {
+                kind: TransactionKind::Sale,
+                currency: self.config.currency,
+                // ZVT's total carries no count of transactions.
+                count: 0,
+                amount: total,
+            });
+        }
+        let receipt = ex.receipts().first().map(|lines| Receipt {
+            copy: ReceiptCopy::Merchant,
+            header: fit(lines).0,
+            merchant_name: None,
+            merchant_id: None,
+            terminal_label: None,
+            kind: TransactionKind::Sale,
+            amount: total.unwrap_or(0),
+            currency: self.config.currency,
+            tip: None,
+            cashback: None,
+            time: now,
+            method: None,
+            card_scheme: None,
+            pan: None,
+            aid: None,
+            application_label: None,
+            auth_code: None,
+            reference: None,
+            trace: None,
+            result_text: Some("END OF DAY".into()),
+            signature_line: false,
+            lines: Vec::new(),
+            footer: Vec::new(),
+        });
+        Ok(SettlementResult {
+            request_id: RequestId::default(),
+            idempotency_key: key,
+            terminal_id: self.capabilities.terminal_id,
+            batch_number: first(&fields, |f| match f {
+                Bmp::Receipt(r) => Some(u32::from(*r)),
+                _ => None,
+            })
+            .unwrap_or(0),
+            status,
+            opened: None,
+            closed: now,
+            totals,
+            receipt,
+            signature: None,
+        })
+    }
+
+    async fn receipt(
+        &self,
+        target: TransactionRef,
+        copy: ReceiptCopy,
+        records: &Records<'_>,
+        deadline: Duration,
+    ) -> Result<Receipt, CallError<ExchangeError>> {
+        // The journal keeps every receipt the terminal printed; the terminal repeats only its
+        // last one.
+        let recorded = records.referenced(&target).ok().flatten();
+        let result = match recorded {
+            Some(r) => Some(r),
+            None => self
+                .last_transaction(records, deadline)
+                .await
+                .map_err(call_error)?
+                .filter(|r| match &target {
+                    TransactionRef::Id(id) => r.transaction_id == *id,
+                    TransactionRef::Key(k) => r.idempotency_key == *k,
+                    _ => false,
+                }),
+        };
+        result
+            .and_then(|r| {
+                let n = r.receipts.len();
+                r.receipts
+                    .into_iter()
+                    .enumerate()
+                    .find(|(i, rc)| rc.copy == copy || (n == 1 && *i == 0))
+                    .map(|(_, rc)| rc)
+            })
+            .ok_or_else(|| {
+                CallError::Refused(Refusal::new(
+                    ErrorCode::NOT_FOUND,
+                    "no such receipt: the terminal repeats only its last one".to_string(),
+                ))
+            })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed) || self.connection.jobs.is_closed()
+    }
+
+    async fn close(self) {
+        // Dropping the job queue ends the connection's task, which closes the link.
+        drop(self.connection);
     }
 }
 
@@ -902,6 +1230,14 @@ fn result_from(
         receipt: receipt.unwrap_or(0),
         stamp: u64::from(date.unwrap_or(0)) * 1_000_000 + u64::from(time_of_day.unwrap_or(0)),
     };
+    // Without a trace or receipt number the terminal gave the transaction nothing to tell it by
+    // (a decline that came as an abort alone): its id is made from the command's key, so two
+    // such results never share one.
+    let transaction_id = if trace.is_none() && receipt.is_none() {
+        TransactionId::from_bytes(*key.as_bytes())
+    } else {
+        zref.id()
+    };
     let amount = first(fields, |f| match f {
         Bmp::Amount(a) => Some(Amount::new(*a, currency)),
         _ => None,
@@ -938,7 +1274,7 @@ fn result_from(
     let mut result = TransactionResult {
         request_id,
         idempotency_key: key,
-        transaction_id: zref.id(),
+        transaction_id,
         terminal_id,
         kind,
         outcome,
@@ -1041,294 +1377,3 @@ fn fit(lines: &[String]) -> (Vec<String>, Vec<String>) {
 
 /// How many printed lines a receipt's header (and again its footer) holds.
 pub const RECEIPT_LINES: usize = 32;
-
-impl<J: Journal + Send> PaymentTerminal for ZvtTerminal<J> {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    fn progress(&self) -> ProgressEvents {
-        ProgressEvents::new(self.events.subscribe())
-    }
-
-    async fn execute(
-        &self,
-        key: IdempotencyKey,
-        command: TransactionCommand,
-        call: Call,
-    ) -> Result<TransactionResult, PaymentError> {
-        // A key used before: its recorded result, or its refusal, never a second payment.
-        if let Some(e) = self.journal().get(&key)? {
-            match e.state {
-                EntryState::Done => {
-                    if let Some(r) = e.result
-                        && e.request.command == command
-                    {
-                        return Ok(r);
-                    }
-                }
-                EntryState::Rejected if e.request.command == command => {
-                    return Err(PaymentError::AlreadyRefused(
-                        e.note.unwrap_or_else(|| "refused".into()),
-                    ));
-                }
-                _ => {}
-            }
-        }
-        // Whatever is in doubt is resolved first: ZVT keeps only the last transaction.
-        let report = self.recover(call.deadline).await?;
-        if let Some((k, why)) = report.unresolved.first() {
-            return Err(PaymentError::InDoubt(format!(
-                "command {k} is still in doubt ({why}); recover before new payments"
-            )));
-        }
-        if let Some(e) = self.journal().get(&key)? {
-            if let Some(r) = e.result
-                && e.request.command == command
-            {
-                return Ok(r);
-            }
-            if e.state == EntryState::Rejected && e.request.command == command {
-                return Err(PaymentError::AlreadyRefused(
-                    e.note.unwrap_or_else(|| "refused".into()),
-                ));
-            }
-        }
-        let request_id = self.next_request();
-        let request = TransactionRequest::new(request_id, key, command);
-        let zvt = match self.zvt_command(&request.command) {
-            Ok(c) => c,
-            Err(e) => return Err(e),
-        };
-        let now = driver::wall_clock();
-        self.journal()
-            .record_intent(self.capabilities.terminal_id, &request, None, now)?;
-        self.journal().mark_sent(&key, driver::wall_clock())?;
-        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(request_id);
-        let outcome = Self::run_on(&self.connection, &zvt, request_id, call.deadline).await;
-        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        match outcome {
-            Ok(ex) => {
-                let result = self.result_of(&request, &ex, driver::wall_clock());
-                self.journal()
-                    .record_result(&result, driver::wall_clock())?;
-                Ok(result)
-            }
-            Err(ExchangeError::Refused(code)) => {
-                let why = format!("the terminal refused the command (84 {code:02X})");
-                self.journal()
-                    .mark_rejected(&key, &why, driver::wall_clock())?;
-                Err(exchange_error(ExchangeError::Refused(code)))
-            }
-            Err(e) => Err(self.in_doubt(&key, &e.to_string())),
-        }
-    }
-
-    async fn status(
-        &self,
-        key: IdempotencyKey,
-        deadline: Duration,
-    ) -> Result<TransactionStatus, PaymentError> {
-        let Some(entry) = self.journal().get(&key)? else {
-            return Ok(TransactionStatus::NotFound);
-        };
-        if let Some(r) = entry.result {
-            return Ok(TransactionStatus::Done(Box::new(r)));
-        }
-        if entry.state == EntryState::Rejected {
-            return Ok(TransactionStatus::NotFound);
-        }
-        if self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-        {
-            return Ok(TransactionStatus::InProgress { stage: entry.stage });
-        }
-        self.resolve(&entry.request, entry.created, deadline).await
-    }
-
-    async fn last_transaction(
-        &self,
-        deadline: Duration,
-    ) -> Result<Option<TransactionResult>, PaymentError> {
-        let probe = TransactionRequest::new(
-            self.next_request(),
-            IdempotencyKey::default(),
-            TransactionCommand::Sale {
-                amount: Amount::new(0, self.config.currency),
-                tip: None,
-                cashback: None,
-            },
-        );
-        let Some(mut last) = self
-            .repeat(IdempotencyKey::default(), &probe, deadline)
-            .await?
-        else {
-            return Ok(None);
-        };
-        // Known to the journal: its key and kind.
-        let known = self
-            .journal()
-            .query(&Default::default())?
-            .into_iter()
-            .find_map(|e| e.result.filter(|r| r.transaction_id == last.transaction_id));
-        if let Some(r) = known {
-            last.idempotency_key = r.idempotency_key;
-            last.kind = r.kind;
-            last.amount = r.amount;
-        } else {
-            // Not this register's: a key made from the transaction id.
-            last.idempotency_key = IdempotencyKey::from_bytes(*last.transaction_id.as_bytes());
-        }
-        Ok(Some(last))
-    }
-
-    async fn cancel(&self) -> Result<(), PaymentError> {
-        if self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-        {
-            self.connection
-                .aborts
-                .send(())
-                .await
-                .map_err(|_| PaymentError::Client(ClientError::Closed(None)))?;
-        }
-        Ok(())
-    }
-
-    async fn settle(
-        &self,
-        key: IdempotencyKey,
-        call: Call,
-    ) -> Result<SettlementResult, PaymentError> {
-        let ex = self
-            .run_command(
-                &Command::EndOfDay {
-                    password: self.config.password,
-                    extra: Vec::new(),
-                },
-                call.deadline,
-            )
-            .await
-            .map_err(exchange_error)?;
-        let fields = ex.status.last().cloned().unwrap_or_default();
-        let code = result_code_of(&fields)
-            .or(ex.aborted)
-            .unwrap_or(codes::SUCCESS);
-        let total = first(&fields, |f| match f {
-            Bmp::Amount(a) => Some(*a),
-            _ => None,
-        });
-        let now = driver::wall_clock();
-        let status = match codes::outcome(code) {
-            Outcome::Approved => Ok(()),
-            Outcome::Failed(c) => Err(c),
-            _ => Err(ErrorCode::INTERNAL),
-        };
-        // ZVT reports one net total over the batch (sales less refunds), given as the sales
-        // total; per-card-type totals (BMP 60) are not broken down.
-        let mut totals = Vec::new();
-        if let Some(total) = total {
-            totals.push(Totals {
-                kind: TransactionKind::Sale,
-                currency: self.config.currency,
-                // ZVT's total carries no count of transactions.
-                count: 0,
-                amount: total,
-            });
-        }
-        let receipt = ex.receipts().first().map(|lines| Receipt {
-            copy: ReceiptCopy::Merchant,
-            header: fit(lines).0,
-            merchant_name: None,
-            merchant_id: None,
-            terminal_label: None,
-            kind: TransactionKind::Sale,
-            amount: total.unwrap_or(0),
-            currency: self.config.currency,
-            tip: None,
-            cashback: None,
-            time: now,
-            method: None,
-            card_scheme: None,
-            pan: None,
-            aid: None,
-            application_label: None,
-            auth_code: None,
-            reference: None,
-            trace: None,
-            result_text: Some("END OF DAY".into()),
-            signature_line: false,
-            lines: Vec::new(),
-            footer: Vec::new(),
-        });
-        Ok(SettlementResult {
-            request_id: RequestId::default(),
-            idempotency_key: key,
-            terminal_id: self.capabilities.terminal_id,
-            batch_number: first(&fields, |f| match f {
-                Bmp::Receipt(r) => Some(u32::from(*r)),
-                _ => None,
-            })
-            .unwrap_or(0),
-            status,
-            opened: None,
-            closed: now,
-            totals,
-            receipt,
-            signature: None,
-        })
-    }
-
-    async fn receipt(
-        &self,
-        target: TransactionRef,
-        copy: ReceiptCopy,
-        deadline: Duration,
-    ) -> Result<Receipt, PaymentError> {
-        // The journal keeps every receipt the terminal printed; the terminal repeats only its
-        // last one.
-        let recorded = match &target {
-            TransactionRef::Key(k) => self.journal().get(k)?.and_then(|e| e.result),
-            TransactionRef::Id(id) => self
-                .journal()
-                .query(&Default::default())?
-                .into_iter()
-                .find_map(|e| e.result.filter(|r| r.transaction_id == *id)),
-            _ => None,
-        };
-        let result = match recorded {
-            Some(r) => Some(r),
-            None => self
-                .last_transaction(deadline)
-                .await?
-                .filter(|r| match &target {
-                    TransactionRef::Id(id) => r.transaction_id == *id,
-                    TransactionRef::Key(k) => r.idempotency_key == *k,
-                    _ => false,
-                }),
-        };
-        result
-            .and_then(|r| {
-                let n = r.receipts.len();
-                r.receipts
-                    .into_iter()
-                    .enumerate()
-                    .find(|(i, rc)| rc.copy == copy || (n == 1 && *i == 0))
-                    .map(|(_, rc)| rc)
-            })
-            .ok_or_else(|| {
-                PaymentError::Refused(ErrorMessage {
-                    request_id: None,
-                    code: ErrorCode::NOT_FOUND,
-                    detail: Some("no such receipt: the terminal repeats only its last one".into()),
-                    retry_after_ms: None,
-                })
-            })
-    }
-}

@@ -1,5 +1,5 @@
 //! The ZVT terminal role: [`ZvtServer`] answers a cash register that speaks ZVT and runs its
-//! commands on any `posbridge::PaymentTerminal` — the simulator's ZVT mode, or a gateway that
+//! commands on any `posbridge_api::PaymentTerminal` — the simulator's ZVT mode, or a gateway that
 //! lets a ZVT register drive a terminal of the native protocol.
 //!
 //! Money commands run in their own task: a register that disconnects mid-payment does not stop
@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use posbridge::{Call, PaymentError, PaymentTerminal, driver};
+use posbridge_api::{Call, PaymentError, PaymentTerminal, wall_clock};
 use posbridge_link::Link;
 use posbridge_wire::{
     Amount, Currency, IdempotencyKey, OperatorAuth, Outcome, ProgressStage, Receipt, ReceiptCopy,
@@ -210,7 +210,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 ..State::default()
             })),
             faults: Mutex::new(None),
-            started: driver::wall_clock().0,
+            started: wall_clock().0,
             abort_requested: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -536,7 +536,9 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             }
             Ok(Err(e)) => {
                 let code = match &e {
-                    PaymentError::Refused(m) => codes::result_code(Outcome::Failed(m.code)),
+                    PaymentError::Refused { refusal, .. } => {
+                        codes::result_code(Outcome::Failed(refusal.code))
+                    }
                     _ => codes::SYSTEM_ERROR,
                 };
                 self.end_with(link, code).await

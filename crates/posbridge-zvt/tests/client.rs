@@ -57,7 +57,7 @@ impl Bed {
     }
 
     async fn register<J: Journal + Send>(&self, framing: Framing, journal: J) -> ZvtTerminal<J> {
-        ZvtTerminal::connect(self.link(framing), framing, ZvtConfig::default(), journal)
+        posbridge_zvt::client::connect(self.link(framing), framing, ZvtConfig::default(), journal)
             .await
             .unwrap()
     }
@@ -79,8 +79,8 @@ fn call() -> Call {
 async fn sale_refund_reversal_and_end_of_day_over_tcp_framing() {
     let bed = Bed::new(Vec::new(), Latency::INSTANT).await;
     let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
-    assert_eq!(t.registered().terminal_id, Some(52_500_038));
-    assert_eq!(t.registered().currency, Some(978));
+    assert_eq!(t.adapter().registered().terminal_id, Some(52_500_038));
+    assert_eq!(t.adapter().registered().currency, Some(978));
 
     let mut progress = t.progress();
     let sale = t.sale(key(1), eur(12_50), call()).await.unwrap();
@@ -218,12 +218,12 @@ async fn pre_authorisation_book_total_and_reversal_over_serial_framing() {
         .incremental_auth(key(5), TransactionRef::Key(key(1)), eur(10_00), call())
         .await
         .unwrap_err();
-    assert!(matches!(err, PaymentError::Request(_)), "{err}");
+    assert!(matches!(err, PaymentError::Invalid(_)), "{err}");
     let err = t
         .sale(key(6), Amount::new(1_00, Currency::USD), call())
         .await
         .unwrap_err();
-    assert!(matches!(err, PaymentError::Request(_)), "{err}");
+    assert!(matches!(err, PaymentError::Invalid(_)), "{err}");
     assert!(t.journal().get(&key(6)).unwrap().is_none());
 }
 
@@ -277,7 +277,7 @@ async fn lost_results_are_recovered_from_the_last_transaction() {
         let k = key(100 + i as u128);
         let err = t.sale(k, eur(42_00), call()).await.unwrap_err();
         assert!(matches!(err, PaymentError::InDoubt(_)), "{fault}: {err}");
-        let journal = t.into_journal();
+        let journal = t.close().await;
         assert_eq!(journal.get(&k).unwrap().unwrap().state, EntryState::InDoubt);
         // Let the payment finish on the terminal.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -304,7 +304,7 @@ async fn a_command_that_never_ran_is_not_given_another_payments_result() {
     let bed = Bed::new(Vec::new(), Latency::INSTANT).await;
     let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
     let sale = t.sale(key(1), eur(42_00), call()).await.unwrap();
-    let mut journal = t.into_journal();
+    let mut journal = t.close().await;
     // Same amount, journaled after the sale, never sent.
     let request = TransactionRequest::new(
         RequestId::default(),
@@ -320,7 +320,7 @@ async fn a_command_that_never_ran_is_not_given_another_payments_result() {
         .unwrap();
     let t = bed.register(Framing::Tcp, journal).await;
     let report = t.recover(Duration::from_secs(10)).await.unwrap();
-    assert_eq!(report.not_charged, vec![key(2)], "{report:?}");
+    assert_eq!(report.not_taken, vec![key(2)], "{report:?}");
     assert!(report.recorded.is_empty());
     assert_eq!(
         t.journal().get(&key(2)).unwrap().unwrap().state,
@@ -345,7 +345,7 @@ async fn a_port_that_does_not_speak_zvt_is_named_as_such() {
         ack_timeout: Duration::from_millis(300),
         ..ZvtConfig::default()
     };
-    let err = ZvtTerminal::connect(ours, Framing::Tcp, config, MemoryJournal::new())
+    let err = posbridge_zvt::client::connect(ours, Framing::Tcp, config, MemoryJournal::new())
         .await
         .unwrap_err();
     let text = err.to_string();

@@ -11,7 +11,7 @@ use posbridge_link::{Delivery, FaultConfig, FaultInjector, Faults, Link, memory_
 use posbridge_sim::{Latency, TerminalProfile};
 use posbridge_wire::{Amount, Currency, IdempotencyKey, Outcome};
 use posbridge_zvt::Apdu;
-use posbridge_zvt::client::{ZvtConfig, ZvtTerminal};
+use posbridge_zvt::client::ZvtConfig;
 use posbridge_zvt::server::{ServerConfig, ZvtServer};
 use posbridge_zvt::transport::{Framing, ZvtLink};
 
@@ -36,10 +36,11 @@ async fn server() -> Arc<ZvtServer<posbridge_sim::zvt::Backend>> {
 }
 
 async fn sell(link: impl Link + 'static, framing: Framing) {
-    let t = ZvtTerminal::connect(link, framing, ZvtConfig::default(), MemoryJournal::new())
-        .await
-        .unwrap();
-    assert_eq!(t.registered().terminal_id, Some(10_000_001));
+    let t =
+        posbridge_zvt::client::connect(link, framing, ZvtConfig::default(), MemoryJournal::new())
+            .await
+            .unwrap();
+    assert_eq!(t.adapter().registered().terminal_id, Some(10_000_001));
     let r = t
         .sale(
             IdempotencyKey::from_u128(1),

@@ -37,6 +37,8 @@ pub enum ClientError {
     UnexpectedAnswer(Box<Message>),
     /// The connection is closed.
     Closed(Option<CloseReason>),
+    /// A result's signature does not verify against the paired terminal's key.
+    BadSignature(posbridge_crypto::SignatureError),
 }
 
 impl fmt::Display for ClientError {
@@ -56,14 +58,26 @@ impl fmt::Display for ClientError {
                     .map(|d| format!(" ({d})"))
                     .unwrap_or_default()
             ),
-            Self::Failed(f2) if f2.in_doubt() => write!(
-                f,
-                "no answer in time; the terminal may have acted on it ({f2:?}): check its status before trying again"
+            Self::Failed(RequestFailure::DeadlineExceeded { sent: true }) => f.write_str(
+                "no answer before the deadline; the terminal may have acted on it: check its status before trying again",
             ),
+            Self::Failed(RequestFailure::SessionClosed { sent: true }) => f.write_str(
+                "the connection ended before the answer came; the terminal may have acted on it: check its status before trying again",
+            ),
+            Self::Failed(RequestFailure::DeadlineExceeded { sent: false }) => {
+                f.write_str("the deadline passed before the request could be sent; nothing was sent")
+            }
+            Self::Failed(RequestFailure::SessionClosed { sent: false }) => {
+                f.write_str("the connection ended before the request was sent; nothing was sent")
+            }
+            Self::Failed(RequestFailure::Cancelled) => {
+                f.write_str("cancelled before it was sent; nothing was sent")
+            }
             Self::Failed(f2) => write!(f, "the request ended without an answer: {f2:?}"),
             Self::UnexpectedAnswer(m) => write!(f, "unexpected answer from the terminal: {m:?}"),
             Self::Closed(Some(r)) => write!(f, "the connection is closed: {r:?}"),
             Self::Closed(None) => f.write_str("the connection is closed"),
+            Self::BadSignature(e) => write!(f, "the result is not trustworthy: {e}"),
         }
     }
 }

@@ -81,17 +81,23 @@ mod client;
 mod discover;
 pub mod driver;
 mod managed;
-mod payments;
+mod native;
 mod reconcile;
-mod terminal;
 
 pub use client::{ClientError, ConnectOptions, NativeClient, PendingRequest};
 pub use discover::{DiscoverOptions, Discovered, DiscoveryProblem, discover};
-pub use managed::{Backoff, ConnectionState, Connector, ManagedError, ManagedPayments};
-pub use payments::{PaymentError, Payments, RecoveryReport, ReversalPolicy, reversal_key};
+pub use managed::{
+    Backoff, ConnectionState, ManagedError, ManagedPayments, NativeConnect, NativeConnectError,
+};
+pub use native::{NativeAdapter, Payments};
+pub use posbridge_api::{
+    Adapter, Answer, Call, CallError, Connect, ConnectStage, DoubtReason, Engine, Exchange,
+    InDoubt, PaymentError, PaymentTerminal, ProgressEvent, ProgressEvents, Records, RecoveryPolicy,
+    RecoveryReport, Refusal, Resolution, ReversalPolicy, Unresolved, reversal_key,
+};
 pub use posbridge_journal as journal;
+pub use posbridge_link::Connector;
 pub use reconcile::{Difference, Reconciliation, reconcile};
-pub use terminal::{Call, PaymentTerminal, ProgressEvents};
 
 /// Bluetooth LE links (feature `ble`): `posbridge-ble` with its btleplug central.
 #[cfg(feature = "ble")]

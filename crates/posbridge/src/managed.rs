@@ -2,15 +2,17 @@
 //! of whatever is in doubt before any new command, and a stream of connection states.
 
 use std::fmt;
-use std::future::Future;
 use std::time::Duration;
 
+use posbridge_api::{
+    Adapter, Connect, ConnectStage, Engine, PaymentError, RecoveryPolicy, RecoveryReport,
+};
 use posbridge_journal::Journal;
-use posbridge_link::Link;
+use posbridge_link::Connector;
 use posbridge_wire::{IdempotencyKey, TransactionCommand, TransactionRequest, TransactionResult};
 use tokio::sync::watch;
 
-use crate::{ClientError, ConnectOptions, NativeClient, PaymentError, Payments, RecoveryReport};
+use crate::{ClientError, ConnectOptions, NativeAdapter, NativeClient};
 
 /// How long to wait between connection attempts: `initial`, doubling per failed attempt up to
 /// `max`, each wait shortened by a random share of up to `jitter` so that many tills do not
@@ -86,60 +88,93 @@ pub enum ConnectionState {
     },
 }
 
-/// Opens links to the terminal: the app's transport (TCP, serial, BLE...).
-pub trait Connector {
-    /// The link.
-    type Link: Link + 'static;
-    /// Opens one.
-    fn open(
-        &mut self,
-    ) -> impl Future<Output = Result<Self::Link, Box<dyn std::error::Error + Send + Sync>>> + Send;
+/// Connects to a native terminal over the links `links` opens: the secure handshake (or pairing)
+/// with `options`; results verified against `terminal_key`.
+pub struct NativeConnect<C> {
+    /// Opens the links.
+    pub links: C,
+    /// How to connect.
+    pub options: ConnectOptions,
+    /// The paired terminal's signing key, every result must verify against.
+    pub terminal_key: Option<posbridge_crypto::PublicKey>,
+}
 
-    /// Whether [`open`](Self::open) looks for the terminal first (a BLE scan, mDNS): the state
-    /// stream then says [`ConnectionState::Discovering`] while it runs.
-    fn discovers(&self) -> bool {
-        false
+impl<C> fmt::Debug for NativeConnect<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NativeConnect").finish_non_exhaustive()
     }
 }
 
-impl<F, Fut, L> Connector for F
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<L, Box<dyn std::error::Error + Send + Sync>>> + Send,
-    L: Link + 'static,
-{
-    type Link = L;
-    fn open(
-        &mut self,
-    ) -> impl Future<Output = Result<L, Box<dyn std::error::Error + Send + Sync>>> + Send {
-        self()
+/// Why a native connection could not be made.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NativeConnectError {
+    /// The link could not be opened.
+    Link(Box<dyn std::error::Error + Send + Sync>),
+    /// Pairing or the secure handshake failed.
+    Handshake(ClientError),
+}
+
+impl fmt::Display for NativeConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Link(e) => write!(f, "{e}"),
+            Self::Handshake(e) => write!(f, "{e}"),
+        }
     }
 }
+
+impl std::error::Error for NativeConnectError {}
+
+impl<C: Connector> Connect for NativeConnect<C> {
+    type Adapter = NativeAdapter;
+    type Error = NativeConnectError;
+
+    async fn connect(
+        &mut self,
+        stage: &mut (dyn FnMut(ConnectStage) + Send),
+    ) -> Result<NativeAdapter, NativeConnectError> {
+        stage(if self.links.discovers() {
+            ConnectStage::Discovering
+        } else {
+            ConnectStage::Connecting
+        });
+        let link = self.links.open().await.map_err(NativeConnectError::Link)?;
+        stage(ConnectStage::Handshaking);
+        let client = NativeClient::connect(link, self.options.clone())
+            .await
+            .map_err(NativeConnectError::Handshake)?;
+        Ok(NativeAdapter::new(client, self.terminal_key))
+    }
+}
+
+/// The adapter error of a connector's connections.
+type AdapterError<C> = <<C as Connect>::Adapter as Adapter>::Error;
 
 // One per till, replaced on (re)connects only: its size does not matter.
 #[allow(clippy::large_enum_variant)]
-enum Conn<J: Journal> {
-    Up(Payments<J>),
+enum Conn<A, J> {
+    Up(Engine<A, J>),
     Down(J),
     Moving,
 }
 
-/// A till that stays connected: every command first makes sure the connection is up (with
-/// back-off) and that nothing is in doubt (recovery), then runs journaled.
-pub struct ManagedPayments<C: Connector, J: Journal> {
+/// A till that stays connected, whatever its terminal's protocol: every command first makes
+/// sure the connection is up (with back-off) and that nothing is in doubt (recovery), then
+/// runs through the engine, journaled.
+pub struct ManagedPayments<C: Connect, J> {
     connector: C,
-    options: ConnectOptions,
-    terminal_key: Option<posbridge_crypto::PublicKey>,
+    policy: RecoveryPolicy,
     backoff: Backoff,
     max_attempts: u32,
     call_timeout: Duration,
-    conn: Conn<J>,
+    conn: Conn<C::Adapter, J>,
     state: watch::Sender<ConnectionState>,
     seed: u64,
     needs_recovery: bool,
 }
 
-impl<C: Connector, J: Journal> fmt::Debug for ManagedPayments<C, J> {
+impl<C: Connect, J> fmt::Debug for ManagedPayments<C, J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ManagedPayments")
             .field("state", &*self.state.borrow())
@@ -148,23 +183,36 @@ impl<C: Connector, J: Journal> fmt::Debug for ManagedPayments<C, J> {
 }
 
 /// Why a managed command failed.
-#[derive(Debug)]
 #[non_exhaustive]
-pub enum ManagedError {
+pub enum ManagedError<C: Connect> {
     /// Every connection attempt failed.
     Unreachable {
         /// Attempts made.
         attempts: u32,
         /// The last failure.
-        last: String,
+        last: C::Error,
     },
     /// Commands are still in doubt after recovery: nothing new is sent until they are resolved.
-    StillInDoubt(RecoveryReport),
+    StillInDoubt(Box<RecoveryReport>),
     /// The payment itself failed.
-    Payment(PaymentError),
+    Payment(PaymentError<AdapterError<C>>),
 }
 
-impl fmt::Display for ManagedError {
+impl<C: Connect> fmt::Debug for ManagedError<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable { attempts, last } => f
+                .debug_struct("Unreachable")
+                .field("attempts", attempts)
+                .field("last", last)
+                .finish(),
+            Self::StillInDoubt(r) => f.debug_tuple("StillInDoubt").field(r).finish(),
+            Self::Payment(e) => f.debug_tuple("Payment").field(e).finish(),
+        }
+    }
+}
+
+impl<C: Connect> fmt::Display for ManagedError<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unreachable { attempts, last } => write!(
@@ -173,32 +221,25 @@ impl fmt::Display for ManagedError {
             ),
             Self::StillInDoubt(r) => write!(
                 f,
-                "earlier commands are still in doubt ({r:?}); nothing new is sent until they are resolved"
+                "earlier commands are still in doubt ({r}); nothing new is sent until they are resolved"
             ),
             Self::Payment(e) => write!(f, "{e}"),
         }
     }
 }
 
-impl std::error::Error for ManagedError {}
+impl<C: Connect> std::error::Error for ManagedError<C> {}
 
-impl<C: Connector, J: Journal> ManagedPayments<C, J> {
-    /// A till that connects through `connector` with `options`, journals in `journal`, and
-    /// checks results against `terminal_key`. Nothing happens until the first command (or
-    /// [`connect`](Self::connect)).
-    pub fn new(
-        connector: C,
-        options: ConnectOptions,
-        journal: J,
-        terminal_key: Option<posbridge_crypto::PublicKey>,
-    ) -> Self {
+impl<C: Connect, J: Journal> ManagedPayments<C, J> {
+    /// A till that connects through `connector` and journals in `journal`. Nothing happens until
+    /// the first command (or [`connect`](Self::connect)).
+    pub fn new(connector: C, journal: J) -> Self {
         let (state, _) = watch::channel(ConnectionState::Disconnected {
             reason: "not connected yet".into(),
         });
         Self {
             connector,
-            options,
-            terminal_key,
+            policy: RecoveryPolicy::default(),
             backoff: Backoff::default(),
             max_attempts: 10,
             call_timeout: Duration::from_secs(120),
@@ -213,6 +254,12 @@ impl<C: Connector, J: Journal> ManagedPayments<C, J> {
     pub fn set_backoff(&mut self, backoff: Backoff, max_attempts: u32) -> &mut Self {
         self.backoff = backoff;
         self.max_attempts = max_attempts.max(1);
+        self
+    }
+
+    /// Sets the recovery policy of every connection (default: [`RecoveryPolicy::default`]).
+    pub fn set_policy(&mut self, policy: RecoveryPolicy) -> &mut Self {
+        self.policy = policy;
         self
     }
 
@@ -236,123 +283,114 @@ impl<C: Connector, J: Journal> ManagedPayments<C, J> {
     }
 
     /// Makes sure the connection is up and nothing is in doubt.
-    pub async fn connect(&mut self) -> Result<&Payments<J>, ManagedError> {
-        if let Conn::Up(p) = &self.conn
-            && !p.client().is_closed()
-        {
-            if self.needs_recovery {
-                self.set(ConnectionState::Recovering);
-                let report = p
-                    .recover(self.call_timeout)
-                    .await
-                    .map_err(ManagedError::Payment)?;
-                if !report.running.is_empty() || !report.unresolved.is_empty() {
-                    return Err(ManagedError::StillInDoubt(report));
-                }
-                self.needs_recovery = false;
-                self.set(ConnectionState::Ready);
-            }
-            return match &self.conn {
-                Conn::Up(p) => Ok(p),
-                _ => unreachable!("checked above"),
-            };
+    pub async fn connect(&mut self) -> Result<&Engine<C::Adapter, J>, ManagedError<C>> {
+        self.connect_and_recover(true).await
+    }
+
+    /// The connection, up; recovered first if `recover` (a command that recovers on its own —
+    /// every engine command does — skips it, so that its own key is not taken for an orphan).
+    async fn connect_and_recover(
+        &mut self,
+        recover: bool,
+    ) -> Result<&Engine<C::Adapter, J>, ManagedError<C>> {
+        let up = matches!(&self.conn, Conn::Up(p) if !p.adapter().is_closed());
+        if !up {
+            self.reconnect().await?;
         }
+        let Conn::Up(engine) = &self.conn else {
+            unreachable!("connected above")
+        };
+        if recover && self.needs_recovery {
+            self.set(ConnectionState::Recovering);
+            let report = engine
+                .recover(self.call_timeout)
+                .await
+                .map_err(ManagedError::Payment)?;
+            if !report.is_clean() {
+                self.set(ConnectionState::Disconnected {
+                    reason: "commands still in doubt".into(),
+                });
+                return Err(ManagedError::StillInDoubt(Box::new(report)));
+            }
+            self.needs_recovery = false;
+        }
+        self.set(ConnectionState::Ready);
+        Ok(engine)
+    }
+
+    async fn reconnect(&mut self) -> Result<(), ManagedError<C>> {
         let journal = match std::mem::replace(&mut self.conn, Conn::Moving) {
             Conn::Up(p) => p.into_parts().1,
             Conn::Down(j) => j,
             Conn::Moving => unreachable!("never left moving"),
         };
-        let mut last = String::new();
-        let mut journal = Some(journal);
+        self.needs_recovery = true;
+        let mut last = None;
         for attempt in 1..=self.max_attempts {
-            if attempt > 1 {
+            if let Some(reason) = &last
+                && attempt > 1
+            {
                 let random = self.random();
                 let after = self.backoff.delay(attempt - 1, random);
+                let reason = format!("{reason}");
                 self.set(ConnectionState::Reconnecting {
                     attempt,
                     after,
-                    reason: last.clone(),
+                    reason,
                 });
                 tokio::time::sleep(after).await;
             }
-            self.set(if self.connector.discovers() {
-                ConnectionState::Discovering { attempt }
-            } else {
-                ConnectionState::Connecting { attempt }
-            });
-            let link = match self.connector.open().await {
-                Ok(l) => l,
-                Err(e) => {
-                    last = e.to_string();
-                    continue;
-                }
+            let state = &self.state;
+            let mut stage = |s: ConnectStage| {
+                let next = match s {
+                    ConnectStage::Discovering => ConnectionState::Discovering { attempt },
+                    ConnectStage::Handshaking => ConnectionState::Handshaking { attempt },
+                    _ => ConnectionState::Connecting { attempt },
+                };
+                tracing::info!(state = ?next, "connection state");
+                state.send_replace(next);
             };
-            self.set(ConnectionState::Handshaking { attempt });
-            let client = match NativeClient::connect(link, self.options.clone()).await {
-                Ok(c) => c,
-                Err(e) => {
-                    last = e.to_string();
-                    continue;
+            match self.connector.connect(&mut stage).await {
+                Ok(adapter) => {
+                    self.conn =
+                        Conn::Up(Engine::new(adapter, journal).with_policy(self.policy.clone()));
+                    return Ok(());
                 }
-            };
-            self.set(ConnectionState::Recovering);
-            let payments = Payments::new(
-                client,
-                journal.take().expect("kept until used"),
-                self.terminal_key,
-            );
-            match payments.recover(self.call_timeout).await {
-                Ok(report) if report.running.is_empty() && report.unresolved.is_empty() => {
-                    self.needs_recovery = false;
-                    self.set(ConnectionState::Ready);
-                    self.conn = Conn::Up(payments);
-                    return match &self.conn {
-                        Conn::Up(p) => Ok(p),
-                        _ => unreachable!("just set"),
-                    };
-                }
-                Ok(report) => {
-                    self.set(ConnectionState::Disconnected {
-                        reason: "commands still in doubt".into(),
-                    });
-                    self.conn = Conn::Up(payments);
-                    return Err(ManagedError::StillInDoubt(report));
-                }
-                Err(e) => {
-                    last = e.to_string();
-                    journal = Some(payments.into_parts().1);
-                }
+                Err(e) => last = Some(e),
             }
         }
+        let last = last.expect("at least one attempt");
         self.set(ConnectionState::Disconnected {
-            reason: last.clone(),
+            reason: last.to_string(),
         });
-        self.conn = Conn::Down(journal.expect("returned on every failed attempt"));
+        self.conn = Conn::Down(journal);
         Err(ManagedError::Unreachable {
             attempts: self.max_attempts,
             last,
         })
     }
 
-    /// Runs a money command: connected and recovered first, then journaled and verified. If the
-    /// connection breaks, the command is in doubt and the next call recovers it first.
+    /// Runs a money command: connected first, then through the engine, which resolves what is
+    /// in doubt before it sends anything new. If the connection breaks, the command is in doubt
+    /// (or not sent) and the next call recovers it first — or sends it, if the app asks again
+    /// with the same key.
     pub async fn transaction(
         &mut self,
         key: IdempotencyKey,
         command: TransactionCommand,
-    ) -> Result<TransactionResult, ManagedError> {
+    ) -> Result<TransactionResult, ManagedError<C>> {
         let timeout = self.call_timeout;
-        let payments = self.connect().await?;
-        let result = payments
+        let engine = self.connect_and_recover(false).await?;
+        let result = engine
             .run(
                 TransactionRequest::new(Default::default(), key, command),
                 timeout,
             )
             .await;
-        if let Err(PaymentError::InDoubt(_) | PaymentError::Client(ClientError::Closed(_))) =
-            &result
+        if let Err(e) = &result
+            && (e.is_in_doubt() || matches!(e, PaymentError::NotSent { .. }))
         {
-            // Whatever happened, the next command resolves this one first.
+            // Whatever happened, the next connection resolves it first.
             self.needs_recovery = true;
         }
         result.map_err(ManagedError::Payment)
@@ -362,11 +400,7 @@ impl<C: Connector, J: Journal> ManagedPayments<C, J> {
     /// command reconnects and recovers.
     pub async fn pause(&mut self) {
         match std::mem::replace(&mut self.conn, Conn::Moving) {
-            Conn::Up(p) => {
-                let (client, journal) = p.into_parts();
-                client.close().await;
-                self.conn = Conn::Down(journal);
-            }
+            Conn::Up(p) => self.conn = Conn::Down(p.close().await),
             other => self.conn = other,
         }
         self.needs_recovery = true;

@@ -80,6 +80,7 @@ async fn checks(bed: &fake_bluez::FakeBluez) {
         declined.outcome
     );
     let status = payments
+        .adapter()
         .client()
         .status(IdempotencyKey::from_u128(0xB1E_0001), CALL)
         .await

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use posbridge::journal::MemoryJournal;
-use posbridge::{ConnectOptions, NativeClient, Payments, driver};
+use posbridge::{ConnectOptions, NativeAdapter, NativeClient, Payments, driver};
 use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role};
 use posbridge_link::{Delivery, memory_pair};
 use posbridge_session::harness::hello;
@@ -85,9 +85,8 @@ async fn spans_carry_ids_and_logs_carry_no_card_data_or_secrets() {
     .await
     .unwrap();
     let payments = Payments::new(
-        client,
+        NativeAdapter::new(client, Some(terminal.signing().public_key())),
         MemoryJournal::new(),
-        Some(terminal.signing().public_key()),
     );
     let sale = payments
         .transaction(

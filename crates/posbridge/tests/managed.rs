@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use posbridge::journal::{EntryState, Journal, MemoryJournal};
-use posbridge::{Backoff, ConnectOptions, ConnectionState, ManagedError, ManagedPayments, driver};
+use posbridge::{
+    Backoff, ConnectOptions, ConnectionState, ManagedError, ManagedPayments, NativeConnect, driver,
+};
 use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role};
 use posbridge_link::{Delivery, MemoryLink, memory_pair};
 use posbridge_session::harness::hello;
@@ -141,7 +143,14 @@ async fn reconnects_with_back_off_and_recovers_a_sale_lost_with_the_link() {
         }
     };
     let key = Some(ids().1.signing().public_key());
-    let mut till = ManagedPayments::new(connector, options(), MemoryJournal::new(), key);
+    let mut till = ManagedPayments::new(
+        NativeConnect {
+            links: connector,
+            options: options(),
+            terminal_key: key,
+        },
+        MemoryJournal::new(),
+    );
     let mut states = till.states();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
@@ -227,7 +236,14 @@ async fn reconnects_with_back_off_and_recovers_a_sale_lost_with_the_link() {
 #[tokio::test(start_paused = true)]
 async fn gives_up_after_its_attempts_with_a_typed_error() {
     let connector = || async { Err::<MemoryLink, Boxed>("no route to host".into()) };
-    let mut till = ManagedPayments::new(connector, options(), MemoryJournal::new(), None);
+    let mut till = ManagedPayments::new(
+        NativeConnect {
+            links: connector,
+            options: options(),
+            terminal_key: None,
+        },
+        MemoryJournal::new(),
+    );
     till.set_backoff(Backoff::default(), 4);
     let started = tokio::time::Instant::now();
     let err = till
@@ -237,7 +253,7 @@ async fn gives_up_after_its_attempts_with_a_typed_error() {
     match err {
         ManagedError::Unreachable { attempts, last } => {
             assert_eq!(attempts, 4);
-            assert!(last.contains("no route"), "{last}");
+            assert!(last.to_string().contains("no route"), "{last}");
         }
         other => panic!("{other}"),
     }

@@ -6,16 +6,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use posbridge::journal::{EntryState, Journal, MemoryJournal, SqliteJournal};
-use posbridge::{ConnectOptions, NativeClient, PaymentError, Payments, driver};
+use posbridge::{ConnectOptions, NativeAdapter, NativeClient, PaymentError, Payments, driver};
 use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role};
 use posbridge_link::{Delivery, memory_pair};
 use posbridge_session::harness::hello;
 use posbridge_session::{
-    ClientSecurity, PairingRegistry, RequestError, SessionConfig, TerminalContext, TerminalSession,
+    ClientSecurity, PairingRegistry, SessionConfig, TerminalContext, TerminalSession,
 };
 use posbridge_sim::{Latency, Simulator, TerminalProfile};
 use posbridge_wire::{
-    Amount, Currency, IdempotencyKey, Outcome, Timestamp, TransactionCommand, TransactionRequest,
+    Amount, CapabilityError, Currency, IdempotencyKey, Outcome, Timestamp, TransactionCommand,
+    TransactionRequest,
 };
 
 const CALL: Duration = Duration::from_secs(90);
@@ -109,9 +110,8 @@ async fn a_sale_is_journaled_before_it_is_sent_and_recorded_verified() {
     let ctx = terminal_context();
     let (client, _served) = connect(&ctx, simulator(Latency::INSTANT)).await;
     let payments = Payments::new(
-        client,
+        NativeAdapter::new(client, signing_key()),
         SqliteJournal::open_in_memory().unwrap(),
-        signing_key(),
     );
     let r = payments
         .transaction(IdempotencyKey::from_u128(1), sale(1250), CALL)
@@ -139,7 +139,7 @@ async fn a_sale_is_journaled_before_it_is_sent_and_recorded_verified() {
     assert!(
         matches!(
             err,
-            PaymentError::Request(RequestError::AmountOutOfRange { .. })
+            PaymentError::Invalid(CapabilityError::AmountOutOfRange { .. })
         ),
         "{err}"
     );
@@ -157,7 +157,10 @@ async fn a_sale_is_journaled_before_it_is_sent_and_recorded_verified() {
 async fn a_sale_lost_with_the_link_is_recovered_without_a_second_charge() {
     let ctx = terminal_context();
     let (client, served) = connect(&ctx, simulator(Latency::default())).await;
-    let payments = Payments::new(client, MemoryJournal::new(), signing_key());
+    let payments = Payments::new(
+        NativeAdapter::new(client, signing_key()),
+        MemoryJournal::new(),
+    );
     let key = IdempotencyKey::from_u128(10);
     let sale_task = async { payments.transaction(key, sale(4200), CALL).await };
     let kill = async {
@@ -180,7 +183,10 @@ async fn a_sale_lost_with_the_link_is_recovered_without_a_second_charge() {
     // in the terminal's memory. Recovery asks again with the same key: the new simulator, not
     // knowing the command, fails it — nothing was charged, and the journal records that.
     let (client, _served) = connect(&ctx, simulator(Latency::INSTANT)).await;
-    let payments = Payments::new(client, std::mem::take(&mut journal), signing_key());
+    let payments = Payments::new(
+        NativeAdapter::new(client, signing_key()),
+        std::mem::take(&mut journal),
+    );
     let report = payments.recover(CALL).await.unwrap();
     assert_eq!(report.awaited, vec![key], "{report:?}");
     let entry = payments.journal().get(&key).unwrap().unwrap();
@@ -194,24 +200,46 @@ async fn a_sale_lost_with_the_link_is_recovered_without_a_second_charge() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_intent_that_never_left_is_sent_again_by_recovery() {
+async fn an_intent_that_never_left_is_not_taken_by_recovery_but_sent_when_the_app_asks() {
     let ctx = terminal_context();
-    // The app wrote the intent and crashed before sending.
+    // The app wrote two intents and crashed before sending either.
     let mut journal = MemoryJournal::new();
-    let key = IdempotencyKey::from_u128(20);
-    journal
-        .record_intent(
-            ctx.settings.lock().unwrap().capabilities.terminal_id,
-            &TransactionRequest::new(Default::default(), key, sale(1800)),
-            signing_key(),
-            Timestamp(5),
-        )
-        .unwrap();
+    let terminal = ctx.settings.lock().unwrap().capabilities.terminal_id;
+    let (gone, asked) = (IdempotencyKey::from_u128(20), IdempotencyKey::from_u128(21));
+    for (key, minor) in [(gone, 1800), (asked, 1900)] {
+        journal
+            .record_intent(
+                terminal,
+                &TransactionRequest::new(Default::default(), key, sale(minor)),
+                signing_key(),
+                Timestamp(5),
+            )
+            .unwrap();
+    }
     let (client, _served) = connect(&ctx, simulator(Latency::INSTANT)).await;
-    let payments = Payments::new(client, journal, signing_key());
+    let payments = Payments::new(NativeAdapter::new(client, signing_key()), journal);
+    // The app asks again for one of them: the terminal never saw it, so it is sent now.
+    let r = payments.resume(asked, None, CALL).await.unwrap();
+    assert_eq!(r.amount.minor, 1900);
+    assert_eq!(
+        payments.journal().get(&asked).unwrap().unwrap().state,
+        EntryState::Done
+    );
+    // Recovery on its own does not send the other one minutes or days later: not taken.
     let report = payments.recover(CALL).await.unwrap();
-    assert_eq!(report.resent, vec![key], "{report:?}");
-    let entry = payments.journal().get(&key).unwrap().unwrap();
-    assert_eq!(entry.state, EntryState::Done);
-    assert_eq!(entry.result.unwrap().amount.minor, 1800);
+    assert_eq!(report.not_taken, vec![gone], "{report:?}");
+    let entry = payments.journal().get(&gone).unwrap().unwrap();
+    assert_eq!(entry.state, EntryState::Rejected);
+    assert!(entry.note.unwrap().contains("not taken"));
+    let status = payments
+        .adapter()
+        .client()
+        .status(gone, CALL)
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        posbridge_wire::TransactionStatus::NotFound,
+        "never charged"
+    );
 }

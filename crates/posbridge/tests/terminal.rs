@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use posbridge::journal::{EntryState, Journal, MemoryJournal};
 use posbridge::{
-    Call, ConnectOptions, NativeClient, PaymentError, PaymentTerminal, Payments, driver,
+    Adapter, Call, ConnectOptions, NativeAdapter, NativeClient, PaymentError, PaymentTerminal,
+    Payments, driver,
 };
 use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role, verify_settlement};
 use posbridge_link::{Delivery, memory_pair};
@@ -92,9 +93,8 @@ async fn terminal(manual_cards: bool) -> Payments<MemoryJournal> {
     .await
     .unwrap();
     Payments::new(
-        client,
+        NativeAdapter::new(client, Some(terminal_keys.signing().public_key())),
         MemoryJournal::new(),
-        Some(terminal_keys.signing().public_key()),
     )
 }
 
@@ -138,7 +138,7 @@ async fn front_desk(t: &impl PaymentTerminal) -> Vec<ProgressStage> {
     // A refund without the operator is refused before anything is charged.
     let refused = t.refund(key(6), eur(100), None, Call::within(T)).await;
     assert!(
-        matches!(&refused, Err(PaymentError::Refused(e)) if e.code == ErrorCode::AUTHORIZATION_REQUIRED),
+        matches!(&refused, Err(PaymentError::Refused { refusal: e, .. }) if e.code == ErrorCode::AUTHORIZATION_REQUIRED),
         "{refused:?}"
     );
     let spare = t
@@ -213,7 +213,7 @@ async fn every_call_of_the_api_on_the_native_protocol() {
             ProgressStage::ProcessingOnline
         ]
     );
-    let key = payments.terminal_key().copied().unwrap();
+    let key = payments.adapter().terminal_key().unwrap();
     let report = payments
         .settle(
             IdempotencyKey::from_u128(0x7E57_0000 + 11),

@@ -45,6 +45,7 @@ async fn pairing_and_sales_through_bluez() {
     till.approved_sale(&payments, 0xB1E_1001, 4200).await;
     println!("BLE-SALE signed sale through BlueZ in {:.2?}", t.elapsed());
     let status = payments
+        .adapter()
         .client()
         .status(IdempotencyKey::from_u128(0xB1E_1001), CALL)
         .await

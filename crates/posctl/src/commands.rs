@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posbridge::journal::{Journal, Query, SqliteJournal, export_csv, export_jsonl};
-use posbridge::{Call, ConnectOptions, NativeClient, PaymentError, PaymentTerminal, Payments};
+use posbridge::{
+    Adapter, Call, ConnectOptions, NativeAdapter, NativeClient, PaymentError, PaymentTerminal,
+    Payments,
+};
 use posbridge_crypto::PairingSecret;
 use posbridge_link::Link;
 use posbridge_session::{ClientSecurity, SessionConfig};
@@ -107,7 +110,7 @@ async fn connect_zvt(home: &Home, common: &Common) -> Result<ZvtTerminal<SqliteJ
         password: common.zvt_password,
         ..ZvtConfig::default()
     };
-    ZvtTerminal::connect(link, framing, config, journal)
+    posbridge_zvt::client::connect(link, framing, config, journal)
         .await
         .map_err(connect_failure)
 }
@@ -260,7 +263,10 @@ async fn connect(
     .map_err(connect_failure)?;
     let journal = SqliteJournal::open(home.journal_path())?;
     Ok((
-        Payments::new(client, journal, Some(record.peer.signing_key)),
+        Payments::new(
+            NativeAdapter::new(client, Some(record.peer.signing_key)),
+            journal,
+        ),
         name,
     ))
 }
@@ -444,10 +450,11 @@ fn outcome_code(r: &TransactionResult) -> u8 {
     }
 }
 
-fn payment_failure(e: PaymentError) -> Failure {
-    match e {
-        PaymentError::InDoubt(_) => Failure(exit::IN_DOUBT, e.into()),
-        e => Failure(exit::FAILED, e.into()),
+fn payment_failure<E: std::error::Error + Send + Sync + 'static>(e: PaymentError<E>) -> Failure {
+    if e.is_in_doubt() {
+        Failure(exit::IN_DOUBT, e.into())
+    } else {
+        Failure(exit::FAILED, e.into())
     }
 }
 
@@ -518,7 +525,7 @@ async fn run_command(
     }
     let mut request = TransactionRequest::new(RequestId::default(), key, command);
     request.operator = operator;
-    let progress = Progress::start(payments.client(), common.json);
+    let progress = Progress::start(payments.adapter().client(), common.json);
     let result = {
         let run = payments.run(request, Duration::from_secs(timeout));
         tokio::pin!(run);
@@ -538,7 +545,7 @@ async fn run_command(
                     match progress.request_id() {
                         Some(id) => {
                             progress.note("cancel requested (press Ctrl-C again to stop waiting)");
-                            if let Err(e) = payments.client().cancel(id).await {
+                            if let Err(e) = payments.adapter().client().cancel(id).await {
                                 progress.note(&format!("cancel not sent: {e}"));
                             }
                         }
@@ -551,8 +558,7 @@ async fn run_command(
     progress.stop();
     let result = result.map_err(payment_failure)?;
     print_result(common.json, &result);
-    let (client, _) = payments.into_parts();
-    client.close().await;
+    payments.close().await;
     Ok(outcome_code(&result))
 }
 
@@ -697,12 +703,12 @@ pub(crate) async fn status(args: StatusArgs) -> Result<u8, Failure> {
     }
     let (payments, _) = connect(&home, &args.common).await?;
     let status = payments
+        .adapter()
         .client()
         .status(key, Duration::from_secs(20))
         .await?;
     let code = print_status(args.common.json, &status);
-    let (client, _) = payments.into_parts();
-    client.close().await;
+    payments.close().await;
     Ok(code)
 }
 
@@ -755,7 +761,7 @@ pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
         println!(
             "recorded {}, not charged {}, unresolved {}",
             report.recorded.len(),
-            report.not_charged.len(),
+            report.not_taken.len(),
             report.unresolved.len()
         );
         return Ok(if report.unresolved.is_empty() {
@@ -777,8 +783,7 @@ pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
         report.running.len(),
         report.unresolved.len()
     );
-    let (client, _) = payments.into_parts();
-    client.close().await;
+    payments.close().await;
     Ok(
         if report.running.is_empty() && report.unresolved.is_empty() {
             exit::OK
@@ -832,6 +837,7 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
         operator: Some(operator),
     });
     let report = match payments
+        .adapter()
         .client()
         .request(request, Duration::from_secs(60))
         .await?
@@ -851,9 +857,12 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
         .map_err(|e| format!("encode the settlement report: {e}"))?;
     std::fs::write(&file, &bytes)?;
     println!("batch {} closed", report.batch_number);
-    let clean = print_reconciliation(&payments.journal(), &report, payments.terminal_key())?;
-    let (client, _) = payments.into_parts();
-    client.close().await;
+    let clean = print_reconciliation(
+        &payments.journal(),
+        &report,
+        payments.adapter().terminal_key().as_ref(),
+    )?;
+    payments.close().await;
     Ok(if clean {
         println!("reconciled");
         exit::OK
@@ -1275,7 +1284,7 @@ pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
         print_result(args.common.json, r);
         return Ok(outcome_code(r));
     }
-    let progress = Progress::start(payments.client(), args.common.json);
+    let progress = Progress::start(payments.adapter().client(), args.common.json);
     let result = {
         let run = payments.resume(key, operator, Duration::from_secs(args.timeout));
         tokio::pin!(run);
@@ -1285,7 +1294,7 @@ pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
             tokio::select! {
                 r = &mut run => break r,
                 _ = poll.tick(), if !asked => {
-                    if payments.running_request().is_some() {
+                    if payments.adapter().running_request().is_some() {
                         asked = true;
                         progress.note("cancel requested");
                         payments.cancel().await.map_err(payment_failure)?;
@@ -1302,7 +1311,6 @@ pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
         println!("too late to cancel: the terminal had already finished");
     }
     print_result(args.common.json, &result);
-    let (client, _) = payments.into_parts();
-    client.close().await;
+    payments.close().await;
     Ok(outcome_code(&result))
 }

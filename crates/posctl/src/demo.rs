@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posbridge::journal::{Journal, Query, SqliteJournal};
-use posbridge::{ClientError, ConnectOptions, NativeClient, Payments, driver};
+use posbridge::{ClientError, ConnectOptions, NativeAdapter, NativeClient, Payments, driver};
 use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId};
 use posbridge_session::{
     ClientEvent, ClientSecurity, PairingRegistry, SessionConfig, TerminalContext, TerminalSession,
@@ -192,8 +192,8 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         ),
     };
     let journal = SqliteJournal::open(&journal_path)?;
-    let payments = Payments::new(client, journal, Some(signing_key));
-    let client = payments.client();
+    let payments = Payments::new(NativeAdapter::new(client, Some(signing_key)), journal);
+    let client = payments.adapter().client();
 
     // Progress as the customer sees it.
     let mut events = client.events();
@@ -359,9 +359,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     }
     let unresolved = payments.journal().unresolved()?.len();
     println!("in doubt: {unresolved}");
-    let (client, journal) = payments.into_parts();
-    drop(journal);
-    client.close().await;
+    drop(payments.close().await);
     if !keep_journal {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", journal_path.display()));

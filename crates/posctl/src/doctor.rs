@@ -442,8 +442,7 @@ async fn tls(r: &mut Report, address: &str, pin: &str) -> Option<Box<dyn posbrid
 
 /// The way to a ZVT terminal: the address, the connection, the registration, the status.
 async fn zvt(r: &mut Report, common: &Common) -> u8 {
-    use posbridge::PaymentTerminal;
-    use posbridge_zvt::client::{ConnectError, ExchangeError, ZvtConfig, ZvtTerminal};
+    use posbridge_zvt::client::{ConnectError, ExchangeError, ZvtClient, ZvtConfig};
     use posbridge_zvt::transport::Framing;
     let Some(address) = common.zvt_address.clone() else {
         r.line(
@@ -508,14 +507,7 @@ async fn zvt(r: &mut Report, common: &Common) -> u8 {
         password: common.zvt_password,
         ..ZvtConfig::default()
     };
-    let terminal = match ZvtTerminal::connect(
-        link,
-        framing,
-        config,
-        posbridge::journal::MemoryJournal::new(),
-    )
-    .await
-    {
+    let terminal = match ZvtClient::connect(link, framing, config).await {
         Ok(t) => t,
         Err(e) => {
             r.connect_failed = true;
@@ -569,7 +561,6 @@ async fn zvt(r: &mut Report, common: &Common) -> u8 {
         ),
         Err(e) => r.line(Verdict::Warn, "status enquiry", &e.to_string(), None),
     }
-    let _ = terminal.capabilities();
     finish(r)
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use posbridge::ble::{BleCentral, BleConfig};
 use posbridge::journal::{EntryState, Journal, MemoryJournal};
-use posbridge::{ConnectOptions, NativeClient, Payments, driver};
+use posbridge::{ConnectOptions, NativeAdapter, NativeClient, Payments, driver};
 use posbridge_crypto::{
     LocalIdentity, PairingConfig, PairingRecord, PairingSecret, PeerId, verify_result,
 };
@@ -123,7 +123,7 @@ impl Till {
             self.record = Some(r.clone());
         }
         let key = self.record.as_ref().expect("paired").peer.signing_key;
-        Payments::new(client, journal, Some(key))
+        Payments::new(NativeAdapter::new(client, Some(key)), journal)
     }
 
     /// A sale that must be approved, signed by the paired terminal and journaled as done.
