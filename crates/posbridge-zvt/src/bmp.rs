@@ -86,6 +86,10 @@ pub enum Bmp {
     /// the value without its length prefix), or a known tag whose value is not what the
     /// specification says (a receipt number `FFFF`): kept as it came, never dropped.
     Other(u8, Vec<u8>),
+    /// The rest of the fields, from a tag whose length this codec does not know (or a field that
+    /// cannot be read) on, as it came: what follows cannot be split without that length. Only
+    /// [`parse_lenient`] makes it; a reader must treat whatever it might hold as unknown.
+    Unparsed(Vec<u8>),
 }
 
 /// Fixed lengths of the fixed-length BMPs this codec knows (ZVT revision 13); variable ones
@@ -95,8 +99,9 @@ fn fixed_len(tag: u8) -> Option<usize> {
         // Timeout, max. status infos, service byte, pump number, payment type, result code,
         // card type, card type id, result code of the host (AS), algorithm key, direct debit,
         // number of key resets, display duration, beeps, status, OK key, yes/no key.
+        // Minimum and maximum input length, echo of the input (display commands).
         0x01 | 0x02 | 0x03 | 0x05 | 0x19 | 0x27 | 0x8A | 0x8C | 0xA0 | 0xD0 | 0xD2 | 0xD3
-        | 0xF0 | 0xF9 | 0xFA | 0xFB | 0xFC => 1,
+        | 0xE0 | 0xE9 | 0xEA | 0xF0 | 0xF9 | 0xFA | 0xFB | 0xFC => 1,
         // Date (MMDD), expiry date (YYMM), card sequence number, CVV/CVC, currency, receipt
         // number.
         0x0D | 0x0E | 0x17 | 0x3A | 0x49 | 0x87 => 2,
@@ -120,8 +125,9 @@ fn fixed_len(tag: u8) -> Option<usize> {
 /// Length digits of the variable-length BMPs this codec knows: 2 (LLVAR) or 3 (LLLVAR).
 fn var_digits(tag: u8) -> Option<usize> {
     Some(match tag {
-        // Card number, track 2, track 1, card name, chip data, key offset, text lines 1-8.
-        0x22 | 0x23 | 0x2D | 0x8B | 0xA7 | 0xD1 | 0xF1..=0xF8 => 2,
+        // Card number, track 2, track 1, card name, chip data, key offset, text lines 1-8 (two
+        // sets: display texts E1-E8 and F1-F8).
+        0x22 | 0x23 | 0x2D | 0x8B | 0xA7 | 0xD1 | 0xE1..=0xE8 | 0xF1..=0xF8 => 2,
         // Track 3, sync chip data, additional text, individual totals, ec-cash additional
         // data, GeldKarte payments, EF_ID.
         0x24 | 0x2E | 0x3C | 0x60 | 0x92 | 0x9A | 0xAF => 3,
@@ -191,53 +197,83 @@ fn ber_len(data: &[u8]) -> Result<(usize, usize), ZvtError> {
 /// Reads the BMP fields of an APDU's data, in order.
 pub fn parse(mut data: &[u8]) -> Result<Vec<Bmp>, ZvtError> {
     let mut out = Vec::new();
-    while let Some((&tag, rest)) = data.split_first() {
-        let (value, used) = match tag {
-            PAN => {
-                let n = var_len(rest, 2)?;
-                let v = rest.get(2..2 + n).ok_or(ZvtError::Truncated)?;
-                (Bmp::Pan(pan(v)?), 2 + n)
-            }
-            TLV => {
-                let (n, l) = ber_len(rest)?;
-                let v = rest.get(l..l + n).ok_or(ZvtError::Truncated)?;
-                (Bmp::Tlv(v.to_vec()), l + n)
-            }
-            _ if var_digits(tag).is_some() => {
-                let digits = var_digits(tag).unwrap_or(2);
-                let n = var_len(rest, digits)?;
-                let v = rest.get(digits..digits + n).ok_or(ZvtError::Truncated)?;
-                let bmp = match (tag, std::str::from_utf8(v)) {
-                    (CARD_NAME, Ok(name)) => Bmp::CardName(name.to_string()),
-                    _ => Bmp::Other(tag, v.to_vec()),
-                };
-                (bmp, digits + n)
-            }
-            _ => {
-                let n = fixed_len(tag).ok_or(ZvtError::UnknownBmp(tag))?;
-                let v = rest.get(..n).ok_or(ZvtError::Truncated)?;
-                let bmp = match tag {
-                    AMOUNT => Bmp::Amount(from_bcd(v)?),
-                    CURRENCY => Bmp::Currency(from_bcd(v)? as u16),
-                    TRACE => Bmp::Trace(from_bcd(v)? as u32),
-                    TIME => Bmp::Time(from_bcd(v)? as u32),
-                    DATE => Bmp::Date(from_bcd(v)? as u16),
-                    // Terminals send `FFFF` for "no receipt number": kept as it came.
-                    RECEIPT => match from_bcd(v) {
-                        Ok(n) => Bmp::Receipt(n as u16),
-                        Err(_) => Bmp::Other(tag, v.to_vec()),
-                    },
-                    RESULT => Bmp::Result(v[0]),
-                    CARD_TYPE => Bmp::CardType(v[0]),
-                    _ => Bmp::Other(tag, v.to_vec()),
-                };
-                (bmp, n)
-            }
-        };
+    while !data.is_empty() {
+        let (value, used) = parse_one(data)?;
         out.push(value);
-        data = &rest[used..];
+        data = &data[used..];
     }
     Ok(out)
+}
+
+/// The first field of `data` and the bytes it took.
+fn parse_one(data: &[u8]) -> Result<(Bmp, usize), ZvtError> {
+    let (&tag, rest) = data.split_first().ok_or(ZvtError::Truncated)?;
+    let (value, used) = match tag {
+        PAN => {
+            let n = var_len(rest, 2)?;
+            let v = rest.get(2..2 + n).ok_or(ZvtError::Truncated)?;
+            (Bmp::Pan(pan(v)?), 2 + n)
+        }
+        TLV => {
+            let (n, l) = ber_len(rest)?;
+            let v = rest.get(l..l + n).ok_or(ZvtError::Truncated)?;
+            (Bmp::Tlv(v.to_vec()), l + n)
+        }
+        _ if var_digits(tag).is_some() => {
+            let digits = var_digits(tag).unwrap_or(2);
+            let n = var_len(rest, digits)?;
+            let v = rest.get(digits..digits + n).ok_or(ZvtError::Truncated)?;
+            let bmp = match (tag, std::str::from_utf8(v)) {
+                (CARD_NAME, Ok(name)) => Bmp::CardName(name.to_string()),
+                _ => Bmp::Other(tag, v.to_vec()),
+            };
+            (bmp, digits + n)
+        }
+        _ => {
+            let n = fixed_len(tag).ok_or(ZvtError::UnknownBmp(tag))?;
+            let v = rest.get(..n).ok_or(ZvtError::Truncated)?;
+            let bmp = match tag {
+                AMOUNT => Bmp::Amount(from_bcd(v)?),
+                CURRENCY => Bmp::Currency(from_bcd(v)? as u16),
+                TRACE => Bmp::Trace(from_bcd(v)? as u32),
+                TIME => Bmp::Time(from_bcd(v)? as u32),
+                DATE => Bmp::Date(from_bcd(v)? as u16),
+                // Terminals send `FFFF` for "no receipt number": kept as it came.
+                RECEIPT => match from_bcd(v) {
+                    Ok(n) => Bmp::Receipt(n as u16),
+                    Err(_) => Bmp::Other(tag, v.to_vec()),
+                },
+                RESULT => Bmp::Result(v[0]),
+                CARD_TYPE => Bmp::CardType(v[0]),
+                _ => Bmp::Other(tag, v.to_vec()),
+            };
+            (bmp, n)
+        }
+    };
+    Ok((value, 1 + used))
+}
+
+/// Reads the BMP fields of an APDU's data, in order, never failing: from the first tag whose
+/// length this codec does not know, or the first field that cannot be read, the rest is kept as
+/// [`Bmp::Unparsed`]. For what a terminal reports (status information, completions), where the
+/// fields before an unknown one are still worth reading — and the result code among them
+/// decides, or, when it is not among them, the outcome is not known.
+pub fn parse_lenient(data: &[u8]) -> Vec<Bmp> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        match parse_one(rest) {
+            Ok((bmp, used)) => {
+                out.push(bmp);
+                rest = &rest[used..];
+            }
+            Err(_) => {
+                out.push(Bmp::Unparsed(rest.to_vec()));
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Encodes BMP fields (the inverse of [`parse`] for the fields this codec writes).
@@ -306,6 +342,7 @@ pub fn encode(fields: &[Bmp]) -> Result<Vec<u8>, ZvtError> {
                 out.extend(var_prefix(name.len(), 2)?);
                 out.extend(name.as_bytes());
             }
+            Bmp::Unparsed(raw) => out.extend(raw),
             Bmp::Other(tag, v) => {
                 if let Some(digits) = var_digits(*tag) {
                     out.push(*tag);

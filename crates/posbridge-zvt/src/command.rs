@@ -374,8 +374,10 @@ impl Command {
                     extra,
                 }
             }
-            [0x04, 0x0F] => Self::StatusInformation(bmp::parse(d)?),
-            [0x06, 0x0F] => Self::Completion(bmp::parse(d)?),
+            // What the terminal reports is read as far as it can be: an unknown field keeps the
+            // rest as it came, and the reader decides what it can still tell.
+            [0x04, 0x0F] => Self::StatusInformation(bmp::parse_lenient(d)),
+            [0x06, 0x0F] => Self::Completion(bmp::parse_lenient(d)),
             [0x06, 0x1E] => Self::AbortFromTerminal {
                 result: *d.first().ok_or(ZvtError::Missing("result code"))?,
                 extra: bmp::parse(&d[1..])?,

@@ -59,6 +59,13 @@ pub struct ServerConfig {
     /// The operator credential the terminal behind wants for refunds, reversals, captures and
     /// end-of-day (ZVT authorises those with its password, checked here first).
     pub operator: Option<OperatorAuth>,
+    /// Fields put before the others in every status information — to act as a terminal whose
+    /// fields a register may not know (default: none).
+    pub status_prefix: Vec<Bmp>,
+    /// End a declined or failed payment with a completion (`06 0F`) after the status
+    /// information that carries its result code, as many real terminals do, instead of an abort
+    /// (`06 1E`) (default: false).
+    pub decline_with_completion: bool,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +78,8 @@ impl Default for ServerConfig {
             ack_timeout: Duration::from_secs(5),
             render: plain_receipt,
             operator: None,
+            status_prefix: Vec::new(),
+            decline_with_completion: false,
         }
     }
 }
@@ -551,7 +560,8 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     fn status_fields(&self, done: &Done) -> Vec<Bmp> {
         let r = &done.result;
         let (date, time) = codes::date_time(r.time);
-        let mut f = vec![
+        let mut f = self.config.status_prefix.clone();
+        f.extend([
             Bmp::Result(codes::result_code(r.outcome)),
             Bmp::Amount(if r.outcome.is_approved() {
                 r.approved_minor
@@ -562,7 +572,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             Bmp::Trace(done.trace),
             Bmp::Time(time),
             Bmp::Date(date),
-        ];
+        ]);
         if let Some(p) = &r.pan {
             f.push(Bmp::Pan(p.to_string()));
         }
@@ -595,6 +605,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             Outcome::Approved | Outcome::PartiallyApproved => {
                 Command::Completion(vec![self.tid_field()])
             }
+            _ if self.config.decline_with_completion => Command::Completion(vec![self.tid_field()]),
             o => Command::AbortFromTerminal {
                 result: codes::result_code(o),
                 extra: Vec::new(),

@@ -26,21 +26,25 @@ struct Bed {
 
 impl Bed {
     async fn new(faults: Vec<Fault>, latency: Latency) -> Self {
-        let profile = TerminalProfile {
-            latency,
-            ..TerminalProfile::default()
-        };
-        let backend = posbridge_sim::zvt::simulated(profile).await.unwrap();
-        let server = posbridge_sim::zvt::server(
-            backend,
-            52_500_038,
+        Self::with(
             faults,
+            latency,
             ServerConfig {
                 render: posbridge_sim::render,
                 ..ServerConfig::default()
             },
         )
-        .unwrap();
+        .await
+    }
+
+    /// A terminal with the ZVT server set up as `config` says (its quirks).
+    async fn with(faults: Vec<Fault>, latency: Latency, config: ServerConfig) -> Self {
+        let profile = TerminalProfile {
+            latency,
+            ..TerminalProfile::default()
+        };
+        let backend = posbridge_sim::zvt::simulated(profile).await.unwrap();
+        let server = posbridge_sim::zvt::server(backend, 52_500_038, faults, config).unwrap();
         Self {
             server: Arc::new(server),
         }
@@ -351,4 +355,82 @@ async fn a_port_that_does_not_speak_zvt_is_named_as_such() {
     let text = err.to_string();
     assert!(text.contains("ZVT port"), "{text}");
     let _ = Timestamp(0);
+}
+
+/// A terminal as real ones are: a decline reported by the result code in the status
+/// information, then a completion; fields the register may not know in every status
+/// information.
+async fn quirky(prefix: Vec<posbridge_zvt::bmp::Bmp>) -> Bed {
+    Bed::with(
+        Vec::new(),
+        Latency::INSTANT,
+        ServerConfig {
+            status_prefix: prefix,
+            decline_with_completion: true,
+            ..ServerConfig::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_reported_in_the_status_information_is_a_decline_even_with_unknown_fields() {
+    use posbridge_zvt::bmp::Bmp;
+    // `E9 00` (maximum input length), a field other implementations read, before the rest.
+    let bed = quirky(vec![Bmp::Other(0xE9, vec![0x00])]).await;
+    let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
+    let declined = t.sale(key(1), eur(12_05), call()).await.unwrap();
+    assert!(
+        matches!(declined.outcome, Outcome::Declined(_)),
+        "{:?}",
+        declined.outcome
+    );
+    assert_eq!(declined.approved_minor, 0);
+    let entry = t.journal().get(&key(1)).unwrap().unwrap();
+    assert_eq!(entry.state, EntryState::Done);
+    assert!(!entry.result.unwrap().outcome.is_approved());
+    let approved = t.sale(key(2), eur(12_00), call()).await.unwrap();
+    assert_eq!(approved.outcome, Outcome::Approved);
+    assert_ne!(declined.transaction_id, approved.transaction_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_information_that_cannot_be_read_is_never_approved() {
+    use posbridge_zvt::bmp::Bmp;
+    // A field whose length nobody can know (tag 55 is in no table) before the result code:
+    // nothing after it can be read.
+    let bed = quirky(vec![Bmp::Unparsed(vec![0x55, 0x01, 0x02])]).await;
+    let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
+    for (k, minor) in [(3, 12_00), (4, 12_05)] {
+        let err = t.sale(key(k), eur(minor), call()).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PaymentError::InDoubt(posbridge_api::InDoubt {
+                    reason: posbridge_api::DoubtReason::Unreadable,
+                    ..
+                })
+            ),
+            "{minor}: {err}"
+        );
+        let entry = t.journal().get(&key(k)).unwrap().unwrap();
+        assert_eq!(entry.state, EntryState::InDoubt, "{minor}");
+        assert!(entry.result.is_none());
+        // The terminal's last transaction cannot be read either: it stays in doubt for a person,
+        // and nothing new is sent meanwhile.
+        let next = t.sale(key(100 + k), eur(1_00), call()).await.unwrap_err();
+        assert!(
+            matches!(next, PaymentError::StillInDoubt(_)),
+            "{minor}: {next}"
+        );
+        assert!(t.journal().get(&key(100 + k)).unwrap().is_none());
+        // A person decides (here: the terminal's own display said so); the next one goes on.
+        t.journal()
+            .mark_rejected(
+                &key(k),
+                "checked on the terminal",
+                posbridge_api::wall_clock(),
+            )
+            .unwrap();
+    }
 }
