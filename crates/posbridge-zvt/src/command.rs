@@ -126,6 +126,40 @@ pub enum Command {
     Nak(u8),
 }
 
+/// What may follow a registration's configuration byte, as the specification lists it: the
+/// currency (two bytes BCD, untagged), then the service byte (BMP `03`), then the TLV container
+/// (BMP `06`), each optional, each at most once, in that order. The currency is read as one
+/// when the two bytes are BCD and what follows them is such a tail; otherwise the bytes must be
+/// such a tail themselves (so that a service byte `03` is not taken for currency 3xx, nor
+/// currency 604, `06 04`, for a TLV container).
+fn registration_tail(rest: &[u8]) -> Result<(Option<u16>, Vec<Bmp>), ZvtError> {
+    fn fields(data: &[u8]) -> Result<Vec<Bmp>, ZvtError> {
+        let fields = bmp::parse(data)?;
+        let tags: Vec<u8> = fields
+            .iter()
+            .map(|f| match f {
+                Bmp::Other(t, _) => *t,
+                Bmp::Tlv(_) => bmp::TLV,
+                _ => 0,
+            })
+            .collect();
+        match tags.as_slice() {
+            [] | [0x03] | [bmp::TLV] | [0x03, bmp::TLV] => Ok(fields),
+            _ => Err(ZvtError::Missing(
+                "a registration's service byte (03) and TLV container (06), each once, in order",
+            )),
+        }
+    }
+    let as_currency = rest.get(..2).and_then(|cc| {
+        let c = bmp::from_bcd(cc).ok()?;
+        Some((Some(c as u16), fields(&rest[2..]).ok()?))
+    });
+    match as_currency {
+        Some(found) => Ok(found),
+        None => Ok((None, fields(rest)?)),
+    }
+}
+
 fn password(data: &[u8]) -> Result<(u32, &[u8]), ZvtError> {
     let pw = data.get(..3).ok_or(ZvtError::Missing("password"))?;
     Ok((bmp::from_bcd(pw)? as u32, &data[3..]))
@@ -180,6 +214,11 @@ impl Command {
                     d.extend(bmp::bcd(u64::from(*c), 2)?);
                 }
                 d.extend(bmp::encode(extra)?);
+                // What is sent must read back as what was meant: the currency is untagged, so
+                // fields that would be taken for one (or one taken for fields) are refused.
+                if registration_tail(&d[4..]).ok() != Some((*currency, extra.clone())) {
+                    return Err(ZvtError::Ambiguous);
+                }
                 Apdu::new(0x06, 0x00, d)
             }
             Self::Authorization {
@@ -272,19 +311,7 @@ impl Command {
             [0x06, 0x00] => {
                 let (password, rest) = password(d)?;
                 let config = *rest.first().ok_or(ZvtError::Missing("config byte"))?;
-                // The currency follows the config byte, unless a BMP (service byte 03, TLV 06)
-                // does.
-                // Read as a currency when the two bytes are BCD and what follows is whole BMPs
-                // (so that currency 348, `03 48`, is not taken for service byte 03).
-                let as_currency = rest.get(1..3).and_then(|cc| {
-                    let c = bmp::from_bcd(cc).ok()?;
-                    let fields = bmp::parse(&rest[3..]).ok()?;
-                    Some((Some(c as u16), fields))
-                });
-                let (currency, extra) = match as_currency {
-                    Some(found) => found,
-                    None => (None, bmp::parse(rest.get(1..).unwrap_or_default())?),
-                };
+                let (currency, extra) = registration_tail(&rest[1..])?;
                 Self::Registration {
                     password,
                     config,

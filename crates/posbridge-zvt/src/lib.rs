@@ -99,6 +99,9 @@ pub enum ZvtError {
     Missing(&'static str),
     /// The APDU is not a command this codec knows.
     UnknownCommand([u8; 2]),
+    /// The command's fields would be read back as something else (a registration whose
+    /// service byte would be taken for a currency): refused rather than sent.
+    Ambiguous,
 }
 
 impl fmt::Display for ZvtError {
@@ -121,6 +124,9 @@ impl fmt::Display for ZvtError {
             Self::BadPan => f.write_str("a card number may hold digits and '*' only"),
             Self::Missing(what) => write!(f, "the ZVT command lacks its {what}"),
             Self::UnknownCommand([c, i]) => write!(f, "unknown ZVT command {c:02x} {i:02x}"),
+            Self::Ambiguous => {
+                f.write_str("the ZVT command's fields would be read back as something else")
+            }
         }
     }
 }

@@ -229,11 +229,13 @@ fn command() -> impl Strategy<Value = Command> {
                 config,
                 currency,
                 // Without a currency, a service byte or TLV right after the config byte is the
-                // format's own ambiguity: registers send the currency with them.
+                // format's own ambiguity: registers send the currency with them. At most one
+                // TLV container, as the specification lists it.
                 extra: if currency.is_some() {
                     extra
                         .into_iter()
                         .filter(|b| matches!(b, Bmp::Tlv(_)))
+                        .take(1)
                         .collect()
                 } else {
                     Vec::new()
@@ -342,4 +344,50 @@ fn a_damaged_frames_remainder_is_not_read_as_acknowledgements() {
     assert!(matches!(dec.decode(&mut buf), Some(SerialEvent::Frame(_))));
     assert_eq!(dec.decode(&mut buf), Some(SerialEvent::Ack));
     assert_eq!(dec.decode(&mut buf), None);
+}
+
+#[test]
+fn a_registration_s_untagged_currency_is_read_as_the_specification_orders_the_fields() {
+    let decode = |data: &str| {
+        let digits: String = data.split_whitespace().collect();
+        let bytes = (0..digits.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>();
+        Command::from_apdu(&Apdu::new(0x06, 0x00, bytes))
+    };
+    // Currency HUF (348, `03 48`) then an empty TLV container.
+    assert_eq!(
+        decode("000000 BA 0348 0600"),
+        Ok(Command::Registration {
+            password: 0,
+            config: 0xBA,
+            currency: Some(348),
+            extra: vec![Bmp::Tlv(Vec::new())],
+        })
+    );
+    // No currency: a service byte then a TLV container that cannot be read as a currency
+    // (`03 0A` is no BCD).
+    assert_eq!(
+        decode("000000 BA 030A 0600"),
+        Ok(Command::Registration {
+            password: 0,
+            config: 0xBA,
+            currency: None,
+            extra: vec![Bmp::Other(0x03, vec![0x0A]), Bmp::Tlv(Vec::new())],
+        })
+    );
+    // The fuzzer's find: two TLV containers after no currency are no registration; and what
+    // was a currency of 606 before one container stays one after a round trip.
+    assert!(decode("010006 CE 0606 0606 0606 0a05 068200 00").is_err());
+    let once = decode("010006 CE 0606 0606 06060a050600").unwrap();
+    assert_eq!(Command::from_apdu(&once.to_apdu().unwrap()), Ok(once));
+    // Fields that would read back as a currency are refused, not sent.
+    let ambiguous = Command::Registration {
+        password: 0,
+        config: 0xBA,
+        currency: None,
+        extra: vec![Bmp::Other(0x03, vec![0x48]), Bmp::Tlv(Vec::new())],
+    };
+    assert_eq!(ambiguous.to_apdu(), Err(ZvtError::Ambiguous));
 }
