@@ -223,6 +223,14 @@ impl<'a> Records<'a> {
             .find(&mut |e| e.result.as_ref().is_some_and(|r| r.transaction_id == *id))
     }
 
+    /// The newest entry `pick` chooses.
+    pub fn newest(
+        &self,
+        mut pick: impl FnMut(&Entry) -> bool,
+    ) -> Result<Option<Entry>, JournalError> {
+        self.journal.find(&mut pick)
+    }
+
     /// The result a reference points at: by key or by transaction id.
     pub fn referenced(
         &self,

@@ -437,6 +437,9 @@ pub enum Unidentified {
     TimeDoesNotFit,
     /// The terminal's last transaction cannot be read.
     Unreadable,
+    /// The terminal's clock cannot be related to ours (no result of it recorded yet), so the
+    /// time of its last transaction does not say whether it came before the command.
+    ClockUnknown,
 }
 
 impl fmt::Display for Unidentified {
@@ -452,6 +455,9 @@ impl fmt::Display for Unidentified {
                 "the terminal's last transaction has a time that does not fit the payment (check the terminal's clock)"
             }
             Self::Unreadable => "the terminal's last transaction cannot be read",
+            Self::ClockUnknown => {
+                "the terminal's clock is not known yet (it keeps local time), so its last transaction cannot be placed before or after the payment"
+            }
         })
     }
 }
@@ -837,21 +843,44 @@ impl ZvtClient {
                 ))
             });
         }
-        let before_command = last.time.0 + tolerance < entry.created.0;
-        let after_now = last.time.0 > wall_clock().0 + tolerance;
+        // The terminal keeps local time without a zone: its offset from our clock is learnt
+        // from the newest result of it recorded in its own call (the terminal's time of the
+        // transaction against when it was journaled, seconds apart).
+        let terminal = self.capabilities.terminal_id;
+        let offset = records
+            .newest(|e| {
+                e.terminal == terminal
+                    && e.updated.0.saturating_sub(e.created.0) <= tolerance
+                    && e.result
+                        .as_ref()
+                        .is_some_and(|r| ZvtRef::from_id(&r.transaction_id).stamp != 0)
+            })
+            .ok()
+            .flatten()
+            .and_then(|e| Some(e.result?.time.0 as i64 - e.updated.0 as i64));
+        let now = wall_clock().0 as i64;
+        let (created, tolerance) = (entry.created.0 as i64, tolerance as i64);
+        let at = last.time.0 as i64 - offset.unwrap_or(0);
         let amount_matches = entry.amount().is_none_or(|a| a.minor == last.amount.minor);
-        Ok(if before_command {
-            // The terminal's latest transaction is older than the command: it never completed.
-            Resolution::NotDone
-        } else if after_now {
-            Resolution::Unknown(ExchangeError::Unidentified(Unidentified::TimeDoesNotFit))
-        } else if amount_matches {
+        let unknown = |u| Ok(Resolution::Unknown(ExchangeError::Unidentified(u)));
+        if at > now + tolerance {
+            return unknown(Unidentified::TimeDoesNotFit);
+        }
+        if at + tolerance < created {
+            // Older than the command — a finding only when the terminal's clock is known:
+            // a terminal hours behind ours makes the command's own result look older.
+            return match offset {
+                Some(_) => Ok(Resolution::NotDone),
+                None => unknown(Unidentified::ClockUnknown),
+            };
+        }
+        if amount_matches {
             let mut last = last;
             last.amount = entry.amount().unwrap_or(last.amount);
-            Resolution::Done(last)
+            Ok(Resolution::Done(last))
         } else {
-            Resolution::Unknown(ExchangeError::Unidentified(Unidentified::AmountDiffers))
-        })
+            unknown(Unidentified::AmountDiffers)
+        }
     }
 }
 

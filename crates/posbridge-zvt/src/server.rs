@@ -66,6 +66,9 @@ pub struct ServerConfig {
     /// information that carries its result code, as many real terminals do, instead of an abort
     /// (`06 1E`) (default: false).
     pub decline_with_completion: bool,
+    /// How far the terminal's clock (local time, no zone, as ZVT terminals keep it) is ahead of
+    /// UTC, in seconds; negative when behind (default: 0).
+    pub clock_offset_secs: i64,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             operator: None,
             status_prefix: Vec::new(),
             decline_with_completion: false,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -559,7 +563,8 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     /// The status information of a finished transaction.
     fn status_fields(&self, done: &Done) -> Vec<Bmp> {
         let r = &done.result;
-        let (date, time) = codes::date_time(r.time);
+        let local = r.time.0 as i64 + self.config.clock_offset_secs * 1000;
+        let (date, time) = codes::date_time(Timestamp(local.max(0) as u64));
         let mut f = self.config.status_prefix.clone();
         f.extend([
             Bmp::Result(codes::result_code(r.outcome)),

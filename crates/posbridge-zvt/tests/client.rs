@@ -434,3 +434,76 @@ async fn a_status_information_that_cannot_be_read_is_never_approved() {
             .unwrap();
     }
 }
+
+/// A terminal whose clock is `hours` off UTC (local time, as ZVT terminals keep it).
+async fn clocked(hours: i64) -> Bed {
+    Bed::with(
+        Vec::new(),
+        Latency::INSTANT,
+        ServerConfig {
+            clock_offset_secs: hours * 3600,
+            ..ServerConfig::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_hours_behind_never_makes_a_charged_sale_look_not_taken() {
+    for hours in [-5, 2] {
+        // No result of the terminal recorded yet: its clock is unknown, the lost sale stays in
+        // doubt (and is never recorded as not taken).
+        let bed = clocked(hours).await;
+        let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
+        bed.server.set_faults(posbridge_sim::zvt::fault_hook(vec![
+            "drop:before-result".parse().unwrap(),
+        ]));
+        let k = key(200);
+        assert!(t.sale(k, eur(42_00), call()).await.is_err());
+        let journal = t.close().await;
+        let t = bed.register(Framing::Tcp, journal).await;
+        let report = t.recover(Duration::from_secs(10)).await.unwrap();
+        assert!(report.not_taken.is_empty(), "{hours} h: {report:?}");
+        assert_eq!(
+            report.unresolved.iter().map(|u| u.key).collect::<Vec<_>>(),
+            vec![k],
+            "{hours} h: {report:?}"
+        );
+        assert_eq!(
+            t.journal().get(&k).unwrap().unwrap().state,
+            EntryState::InDoubt
+        );
+
+        // Once a result of it is recorded, its offset is known and a lost sale is recovered.
+        let bed = clocked(hours).await;
+        let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
+        t.sale(key(201), eur(10_00), call()).await.unwrap();
+        bed.server.set_faults(posbridge_sim::zvt::fault_hook(vec![
+            "drop:before-result".parse().unwrap(),
+        ]));
+        assert!(t.sale(key(202), eur(42_00), call()).await.is_err());
+        let journal = t.close().await;
+        let t = bed.register(Framing::Tcp, journal).await;
+        let report = t.recover(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(report.recorded, vec![key(202)], "{hours} h: {report:?}");
+        let r = t.journal().get(&key(202)).unwrap().unwrap().result.unwrap();
+        assert_eq!(r.outcome, Outcome::Approved);
+        // And a command journaled after that, never sent, is not given its result.
+        let mut journal = t.close().await;
+        let never = TransactionRequest::new(
+            RequestId::default(),
+            key(203),
+            TransactionCommand::Sale {
+                amount: eur(42_00),
+                tip: None,
+                cashback: None,
+            },
+        );
+        journal
+            .record_intent(r.terminal_id, &never, None, posbridge_api::wall_clock())
+            .unwrap();
+        let t = bed.register(Framing::Tcp, journal).await;
+        let report = t.recover(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(report.not_taken, vec![key(203)], "{hours} h: {report:?}");
+    }
+}

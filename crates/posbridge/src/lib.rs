@@ -7,14 +7,17 @@
 //!   `posbridge_session::ClientSession` over any `posbridge_link::Link` (TCP, TLS, serial, BLE,
 //!   USB, in memory) in a background task: pairing or the secure handshake on connect, heartbeats
 //!   and retransmissions while idle, and calls that send a request and wait for its answer.
-//! * [`Payments`]: a `NativeClient` with a journal ([`journal`]): every money command is
-//!   written as an intent before it is sent, its signed result verified against the paired
-//!   terminal's key and recorded; [`Payments::recover`] resolves whatever is in doubt after a
-//!   crash, a disconnect or a timeout — by status query, resending with the same key only what
-//!   the terminal never saw.
-//! * [`ManagedPayments`]: a till that stays connected — reconnection with capped exponential
-//!   back-off and jitter ([`Backoff`]), recovery before any new command after every reconnect,
-//!   a [`ConnectionState`] stream, and `pause` for apps going to the background.
+//! * [`Payments`]: the native protocol behind the one engine ([`Engine`] over a
+//!   [`NativeAdapter`], with a journal from [`journal`]): every money command is written as an
+//!   intent before it is sent, its signed result verified against the paired terminal's key and
+//!   recorded; [`Engine::recover`] resolves whatever is in doubt after a crash, a disconnect or a
+//!   timeout — by status query, recording what the terminal did and, under the one
+//!   [`RecoveryPolicy`], recording as not taken what it never saw (sent again only when the app
+//!   asks with the same key, or within a window it sets).
+//! * [`ManagedPayments`]: a till that stays connected, whatever its terminal's protocol
+//!   ([`Connect`]: [`NativeConnect`], or the ZVT adapter's) — reconnection with capped
+//!   exponential back-off and jitter ([`Backoff`]), recovery before any new command after every
+//!   reconnect, a [`ConnectionState`] stream, and `pause` for apps going to the background.
 //! * Observability through `tracing`: a `connection` span per connection and a `transaction`
 //!   span per money command (idempotency key, kind, amount, currency), events for each step and
 //!   state change — never card numbers, PINs or keys (tested).
@@ -30,11 +33,12 @@
 //!   and `usb` (raw bulk endpoints through nusb). Any other `Link` works too. [`discover`] lists
 //!   every terminal in reach over all of them at once (mDNS, serial ports, USB, BLE scan).
 //!
-//! * [`PaymentTerminal`]: one API over every terminal protocol — capabilities, sale, refund,
-//!   void, pre-authorisation, incremental authorisation, capture, release, balance inquiry,
-//!   status, last transaction, cancel, settlement, receipt — each with a deadline ([`Call`]),
-//!   progress as a `Stream` ([`ProgressEvents`]). [`Payments`] implements it for the native
-//!   protocol; protocol adapters (ZVT) implement the same trait.
+//! * [`PaymentTerminal`]: one API over every terminal protocol (from `posbridge-api`, re-exported
+//!   here) — capabilities, sale, refund, void, pre-authorisation, incremental authorisation,
+//!   capture, release, balance inquiry, status, recovery, last transaction, cancel, settlement,
+//!   receipt — each with a deadline ([`Call`]), progress as a `Stream` of neutral
+//!   [`ProgressEvent`]s, errors typed ([`PaymentError`]). [`Engine`] implements it over any
+//!   [`Adapter`]: [`NativeAdapter`] here, the ZVT adapter with feature `zvt` (`posbridge::zvt`).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -111,3 +115,7 @@ pub use posbridge_tcp as tcp;
 /// Raw USB bulk links (feature `usb`): `posbridge-usb` with its nusb backend.
 #[cfg(feature = "usb")]
 pub use posbridge_usb as usb;
+/// ZVT terminals (feature `zvt`): `posbridge-zvt` — `zvt::client::ZvtTerminal` is the engine
+/// over the ZVT adapter.
+#[cfg(feature = "zvt")]
+pub use posbridge_zvt as zvt;
