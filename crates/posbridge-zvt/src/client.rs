@@ -131,6 +131,9 @@ pub struct Exchange {
     pub lines: Vec<(usize, String)>,
     /// The completion's fields (`06 0F`), or `None` if the terminal aborted.
     pub completion: Option<Vec<Bmp>>,
+    /// The completion's data as it came (a status enquiry's completion is no BMP fields:
+    /// [`TerminalStatus`](crate::TerminalStatus) reads it).
+    pub completion_data: Option<Vec<u8>>,
     /// The abort's result code (`06 1E`).
     pub aborted: Option<u8>,
     /// Anything else, as it came.
@@ -339,6 +342,7 @@ async fn exchange<L: Link>(
             }
             Ok(Command::Completion(f)) => {
                 out.completion = Some(f);
+                out.completion_data = Some(msg.data.clone());
                 return Ok(out);
             }
             Ok(Command::AbortFromTerminal { result, .. }) => {
@@ -482,6 +486,8 @@ pub struct ZvtClient {
     running: AtomicBool,
     requests: AtomicU64,
     closed: AtomicBool,
+    /// How far the terminal's clock is ahead of ours (ms), from its status enquiry at connect.
+    clock_offset: Option<i64>,
 }
 
 /// A ZVT terminal with a journal: what an app takes money with ([`connect`]).
@@ -595,7 +601,7 @@ impl ZvtClient {
             max_frame_size: None,
             features: FeatureSet::EMPTY,
         };
-        Ok(Self {
+        let mut client = Self {
             connection,
             config,
             capabilities,
@@ -604,7 +610,47 @@ impl ZvtClient {
             running: AtomicBool::new(false),
             requests: AtomicU64::new(1),
             closed: AtomicBool::new(false),
-        })
+            clock_offset: None,
+        };
+        // The terminal's clock (local time, no zone), to place its transactions on ours. A
+        // terminal that does not answer or does not say keeps it unknown; recovery then learns
+        // it from the journal, or leaves what it cannot place in doubt.
+        let asked_at = wall_clock().0 as i64;
+        if let Ok(status) = client.status_enquiry(client.config.ack_timeout * 2).await
+            && let Some(t) = status.local_time
+        {
+            let now = (asked_at + wall_clock().0 as i64) / 2;
+            client.clock_offset = Some(t.0 as i64 - now);
+        }
+        Ok(client)
+    }
+
+    /// Asks the terminal how it is (`05 01`): its software version, status byte, terminal id
+    /// and clock.
+    pub async fn status_enquiry(
+        &self,
+        deadline: Duration,
+    ) -> Result<crate::TerminalStatus, ExchangeError> {
+        let ex = self
+            .run_command(
+                &Command::StatusEnquiry {
+                    password: self.config.password,
+                    extra: Vec::new(),
+                },
+                deadline,
+            )
+            .await?;
+        if let Some(code) = ex.aborted {
+            return Err(ExchangeError::Refused(code));
+        }
+        let data = ex.completion_data.ok_or(ExchangeError::NoResultCode)?;
+        crate::TerminalStatus::parse(&data)
+            .map_err(|e| ExchangeError::Transport(TransportError::Codec(e)))
+    }
+
+    /// How far the terminal's clock is ahead of ours (ms), if its status enquiry said.
+    pub fn clock_offset(&self) -> Option<i64> {
+        self.clock_offset
     }
 
     /// What the terminal said at registration.
@@ -847,17 +893,19 @@ impl ZvtClient {
         // from the newest result of it recorded in its own call (the terminal's time of the
         // transaction against when it was journaled, seconds apart).
         let terminal = self.capabilities.terminal_id;
-        let offset = records
-            .newest(|e| {
-                e.terminal == terminal
-                    && e.updated.0.saturating_sub(e.created.0) <= tolerance
-                    && e.result
-                        .as_ref()
-                        .is_some_and(|r| ZvtRef::from_id(&r.transaction_id).stamp != 0)
-            })
-            .ok()
-            .flatten()
-            .and_then(|e| Some(e.result?.time.0 as i64 - e.updated.0 as i64));
+        let offset = self.clock_offset.or_else(|| {
+            records
+                .newest(|e| {
+                    e.terminal == terminal
+                        && e.updated.0.saturating_sub(e.created.0) <= tolerance
+                        && e.result
+                            .as_ref()
+                            .is_some_and(|r| ZvtRef::from_id(&r.transaction_id).stamp != 0)
+                })
+                .ok()
+                .flatten()
+                .and_then(|e| Some(e.result?.time.0 as i64 - e.updated.0 as i64))
+        });
         let now = wall_clock().0 as i64;
         let (created, tolerance) = (entry.created.0 as i64, tolerance as i64);
         let at = last.time.0 as i64 - offset.unwrap_or(0);

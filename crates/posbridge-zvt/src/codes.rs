@@ -200,6 +200,25 @@ pub fn timestamp(date: u16, time: u32, near: Timestamp) -> Option<Timestamp> {
         .map(Timestamp)
 }
 
+/// The timestamp of a civil date and a time of day (`hhmmss` as the decimal number its BCD
+/// digits read), as if it were UTC.
+pub fn timestamp_of(year: i64, month: u32, day: u32, time: u32) -> Option<Timestamp> {
+    let (h, mi, s) = (time / 10_000, time / 100 % 100, time % 100);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + i64::from(h * 3600 + mi * 60 + s);
+    u64::try_from(secs).ok().map(|s| Timestamp(s * 1000))
+}
+
+/// The civil date (year, month, day) and time of day (`hhmmss`) of a timestamp, as UTC.
+pub fn civil_of(t: Timestamp) -> (i64, u32, u32, u32) {
+    let secs = (t.0 / 1000) as i64;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400) as u32;
+    (y, m, d, (s / 3600) * 10_000 + (s / 60 % 60) * 100 + s % 60)
+}
+
 /// The parts of a ZVT transaction that identify it: the terminal id (`29`), trace number
 /// (`0B`), receipt number (`87`) and the date and time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -48,12 +48,16 @@ pub mod serial;
 #[cfg(feature = "io")]
 pub mod server;
 #[cfg(feature = "io")]
+mod status;
+#[cfg(feature = "io")]
 pub mod transport;
 
 use std::fmt;
 
 pub use apdu::{Apdu, ApduStream, MAX_DATA};
 pub use command::{Command, amount_of, receipt_of};
+#[cfg(feature = "io")]
+pub use status::TerminalStatus;
 
 /// Why bytes are not valid ZVT.
 #[derive(Clone, Debug, PartialEq, Eq)]

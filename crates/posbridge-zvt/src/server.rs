@@ -69,6 +69,10 @@ pub struct ServerConfig {
     /// How far the terminal's clock (local time, no zone, as ZVT terminals keep it) is ahead of
     /// UTC, in seconds; negative when behind (default: 0).
     pub clock_offset_secs: i64,
+    /// Whether the answer to a status enquiry carries the terminal's clock (default: true).
+    pub status_clock: bool,
+    /// The software version a status enquiry reports.
+    pub software_version: String,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +88,8 @@ impl Default for ServerConfig {
             status_prefix: Vec::new(),
             decline_with_completion: false,
             clock_offset_secs: 0,
+            status_clock: true,
+            software_version: concat!("posbridge ZVT ", env!("CARGO_PKG_VERSION")).into(),
         }
     }
 }
@@ -362,19 +368,23 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 link.send(&Apdu::ack()).await?;
                 return self.end_of_day(link).await;
             }
+            // Answered as the specification and real terminals do: a completion with the
+            // software version, the status byte and a TLV container (terminal id, clock).
             Command::StatusEnquiry { .. } => {
                 link.send(&Apdu::ack()).await?;
-                let tid = self.tid_field();
-                self.send_acked(
-                    link,
-                    &Command::StatusInformation(vec![Bmp::Result(codes::SUCCESS), tid.clone()]),
-                )
-                .await?;
+                let status = crate::TerminalStatus {
+                    software_version: self.config.software_version.clone(),
+                    status: 0,
+                    terminal_id: Some(self.config.terminal_id % 100_000_000),
+                    local_time: self
+                        .config
+                        .status_clock
+                        .then(|| self.local_time(wall_clock())),
+                    tlv: Vec::new(),
+                };
+                let data = status.encode().map_err(TransportError::Codec)?;
                 return self
-                    .send_acked(
-                        link,
-                        &Command::Completion(vec![Bmp::Other(0x19, vec![0]), tid]),
-                    )
+                    .send_acked_apdu(link, Apdu::new(0x06, 0x0F, data))
                     .await;
             }
             Command::RepeatReceipt { password, .. } if pw_ok(password) => {
@@ -440,6 +450,22 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
         let apdu = command
             .to_apdu()
             .map_err(|e| ServeError::Transport(TransportError::Codec(e)))?;
+        self.send_acked_apdu(link, apdu).await
+    }
+
+    /// The terminal's local time (its clock, [`ServerConfig::clock_offset_secs`] off UTC) at
+    /// `t`.
+    fn local_time(&self, t: Timestamp) -> Timestamp {
+        let local = t.0 as i64 + self.config.clock_offset_secs * 1000;
+        Timestamp(local.max(0) as u64)
+    }
+
+    /// Sends `apdu` and waits for the register's `80 00` (passing on an abort meanwhile).
+    async fn send_acked_apdu<L: Link>(
+        &self,
+        link: &mut ZvtLink<L>,
+        apdu: Apdu,
+    ) -> Result<(), ServeError> {
         link.send(&apdu).await?;
         let wait = async {
             loop {
@@ -563,8 +589,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     /// The status information of a finished transaction.
     fn status_fields(&self, done: &Done) -> Vec<Bmp> {
         let r = &done.result;
-        let local = r.time.0 as i64 + self.config.clock_offset_secs * 1000;
-        let (date, time) = codes::date_time(Timestamp(local.max(0) as u64));
+        let (date, time) = codes::date_time(self.local_time(r.time));
         let mut f = self.config.status_prefix.clone();
         f.extend([
             Bmp::Result(codes::result_code(r.outcome)),

@@ -435,13 +435,15 @@ async fn a_status_information_that_cannot_be_read_is_never_approved() {
     }
 }
 
-/// A terminal whose clock is `hours` off UTC (local time, as ZVT terminals keep it).
-async fn clocked(hours: i64) -> Bed {
+/// A terminal whose clock is `hours` off UTC (local time, as ZVT terminals keep it), telling its
+/// clock in its status enquiry or not.
+async fn clocked(hours: i64, status_clock: bool) -> Bed {
     Bed::with(
         Vec::new(),
         Latency::INSTANT,
         ServerConfig {
             clock_offset_secs: hours * 3600,
+            status_clock,
             ..ServerConfig::default()
         },
     )
@@ -451,9 +453,9 @@ async fn clocked(hours: i64) -> Bed {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_hours_behind_never_makes_a_charged_sale_look_not_taken() {
     for hours in [-5, 2] {
-        // No result of the terminal recorded yet: its clock is unknown, the lost sale stays in
-        // doubt (and is never recorded as not taken).
-        let bed = clocked(hours).await;
+        // A terminal that does not tell its clock, and no result of it recorded yet: its clock
+        // is unknown, the lost sale stays in doubt (and is never recorded as not taken).
+        let bed = clocked(hours, false).await;
         let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
         bed.server.set_faults(posbridge_sim::zvt::fault_hook(vec![
             "drop:before-result".parse().unwrap(),
@@ -474,8 +476,28 @@ async fn a_terminal_hours_behind_never_makes_a_charged_sale_look_not_taken() {
             EntryState::InDoubt
         );
 
-        // Once a result of it is recorded, its offset is known and a lost sale is recovered.
-        let bed = clocked(hours).await;
+        // A terminal that tells its clock in its status enquiry: learnt at connect, and a lost
+        // sale is recovered.
+        let bed = clocked(hours, true).await;
+        let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
+        assert!(
+            t.adapter()
+                .clock_offset()
+                .is_some_and(|o| (o - hours * 3_600_000).abs() < 5_000),
+            "{hours} h: {:?}",
+            t.adapter().clock_offset()
+        );
+        bed.server.set_faults(posbridge_sim::zvt::fault_hook(vec![
+            "drop:before-result".parse().unwrap(),
+        ]));
+        assert!(t.sale(k, eur(42_00), call()).await.is_err());
+        let journal = t.close().await;
+        let t = bed.register(Framing::Tcp, journal).await;
+        let report = t.recover(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(report.recorded, vec![k], "{hours} h: {report:?}");
+
+        // Once a result of it is recorded, its offset is known from the journal too.
+        let bed = clocked(hours, false).await;
         let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
         t.sale(key(201), eur(10_00), call()).await.unwrap();
         bed.server.set_faults(posbridge_sim::zvt::fault_hook(vec![

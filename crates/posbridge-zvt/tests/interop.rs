@@ -220,3 +220,44 @@ fn our_commands_parse_with_the_zvt_crate() {
     assert!(rest.is_empty());
     assert_eq!((r.currency, r.receipt_no), (Some(978), Some(42)));
 }
+
+#[test]
+fn status_enquiry_completions_agree_with_the_zvt_crate() {
+    // Theirs: the Feig terminal's answer in the captures reads with ours.
+    let (_, feig) = captures()
+        .into_iter()
+        .find(|(name, _)| name == "1680728219.054216000_pt_ecr.blob")
+        .expect("the status enquiry completion capture");
+    let apdu = Apdu::decode(&feig).unwrap();
+    assert_eq!(apdu.code(), [0x06, 0x0F]);
+    let ours = posbridge_zvt::TerminalStatus::parse(&apdu.data).unwrap();
+    assert_eq!(
+        ours.software_version,
+        "GER-APP-v2.0.9;cS02.01.01-10.10-2-2;CC26"
+    );
+    assert_eq!(ours.terminal_id, Some(52_523_535));
+    assert!(ours.local_time.is_some());
+    // Ours (what the terminal role sends) reads with theirs.
+    let status = posbridge_zvt::TerminalStatus {
+        software_version: "posbridge ZVT".into(),
+        status: 0,
+        terminal_id: Some(52_500_038),
+        // A month before October: the zvt crate reads the month as `date % 1000 / 100`, which
+        // holds for one-digit months only (as in its own capture, 20230405).
+        local_time: posbridge_zvt::codes::timestamp_of(2025, 4, 5, 160_000),
+        tlv: Vec::new(),
+    };
+    let bytes = Apdu::new(0x06, 0x0F, status.encode().unwrap())
+        .to_bytes()
+        .unwrap();
+    let (theirs, rest) = zvt::packets::ReceiptPrintoutCompletion::zvt_deserialize(&bytes).unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(theirs.sw_version, "posbridge ZVT");
+    assert_eq!(theirs.terminal_status_code, 0);
+    let tlv = theirs.tlv.expect("a TLV container");
+    assert_eq!(tlv.terminal_id, Some(52_500_038));
+    assert_eq!(
+        tlv.date_time.map(|d| d.to_string()),
+        Some("2025-04-05 16:00:00".to_string())
+    );
+}

@@ -537,26 +537,33 @@ async fn zvt(r: &mut Report, common: &Common) -> u8 {
         ),
         None,
     );
-    match terminal
-        .run_command(
-            &posbridge_zvt::Command::StatusEnquiry {
-                password: common.zvt_password,
-                extra: Vec::new(),
-            },
-            Duration::from_secs(20),
-        )
-        .await
-    {
-        Ok(ex) if ex.aborted.is_none() => {
-            r.line(Verdict::Ok, "status enquiry", "the terminal is ready", None)
-        }
-        Ok(ex) => r.line(
-            Verdict::Warn,
+    match terminal.status_enquiry(Duration::from_secs(20)).await {
+        Ok(s) if s.status == 0 => r.line(
+            Verdict::Ok,
             "status enquiry",
             &format!(
-                "the terminal reports result {:02X}",
-                ex.aborted.unwrap_or(0)
+                "the terminal is ready (software {}{})",
+                s.software_version,
+                match terminal.clock_offset() {
+                    Some(ms) if ms.abs() >= 60_000 => format!(
+                        "; its clock is {:+.1} h off this computer's UTC (local time: expected, recovery allows for it)",
+                        ms as f64 / 3_600_000.0
+                    ),
+                    _ => String::new(),
+                }
             ),
+            None,
+        ),
+        Ok(s) => r.line(
+            Verdict::Warn,
+            "status enquiry",
+            &format!("the terminal reports status {:02X}", s.status),
+            Some("see the terminal's display; an end-of-day or diagnosis may be due"),
+        ),
+        Err(ExchangeError::Refused(code)) => r.line(
+            Verdict::Warn,
+            "status enquiry",
+            &format!("the terminal reports result {code:02X}"),
             Some("see the terminal's display; an end-of-day or diagnosis may be due"),
         ),
         Err(e) => r.line(Verdict::Warn, "status enquiry", &e.to_string(), None),
