@@ -76,6 +76,11 @@ impl EntryState {
         }
     }
 
+    /// Whether nothing more happens to the entry (done, or refused): recovery leaves it alone.
+    pub const fn is_final(self) -> bool {
+        matches!(self, Self::Done | Self::Rejected)
+    }
+
     /// The state for a stored name.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -314,7 +319,8 @@ pub trait Journal: Send {
     /// The entries matching `query`, oldest first.
     fn query(&self, query: &Query) -> Result<Vec<Entry>, JournalError>;
 
-    /// Every entry not done: what recovery must resolve, oldest first.
+    /// Every entry not final: what recovery must resolve, oldest first. The engine reads it
+    /// before every money command, so implementations answer it from an index, not a scan.
     fn unresolved(&self) -> Result<Vec<Entry>, JournalError> {
         self.query(&Query {
             states: Some(vec![

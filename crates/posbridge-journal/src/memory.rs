@@ -1,6 +1,6 @@
 //! The journal in memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use posbridge_wire::{IdempotencyKey, PublicKey, TerminalId, Timestamp, TransactionRequest};
 
@@ -12,17 +12,14 @@ use crate::{Entry, Journal, JournalError, Query};
 pub struct MemoryJournal {
     entries: Vec<Entry>,
     index: HashMap<IdempotencyKey, usize>,
+    /// The entries not final yet (what recovery reads before every command), by position.
+    open: BTreeSet<usize>,
 }
 
 impl MemoryJournal {
     /// An empty journal.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    fn entry(&mut self, key: &IdempotencyKey) -> Result<&mut Entry, JournalError> {
-        let i = *self.index.get(key).ok_or(JournalError::UnknownKey(*key))?;
-        Ok(&mut self.entries[i])
     }
 }
 
@@ -39,6 +36,7 @@ impl Journal for MemoryJournal {
         }
         self.index
             .insert(request.idempotency_key, self.entries.len());
+        self.open.insert(self.entries.len());
         self.entries
             .push(Entry::new(terminal, request, terminal_key, now));
         Ok(())
@@ -50,15 +48,24 @@ impl Journal for MemoryJournal {
         change: &mut dyn FnMut(&mut Entry) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
         // Changed on a copy, so a failed change leaves the entry as it was.
-        let entry = self.entry(key)?;
-        let mut changed = entry.clone();
+        let i = *self.index.get(key).ok_or(JournalError::UnknownKey(*key))?;
+        let mut changed = self.entries[i].clone();
         change(&mut changed)?;
-        *entry = changed;
+        if changed.state.is_final() {
+            self.open.remove(&i);
+        } else {
+            self.open.insert(i);
+        }
+        self.entries[i] = changed;
         Ok(())
     }
 
     fn get(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError> {
         Ok(self.index.get(key).map(|&i| self.entries[i].clone()))
+    }
+
+    fn unresolved(&self) -> Result<Vec<Entry>, JournalError> {
+        Ok(self.open.iter().map(|&i| self.entries[i].clone()).collect())
     }
 
     fn query(&self, query: &Query) -> Result<Vec<Entry>, JournalError> {

@@ -273,6 +273,23 @@ impl Journal for SqliteJournal {
         self.load(key)
     }
 
+    fn unresolved(&self) -> Result<Vec<Entry>, JournalError> {
+        // Through the state index: read before every money command, it must not scan the
+        // journal's history.
+        let mut stmt = self
+            .db
+            .prepare_cached(&format!(
+                "{SELECT} WHERE state IN ('intent', 'sent', 'in_doubt') ORDER BY created, rowid"
+            ))
+            .map_err(storage)?;
+        let rows = stmt.query_map([], row).map_err(storage)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r.map_err(storage)??);
+        }
+        Ok(out)
+    }
+
     fn query(&self, query: &Query) -> Result<Vec<Entry>, JournalError> {
         // Time range and terminal narrow in SQL (indexed); the rest filters in Rust.
         let mut stmt = self

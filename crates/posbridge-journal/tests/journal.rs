@@ -337,3 +337,43 @@ fn a_rejected_command_is_final() {
         assert!(j.unresolved().unwrap().is_empty(), "{name}");
     }
 }
+
+#[test]
+fn unresolved_answers_from_an_index_what_a_query_by_state_finds() {
+    let signer = SigningIdentity::generate().unwrap();
+    for (name, mut j) in journals() {
+        for n in 0..60u128 {
+            let r = request(n);
+            j.record_intent(TERMINAL, &r, None, Timestamp(n as u64))
+                .unwrap();
+            let key = r.idempotency_key;
+            match n % 6 {
+                0 => j.mark_sent(&key, Timestamp(100)).unwrap(),
+                1 => j.mark_in_doubt(&key, "lost", Timestamp(100)).unwrap(),
+                2 => j
+                    .record_result(&result_for(&r, &signer), Timestamp(100))
+                    .unwrap(),
+                3 => j.mark_rejected(&key, "refused", Timestamp(100)).unwrap(),
+                4 => {
+                    j.mark_in_doubt(&key, "lost", Timestamp(100)).unwrap();
+                    j.record_result(&result_for(&r, &signer), Timestamp(101))
+                        .unwrap();
+                }
+                _ => {}
+            }
+        }
+        let by_query = j
+            .query(&Query {
+                states: Some(vec![
+                    EntryState::Intent,
+                    EntryState::Sent,
+                    EntryState::InDoubt,
+                ]),
+                ..Query::default()
+            })
+            .unwrap();
+        let unresolved = j.unresolved().unwrap();
+        assert_eq!(unresolved, by_query, "{name}");
+        assert_eq!(unresolved.len(), 30, "{name}");
+    }
+}
