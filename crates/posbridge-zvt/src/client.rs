@@ -1330,14 +1330,21 @@ fn result_from(
     } else {
         outcome
     };
+    // Masked as the terminal sent it; a terminal that sends the whole number (girocard
+    // terminals do) has it masked here (first six, last four), never kept or dropped.
     let pan = first(fields, |f| match f {
-        Bmp::Pan(p) => MaskedPan::parse(p).ok(),
+        Bmp::Pan(p) => MaskedPan::parse(p).ok().or_else(|| MaskedPan::mask(p).ok()),
         _ => None,
     });
+    // Names come NUL-padded from some terminals (`MasterCard\0`).
     let scheme = first(fields, |f| match f {
-        Bmp::CardName(n) => Some(n.trim().to_string()),
+        Bmp::CardName(n) => Some(
+            n.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                .to_string(),
+        ),
         _ => None,
-    });
+    })
+    .filter(|s| !s.is_empty());
     let auth_code = first(fields, |f| match f {
         // Eight bytes, padded with NULs or spaces.
         Bmp::Other(0x3B, v) => Some(

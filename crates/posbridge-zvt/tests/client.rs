@@ -529,3 +529,23 @@ async fn a_terminal_hours_behind_never_makes_a_charged_sale_look_not_taken() {
         assert_eq!(report.not_taken, vec![key(203)], "{hours} h: {report:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_card_number_is_masked_and_a_padded_card_name_trimmed() {
+    use posbridge_zvt::bmp::Bmp;
+    // As a girocard terminal sends them: the whole number (a real capture's), a NUL-padded name.
+    let bed = quirky(vec![
+        Bmp::Pan("4711008005757038004".into()),
+        Bmp::CardName("MasterCard\0".into()),
+    ])
+    .await;
+    let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
+    let sale = t.sale(key(1), eur(12_00), call()).await.unwrap();
+    assert_eq!(
+        sale.pan.map(|p| p.to_string()).as_deref(),
+        Some("471100*********8004")
+    );
+    assert_eq!(sale.card_scheme.as_deref(), Some("MasterCard"));
+    let journaled = t.journal().get(&key(1)).unwrap().unwrap().result.unwrap();
+    assert_eq!(journaled.pan, sale.pan);
+}
