@@ -53,8 +53,8 @@ pub(crate) struct Common {
     pub(crate) json: bool,
     /// The terminal's protocol: `native` (a paired profile) or `zvt` (a ZVT terminal at
     /// --zvt, no pairing; its password with --zvt-password).
-    #[arg(long, global = true, default_value = "native", value_parser = ["native", "zvt"])]
-    pub(crate) protocol: String,
+    #[arg(long, global = true, value_enum, default_value_t = Protocol::Native)]
+    pub(crate) protocol: Protocol,
     /// With --protocol zvt: the terminal's `host:port` (ZVT listens on 20007 or 22000), or a
     /// serial port's path with --zvt-baud.
     #[arg(long = "zvt", global = true, value_name = "ADDRESS")]
@@ -67,9 +67,18 @@ pub(crate) struct Common {
     pub(crate) zvt_password: u32,
 }
 
+/// The protocols posctl speaks.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// posbridge's own protocol: paired, encrypted, signed results.
+    Native,
+    /// ZVT, the German ECR-terminal protocol (no pairing; the terminal's password).
+    Zvt,
+}
+
 impl Common {
-    fn zvt(&self) -> bool {
-        self.protocol == "zvt"
+    pub(crate) fn zvt(&self) -> bool {
+        self.protocol == Protocol::Zvt
     }
 }
 

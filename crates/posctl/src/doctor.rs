@@ -98,7 +98,7 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<u8, Failure> {
         worst: Verdict::Ok,
         connect_failed: false,
     };
-    if args.common.protocol == "zvt" {
+    if args.common.zvt() {
         return Ok(zvt(&mut r, &args.common).await);
     }
     // 1. Where posctl keeps its state, and the profile.
