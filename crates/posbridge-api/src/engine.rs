@@ -55,6 +55,12 @@ pub struct Engine<A, J> {
     live: Mutex<HashMap<IdempotencyKey, Option<ProgressStage>>>,
     policy: RecoveryPolicy,
     clock: fn() -> Timestamp,
+    /// Whether the journal may hold open commands of this terminal that this engine has not
+    /// resolved: true at first (a journal from before), set by every command left open, cleared
+    /// by a recovery that left nothing open — so that a new command reads the journal's open
+    /// entries only when there can be some. (The journal is this engine's: another process
+    /// writing the same journal file is not seen until the next recovery.)
+    maybe_open: std::sync::atomic::AtomicBool,
 }
 
 impl<A, J> fmt::Debug for Engine<A, J> {
@@ -63,14 +69,45 @@ impl<A, J> fmt::Debug for Engine<A, J> {
     }
 }
 
-/// Marks a key as running in this process until dropped.
+/// Marks a key as running in this process until dropped. Dropped before it was [settled]
+/// (an error, or a call whose future was dropped midway), it tells the engine that the journal
+/// may hold the command open.
+///
+/// [settled]: LiveKey::settle
 struct LiveKey<'a> {
     live: &'a Mutex<HashMap<IdempotencyKey, Option<ProgressStage>>>,
+    maybe_open: &'a std::sync::atomic::AtomicBool,
     key: IdempotencyKey,
+    settled: std::sync::atomic::AtomicBool,
+}
+
+impl LiveKey<'_> {
+    /// The command ended final in the journal (a result recorded, a refusal recorded).
+    fn settle(&self) {
+        self.settled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Settles it if `outcome` leaves the command final.
+    fn settle_if_final<T, E>(&self, outcome: &Result<T, PaymentError<E>>) {
+        if matches!(
+            outcome,
+            Ok(_)
+                | Err(PaymentError::Refused { .. }
+                    | PaymentError::AlreadyRefused { .. }
+                    | PaymentError::Invalid(_))
+        ) {
+            self.settle();
+        }
+    }
 }
 
 impl Drop for LiveKey<'_> {
     fn drop(&mut self) {
+        if !self.settled.load(std::sync::atomic::Ordering::SeqCst) {
+            self.maybe_open
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         lock(self.live).remove(&self.key);
     }
 }
@@ -127,6 +164,7 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
             live: Mutex::new(HashMap::new()),
             policy: RecoveryPolicy::default(),
             clock: wall_clock,
+            maybe_open: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -201,7 +239,9 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
         live.insert(key, None);
         Some(LiveKey {
             live: &self.live,
+            maybe_open: &self.maybe_open,
             key,
+            settled: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -245,7 +285,14 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
             .capabilities()
             .check(&request)
             .map_err(PaymentError::Invalid)?;
-        let _live = self.live_key(key).ok_or(PaymentError::KeyInUse(key))?;
+        let live = self.live_key(key).ok_or(PaymentError::KeyInUse(key))?;
+        let outcome = self.run_live(request, deadline).await;
+        live.settle_if_final(&outcome);
+        outcome
+    }
+
+    async fn run_live(&self, request: TransactionRequest, deadline: Duration) -> Outcome<A::Error> {
+        let key = request.idempotency_key;
         self.recover_before_new(deadline).await?;
         let existing = self.journal().get(&key)?;
         match existing {
@@ -332,6 +379,7 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
             None => reason.to_string(),
         };
         tracing::warn!(key = %key, why = %note, "in doubt");
+        self.left_open();
         self.journal().mark_in_doubt(&key, &note, self.now())?;
         Ok(PaymentError::InDoubt(InDoubt {
             key,
@@ -372,6 +420,7 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
                 })
             }
             Answer::NotSent(e) => {
+                self.left_open();
                 tracing::info!(error = %e, "not sent");
                 Err(PaymentError::NotSent { key, source: e })
             }
@@ -418,11 +467,21 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
             .collect())
     }
 
+    /// A command may have been left open (in doubt, not sent, or a journal write that failed).
+    fn left_open(&self) {
+        self.maybe_open
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Resolves what is open before a new command; on a terminal that keeps only its last
     /// transaction, anything left open stops the new command.
     async fn recover_before_new(&self, deadline: Duration) -> Result<(), PaymentError<A::Error>> {
+        if !self.maybe_open.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
         let open = self.open_entries()?;
         if open.is_empty() {
+            self.settled_if_nothing_open()?;
             return Ok(());
         }
         let report = self.recover_entries(open, deadline).await?;
@@ -448,6 +507,18 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
         let open = self.open_entries()?;
         let span = tracing::info_span!("recovery", in_doubt = open.len());
         tracing::Instrument::instrument(self.recover_entries(open, deadline), span).await
+    }
+
+    /// Clears [`maybe_open`](Self::maybe_open) if the journal holds no open command of this
+    /// terminal but those running now (which set it again if they end open).
+    fn settled_if_nothing_open(&self) -> Result<(), JournalError> {
+        // Cleared first: a command that ends open while we look sets it again.
+        self.maybe_open
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        if !self.open_entries()?.is_empty() {
+            self.left_open();
+        }
+        Ok(())
     }
 
     async fn recover_entries(
@@ -545,6 +616,7 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
             }
         }
         tracing::info!(report = %report, "recovery done");
+        self.settled_if_nothing_open()?;
         Ok(report)
     }
 
@@ -566,7 +638,7 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
             .as_ref()
             .and_then(|p| p.operator.clone());
         tracing::warn!(key = %result.idempotency_key, "unconfirmed past the deadline: reversing");
-        let _live = self.live_key(key).ok_or(PaymentError::KeyInUse(key))?;
+        let live = self.live_key(key).ok_or(PaymentError::KeyInUse(key))?;
         let existing = self.journal().get(&key)?;
         let reversed = match existing {
             Some(entry) => {
@@ -584,6 +656,7 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
                 self.send_and_record(request, deadline).await?
             }
         };
+        live.settle();
         if reversed.outcome.is_approved() {
             Ok(())
         } else {
@@ -608,12 +681,14 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
         operator: Option<OperatorAuth>,
         deadline: Duration,
     ) -> Outcome<A::Error> {
-        let _live = self.live_key(key).ok_or(PaymentError::KeyInUse(key))?;
+        let live = self.live_key(key).ok_or(PaymentError::KeyInUse(key))?;
         let entry = self
             .journal()
             .get(&key)?
             .ok_or(PaymentError::Journal(JournalError::UnknownKey(key)))?;
-        self.finish_journaled(entry, operator, deadline).await
+        let outcome = self.finish_journaled(entry, operator, deadline).await;
+        live.settle_if_final(&outcome);
+        outcome
     }
 }
 
@@ -672,8 +747,10 @@ impl<A: Adapter, J: Journal> PaymentTerminal for Engine<A, J> {
         match resolution {
             // Found: recorded now if it is journaled here (it resolves the entry).
             Resolution::Done(r) if entry.is_some() => {
-                let _live = self.live_key(key).ok_or(PaymentError::KeyInUse(key))?;
-                Ok(TransactionStatus::Done(Box::new(self.accept(key, r)?)))
+                let live = self.live_key(key).ok_or(PaymentError::KeyInUse(key))?;
+                let recorded = self.accept(key, r)?;
+                live.settle();
+                Ok(TransactionStatus::Done(Box::new(recorded)))
             }
             Resolution::Done(r) => Ok(TransactionStatus::Done(Box::new(r))),
             Resolution::NotDone => Ok(TransactionStatus::NotFound),

@@ -36,6 +36,8 @@ pub enum Script {
     NotSent,
     /// Takes it and charges, then answers with something that cannot be read.
     Garble,
+    /// The command leaves and no answer ever comes (the call waits until it is dropped).
+    Hang,
 }
 
 /// Why the scripted terminal failed a call.
@@ -262,6 +264,7 @@ impl Adapter for ScriptedTerminal {
                     source: Some(ScriptError::Garbled),
                 }
             }
+            Script::Hang => std::future::pending().await,
             Script::LoseCommand | Script::NotSent => Answer::Lost {
                 reason: DoubtReason::ConnectionLost,
                 source: Some(ScriptError::Broken),

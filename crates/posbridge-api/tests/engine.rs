@@ -482,3 +482,17 @@ fn commands_are_the_same_kind_as_their_reversal_needs() {
         Some(TransactionCommand::PreAuthCancel { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_call_dropped_midway_leaves_its_command_for_the_next_one_to_resolve() {
+    let e = engine(false);
+    e.adapter().script([Script::Hang]);
+    // The app gives up waiting (its own timeout drops the call).
+    let gave_up = tokio::time::timeout(Duration::from_millis(20), sale(&e, key(110), 100)).await;
+    assert!(gave_up.is_err());
+    assert_eq!(state(&e, key(110)), EntryState::Sent);
+    // The next payment resolves it first: the terminal never took it.
+    sale(&e, key(111), 200).await.unwrap();
+    assert_eq!(state(&e, key(110)), EntryState::Rejected);
+    assert_eq!(e.adapter().charges(), vec![key(111)]);
+}

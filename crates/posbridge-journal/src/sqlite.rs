@@ -114,12 +114,11 @@ impl SqliteJournal {
     }
 
     fn load(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError> {
+        // Statements are prepared once per connection (read and written on every command).
         self.db
-            .query_row(
-                &format!("{SELECT} WHERE key = ?1"),
-                params![key.as_bytes().as_slice()],
-                row,
-            )
+            .prepare_cached(&format!("{SELECT} WHERE key = ?1"))
+            .map_err(storage)?
+            .query_row(params![key.as_bytes().as_slice()], row)
             .optional()
             .map_err(storage)?
             .transpose()
@@ -155,7 +154,11 @@ impl SqliteJournal {
                 created = ?12, updated = ?13
              WHERE key = ?1"
         };
-        self.db.execute(sql, values).map_err(storage)?;
+        self.db
+            .prepare_cached(sql)
+            .map_err(storage)?
+            .execute(values)
+            .map_err(storage)?;
         Ok(())
     }
 }
