@@ -294,16 +294,15 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
     async fn run_live(&self, request: TransactionRequest, deadline: Duration) -> Outcome<A::Error> {
         let key = request.idempotency_key;
         self.recover_before_new(deadline).await?;
-        let existing = self.journal().get(&key)?;
+        let terminal = self.adapter.capabilities().terminal_id;
+        let existing = self.journal().intent_or_entry(
+            terminal,
+            &request,
+            self.adapter.terminal_key(),
+            self.now(),
+        )?;
         match existing {
             None => {
-                let terminal = self.adapter.capabilities().terminal_id;
-                self.journal().record_intent(
-                    terminal,
-                    &request,
-                    self.adapter.terminal_key(),
-                    self.now(),
-                )?;
                 tracing::debug!("intent journaled");
                 self.send_and_record(request, deadline).await
             }

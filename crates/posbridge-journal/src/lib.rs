@@ -234,6 +234,23 @@ pub trait Journal: Send {
         now: Timestamp,
     ) -> Result<(), JournalError>;
 
+    /// The entry already journaled under `request`'s key, as it is; or, if there is none, the
+    /// intent of `request` written (durably, as [`record_intent`](Self::record_intent) writes
+    /// it) and `None`. One look-up for what a new command needs: whether its key was used.
+    fn intent_or_entry(
+        &mut self,
+        terminal: TerminalId,
+        request: &TransactionRequest,
+        terminal_key: Option<PublicKey>,
+        now: Timestamp,
+    ) -> Result<Option<Entry>, JournalError> {
+        if let Some(existing) = self.get(&request.idempotency_key)? {
+            return Ok(Some(existing));
+        }
+        self.record_intent(terminal, request, terminal_key, now)?;
+        Ok(None)
+    }
+
     /// Changes the entry for `key` with `change`, durably, all or nothing (the building block
     /// of the methods below; implementations provide it).
     fn update(

@@ -248,6 +248,20 @@ impl Journal for SqliteJournal {
         self.save(&Entry::new(terminal, request, terminal_key, now), true)
     }
 
+    fn intent_or_entry(
+        &mut self,
+        terminal: TerminalId,
+        request: &TransactionRequest,
+        terminal_key: Option<PublicKey>,
+        now: Timestamp,
+    ) -> Result<Option<Entry>, JournalError> {
+        if let Some(e) = self.load(&request.idempotency_key)? {
+            return Ok(Some(e));
+        }
+        self.save(&Entry::new(terminal, request, terminal_key, now), true)?;
+        Ok(None)
+    }
+
     fn update(
         &mut self,
         key: &IdempotencyKey,
