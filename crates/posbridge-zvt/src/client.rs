@@ -1261,6 +1261,13 @@ impl Adapter for ZvtClient {
     }
 
     async fn close(self) {
+        // Log-off (`06 02`) first, as the specification asks of a register that leaves; a
+        // terminal that does not answer it in T3 is left all the same.
+        if !Adapter::is_closed(&self) {
+            let _ = self
+                .run_command(&Command::LogOff, self.config.ack_timeout)
+                .await;
+        }
         // Dropping the job queue ends the connection's task, which closes the link.
         drop(self.connection);
     }

@@ -549,3 +549,45 @@ async fn a_whole_card_number_is_masked_and_a_padded_card_name_trimmed() {
     let journaled = t.journal().get(&key(1)).unwrap().unwrap().result.unwrap();
     assert_eq!(journaled.pan, sale.pan);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_register_logs_off_before_it_closes() {
+    use posbridge_zvt::Apdu;
+    let (ours, theirs) = memory_pair(Delivery::Stream, 4096, 256);
+    // A terminal that answers registration and status enquiry, and reports what came last.
+    let terminal = tokio::spawn(async move {
+        let mut link = ZvtLink::new(theirs, Framing::Tcp);
+        let mut last = None;
+        while let Ok(apdu) = link.recv().await {
+            if apdu.code() == [0x80, 0x00] {
+                continue;
+            }
+            link.send(&Apdu::ack()).await.unwrap();
+            match apdu.code() {
+                [0x06, 0x00] => {
+                    let done = posbridge_zvt::Command::Completion(Vec::new());
+                    link.send(&done.to_apdu().unwrap()).await.unwrap();
+                }
+                [0x05, 0x01] => {
+                    let abort = posbridge_zvt::Command::AbortFromTerminal {
+                        result: 0x83,
+                        extra: Vec::new(),
+                    };
+                    link.send(&abort.to_apdu().unwrap()).await.unwrap();
+                }
+                code => last = Some(code),
+            }
+        }
+        last
+    });
+    let t = posbridge_zvt::client::connect(
+        ours,
+        Framing::Tcp,
+        ZvtConfig::default(),
+        MemoryJournal::new(),
+    )
+    .await
+    .unwrap();
+    t.close().await;
+    assert_eq!(terminal.await.unwrap(), Some([0x06, 0x02]), "log-off last");
+}
