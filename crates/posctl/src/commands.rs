@@ -761,45 +761,36 @@ pub(crate) struct RecoverArgs {
 
 pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
     let home = Home::locate(args.common.home.as_deref())?;
-    if args.common.zvt() {
+    let report = if args.common.zvt() {
         let terminal = connect_zvt(&home, &args.common).await?;
-        let report = terminal
-            .recover(Duration::from_secs(120))
-            .await
-            .map_err(payment_failure)?;
-        println!(
-            "recorded {}, not charged {}, unresolved {}",
-            report.recorded.len(),
-            report.not_taken.len(),
-            report.unresolved.len()
-        );
-        return Ok(if report.unresolved.is_empty() {
-            exit::OK
-        } else {
-            exit::IN_DOUBT
-        });
-    }
-    let (payments, _) = connect(&home, &args.common).await?;
-    let report = payments
-        .recover(Duration::from_secs(120))
-        .await
-        .map_err(payment_failure)?;
+        let report = terminal.recover(Duration::from_secs(120)).await;
+        terminal.close().await;
+        report.map_err(payment_failure)?
+    } else {
+        let (payments, _) = connect(&home, &args.common).await?;
+        let report = payments.recover(Duration::from_secs(120)).await;
+        payments.close().await;
+        report.map_err(payment_failure)?
+    };
     println!(
-        "recorded {}, resent {}, awaited {}, still running {}, unresolved {}",
+        "recorded {}, joined {}, resent {}, not taken {}, reversed {}, still running {}, unresolved {}",
         report.recorded.len(),
-        report.resent.len(),
         report.awaited.len(),
+        report.resent.len(),
+        report.not_taken.len(),
+        report.reversed.len(),
         report.running.len(),
         report.unresolved.len()
     );
-    payments.close().await;
-    Ok(
-        if report.running.is_empty() && report.unresolved.is_empty() {
-            exit::OK
-        } else {
-            exit::IN_DOUBT
-        },
-    )
+    // Which payment ended how, and why one is still in doubt.
+    if !report.is_empty() {
+        println!("{report}");
+    }
+    Ok(if report.is_clean() {
+        exit::OK
+    } else {
+        exit::IN_DOUBT
+    })
 }
 
 /// `posctl settle`.
