@@ -60,7 +60,7 @@ pub use adapter::{Adapter, Answer, CallError, Exchange, Records, Resolution};
 pub use connect::{Connect, ConnectStage};
 pub use engine::{Engine, wall_clock};
 pub use error::{DoubtReason, InDoubt, PaymentError, Refusal};
-pub use progress::{ProgressEvent, ProgressEvents};
+pub use progress::{ProgressEvent, ProgressEvents, forward_while};
 pub use recovery::{
     RecoveryPolicy, RecoveryReport, ReversalPolicy, Step, Unresolved, decide, older_than,
     reversal_key, reversal_of,

@@ -1,5 +1,6 @@
 //! Where a running command is at, in the same words for every protocol.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -75,4 +76,33 @@ impl std::fmt::Debug for ProgressEvents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ProgressEvents")
     }
+}
+
+/// Waits for `answer` while handing every event that arrives on `events` to `each`, for an
+/// adapter whose connection reports progress on a broadcast channel: events that came before
+/// the answer are handed over before it is returned, and those still queued when it comes are
+/// drained first. Events skipped because the reader fell behind are skipped here too.
+pub async fn forward_while<T, E: Clone>(
+    answer: impl Future<Output = T>,
+    events: &mut broadcast::Receiver<E>,
+    mut each: impl FnMut(E),
+) -> T {
+    let mut answer = std::pin::pin!(answer);
+    let mut open = true;
+    let out = loop {
+        tokio::select! {
+            // Progress that came before the answer is reported before it.
+            biased;
+            event = events.recv(), if open => match event {
+                Ok(event) => each(event),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => open = false,
+            },
+            a = &mut answer => break a,
+        }
+    };
+    while let Ok(event) = events.try_recv() {
+        each(event);
+    }
+    out
 }

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use posbridge_api::{
-    Adapter, Answer, CallError, DoubtReason, Engine, Records, Refusal, Resolution, wall_clock,
+    Adapter, Answer, CallError, DoubtReason, Engine, Records, Refusal, Resolution, forward_while,
+    wall_clock,
 };
 use posbridge_journal::{Entry, Journal};
 use posbridge_link::Link;
@@ -1030,30 +1031,14 @@ impl Adapter for ZvtClient {
         }
         exchange.sent();
         self.running.store(true, Ordering::Relaxed);
-        tokio::pin!(answer);
-        let forward = |p: Progressed| {
+        let outcome = forward_while(answer, &mut events, |p: Progressed| {
             if p.request == request_id {
                 let (stage, message) = codes::stage(p.status);
                 exchange.progress(stage, None, Some(message.into()));
             }
-        };
-        let outcome = loop {
-            tokio::select! {
-                // Intermediate states that came before the result are reported before it.
-                biased;
-                event = events.recv() => match event {
-                    Ok(p) => forward(p),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => {
-                        break (&mut answer).await.unwrap_or(Err(ExchangeError::Closed));
-                    }
-                },
-                a = &mut answer => break a.unwrap_or(Err(ExchangeError::Closed)),
-            }
-        };
-        while let Ok(p) = events.try_recv() {
-            forward(p);
-        }
+        })
+        .await
+        .unwrap_or(Err(ExchangeError::Closed));
         self.running.store(false, Ordering::Relaxed);
         self.note(&outcome);
         match outcome {

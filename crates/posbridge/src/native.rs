@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use posbridge_api::{
     Adapter, Answer, CallError, DoubtReason, Engine, Exchange, Records, Refusal, Resolution,
+    forward_while,
 };
 use posbridge_crypto::{PublicKey, verify_result};
 use posbridge_journal::Entry;
@@ -142,9 +143,7 @@ impl Adapter for NativeAdapter {
         exchange.sent();
         let id = pending.id();
         self.set_running(Some(id));
-        let answer = pending.answer();
-        tokio::pin!(answer);
-        let forward = |event: ClientEvent| {
+        let answer = forward_while(pending.answer(), &mut events, |event| {
             if let ClientEvent::Progress {
                 request_id,
                 progress,
@@ -153,22 +152,8 @@ impl Adapter for NativeAdapter {
             {
                 exchange.progress(progress.stage, progress.method, progress.message);
             }
-        };
-        let answer = loop {
-            tokio::select! {
-                // Progress that came before the answer is reported before it.
-                biased;
-                event = events.recv() => match event {
-                    Ok(event) => forward(event),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break (&mut answer).await,
-                },
-                a = &mut answer => break a,
-            }
-        };
-        while let Ok(event) = events.try_recv() {
-            forward(event);
-        }
+        })
+        .await;
         self.set_running(None);
         match answer {
             Ok(Message::TransactionResult(result)) => Answer::Result(result),
