@@ -50,6 +50,7 @@ mod adapter;
 mod connect;
 mod engine;
 mod error;
+mod fault;
 mod progress;
 mod recovery;
 mod terminal;
@@ -60,6 +61,7 @@ pub use adapter::{Adapter, Answer, CallError, Exchange, Records, Resolution};
 pub use connect::{Connect, ConnectStage};
 pub use engine::{Engine, wall_clock};
 pub use error::{DoubtReason, InDoubt, PaymentError, Refusal};
+pub use fault::{FaultPoint, UnknownFaultPoint};
 pub use progress::{ProgressEvent, ProgressEvents, forward_while};
 pub use recovery::{
     RecoveryPolicy, RecoveryReport, ReversalPolicy, Step, Unresolved, decide, older_than,

@@ -3,18 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A step of a payment where a fault can strike.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FaultPoint {
-    /// The command has arrived and the terminal has started on it (waiting for the card).
-    AfterRequest,
-    /// The card has been read.
-    AfterCardRead,
-    /// The outcome is decided and stored on the terminal, but not yet sent.
-    BeforeResult,
-    /// The result has been sent.
-    AfterResult,
-}
+/// A step of a payment where a fault can strike (named once for the simulator and every
+/// protocol's terminal role).
+pub use posbridge_api::FaultPoint;
 
 /// What happens there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,19 +48,6 @@ impl fmt::Display for FaultParseError {
 
 impl std::error::Error for FaultParseError {}
 
-impl FromStr for FaultPoint {
-    type Err = FaultParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "after-request" => Self::AfterRequest,
-            "after-card-read" => Self::AfterCardRead,
-            "before-result" => Self::BeforeResult,
-            "after-result" => Self::AfterResult,
-            _ => return Err(FaultParseError(format!("unknown step {s:?}"))),
-        })
-    }
-}
-
 impl FromStr for FaultAction {
     type Err = FaultParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -100,20 +78,11 @@ impl FromStr for Fault {
             return Err(FaultParseError(s.to_string()));
         }
         Ok(Self {
-            at: at.parse()?,
+            at: at
+                .parse()
+                .map_err(|e: posbridge_api::UnknownFaultPoint| FaultParseError(e.to_string()))?,
             action: action.parse()?,
             times,
-        })
-    }
-}
-
-impl fmt::Display for FaultPoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::AfterRequest => "after-request",
-            Self::AfterCardRead => "after-card-read",
-            Self::BeforeResult => "before-result",
-            Self::AfterResult => "after-result",
         })
     }
 }

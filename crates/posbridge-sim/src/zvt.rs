@@ -18,9 +18,9 @@ use posbridge_session::{
     ClientSecurity, PairingRegistry, SessionConfig, TerminalContext, TerminalSession,
 };
 use posbridge_wire::{Credential, OperatorAuth, OperatorSecret};
-use posbridge_zvt::server::{FaultPoint as ZvtPoint, Faults, ServerConfig, ZvtServer};
+use posbridge_zvt::server::{Faults, ServerConfig, ZvtServer};
 
-use crate::{Fault, FaultAction, FaultPoint, Simulator, TerminalProfile};
+use crate::{Fault, FaultAction, Simulator, TerminalProfile};
 
 /// The operator the ZVT front end authorises refunds, reversals, captures and end-of-day as
 /// (after checking the register's ZVT password).
@@ -132,19 +132,13 @@ pub fn server(
 
 /// The simulator's faults as a ZVT server hook: each strikes `times` times at its point.
 pub fn fault_hook(mut faults: Vec<Fault>) -> Faults {
-    Box::new(move |at| {
-        let point = match at {
-            ZvtPoint::AfterRequest => FaultPoint::AfterRequest,
-            ZvtPoint::AfterCardRead => FaultPoint::AfterCardRead,
-            ZvtPoint::BeforeResult => FaultPoint::BeforeResult,
-            ZvtPoint::AfterResult => FaultPoint::AfterResult,
-        };
-        match faults.iter_mut().find(|f| f.at == point && f.times > 0) {
+    Box::new(
+        move |at| match faults.iter_mut().find(|f| f.at == at && f.times > 0) {
             Some(f) => {
                 f.times -= 1;
                 true
             }
             None => false,
-        }
-    })
+        },
+    )
 }

@@ -23,19 +23,9 @@ use crate::codes;
 use crate::transport::{TransportError, ZvtLink};
 use crate::{Apdu, Command, amount_of, receipt_of};
 
-/// Where a [`Faults`] hook is asked whether to cut the connection (the simulator's fault
-/// points, in ZVT terms).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FaultPoint {
-    /// The command was acknowledged.
-    AfterRequest,
-    /// The card was read.
-    AfterCardRead,
-    /// The result is known, not yet sent.
-    BeforeResult,
-    /// The completion was sent.
-    AfterResult,
-}
+/// Where a [`Faults`] hook is asked whether to cut the connection: the steps of a money command
+/// the simulator names too.
+pub use posbridge_api::FaultPoint;
 
 /// Asked at each [`FaultPoint`] of a money command: `true` cuts the connection there (the
 /// payment goes on without it).
