@@ -59,10 +59,20 @@ pub struct ZvtConfig {
     pub ack_timeout: Duration,
     /// How long the registration may take in all.
     pub registration_timeout: Duration,
-    /// How far a terminal's clock may be behind ours when recovery compares the time of its last
-    /// transaction with when a command was journaled.
+    /// How far a terminal's clock may be off ours (either way, after its learnt offset) when
+    /// recovery compares the time of its last transaction with when a command was journaled.
     pub clock_tolerance: Duration,
+    /// The service byte (BMP `03`) sent with the registration, or none (the terminal keeps its
+    /// own settings): a combination of [`SERVICE_MENU_OFF`] and [`SERVICE_CAPITALS`]
+    /// (default: none).
+    pub service_byte: Option<u8>,
 }
+
+/// Service byte bit 0: the terminal's function key no longer opens its service menu (the
+/// register controls administration).
+pub const SERVICE_MENU_OFF: u8 = 0x01;
+/// Service byte bit 1: the terminal shows its texts in capitals.
+pub const SERVICE_CAPITALS: u8 = 0x02;
 
 impl Default for ZvtConfig {
     fn default() -> Self {
@@ -77,6 +87,7 @@ impl Default for ZvtConfig {
             ack_timeout: Duration::from_secs(5),
             registration_timeout: Duration::from_secs(30),
             clock_tolerance: Duration::from_secs(600),
+            service_byte: None,
         }
     }
 }
@@ -541,9 +552,12 @@ impl ZvtClient {
             password: config.password,
             config: config.config_byte,
             currency: Some(config.currency.code()),
-            // Service byte 03: the register prints no "registration" receipt, the terminal
-            // keeps its menu.
-            extra: vec![Bmp::Other(0x03, vec![0x03])],
+            // Only what the register means: no service byte unless configured.
+            extra: config
+                .service_byte
+                .map(|b| Bmp::Other(0x03, vec![b]))
+                .into_iter()
+                .collect(),
         };
         let ex = run_on(
             &connection,

@@ -591,3 +591,40 @@ async fn the_register_logs_off_before_it_closes() {
     t.close().await;
     assert_eq!(terminal.await.unwrap(), Some([0x06, 0x02]), "log-off last");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registration_sends_a_service_byte_only_when_configured() {
+    use posbridge_zvt::Apdu;
+    use posbridge_zvt::bmp::Bmp;
+    use posbridge_zvt::client::{SERVICE_MENU_OFF, ZvtConfig};
+    for service_byte in [None, Some(SERVICE_MENU_OFF)] {
+        let (ours, theirs) = memory_pair(Delivery::Stream, 4096, 256);
+        let terminal = tokio::spawn(async move {
+            let mut link = ZvtLink::new(theirs, Framing::Tcp);
+            let registration = link.recv().await.unwrap();
+            link.send(&Apdu::ack()).await.unwrap();
+            let done = posbridge_zvt::Command::Completion(Vec::new());
+            link.send(&done.to_apdu().unwrap()).await.unwrap();
+            registration
+        });
+        let config = ZvtConfig {
+            service_byte,
+            ..ZvtConfig::default()
+        };
+        // The terminal answers nothing more: connect's status enquiry gives up after 2 T3.
+        let _ = tokio::time::timeout(
+            Duration::from_millis(300),
+            posbridge_zvt::client::connect(ours, Framing::Tcp, config, MemoryJournal::new()),
+        )
+        .await;
+        let sent = posbridge_zvt::Command::from_apdu(&terminal.await.unwrap()).unwrap();
+        let posbridge_zvt::Command::Registration { extra, .. } = sent else {
+            panic!("{sent:?}")
+        };
+        let expected: Vec<Bmp> = service_byte
+            .map(|b| Bmp::Other(0x03, vec![b]))
+            .into_iter()
+            .collect();
+        assert_eq!(extra, expected);
+    }
+}
