@@ -584,28 +584,25 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
                     )?;
                     report.not_taken.push(key);
                 }
-                Step::Join => match self.send_and_record(entry.request.clone(), deadline).await {
-                    Ok(r)
-                        if reversal_of(&r).is_some()
-                            && self.policy.reversal.as_ref().is_some_and(|p| {
-                                crate::recovery::older_than(&entry, p.after, self.now())
-                            }) =>
-                    {
-                        match self.reverse(&r, deadline).await {
-                            Ok(()) => report.reversed.push(key),
-                            Err(e) => report
-                                .unresolved
-                                .push(unresolved(format!("recorded; its reversal failed: {e}"))),
+                Step::Join { reverse } => {
+                    match self.send_and_record(entry.request.clone(), deadline).await {
+                        Ok(r) if reverse && reversal_of(&r).is_some() => {
+                            match self.reverse(&r, deadline).await {
+                                Ok(()) => report.reversed.push(key),
+                                Err(e) => report.unresolved.push(unresolved(format!(
+                                    "recorded; its reversal failed: {e}"
+                                ))),
+                            }
                         }
+                        Ok(_) | Err(PaymentError::Refused { .. }) => report.awaited.push(key),
+                        Err(PaymentError::InDoubt(InDoubt {
+                            reason: DoubtReason::NoAnswer,
+                            ..
+                        })) => report.running.push(key),
+                        Err(PaymentError::Journal(e)) => return Err(PaymentError::Journal(e)),
+                        Err(e) => report.unresolved.push(unresolved(e.to_string())),
                     }
-                    Ok(_) | Err(PaymentError::Refused { .. }) => report.awaited.push(key),
-                    Err(PaymentError::InDoubt(InDoubt {
-                        reason: DoubtReason::NoAnswer,
-                        ..
-                    })) => report.running.push(key),
-                    Err(PaymentError::Journal(e)) => return Err(PaymentError::Journal(e)),
-                    Err(e) => report.unresolved.push(unresolved(e.to_string())),
-                },
+                }
                 Step::LeaveRunning => report.running.push(key),
                 Step::Undecided(e) => {
                     let reason = format!("{} ({e})", DoubtReason::Unidentified);

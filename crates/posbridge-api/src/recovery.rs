@@ -156,8 +156,12 @@ pub enum Step<E> {
     Resend,
     /// Record it as not taken: nothing was charged.
     NotTaken,
-    /// Ask again under its key, which joins the running command.
-    Join,
+    /// Ask again under its key, which joins the running command; then, if `reverse` (it stayed
+    /// unconfirmed past the [`ReversalPolicy`] deadline), reverse what it approved.
+    Join {
+        /// Whether an approved result is reversed.
+        reverse: bool,
+    },
     /// Leave it running (it cannot be joined); recover again later.
     LeaveRunning,
     /// Leave it in doubt for a person, with the adapter's reason.
@@ -189,7 +193,7 @@ pub fn decide<E>(
             Some(window) if !stale && !older_than(entry, window, now) => Step::Resend,
             _ => Step::NotTaken,
         },
-        Resolution::Running(_) if remembers_keys => Step::Join,
+        Resolution::Running(_) if remembers_keys => Step::Join { reverse: stale },
         Resolution::Running(_) => Step::LeaveRunning,
         Resolution::Unknown(e) => Step::Undecided(e),
     }
