@@ -52,7 +52,13 @@ impl SqliteJournal {
     pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
     /// Opens (creating and migrating as needed) the journal at `path`.
+    ///
+    /// The file is created owner-only (mode `0600`; SQLite gives its `-wal` and `-shm` files the
+    /// same mode), and an existing journal that other users may read is made owner-only: it
+    /// describes every payment the till took.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
+        let path = path.as_ref();
+        owner_only(path).map_err(|e| JournalError::Storage(format!("{}: {e}", path.display())))?;
         Self::setup(Connection::open(path).map_err(storage)?)
     }
 
@@ -330,5 +336,35 @@ impl Journal for SqliteJournal {
             }
         }
         Ok(out)
+    }
+}
+
+/// Creates `path` with mode `0600` when it does not exist, and takes group and other access away
+/// from an existing file.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(path) {
+        #[cfg(unix)]
+        Ok(meta) => {
+            use std::os::unix::fs::PermissionsExt;
+            let mut permissions = meta.permissions();
+            if meta.is_file() && permissions.mode() & 0o077 != 0 {
+                permissions.set_mode(permissions.mode() & !0o077);
+                std::fs::set_permissions(path, permissions)?;
+            }
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+                _ => Ok(()),
+            }
+        }
+        Err(e) => Err(e),
     }
 }

@@ -377,3 +377,29 @@ fn unresolved_answers_from_an_index_what_a_query_by_state_finds() {
         assert_eq!(unresolved.len(), 30, "{name}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn the_sqlite_journal_and_its_wal_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("posbridge-journal-mode-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let path = dir.join("journal.db");
+    let mut j = SqliteJournal::open(&path).unwrap();
+    j.record_intent(TERMINAL, &request(1), None, Timestamp(1))
+        .unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.join("journal.db-wal")), 0o600);
+    drop(j);
+    // A journal an earlier version left readable by everyone is made owner-only when opened.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let j = SqliteJournal::open(&path).unwrap();
+    assert_eq!(
+        j.get(&request(1).idempotency_key).unwrap().unwrap().state,
+        EntryState::Intent
+    );
+    assert_eq!(mode(&path), 0o600);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,6 +1,6 @@
 //! The simulator's batch in a file, so a terminal restarted mid-batch settles the same totals.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
@@ -74,11 +74,7 @@ fn decode(mut body: &[u8]) -> io::Result<Logged> {
 impl BatchLog {
     /// Opens (creating) the log and reads it back, cutting a torn last entry.
     pub(crate) fn open(path: &Path) -> io::Result<(Self, Vec<Logged>)> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)?;
+        let mut file = crate::private::open_append(path)?;
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
         let mut rest = data.as_slice();
@@ -91,7 +87,12 @@ impl BatchLog {
             entries.push(decode(body)?);
             whole = data.len() - rest.len();
         }
-        if whole < data.len() {
+        let with_credentials = entries
+            .iter()
+            .any(|e| matches!(e, Logged::Result(request, _) if request.operator.is_some()));
+        if with_credentials {
+            file = rewrite(path, &mut entries)?;
+        } else if whole < data.len() {
             file.set_len(whole as u64)?;
             file.sync_all()?;
         }
@@ -111,19 +112,162 @@ impl BatchLog {
         request: &TransactionRequest,
         result: &TransactionResult,
     ) -> io::Result<()> {
-        let req = encode(Message::Transaction(request.clone()))?;
-        let res = encode(Message::TransactionResult(result.clone()))?;
-        let mut body = Vec::with_capacity(req.len() + res.len() + 5);
-        body.push(1);
-        body.extend_from_slice(&(req.len() as u32).to_be_bytes());
-        body.extend_from_slice(&req);
-        body.extend_from_slice(&res);
-        self.append(&body)
+        self.append(&result_entry(request, result)?)
     }
 
     pub(crate) fn append_settlement(&mut self, s: &SettlementResult) -> io::Result<()> {
-        let mut body = vec![2];
-        body.extend(encode(Message::SettlementResult(s.clone()))?);
-        self.append(&body)
+        self.append(&settlement_entry(s)?)
+    }
+}
+
+/// A result entry's body; the operator credential is never written.
+fn result_entry(request: &TransactionRequest, result: &TransactionResult) -> io::Result<Vec<u8>> {
+    let mut request = request.clone();
+    request.operator = None;
+    let req = encode(Message::Transaction(request))?;
+    let res = encode(Message::TransactionResult(result.clone()))?;
+    let mut body = Vec::with_capacity(req.len() + res.len() + 5);
+    body.push(1);
+    body.extend_from_slice(&(req.len() as u32).to_be_bytes());
+    body.extend_from_slice(&req);
+    body.extend_from_slice(&res);
+    Ok(body)
+}
+
+fn settlement_entry(s: &SettlementResult) -> io::Result<Vec<u8>> {
+    let mut body = vec![2];
+    body.extend(encode(Message::SettlementResult(s.clone()))?);
+    Ok(body)
+}
+
+/// Writes `entries` without credentials to a new file beside `path` and puts it in its place
+/// (synced, then renamed), so the old bytes with a credential are gone from the log.
+fn rewrite(path: &Path, entries: &mut [Logged]) -> io::Result<File> {
+    let mut data = Vec::new();
+    for entry in entries.iter_mut() {
+        let body = match entry {
+            Logged::Result(request, result) => {
+                request.operator = None;
+                result_entry(request, result)?
+            }
+            Logged::Settlement(s) => settlement_entry(s)?,
+        };
+        data.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        data.extend_from_slice(&body);
+    }
+    let temp = path.with_extension("log.rewrite");
+    let _ = std::fs::remove_file(&temp);
+    let mut file = crate::private::open_append(&temp)?;
+    file.write_all(&data)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use posbridge_wire::samples;
+    use posbridge_wire::{Credential, OperatorAuth, OperatorSecret};
+
+    fn refund_with_pin() -> TransactionRequest {
+        let mut request = samples::sale_request();
+        request.operator = Some(OperatorAuth {
+            operator_id: "manager".into(),
+            credential: Credential::Pin(OperatorSecret::new("97531").unwrap()),
+        });
+        request
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("posbridge-batchlog-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::private::create_dir(&dir).unwrap();
+        dir
+    }
+
+    fn holds(path: &Path, needle: &[u8]) -> bool {
+        std::fs::read(path)
+            .unwrap()
+            .windows(needle.len())
+            .any(|w| w == needle)
+    }
+
+    #[test]
+    fn a_logged_command_keeps_no_credential_and_the_file_is_owner_only() {
+        let dir = temp("clean");
+        let path = dir.join("batch.log");
+        let (mut log, _) = BatchLog::open(&path).unwrap();
+        log.append_result(&refund_with_pin(), &samples::approved_result())
+            .unwrap();
+        drop(log);
+        assert!(!holds(&path, b"97531"));
+        let (_, entries) = BatchLog::open(&path).unwrap();
+        assert!(matches!(&entries[..], [Logged::Result(r, _)] if r.operator.is_none()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(&dir), 0o700);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_log_that_holds_a_credential_is_rewritten_without_it() {
+        let dir = temp("old");
+        let path = dir.join("batch.log");
+        // What an earlier version wrote: the command with its credential, then a torn entry.
+        let req = encode(Message::Transaction(refund_with_pin())).unwrap();
+        let res = encode(Message::TransactionResult(samples::approved_result())).unwrap();
+        let mut body = vec![1];
+        body.extend_from_slice(&(req.len() as u32).to_be_bytes());
+        body.extend_from_slice(&req);
+        body.extend_from_slice(&res);
+        let mut data = (body.len() as u32).to_be_bytes().to_vec();
+        data.extend_from_slice(&body);
+        data.extend_from_slice(&[0, 0, 0, 9, 1]);
+        std::fs::write(&path, &data).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        assert!(holds(&path, b"97531"));
+        let (mut log, entries) = BatchLog::open(&path).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert!(!holds(&path, b"97531"));
+        assert!(!dir.join("batch.log.rewrite").exists());
+        // The rewritten log goes on taking entries, and reads back whole.
+        log.append_settlement(&SettlementResult {
+            request_id: Default::default(),
+            idempotency_key: posbridge_wire::IdempotencyKey::from_u128(5),
+            terminal_id: posbridge_wire::TerminalId([1; 16]),
+            batch_number: 1,
+            status: Ok(()),
+            opened: None,
+            closed: posbridge_wire::Timestamp(1),
+            totals: Vec::new(),
+            receipt: None,
+            signature: None,
+        })
+        .unwrap();
+        drop(log);
+        let (_, entries) = BatchLog::open(&path).unwrap();
+        assert_eq!(entries.len(), 2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

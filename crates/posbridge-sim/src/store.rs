@@ -1,7 +1,7 @@
 //! The terminal's memory of idempotency keys in a file, so that a restarted terminal still
 //! answers a repeated key with its original result instead of charging again.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -88,11 +88,7 @@ impl FileResultStore {
     /// Opens (creating) the store at `path`, keeping up to `capacity` keys in memory.
     pub fn open(path: impl AsRef<Path>, capacity: usize) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)?;
+        let mut file = crate::private::open_append(&path)?;
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
         let mut memory = MemoryResultStore::new(capacity);

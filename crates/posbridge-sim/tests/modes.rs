@@ -359,6 +359,7 @@ async fn silence_then_recovery_on_a_new_connection() {
 #[tokio::test]
 async fn reboot_before_the_result_then_recovery_and_the_batch_settles() {
     let (keys, state) = (temp("reboot-keys"), temp("reboot-state"));
+    let operators = operators_file("reboot", 0o600);
     let port = free_port();
     let address = format!("127.0.0.1:{port}");
     let mut sim = Sim::start(&[
@@ -366,8 +367,8 @@ async fn reboot_before_the_result_then_recovery_and_the_batch_settles() {
         &address,
         "--pair",
         "--fast",
-        "--operator",
-        "manager:2468",
+        "--operators-file",
+        operators.to_str().unwrap(),
         "--keys",
         keys.to_str().unwrap(),
         "--state",
@@ -416,8 +417,102 @@ async fn reboot_before_the_result_then_recovery_and_the_batch_settles() {
     assert_eq!(report.recorded, vec![key], "{report:?}");
     let entry = payments.journal().get(&key).unwrap().unwrap();
     assert_eq!(entry.result.unwrap().outcome, Outcome::Approved);
+    // The restarted terminal still has its operator (from the same file): a refund with the
+    // PIN, then a settlement with it, closes the batch that holds both.
+    let pin = || posbridge_wire::OperatorAuth {
+        operator_id: "manager".into(),
+        credential: posbridge_wire::Credential::Pin(
+            posbridge_wire::OperatorSecret::new("2468").unwrap(),
+        ),
+    };
+    let mut refund = posbridge_wire::TransactionRequest::new(
+        Default::default(),
+        IdempotencyKey::from_u128(42),
+        TransactionCommand::Refund {
+            amount: Amount::new(500, Currency::EUR),
+            original: None,
+        },
+    );
+    refund.operator = Some(pin());
+    let refunded = payments.run(refund, CALL).await.unwrap();
+    assert_eq!(refunded.outcome, Outcome::Approved);
+    let settle = posbridge_wire::Message::Settlement(posbridge_wire::SettlementRequest {
+        request_id: Default::default(),
+        idempotency_key: IdempotencyKey::from_u128(41),
+        operator: Some(pin()),
+    });
+    let answer = payments.adapter().client().request(settle, CALL).await;
+    let Ok(posbridge_wire::Message::SettlementResult(report)) = answer else {
+        panic!("{answer:?}");
+    };
+    assert!(report.status.is_ok(), "{report:?}");
+    assert_eq!(
+        report.totals.len(),
+        2,
+        "a sale total and a refund total: {report:?}"
+    );
+    drop(payments);
+    drop(sim);
+    // No file of the terminal's state holds the PIN, and every one is owner-only.
+    owner_only_without(&state, b"2468");
+    owner_only_without(&keys, b"2468");
     let _ = std::fs::remove_dir_all(&keys);
     let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_file(&operators);
+}
+
+/// An operators file with `manager:2468`, with `mode`.
+fn operators_file(name: &str, mode: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::temp_dir().join(format!(
+        "posbridge-sim-operators-{name}-{}",
+        std::process::id()
+    ));
+    std::fs::write(&path, "# who may refund\nmanager:2468\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// Every file and folder under `dir` is owner-only, and no file holds `secret`.
+fn owner_only_without(dir: &std::path::Path, secret: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", dir.display());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            owner_only_without(&path, secret);
+            continue;
+        }
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", path.display());
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "{} holds the PIN",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn an_operators_file_others_can_read_is_refused() {
+    let operators = operators_file("loose", 0o644);
+    let out = Command::new(env!("CARGO_BIN_EXE_posbridge-sim"))
+        .args(["--tcp", "127.0.0.1:0", "--operators-file"])
+        .arg(&operators)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&operators);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("readable by other users"), "{err}");
+    // A PIN on the command line is not an option at all.
+    let out = Command::new(env!("CARGO_BIN_EXE_posbridge-sim"))
+        .args(["--tcp", "127.0.0.1:0", "--operator", "manager:2468"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

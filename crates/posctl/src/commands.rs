@@ -16,9 +16,9 @@ use posbridge_session::{ClientSecurity, SessionConfig};
 use posbridge_sim::{money, render};
 use posbridge_tcp::TcpConfig;
 use posbridge_wire::{
-    Amount, ClientId, Credential, Currency, Hello, IdempotencyKey, Message, OperatorAuth,
-    OperatorSecret, ReceiptCopy, RequestId, SettlementRequest, TransactionCommand, TransactionId,
-    TransactionRef, TransactionRequest, TransactionResult, TransactionStatus,
+    Amount, ClientId, Currency, Hello, IdempotencyKey, Message, OperatorAuth, ReceiptCopy,
+    RequestId, SettlementRequest, TransactionCommand, TransactionId, TransactionRef,
+    TransactionRequest, TransactionResult, TransactionStatus,
 };
 use posbridge_zvt::client::{ZvtConfig, ZvtTerminal};
 use posbridge_zvt::transport::Framing;
@@ -31,6 +31,9 @@ pub(crate) mod exit {
     pub(crate) const OK: u8 = 0;
     /// Something failed (a step, the journal, a refusal).
     pub(crate) const FAILED: u8 = 1;
+    /// A bad command line: an unknown option, or a value that cannot be read (an amount, a
+    /// currency, a key, an operator's name or PIN). Nothing was sent.
+    pub(crate) const USAGE: u8 = 2;
     /// Could not connect.
     pub(crate) const CONNECT: u8 = 3;
     /// The payment was declined (or cancelled, or failed at the terminal): no money moved.
@@ -65,6 +68,10 @@ pub(crate) struct Common {
     /// With --protocol zvt: the terminal's password (6 digits).
     #[arg(long, global = true, default_value_t = 0)]
     pub(crate) zvt_password: u32,
+    /// The operator's PIN (for --operator): the first line of this file, `/dev/fd/N` for a
+    /// descriptor, `-` for standard input. Without it: $POSCTL_OPERATOR_PIN, else a prompt.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) pin_file: Option<PathBuf>,
 }
 
 /// The protocols posctl speaks.
@@ -210,7 +217,11 @@ pub(crate) fn hello() -> Hello {
 }
 
 /// Parses `12.50` (or `12`) into minor units.
-pub(crate) fn parse_amount(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_amount(text: &str) -> Result<u64, Failure> {
+    parse_minor(text).map_err(usage)
+}
+
+fn parse_minor(text: &str) -> Result<u64, String> {
     let bad = || format!("{text:?} is not an amount like 12.50");
     let (units, cents) = match text.split_once('.') {
         Some((u, c)) if c.len() == 2 => (u, c),
@@ -225,7 +236,16 @@ pub(crate) fn parse_amount(text: &str) -> Result<u64, String> {
         .ok_or_else(bad)
 }
 
-fn parse_currency(code: &str) -> Result<Currency, String> {
+/// A value on the command line that cannot be read: exit code 2, nothing sent.
+pub(crate) fn usage(e: impl Into<Error>) -> Failure {
+    Failure(exit::USAGE, e.into())
+}
+
+fn parse_currency(code: &str) -> Result<Currency, Failure> {
+    parse_currency_code(code).map_err(usage)
+}
+
+fn parse_currency_code(code: &str) -> Result<Currency, String> {
     Ok(match code.to_ascii_uppercase().as_str() {
         "EUR" => Currency::EUR,
         "USD" => Currency::USD,
@@ -485,23 +505,26 @@ pub(crate) async fn sale(args: SaleArgs) -> Result<u8, Failure> {
 }
 
 fn parse_key(hex: &str) -> Result<IdempotencyKey, Failure> {
-    Ok(IdempotencyKey::parse_hex(hex).map_err(|_| format!("{hex:?}: 32 hex digits"))?)
-}
-
-fn parse_operator(text: &str) -> Result<OperatorAuth, Failure> {
-    let (name, pin) = text
-        .split_once(':')
-        .ok_or("--operator: expected NAME:PIN")?;
-    Ok(OperatorAuth {
-        operator_id: name.into(),
-        credential: Credential::Pin(OperatorSecret::new(pin)?),
-    })
+    IdempotencyKey::parse_hex(hex)
+        .map_err(|_| usage(format!("{hex:?}: an idempotency key is 32 hex digits")))
 }
 
 fn parse_transaction(hex: &str) -> Result<TransactionRef, Failure> {
     Ok(TransactionRef::Id(TransactionId::parse_hex(hex).map_err(
-        |_| format!("{hex:?}: a transaction id is 32 hex digits"),
+        |_| usage(format!("{hex:?}: a transaction id is 32 hex digits")),
     )?))
+}
+
+/// The operator a refund or void needs on the native protocol (a ZVT terminal authorises these
+/// itself).
+fn authorising(common: &Common, name: Option<&str>) -> Result<Option<OperatorAuth>, Failure> {
+    match name {
+        _ if common.zvt() => Ok(None),
+        Some(name) => crate::secret::operator(name, common.pin_file.as_deref()).map(Some),
+        None => Err(usage(
+            "--operator NAME: an operator authorises refunds and voids",
+        )),
+    }
 }
 
 /// Connects, recovers what is in doubt, runs `command` journaled, prints the result.
@@ -579,9 +602,10 @@ pub(crate) struct RefundArgs {
     /// The sale it refunds (its transaction id); without it the refund is unreferenced.
     #[arg(long)]
     original: Option<String>,
-    /// The operator authorising it, as NAME:PIN.
-    #[arg(long)]
-    operator: String,
+    /// The operator authorising it (the name; the PIN from --pin-file, $POSCTL_OPERATOR_PIN or
+    /// a prompt). Not with --protocol zvt, where the terminal asks for its own authorisation.
+    #[arg(long, value_name = "NAME")]
+    operator: Option<String>,
     /// The currency.
     #[arg(long, default_value = "EUR")]
     currency: String,
@@ -604,7 +628,7 @@ pub(crate) async fn refund(args: RefundArgs) -> Result<u8, Failure> {
             .map(parse_transaction)
             .transpose()?,
     };
-    let operator = Some(parse_operator(&args.operator)?);
+    let operator = authorising(&args.common, args.operator.as_deref())?;
     run_command(
         &args.common,
         args.key.as_deref(),
@@ -620,9 +644,10 @@ pub(crate) async fn refund(args: RefundArgs) -> Result<u8, Failure> {
 pub(crate) struct VoidArgs {
     /// The transaction to cancel (its id).
     transaction: String,
-    /// The operator authorising it, as NAME:PIN.
-    #[arg(long)]
-    operator: String,
+    /// The operator authorising it (the name; the PIN from --pin-file, $POSCTL_OPERATOR_PIN or
+    /// a prompt). Not with --protocol zvt, where the terminal asks for its own authorisation.
+    #[arg(long, value_name = "NAME")]
+    operator: Option<String>,
     /// The idempotency key (32 hex digits) to retry; new by default.
     #[arg(long)]
     key: Option<String>,
@@ -634,7 +659,7 @@ pub(crate) async fn void(args: VoidArgs) -> Result<u8, Failure> {
     let command = TransactionCommand::Void {
         original: parse_transaction(&args.transaction)?,
     };
-    let operator = Some(parse_operator(&args.operator)?);
+    let operator = authorising(&args.common, args.operator.as_deref())?;
     run_command(&args.common, args.key.as_deref(), command, operator, 120).await
 }
 
@@ -699,9 +724,8 @@ pub(crate) struct StatusArgs {
 }
 
 pub(crate) async fn status(args: StatusArgs) -> Result<u8, Failure> {
+    let key = parse_key(&args.key)?;
     let home = Home::locate(args.common.home.as_deref())?;
-    let key = IdempotencyKey::parse_hex(&args.key)
-        .map_err(|_| format!("{:?}: 32 hex digits", args.key))?;
     if args.common.zvt() {
         let terminal = connect_zvt(&home, &args.common).await?;
         let status = terminal
@@ -796,9 +820,9 @@ pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
 /// `posctl settle`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct SettleArgs {
-    /// The operator authorising it, as NAME:PIN (not with --protocol zvt, which authorises
-    /// end-of-day with --zvt-password).
-    #[arg(long)]
+    /// The operator authorising it (the name; the PIN from --pin-file, $POSCTL_OPERATOR_PIN or
+    /// a prompt). Not with --protocol zvt, which authorises end-of-day with --zvt-password.
+    #[arg(long, value_name = "NAME")]
     operator: Option<String>,
     #[command(flatten)]
     common: Common,
@@ -825,10 +849,12 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
         }
         return Ok(exit::OK);
     }
-    let operator = parse_operator(
-        args.operator
-            .as_deref()
-            .ok_or("--operator NAME:PIN authorises the settlement")?,
+    let operator = crate::secret::operator(
+        args.operator.as_deref().ok_or(Failure(
+            exit::USAGE,
+            "--operator NAME authorises the settlement".into(),
+        ))?,
+        args.common.pin_file.as_deref(),
     )?;
     let (payments, _) = connect(&home, &args.common).await?;
     let request = Message::Settlement(SettlementRequest {
@@ -847,7 +873,7 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
     };
     // Kept, so `posctl reconcile` can compare again after late recoveries.
     let dir = home.settlements_dir();
-    std::fs::create_dir_all(&dir)?;
+    crate::home::private_dir(&dir)?;
     let file = dir.join(format!(
         "{}-{:08}.bin",
         report.terminal_id, report.batch_number
@@ -855,7 +881,7 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
     let bytes = Message::SettlementResult(report.clone())
         .to_bytes()
         .map_err(|e| format!("encode the settlement report: {e}"))?;
-    std::fs::write(&file, &bytes)?;
+    crate::home::write_private(&file, &bytes)?;
     println!("batch {} closed", report.batch_number);
     let clean = print_reconciliation(
         &payments.journal(),
@@ -1254,8 +1280,9 @@ impl Progress {
 pub(crate) struct CancelArgs {
     /// The payment's idempotency key (`posctl journal list`).
     key: String,
-    /// The operator, as NAME:PIN, when the payment is a refund or a void.
-    #[arg(long, value_name = "NAME:PIN")]
+    /// The operator, when the payment is a refund or a void (the name; the PIN from
+    /// --pin-file, $POSCTL_OPERATOR_PIN or a prompt).
+    #[arg(long, value_name = "NAME")]
     operator: Option<String>,
     /// Seconds to wait for the terminal's final answer.
     #[arg(long, default_value_t = 120)]
@@ -1273,7 +1300,11 @@ pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
     }
     let home = Home::locate(args.common.home.as_deref())?;
     let key = parse_key(&args.key)?;
-    let operator = args.operator.as_deref().map(parse_operator).transpose()?;
+    let operator = args
+        .operator
+        .as_deref()
+        .map(|name| crate::secret::operator(name, args.common.pin_file.as_deref()))
+        .transpose()?;
     let (payments, _) = connect(&home, &args.common).await?;
     let entry = payments
         .journal()

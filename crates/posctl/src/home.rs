@@ -1,8 +1,10 @@
 //! Where posctl keeps its state: keys, pairings, the journal and terminal profiles.
 //!
 //! `--home DIR`, else `$POSBRIDGE_HOME`, else `$XDG_CONFIG_HOME/posbridge`, else
-//! `~/.config/posbridge` (`%APPDATA%\posbridge` on Windows). Inside: `keys/` (owner-only: this
-//! till's identity and its pairings), `journal.db` (SQLite) and `config.toml`:
+//! `~/.config/posbridge` (`%APPDATA%\posbridge` on Windows), created owner-only (`0700`, and
+//! every file in it `0600`: the journal describes every payment). Inside: `keys/` (this till's
+//! identity and its pairings), `journal.db` (SQLite), `settlements/` (the terminal's signed
+//! reports) and `config.toml`:
 //!
 //! ```toml
 //! default = "shop"
@@ -65,8 +67,7 @@ impl Home {
         } else {
             return Err("no home for posctl: pass --home DIR or set POSBRIDGE_HOME".into());
         };
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        private_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         Ok(Self { dir })
     }
 
@@ -105,7 +106,7 @@ impl Home {
     pub(crate) fn save_config(&self, config: &Config) -> Result<(), Error> {
         let path = self.dir.join("config.toml");
         let tmp = self.dir.join("config.toml.tmp");
-        std::fs::write(&tmp, toml::to_string(config)?)?;
+        write_private(&tmp, toml::to_string(config)?.as_bytes())?;
         std::fs::rename(&tmp, &path)?;
         Ok(())
     }
@@ -135,4 +136,42 @@ impl Home {
             })?;
         Ok((name, profile, record))
     }
+}
+
+/// Creates `dir` and its missing parents with mode `0700`, and takes group and other access away
+/// from an existing one.
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        let mut permissions = std::fs::metadata(dir)?.permissions();
+        if permissions.mode() & 0o077 != 0 {
+            permissions.set_mode(permissions.mode() & !0o077);
+            std::fs::set_permissions(dir, permissions)?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
+}
+
+/// Writes `bytes` to a new or truncated file `path` with mode `0600`, synced.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(bytes)?;
+    file.sync_all()
 }

@@ -11,6 +11,7 @@ mod commands;
 mod demo;
 mod doctor;
 mod home;
+mod secret;
 
 use std::process::ExitCode;
 

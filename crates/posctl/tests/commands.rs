@@ -208,6 +208,19 @@ fn posctl(home: &Path, args: &[&str]) -> Output {
         .args(args)
         .arg("--home")
         .arg(home)
+        .env_remove("POSCTL_OPERATOR_PIN")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("posctl runs")
+}
+
+/// posctl with an operator's PIN in its environment, where a script puts it.
+fn posctl_pin(home: &Path, pin: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_posctl"))
+        .args(args)
+        .arg("--home")
+        .arg(home)
+        .env("POSCTL_OPERATOR_PIN", pin)
         .output()
         .expect("posctl runs")
 }
@@ -269,15 +282,16 @@ fn pair_sell_check_settle_and_read_the_journal() {
     let sale_tx = txid(&out);
 
     // Refund part of it (an operator must authorise), then void the sale itself.
-    let o = posctl(
+    let o = posctl_pin(
         &home,
+        "2468",
         &[
             "refund",
             "5.00",
             "--original",
             &sale_tx,
             "--operator",
-            "manager:2468",
+            "manager",
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -286,14 +300,28 @@ fn pair_sell_check_settle_and_read_the_journal() {
         "{}",
         text(&o)
     );
-    let o = posctl(&home, &["refund", "5.00", "--operator", "manager:1111"]);
+    let o = posctl_pin(&home, "1111", &["refund", "5.00", "--operator", "manager"]);
     assert_eq!(
         o.status.code(),
         Some(1),
         "a wrong PIN is refused: {}",
         text(&o)
     );
-    let o = posctl(&home, &["void", &sale_tx, "--operator", "manager:2468"]);
+    // The PIN from a file (a descriptor's /dev/fd/N path works the same way).
+    let pin_file = home.join("pin");
+    std::fs::write(&pin_file, "2468\n").unwrap();
+    let o = posctl(
+        &home,
+        &[
+            "void",
+            &sale_tx,
+            "--operator",
+            "manager",
+            "--pin-file",
+            pin_file.to_str().unwrap(),
+        ],
+    );
+    std::fs::remove_file(&pin_file).unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o).contains("Void Approved: 12.50 EUR"),
@@ -349,14 +377,14 @@ fn pair_sell_check_settle_and_read_the_journal() {
         "signatures verified offline: {csv}"
     );
 
-    let o = posctl(&home, &["settle", "--operator", "manager:0000"]);
+    let o = posctl_pin(&home, "0000", &["settle", "--operator", "manager"]);
     assert_eq!(
         o.status.code(),
         Some(1),
         "a wrong PIN is refused: {}",
         text(&o)
     );
-    let o = posctl(&home, &["settle", "--operator", "manager:2468"]);
+    let o = posctl_pin(&home, "2468", &["settle", "--operator", "manager"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("reconciled"), "{}", text(&o));
     // The report is kept: reconcile again later, offline.
@@ -370,10 +398,61 @@ fn pair_sell_check_settle_and_read_the_journal() {
     let o = posctl(&home, &["reconcile", "--batch", "77"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 
-    let o = posctl(&home, &["sale", "12,50"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("not an amount"), "{}", text(&o));
+    // A value that cannot be read is a bad command line: exit code 2, nothing sent.
+    for (args, says) in [
+        (&["sale", "12,50"][..], "not an amount"),
+        (&["sale", "abc"][..], "not an amount"),
+        (
+            &["sale", "5.00", "--currency", "XYZ"][..],
+            "unknown currency",
+        ),
+        (&["status", "not-a-key"][..], "32 hex digits"),
+        (
+            &["void", "12", "--operator", "manager"][..],
+            "transaction id",
+        ),
+    ] {
+        let o = posctl_pin(&home, "2468", args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+    }
+    // A PIN is never taken from the command line (every local user sees it in ps); without one
+    // in the environment, a file or at a terminal, posctl says where to put it.
+    let o = posctl(&home, &["refund", "1.00", "--operator", "manager:2468"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("name only"), "{}", text(&o));
+    let o = posctl(&home, &["refund", "1.00", "--operator", "manager"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("POSCTL_OPERATOR_PIN"), "{}", text(&o));
+    let o = posctl_pin(&home, "12ab", &["settle", "--operator", "manager"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("4 to 12 digits"), "{}", text(&o));
+
+    // Everything posctl keeps is its owner's alone, and holds no PIN.
+    owner_only_without(&home, b"2468");
     std::fs::remove_dir_all(&home).unwrap();
+}
+
+/// Every file and folder under `dir` is owner-only, and no file holds `secret`.
+fn owner_only_without(dir: &Path, secret: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", dir.display());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            owner_only_without(&path, secret);
+            continue;
+        }
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", path.display());
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "{} holds the PIN",
+            path.display()
+        );
+    }
 }
 
 #[test]

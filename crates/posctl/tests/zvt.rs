@@ -86,7 +86,7 @@ fn sale_decline_refund_status_recover_and_end_of_day_over_zvt() {
     let o = posctl(&home, &address, &["sale", "20.51"]);
     assert_eq!(o.status.code(), Some(4), "declined: {}", text(&o));
 
-    let o = posctl(&home, &address, &["refund", "5.00", "--operator", "x:1234"]);
+    let o = posctl(&home, &address, &["refund", "5.00"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     let o = posctl(&home, &address, &["status", &key]);

@@ -58,10 +58,12 @@ struct Args {
     /// terminal has a new identity every start and forgets its pairings.
     #[arg(long)]
     keys: Option<std::path::PathBuf>,
-    /// An operator who may authorise refunds, voids, settlements and configuration changes,
-    /// as NAME:PIN (repeatable).
-    #[arg(long = "operator", value_name = "NAME:PIN")]
-    operators: Vec<String>,
+    /// A file of the operators who may authorise refunds, voids, settlements and configuration
+    /// changes: one NAME:PIN a line (`#` starts a comment); it must be readable by its owner
+    /// only. Operators may also come from $POSBRIDGE_SIM_OPERATORS (NAME:PIN[,NAME:PIN…]). PINs
+    /// are never taken from the command line, which every local user can read (ps).
+    #[arg(long, value_name = "FILE")]
+    operators_file: Option<std::path::PathBuf>,
     /// Answer at once instead of at the pace of a person at a counter.
     #[arg(long)]
     fast: bool,
@@ -376,7 +378,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         TerminalContext::new(identity.clone(), registry, profile.capabilities(), 100_000);
     let mut sim = Simulator::new(profile.clone(), identity.clone(), driver::now(), wall());
     if let Some(dir) = &args.state {
-        std::fs::create_dir_all(dir)?;
+        posbridge_sim::create_private_dir(dir)?;
         let store = posbridge_sim::FileResultStore::open(dir.join("results.log"), 100_000)?;
         context.results = Arc::new(Mutex::new(store));
         sim = sim.with_batch_log(dir.join("batch.log"))?;
@@ -395,16 +397,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         return run_zvt(&args, &profile, sim, identity, faults).await;
     }
     sim.set_manual_cards(args.interactive);
-    for op in &args.operators {
-        let (name, pin) = op
-            .split_once(':')
-            .ok_or_else(|| format!("--operator {op:?}: expected NAME:PIN"))?;
+    for (origin, name, pin) in operators(args.operators_file.as_deref())? {
         context
             .operators
             .lock()
             .map_err(|_| "operator table poisoned")?
-            .add_pin(name, pin)
-            .map_err(|e| format!("--operator {name}: {e}"))?;
+            .add_pin(&name, &pin)
+            .map_err(|e| format!("{origin}: operator {name}: {e}"))?;
     }
     if args.pair && !args.rebooted {
         let mut config = PairingConfig::default();
@@ -636,4 +635,61 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The variable that may list the operators, as NAME:PIN[,NAME:PIN…].
+const OPERATORS_VARIABLE: &str = "POSBRIDGE_SIM_OPERATORS";
+
+/// An operator as given: where (for messages), name, PIN.
+type GivenOperator = (String, String, String);
+
+/// The operators from `file` and from the environment.
+fn operators(
+    file: Option<&std::path::Path>,
+) -> Result<Vec<GivenOperator>, Box<dyn std::error::Error>> {
+    let mut found = Vec::new();
+    let mut take = |origin: String, entry: &str| -> Result<(), Box<dyn std::error::Error>> {
+        let (name, pin) = entry
+            .split_once(':')
+            .ok_or_else(|| format!("{origin}: expected NAME:PIN"))?;
+        found.push((origin, name.trim().to_string(), pin.trim().to_string()));
+        Ok(())
+    };
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--operators-file {}: {e}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "--operators-file {}: readable by other users (mode {:o}); its PINs may be \
+                     stolen. Fix with `chmod go-rwx {}`",
+                    path.display(),
+                    mode & 0o777,
+                    path.display()
+                )
+                .into());
+            }
+        }
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if !line.is_empty() {
+                take(format!("{} line {}", path.display(), i + 1), line)?;
+            }
+        }
+    }
+    match std::env::var(OPERATORS_VARIABLE) {
+        Ok(list) => {
+            for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                take(format!("${OPERATORS_VARIABLE}"), entry)?;
+            }
+        }
+        Err(std::env::VarError::NotPresent) => {}
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(format!("${OPERATORS_VARIABLE} is not text").into());
+        }
+    }
+    Ok(found)
 }
