@@ -160,7 +160,7 @@ async fn run_zvt(
             biased;
             Some(p) = progress.next() => {
                 if !common.json {
-                    eprintln!("{}", p.message.unwrap_or_else(|| stage_text(p.stage)));
+                    errln!("{}", p.message.unwrap_or_else(|| stage_text(p.stage)));
                 }
             }
             r = &mut run => break r,
@@ -172,7 +172,7 @@ async fn run_zvt(
                         format!("interrupted; payment {key} is journaled and in doubt: run posctl recover --protocol zvt").into(),
                     ));
                 }
-                eprintln!("abort sent (press Ctrl-C again to stop waiting)");
+                errln!("abort sent (press Ctrl-C again to stop waiting)");
                 let _ = terminal.cancel().await;
             }
         }
@@ -200,7 +200,7 @@ pub(crate) fn finish(result: Result<u8, Failure>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Failure(code, e)) => {
-            eprintln!("posctl: {e}");
+            errln!("posctl: {e}");
             ExitCode::from(code)
         }
     }
@@ -412,12 +412,12 @@ pub(crate) async fn pair(args: PairArgs) -> Result<u8, Failure> {
     home.save_config(&config)?;
     client.close().await;
     if args.common.json {
-        println!(
+        outln!(
             "{{\"paired\":true,\"profile\":\"{}\",\"terminal_id\":\"{}\",\"terminal_name\":{:?}}}",
             args.name, record.peer.id, record.peer.name
         );
     } else {
-        println!(
+        outln!(
             "paired with {} ({}) as profile {:?}",
             record.peer.name, record.peer.id, args.name
         );
@@ -445,7 +445,7 @@ pub(crate) struct SaleArgs {
 
 fn print_result(json: bool, r: &TransactionResult) {
     if json {
-        println!(
+        outln!(
             "{{\"idempotency_key\":\"{}\",\"transaction_id\":\"{}\",\"kind\":\"{:?}\",\"outcome\":\"{:?}\",\"amount_minor\":\"{}\",\"approved_minor\":\"{}\",\"currency\":\"{}\",\"masked_pan\":{}}}",
             r.idempotency_key,
             r.transaction_id,
@@ -457,7 +457,7 @@ fn print_result(json: bool, r: &TransactionResult) {
             r.pan.map_or("null".to_string(), |p| format!("\"{p}\""))
         );
     } else {
-        println!(
+        outln!(
             "{:?} {:?}: {} (transaction {}, key {})",
             r.kind,
             r.outcome,
@@ -466,7 +466,7 @@ fn print_result(json: bool, r: &TransactionResult) {
             r.idempotency_key
         );
         if let Some(receipt) = r.receipts.iter().find(|x| x.copy == ReceiptCopy::Customer) {
-            println!("\n{}", render(receipt));
+            outln!("\n{}", render(receipt));
         }
     }
 }
@@ -752,7 +752,7 @@ fn print_status(json: bool, status: &TransactionStatus) -> u8 {
             outcome_code(r)
         }
         TransactionStatus::NotFound => {
-            println!(
+            outln!(
                 "{}",
                 if json {
                     "{\"status\":\"not_found\"}"
@@ -763,7 +763,7 @@ fn print_status(json: bool, status: &TransactionStatus) -> u8 {
             exit::FAILED
         }
         _ => {
-            println!(
+            outln!(
                 "{}",
                 if json {
                     "{\"status\":\"in_progress\"}"
@@ -796,7 +796,7 @@ pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
         payments.close().await;
         report.map_err(payment_failure)?
     };
-    println!(
+    outln!(
         "recorded {}, joined {}, resent {}, not taken {}, reversed {}, still running {}, unresolved {}",
         report.recorded.len(),
         report.awaited.len(),
@@ -808,7 +808,7 @@ pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
     );
     // Which payment ended how, and why one is still in doubt.
     if !report.is_empty() {
-        println!("{report}");
+        outln!("{report}");
     }
     Ok(if report.is_clean() {
         exit::OK
@@ -840,11 +840,11 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
             return Err(format!("end-of-day failed: {code:?}").into());
         }
         for t in &report.totals {
-            println!("end-of-day: total {}", money(t.amount, t.currency));
+            outln!("end-of-day: total {}", money(t.amount, t.currency));
         }
         if let Some(r) = &report.receipt {
             for line in &r.header {
-                println!("  {line}");
+                outln!("  {line}");
             }
         }
         return Ok(exit::OK);
@@ -882,7 +882,7 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
         .to_bytes()
         .map_err(|e| format!("encode the settlement report: {e}"))?;
     crate::home::write_private(&file, &bytes)?;
-    println!("batch {} closed", report.batch_number);
+    outln!("batch {} closed", report.batch_number);
     let clean = print_reconciliation(
         &payments.journal(),
         &report,
@@ -890,7 +890,7 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
     )?;
     payments.close().await;
     Ok(if clean {
-        println!("reconciled");
+        outln!("reconciled");
         exit::OK
     } else {
         exit::FAILED
@@ -912,7 +912,7 @@ fn print_reconciliation(
     })?;
     let reconciliation = posbridge::reconcile(&entries, report, key);
     for t in &report.totals {
-        println!(
+        outln!(
             "  {:<16} {:>4} x {:>14}  {}",
             format!("{:?}", t.kind),
             t.count,
@@ -925,7 +925,7 @@ fn print_reconciliation(
         );
     }
     for d in &reconciliation.differences {
-        println!("  difference: {d:?}");
+        outln!("  difference: {d:?}");
     }
     Ok(reconciliation.is_clean())
 }
@@ -971,13 +971,13 @@ pub(crate) fn reconcile(args: ReconcileArgs) -> Result<u8, Failure> {
         return Err(format!("{}: not a settlement report", file.display()).into());
     };
     let journal = SqliteJournal::open(home.journal_path())?;
-    println!(
+    outln!(
         "batch {} (closed at {} ms)",
         report.batch_number, report.closed.0
     );
     let clean = print_reconciliation(&journal, &report, Some(&record.peer.signing_key))?;
     Ok(if clean {
-        println!("reconciled");
+        outln!("reconciled");
         exit::OK
     } else {
         exit::FAILED
@@ -1010,17 +1010,25 @@ enum JournalAction {
     },
 }
 
+/// A report written to standard output: a reader that went away (`| head`) ends it quietly.
+fn written(result: std::io::Result<()>) -> Result<(), Failure> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 pub(crate) fn journal(args: JournalArgs) -> Result<u8, Failure> {
     let home = Home::locate(args.common.home.as_deref())?;
     let journal = SqliteJournal::open(home.journal_path())?;
     let entries = journal.query(&Query::default())?;
     let stdout = std::io::stdout();
     match args.action {
-        JournalAction::List if args.common.json => export_jsonl(&entries, stdout.lock())?,
+        JournalAction::List if args.common.json => written(export_jsonl(&entries, stdout.lock()))?,
         JournalAction::List => {
             for e in &entries {
                 let r = e.result.as_ref();
-                println!(
+                outln!(
                     "{}  {:<9} {:<8} {:>12}  {:<24} {}",
                     e.key(),
                     e.state.as_str(),
@@ -1041,37 +1049,37 @@ pub(crate) fn journal(args: JournalArgs) -> Result<u8, Failure> {
                 .get(&key)?
                 .ok_or_else(|| format!("no journal entry with key {key}"))?;
             if args.common.json {
-                export_jsonl(std::slice::from_ref(&e), stdout.lock())?;
+                written(export_jsonl(std::slice::from_ref(&e), stdout.lock()))?;
             } else {
-                println!("key          {}", e.key());
-                println!("terminal     {}", e.terminal);
-                println!("kind         {:?}", e.kind());
+                outln!("key          {}", e.key());
+                outln!("terminal     {}", e.terminal);
+                outln!("kind         {:?}", e.kind());
                 if let Some(a) = e.amount() {
-                    println!("amount       {}", money(a.minor, a.currency));
+                    outln!("amount       {}", money(a.minor, a.currency));
                 }
-                println!("state        {}", e.state.as_str());
+                outln!("state        {}", e.state.as_str());
                 if let Some(stage) = e.stage {
-                    println!("last step    {stage:?}");
+                    outln!("last step    {stage:?}");
                 }
                 if let Some(note) = &e.note {
-                    println!("note         {note}");
+                    outln!("note         {note}");
                 }
-                println!("created      {} ms", e.created.0);
-                println!("updated      {} ms", e.updated.0);
+                outln!("created      {} ms", e.created.0);
+                outln!("updated      {} ms", e.updated.0);
                 if let Some(r) = &e.result {
-                    println!("outcome      {:?}", r.outcome);
-                    println!(
+                    outln!("outcome      {:?}", r.outcome);
+                    outln!(
                         "approved     {}",
                         money(r.approved_minor, r.amount.currency)
                     );
-                    println!("transaction  {}", r.transaction_id);
+                    outln!("transaction  {}", r.transaction_id);
                     if let Some(card) = &r.pan {
-                        println!("card         {card}");
+                        outln!("card         {card}");
                     }
                     if let Some(code) = &r.auth_code {
-                        println!("auth code    {code}");
+                        outln!("auth code    {code}");
                     }
-                    println!(
+                    outln!(
                         "signature    {}",
                         if r.signature.is_some() {
                             "present (verified when recorded)"
@@ -1080,14 +1088,14 @@ pub(crate) fn journal(args: JournalArgs) -> Result<u8, Failure> {
                         }
                     );
                     for receipt in &r.receipts {
-                        println!("\n{}", render(receipt));
+                        outln!("\n{}", render(receipt));
                     }
                 }
             }
         }
         JournalAction::Export { format } => match format.as_str() {
-            "csv" => export_csv(&entries, stdout.lock())?,
-            "jsonl" => export_jsonl(&entries, stdout.lock())?,
+            "csv" => written(export_csv(&entries, stdout.lock()))?,
+            "jsonl" => written(export_jsonl(&entries, stdout.lock()))?,
             other => return Err(format!("--format {other:?}: use csv or jsonl").into()),
         },
     }
@@ -1132,7 +1140,7 @@ pub(crate) async fn discover(args: DiscoverArgs) -> Result<u8, Failure> {
             .as_ref()
             .map(|u| format!("{:04x}:{:04x}", u.vid, u.pid));
         if args.json {
-            println!(
+            outln!(
                 "{{\"kind\":\"{}\",\"id\":{},\"name\":{},\"rssi_dbm\":{},\"usb\":{}}}",
                 d.kind,
                 json_string(&d.id),
@@ -1151,11 +1159,11 @@ pub(crate) async fn discover(args: DiscoverArgs) -> Result<u8, Failure> {
             if let Some(r) = d.rssi_dbm {
                 line.push_str(&format!("  {r} dBm"));
             }
-            println!("{line}");
+            outln!("{line}");
         }
     }
     for p in &found.problems {
-        eprintln!("posctl: could not search {}: {}", p.kind, p.error);
+        errln!("posctl: could not search {}: {}", p.kind, p.error);
     }
     if !args.json {
         let searched = [
@@ -1166,7 +1174,7 @@ pub(crate) async fn discover(args: DiscoverArgs) -> Result<u8, Failure> {
             #[cfg(feature = "ble")]
             "Bluetooth LE",
         ];
-        println!(
+        outln!(
             "{} found; searched {}",
             found.devices.len(),
             searched.join(", ")
@@ -1227,9 +1235,9 @@ impl Progress {
                             if s.spinner {
                                 s.line = Some(text);
                             } else if json {
-                                eprintln!("{{\"progress\":{:?}}}", text);
+                                errln!("{{\"progress\":{:?}}}", text);
                             } else {
-                                println!("... {text}");
+                                outln!("... {text}");
                             }
                         }
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -1257,9 +1265,9 @@ impl Progress {
     fn note(&self, text: &str) {
         let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if s.spinner {
-            println!("\r{text}\x1b[K");
+            outln!("\r{text}\x1b[K");
         } else {
-            eprintln!("posctl: {text}");
+            errln!("posctl: {text}");
         }
     }
 
@@ -1311,7 +1319,7 @@ pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
         .get(&key)?
         .ok_or_else(|| format!("no journal entry with key {key}"))?;
     if let (posbridge::journal::EntryState::Done, Some(r)) = (entry.state, &entry.result) {
-        println!("already final: nothing to cancel");
+        outln!("already final: nothing to cancel");
         print_result(args.common.json, r);
         return Ok(outcome_code(r));
     }
@@ -1337,9 +1345,9 @@ pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
     progress.stop();
     let result = result.map_err(payment_failure)?;
     if result.outcome == posbridge_wire::Outcome::Cancelled {
-        println!("cancelled: no money moved");
+        outln!("cancelled: no money moved");
     } else {
-        println!("too late to cancel: the terminal had already finished");
+        outln!("too late to cancel: the terminal had already finished");
     }
     print_result(args.common.json, &result);
     payments.close().await;

@@ -64,11 +64,11 @@ pub(crate) async fn run(args: DemoArgs) -> ExitCode {
     match demo(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(DemoError::Connect(e)) => {
-            eprintln!("posctl demo: {e}");
+            errln!("posctl demo: {e}");
             ExitCode::from(3)
         }
         Err(DemoError::Step(e)) => {
-            eprintln!("posctl demo: {e}");
+            errln!("posctl demo: {e}");
             ExitCode::from(1)
         }
     }
@@ -132,8 +132,8 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     let address = listener
         .local_addr()
         .map_err(|e| DemoError::Connect(Box::new(e)))?;
-    println!("terminal simulator listening on {address}");
-    println!("terminal screen: pairing code {code}");
+    outln!("terminal simulator listening on {address}");
+    outln!("terminal screen: pairing code {code}");
     let terminal_context = context.clone();
     let sim_profile = profile.clone();
     tokio::spawn(async move {
@@ -175,7 +175,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         .paired()
         .cloned()
         .ok_or_else(|| step("connected without pairing"))?;
-    println!(
+    outln!(
         "paired with {} ({}), secure channel up, protocol version {}",
         record.peer.name,
         client.capabilities().terminal_id,
@@ -200,14 +200,14 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     tokio::spawn(async move {
         while let Ok(event) = events.recv().await {
             if let ClientEvent::Progress { progress, .. } = event {
-                println!("    ... {:?}", progress.stage);
+                outln!("    ... {:?}", progress.stage);
             }
         }
     });
 
     let eur = |m| Amount::new(m, Currency::EUR);
     let show = |title: &str, r: TransactionResult| -> TransactionResult {
-        println!(
+        outln!(
             "{title}: {:?}, {} (transaction {}, signature verified, journaled)",
             r.outcome,
             money(r.approved_minor + r.tip.unwrap_or(0), r.amount.currency),
@@ -216,7 +216,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         r
     };
 
-    println!("\nsale of {}", money(1250, Currency::EUR));
+    outln!("\nsale of {}", money(1250, Currency::EUR));
     let sale_key = key(1);
     let sale = payments
         .transaction(
@@ -235,10 +235,10 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         .iter()
         .find(|r| r.copy == ReceiptCopy::Customer)
     {
-        println!("\n{}", render(receipt));
+        outln!("\n{}", render(receipt));
     }
 
-    println!(
+    outln!(
         "refund of {} on that sale, authorised by the {OPERATOR}'s PIN",
         money(500, Currency::EUR)
     );
@@ -253,7 +253,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     refund.operator = Some(operator().map_err(DemoError::Step)?);
     show("refund", payments.run(refund, CALL).await?);
 
-    println!(
+    outln!(
         "\npre-authorisation of {} (hotel check-in)",
         money(10_000, Currency::EUR)
     );
@@ -267,7 +267,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         )
         .await?;
     let pre = show("pre-authorisation", pre);
-    println!(
+    outln!(
         "capture of {} plus {} tip (check-out)",
         money(8_500, Currency::EUR),
         money(500, Currency::EUR)
@@ -285,10 +285,10 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         .await?;
     show("capture", capture);
 
-    println!("\nstatus of the sale by its idempotency key");
+    outln!("\nstatus of the sale by its idempotency key");
     match client.status(sale_key, CALL).await? {
         TransactionStatus::Done(r) if r.transaction_id == sale.transaction_id => {
-            println!(
+            outln!(
                 "status: done, {:?} — the terminal's record matches the till's",
                 r.outcome
             )
@@ -296,7 +296,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         other => return Err(step(format!("unexpected status {other:?}"))),
     }
 
-    println!("\nsettlement (end of day), authorised by the {OPERATOR}'s PIN");
+    outln!("\nsettlement (end of day), authorised by the {OPERATOR}'s PIN");
     let settle = Message::Settlement(SettlementRequest {
         request_id: RequestId::default(),
         idempotency_key: key(5),
@@ -306,7 +306,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         Message::SettlementResult(s) => s,
         other => return Err(step(format!("unexpected answer {other:?}"))),
     };
-    println!(
+    outln!(
         "batch {} closed, report signature verified",
         report.batch_number
     );
@@ -316,11 +316,11 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         .differences
         .contains(&posbridge::Difference::SettlementSignature)
     {
-        println!("report signature verified");
+        outln!("report signature verified");
     }
     for t in &report.totals {
         let ok = reconciliation.matched.contains(t);
-        println!(
+        outln!(
             "  {:<20} {:>3} x  {:>14}   {}",
             format!("{:?}", t.kind),
             t.count,
@@ -334,18 +334,18 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     }
     let differences = reconciliation.differences.len();
     if reconciliation.is_clean() {
-        println!("reconciled: terminal and till agree on every total");
+        outln!("reconciled: terminal and till agree on every total");
     } else {
         for d in &reconciliation.differences {
-            println!("  difference: {d:?}");
+            outln!("  difference: {d:?}");
         }
-        println!("reconciliation: {differences} difference(s)");
+        outln!("reconciliation: {differences} difference(s)");
     }
 
-    println!("\nthe till's journal ({})", journal_path.display());
+    outln!("\nthe till's journal ({})", journal_path.display());
     for e in &entries {
         let r = e.result.as_ref();
-        println!(
+        outln!(
             "  {:<9} {:<10} {:<20} {:>12}  {}",
             e.state.as_str(),
             format!("{:?}", e.kind()),
@@ -358,7 +358,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         );
     }
     let unresolved = payments.journal().unresolved()?.len();
-    println!("in doubt: {unresolved}");
+    outln!("in doubt: {unresolved}");
     drop(payments.close().await);
     if !keep_journal {
         for suffix in ["", "-wal", "-shm"] {

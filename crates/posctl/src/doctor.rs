@@ -56,16 +56,16 @@ impl Report {
         };
         if self.json {
             let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-            println!(
+            outln!(
                 "{{\"step\":\"{}\",\"result\":\"{tag}\",\"detail\":\"{}\",\"fix\":{}}}",
                 esc(step),
                 esc(detail),
                 fix.map_or("null".into(), |f| format!("\"{}\"", esc(f)))
             );
         } else {
-            println!("[{tag:>4}] {step}: {detail}");
+            outln!("[{tag:>4}] {step}: {detail}");
             if let Some(f) = fix {
-                println!("       fix: {f}");
+                outln!("       fix: {f}");
             }
         }
     }
@@ -575,7 +575,7 @@ fn finish(r: &Report) -> u8 {
     match r.worst {
         Verdict::Ok | Verdict::Warn if !r.connect_failed => {
             if !r.json {
-                println!("everything needed for payments works");
+                outln!("everything needed for payments works");
             }
             exit::OK
         }

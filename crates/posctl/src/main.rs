@@ -7,6 +7,24 @@
 //! (journaled before they are sent), recover what is in doubt, settle and reconcile, show and
 //! export the journal, discover terminals in reach, and print shell completions.
 
+/// Like `println!`, but a closed standard output (a script that stopped reading, `| head`) is
+/// not a panic: what posctl did (a payment approved and journaled) decides its exit code, not
+/// whether anyone still reads its report.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Like `eprintln!`, without the panic on a closed standard error (see `outln!`).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod commands;
 mod demo;
 mod doctor;
@@ -88,7 +106,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("posctl: cannot start the async runtime: {e}");
+            errln!("posctl: cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
@@ -110,7 +128,10 @@ fn main() -> ExitCode {
         Command::Discover(args) => commands::finish(runtime.block_on(commands::discover(args))),
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "posctl", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "posctl", &mut script);
+            use std::io::Write as _;
+            let _ = std::io::stdout().write_all(&script);
             ExitCode::SUCCESS
         }
     }

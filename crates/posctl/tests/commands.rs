@@ -377,6 +377,30 @@ fn pair_sell_check_settle_and_read_the_journal() {
         "signatures verified offline: {csv}"
     );
 
+    // A reader that goes away (`posctl sale 3 | head -c1`, a parent that exits) does not turn an
+    // approved, journaled sale into a crash: exit code 0, and the journal has it.
+    for args in [&["sale", "3.00"][..], &["journal", "list"][..], &["status", &key][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_posctl"))
+            .args(args)
+            .arg("--home")
+            .arg(&home)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+        assert!(!text(&o).contains("panicked"), "{args:?}: {}", text(&o));
+    }
+    let o = posctl(&home, &["journal", "list"]);
+    let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        listing.lines().filter(|l| l.contains(" done ")).count(),
+        7,
+        "the sale whose report nobody read is journaled: {listing}"
+    );
+
     let o = posctl_pin(&home, "0000", &["settle", "--operator", "manager"]);
     assert_eq!(
         o.status.code(),
