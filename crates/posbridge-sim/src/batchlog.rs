@@ -4,12 +4,13 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use posbridge_wire::{Message, SettlementResult, TransactionRequest, TransactionResult};
+use posbridge_wire::{Message, SettlementResult, Timestamp, TransactionRequest, TransactionResult};
 
 /// An append-only log: each entry is a `u32` big-endian length, then a tag byte — `1` for a
 /// result (the command as a native `Transaction` message, `u32`-length-prefixed, then the
-/// `TransactionResult` message) or `2` for a settlement (a `SettlementResult` message) — synced
-/// before the simulator goes on.
+/// `TransactionResult` message), `2` for a settlement (a `SettlementResult` message) or `3` for
+/// the time the first batch opened (`u64` big-endian, ms since 1970; later batches open when the
+/// one before is settled) — synced before the simulator goes on.
 #[derive(Debug)]
 pub(crate) struct BatchLog {
     file: File,
@@ -19,6 +20,7 @@ pub(crate) struct BatchLog {
 pub(crate) enum Logged {
     Result(TransactionRequest, TransactionResult),
     Settlement(SettlementResult),
+    Opened(Timestamp),
 }
 
 fn bad(what: &str) -> io::Error {
@@ -66,6 +68,10 @@ fn decode(mut body: &[u8]) -> io::Result<Logged> {
         2 => match message(body)? {
             Message::SettlementResult(s) => Ok(Logged::Settlement(s)),
             _ => Err(bad("unexpected message")),
+        },
+        3 => match <[u8; 8]>::try_from(body) {
+            Ok(ms) => Ok(Logged::Opened(Timestamp(u64::from_be_bytes(ms)))),
+            Err(_) => Err(bad("batch opening of the wrong length")),
         },
         _ => Err(bad("unknown entry tag")),
     }
@@ -118,6 +124,16 @@ impl BatchLog {
     pub(crate) fn append_settlement(&mut self, s: &SettlementResult) -> io::Result<()> {
         self.append(&settlement_entry(s)?)
     }
+
+    pub(crate) fn append_opened(&mut self, at: Timestamp) -> io::Result<()> {
+        self.append(&opened_entry(at))
+    }
+}
+
+fn opened_entry(at: Timestamp) -> Vec<u8> {
+    let mut body = vec![3];
+    body.extend_from_slice(&at.0.to_be_bytes());
+    body
 }
 
 /// A result entry's body; the operator credential is never written.
@@ -151,6 +167,7 @@ fn rewrite(path: &Path, entries: &mut [Logged]) -> io::Result<File> {
                 result_entry(request, result)?
             }
             Logged::Settlement(s) => settlement_entry(s)?,
+            Logged::Opened(at) => opened_entry(*at),
         };
         data.extend_from_slice(&(body.len() as u32).to_be_bytes());
         data.extend_from_slice(&body);
@@ -251,7 +268,7 @@ mod tests {
             batch_number: 1,
             status: Ok(()),
             opened: None,
-            closed: posbridge_wire::Timestamp(1),
+            closed: Timestamp(1),
             totals: Vec::new(),
             receipt: None,
             signature: None,

@@ -142,11 +142,21 @@ impl Simulator {
     /// file, synced after each entry, and restores it from there: a simulator restarted
     /// mid-batch settles the same totals. A torn last entry is cut off.
     pub fn with_batch_log(mut self, path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
-        let (log, entries) = BatchLog::open(path.as_ref())?;
+        let (mut log, entries) = BatchLog::open(path.as_ref())?;
+        // When the open batch began: logged for the first batch, the close of the one before
+        // for every later one. A log written before the opening was logged has neither for its
+        // first batch: its earliest result is the best bound there is.
+        let mut opened = None;
         for entry in entries {
             match entry {
-                Logged::Result(request, result) => self.restore(&request, result),
+                Logged::Result(request, result) => {
+                    if opened.is_none() {
+                        opened = Some(result.time);
+                    }
+                    self.restore(&request, result);
+                }
                 Logged::Settlement(s) => {
+                    opened = Some(s.closed);
                     self.batch = Batch {
                         number: s.batch_number + 1,
                         opened: s.closed,
@@ -154,7 +164,12 @@ impl Simulator {
                     };
                     self.settlements.insert(s.idempotency_key, s);
                 }
+                Logged::Opened(at) => opened = Some(at),
             }
+        }
+        match opened {
+            Some(at) => self.batch.opened = at,
+            None => log.append_opened(self.batch.opened)?,
         }
         self.batch_log = Some(log);
         Ok(self)

@@ -674,3 +674,108 @@ async fn zvt_mode_over_tcp_with_a_dropped_result_and_over_a_pty() {
     assert_eq!(r.outcome, Outcome::Approved);
     drop(sim);
 }
+
+/// A terminal killed and restarted within its first batch settles a batch that reconciles with
+/// the journal: the batch keeps the time it opened (it used to reopen at the restart, so the
+/// sale before the restart fell out of it and reconciliation said DIFFERS).
+#[tokio::test]
+async fn a_restart_in_the_first_batch_still_reconciles() {
+    let (keys, state) = (temp("first-batch-keys"), temp("first-batch-state"));
+    let operators = operators_file("first-batch", 0o600);
+    let address = format!("127.0.0.1:{}", free_port());
+    let args = |pair: bool| {
+        let mut a = vec![
+            "--tcp".to_string(),
+            address.clone(),
+            "--fast".into(),
+            "--operators-file".into(),
+            operators.to_str().unwrap().into(),
+            "--keys".into(),
+            keys.to_str().unwrap().into(),
+            "--state".into(),
+            state.to_str().unwrap().into(),
+        ];
+        if pair {
+            a.push("--pair".into());
+        }
+        a
+    };
+    let start = |a: Vec<String>| Sim::start(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut sim = start(args(true));
+    let secret = pair_code(&mut sim);
+    sim.address();
+    let identity = till();
+    let client = NativeClient::connect(
+        tcp(&address).await,
+        options(identity.clone(), ClientSecurity::Pair(secret)),
+    )
+    .await
+    .unwrap();
+    let record = client.paired().cloned().unwrap();
+    let payments = Payments::new(
+        NativeAdapter::new(client, Some(record.peer.signing_key)),
+        MemoryJournal::new(),
+    );
+    payments
+        .transaction(IdempotencyKey::from_u128(1), sale(100), CALL)
+        .await
+        .unwrap();
+    let (_, journal) = payments.into_parts();
+    // SIGKILL, then the same folders again.
+    drop(sim);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut sim = start(args(false));
+    assert!(sim.wait_for("batch 1 restored: ").starts_with('1'));
+    sim.address();
+    let client = NativeClient::connect(
+        tcp(&address).await,
+        options(
+            identity,
+            ClientSecurity::Paired {
+                terminal_key: record.peer.channel_key,
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let payments = Payments::new(
+        NativeAdapter::new(client, Some(record.peer.signing_key)),
+        journal,
+    );
+    payments
+        .transaction(IdempotencyKey::from_u128(2), sale(200), CALL)
+        .await
+        .unwrap();
+    let settle = posbridge_wire::Message::Settlement(posbridge_wire::SettlementRequest {
+        request_id: Default::default(),
+        idempotency_key: IdempotencyKey::from_u128(3),
+        operator: Some(posbridge_wire::OperatorAuth {
+            operator_id: "manager".into(),
+            credential: posbridge_wire::Credential::Pin(
+                posbridge_wire::OperatorSecret::new("2468").unwrap(),
+            ),
+        }),
+    });
+    let answer = payments.adapter().client().request(settle, CALL).await;
+    let Ok(posbridge_wire::Message::SettlementResult(report)) = answer else {
+        panic!("{answer:?}");
+    };
+    let entries = payments
+        .journal()
+        .query(&posbridge::journal::Query::default())
+        .unwrap();
+    let reconciliation = posbridge::reconcile(&entries, &report, Some(&record.peer.signing_key));
+    assert!(reconciliation.is_clean(), "{reconciliation:?}");
+    assert_eq!(
+        report
+            .totals
+            .iter()
+            .map(|t| (t.count, t.amount))
+            .collect::<Vec<_>>(),
+        vec![(2, 300)]
+    );
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&keys);
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = std::fs::remove_file(&operators);
+}

@@ -101,7 +101,7 @@ pub use posbridge_api::{
 };
 pub use posbridge_journal as journal;
 pub use posbridge_link::Connector;
-pub use reconcile::{Difference, Reconciliation, reconcile};
+pub use reconcile::{Difference, Reconciliation, in_batch, reconcile};
 
 /// Bluetooth LE links (feature `ble`): `posbridge-ble` with its btleplug central.
 #[cfg(feature = "ble")]

@@ -45,9 +45,24 @@ impl Reconciliation {
     }
 }
 
-/// Compares `settlement` with the journal `entries` of the same batch (those of the terminal,
-/// since its previous settlement). With `terminal_key`, every result's signature and the
-/// report's are checked too.
+/// Whether the journal entry `e` belongs to the batch `settlement` closed: sent to that terminal,
+/// and — when it has a result — a result the terminal timed between the batch's opening and its
+/// close. Both times are the terminal's own clock, so the till's clock (which may be minutes off)
+/// does not move a payment into the wrong batch. An entry without a result (in doubt, or never
+/// sent) belongs to the batch when the till created it at or after the opening.
+pub fn in_batch(e: &Entry, settlement: &SettlementResult) -> bool {
+    let opened = settlement.opened.map_or(0, |t| t.0);
+    e.terminal == settlement.terminal_id
+        && match &e.result {
+            Some(r) => (opened..=settlement.closed.0).contains(&r.time.0),
+            None => e.created.0 >= opened,
+        }
+}
+
+/// Compares `settlement` with the journal `entries` of its batch: of `entries`, those
+/// [`in_batch`] are counted, so a caller may pass more (every entry since a day before the
+/// opening, say). With `terminal_key`, every result's signature and the report's are checked
+/// too.
 pub fn reconcile(
     entries: &[Entry],
     settlement: &SettlementResult,
@@ -60,10 +75,7 @@ pub fn reconcile(
         differences.push(Difference::SettlementSignature);
     }
     let mut results = Vec::new();
-    for e in entries
-        .iter()
-        .filter(|e| e.terminal == settlement.terminal_id)
-    {
+    for e in entries.iter().filter(|e| in_batch(e, settlement)) {
         match (&e.result, e.state) {
             (Some(r), EntryState::Done) => {
                 let checked = e.terminal_key.as_ref().or(terminal_key);

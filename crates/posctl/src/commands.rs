@@ -414,12 +414,16 @@ pub(crate) async fn pair(args: PairArgs) -> Result<u8, Failure> {
     if args.common.json {
         outln!(
             "{{\"paired\":true,\"profile\":\"{}\",\"terminal_id\":\"{}\",\"terminal_name\":{:?}}}",
-            args.name, record.peer.id, record.peer.name
+            args.name,
+            record.peer.id,
+            record.peer.name
         );
     } else {
         outln!(
             "paired with {} ({}) as profile {:?}",
-            record.peer.name, record.peer.id, args.name
+            record.peer.name,
+            record.peer.id,
+            args.name
         );
     }
     Ok(exit::OK)
@@ -904,9 +908,14 @@ fn print_reconciliation(
     report: &posbridge_wire::SettlementResult,
     key: Option<&posbridge_crypto::PublicKey>,
 ) -> Result<bool, Failure> {
-    // The batch: this terminal's journal entries since the batch opened.
+    // The batch: this terminal's entries whose results it timed within the batch (by its own
+    // clock; see posbridge::in_batch). The query reaches a day further back than the opening, for
+    // a till whose clock runs behind the terminal's.
+    const DAY_MS: u64 = 24 * 60 * 60 * 1000;
     let entries = journal.query(&Query {
-        from: report.opened,
+        from: report
+            .opened
+            .map(|t| posbridge_wire::Timestamp(t.0.saturating_sub(DAY_MS))),
         terminal: Some(report.terminal_id),
         ..Query::default()
     })?;
@@ -973,7 +982,8 @@ pub(crate) fn reconcile(args: ReconcileArgs) -> Result<u8, Failure> {
     let journal = SqliteJournal::open(home.journal_path())?;
     outln!(
         "batch {} (closed at {} ms)",
-        report.batch_number, report.closed.0
+        report.batch_number,
+        report.closed.0
     );
     let clean = print_reconciliation(&journal, &report, Some(&record.peer.signing_key))?;
     Ok(if clean {

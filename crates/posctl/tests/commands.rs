@@ -379,7 +379,11 @@ fn pair_sell_check_settle_and_read_the_journal() {
 
     // A reader that goes away (`posctl sale 3 | head -c1`, a parent that exits) does not turn an
     // approved, journaled sale into a crash: exit code 0, and the journal has it.
-    for args in [&["sale", "3.00"][..], &["journal", "list"][..], &["status", &key][..]] {
+    for args in [
+        &["sale", "3.00"][..],
+        &["journal", "list"][..],
+        &["status", &key][..],
+    ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_posctl"))
             .args(args)
             .arg("--home")
