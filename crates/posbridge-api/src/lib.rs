@@ -51,6 +51,7 @@ mod connect;
 mod engine;
 mod error;
 mod fault;
+pub mod money;
 mod progress;
 mod recovery;
 mod terminal;

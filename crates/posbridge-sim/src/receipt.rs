@@ -68,22 +68,10 @@ pub fn receipt(
     }
 }
 
-/// An amount as people read it: `12.50 EUR`.
+/// An amount as people read it, by the currency's ISO 4217 minor unit: `12.50 EUR`, `500 JPY`,
+/// `1.250 KWD`.
 pub fn money(minor: u64, currency: Currency) -> String {
-    let code = currency_code(currency);
-    format!("{}.{:02} {code}", minor / 100, minor % 100)
-}
-
-fn currency_code(c: Currency) -> String {
-    match c {
-        Currency::EUR => "EUR".into(),
-        Currency::USD => "USD".into(),
-        Currency::GBP => "GBP".into(),
-        Currency::CHF => "CHF".into(),
-        Currency::CNY => "CNY".into(),
-        Currency::JPY => "JPY".into(),
-        other => format!("{:03}", other.code()),
-    }
+    posbridge_api::money::Money::new(minor, currency).to_string()
 }
 
 /// `2025-11-24 16:00:00 UTC` for a time in milliseconds since 1970.

@@ -113,27 +113,9 @@ struct LinkSection {
     seed: Option<u64>,
 }
 
-/// A currency by ISO 4217 letters (the common ones) or number.
+/// A currency by ISO 4217 letters or number (see [`posbridge_api::money::parse_currency`]).
 pub fn parse_currency(s: &str) -> Result<Currency, ScenarioError> {
-    let known = [
-        ("EUR", Currency::EUR),
-        ("USD", Currency::USD),
-        ("GBP", Currency::GBP),
-        ("CHF", Currency::CHF),
-        ("CNY", Currency::CNY),
-        ("JPY", Currency::JPY),
-    ];
-    if let Some((_, c)) = known.iter().find(|(a, _)| a.eq_ignore_ascii_case(s)) {
-        return Ok(*c);
-    }
-    s.parse::<u16>()
-        .ok()
-        .and_then(|n| Currency::new(n).ok())
-        .ok_or_else(|| {
-            ScenarioError(format!(
-                "currency {s:?}: give EUR, USD, GBP, CHF, CNY, JPY or an ISO 4217 number"
-            ))
-        })
+    posbridge_api::money::parse_currency(s).map_err(|e| ScenarioError(e.to_string()))
 }
 
 /// A payment method by name: `chip`, `contactless`, `swipe`, `qr` (customer-presented),

@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use posbridge_api::money::Money;
 use posbridge_api::{Call, PaymentError, PaymentTerminal, wall_clock};
 use posbridge_link::Link;
 use posbridge_wire::{
@@ -96,11 +97,9 @@ pub fn plain_receipt(r: &Receipt) -> String {
         _ => "CUSTOMER COPY\n",
     });
     out.push_str(&format!(
-        "{:?} {}.{:02} {}\n",
+        "{:?} {}\n",
         r.kind,
-        r.amount / 100,
-        r.amount % 100,
-        letters(r.currency)
+        Money::new(r.amount, r.currency)
     ));
     if let Some(p) = &r.pan {
         out.push_str(&format!("Card {p}\n"));
@@ -706,27 +705,14 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     }
 }
 
-/// The currency's letters for the common ones, its number otherwise.
-fn letters(c: Currency) -> String {
-    match c {
-        Currency::EUR => "EUR".into(),
-        Currency::CHF => "CHF".into(),
-        Currency::GBP => "GBP".into(),
-        Currency::USD => "USD".into(),
-        other => format!("{:03}", other.code()),
-    }
-}
-
 fn eod_text(s: &SettlementResult) -> String {
     let mut out = format!("END OF DAY\nBatch {}\n", s.batch_number);
     for t in &s.totals {
         out.push_str(&format!(
-            "{:?} x{} {}.{:02} {}\n",
+            "{:?} x{} {}\n",
             t.kind,
             t.count,
-            t.amount / 100,
-            t.amount % 100,
-            letters(t.currency)
+            Money::new(t.amount, t.currency)
         ));
     }
     let (date, time) = codes::date_time(Timestamp(s.closed.0));

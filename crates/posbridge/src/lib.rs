@@ -94,6 +94,7 @@ pub use managed::{
     Backoff, ConnectionState, ManagedError, ManagedPayments, NativeConnect, NativeConnectError,
 };
 pub use native::{NativeAdapter, Payments};
+pub use posbridge_api::money;
 pub use posbridge_api::{
     Adapter, Answer, Call, CallError, Connect, ConnectStage, DoubtReason, Engine, Exchange,
     InDoubt, PaymentError, PaymentTerminal, ProgressEvent, ProgressEvents, Records, RecoveryPolicy,

@@ -216,24 +216,10 @@ pub(crate) fn hello() -> Hello {
     }
 }
 
-/// Parses `12.50` (or `12`) into minor units.
-pub(crate) fn parse_amount(text: &str) -> Result<u64, Failure> {
-    parse_minor(text).map_err(usage)
-}
-
-fn parse_minor(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not an amount like 12.50");
-    let (units, cents) = match text.split_once('.') {
-        Some((u, c)) if c.len() == 2 => (u, c),
-        Some(_) => return Err(bad()),
-        None => (text, "00"),
-    };
-    let units: u64 = units.parse().map_err(|_| bad())?;
-    let cents: u64 = cents.parse().map_err(|_| bad())?;
-    units
-        .checked_mul(100)
-        .and_then(|u| u.checked_add(cents))
-        .ok_or_else(bad)
+/// Reads an amount of `currency` as typed (`5`, `5.0`, `12.50`; `500` JPY, `1.250` KWD) into
+/// minor units, by the currency's ISO 4217 digits (`posbridge::money`).
+pub(crate) fn parse_amount(text: &str, currency: Currency) -> Result<u64, Failure> {
+    posbridge::money::parse_amount(text, currency).map_err(usage)
 }
 
 /// A value on the command line that cannot be read: exit code 2, nothing sent.
@@ -242,25 +228,9 @@ pub(crate) fn usage(e: impl Into<Error>) -> Failure {
 }
 
 fn parse_currency(code: &str) -> Result<Currency, Failure> {
-    parse_currency_code(code).map_err(usage)
+    posbridge::money::parse_currency(code).map_err(usage)
 }
 
-fn parse_currency_code(code: &str) -> Result<Currency, String> {
-    Ok(match code.to_ascii_uppercase().as_str() {
-        "EUR" => Currency::EUR,
-        "USD" => Currency::USD,
-        "GBP" => Currency::GBP,
-        "CHF" => Currency::CHF,
-        other => {
-            let n: u16 = other.parse().map_err(|_| {
-                format!("unknown currency {code:?}: use EUR, USD, GBP, CHF or an ISO 4217 number")
-            })?;
-            Currency::new(n).map_err(|e| e.to_string())?
-        }
-    })
-}
-
-/// A fresh idempotency key: 128 random bits from the system's generator.
 fn new_key() -> Result<IdempotencyKey, Error> {
     Ok(IdempotencyKey(posbridge_crypto::PeerId::random()?.0))
 }
@@ -492,7 +462,8 @@ fn payment_failure<E: std::error::Error + Send + Sync + 'static>(e: PaymentError
 }
 
 pub(crate) async fn sale(args: SaleArgs) -> Result<u8, Failure> {
-    let amount = Amount::new(parse_amount(&args.amount)?, parse_currency(&args.currency)?);
+    let currency = parse_currency(&args.currency)?;
+    let amount = Amount::new(parse_amount(&args.amount, currency)?, currency);
     let command = TransactionCommand::Sale {
         amount,
         tip: None,
@@ -624,8 +595,9 @@ pub(crate) struct RefundArgs {
 }
 
 pub(crate) async fn refund(args: RefundArgs) -> Result<u8, Failure> {
+    let currency = parse_currency(&args.currency)?;
     let command = TransactionCommand::Refund {
-        amount: Amount::new(parse_amount(&args.amount)?, parse_currency(&args.currency)?),
+        amount: Amount::new(parse_amount(&args.amount, currency)?, currency),
         original: args
             .original
             .as_deref()
@@ -683,8 +655,9 @@ pub(crate) struct PreauthArgs {
 }
 
 pub(crate) async fn preauth(args: PreauthArgs) -> Result<u8, Failure> {
+    let currency = parse_currency(&args.currency)?;
     let command = TransactionCommand::PreAuth {
-        amount: Amount::new(parse_amount(&args.amount)?, parse_currency(&args.currency)?),
+        amount: Amount::new(parse_amount(&args.amount, currency)?, currency),
     };
     run_command(&args.common, args.key.as_deref(), command, None, 120).await
 }
@@ -710,10 +683,15 @@ pub(crate) struct CaptureArgs {
 }
 
 pub(crate) async fn capture(args: CaptureArgs) -> Result<u8, Failure> {
+    let currency = parse_currency(&args.currency)?;
     let command = TransactionCommand::Capture {
         original: parse_transaction(&args.transaction)?,
-        amount: Amount::new(parse_amount(&args.amount)?, parse_currency(&args.currency)?),
-        tip: args.tip.as_deref().map(parse_amount).transpose()?,
+        amount: Amount::new(parse_amount(&args.amount, currency)?, currency),
+        tip: args
+            .tip
+            .as_deref()
+            .map(|t| parse_amount(t, currency))
+            .transpose()?,
     };
     run_command(&args.common, args.key.as_deref(), command, None, 120).await
 }

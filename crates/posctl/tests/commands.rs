@@ -12,15 +12,19 @@ use posbridge_session::{
     PairingRegistry, SessionConfig, SharedApp, TerminalContext, TerminalSession,
 };
 use posbridge_sim::{Latency, Simulator, TerminalProfile};
-use posbridge_wire::Timestamp;
+use posbridge_wire::{Currency, Timestamp};
 
 /// A simulated terminal's parts: its profile (answering at once), keys, context with a manager
 /// operator (PIN 2468), and the pairing code on its screen.
 fn terminal_parts(name: &str) -> (TerminalProfile, Arc<LocalIdentity>, TerminalContext, String) {
-    let profile = TerminalProfile {
+    let mut profile = TerminalProfile {
         latency: Latency::INSTANT,
         ..TerminalProfile::default()
     };
+    // Besides euros, yen (no minor unit) and Kuwaiti dinars (three decimals).
+    profile
+        .currencies
+        .extend([Currency::JPY, Currency::new(414).unwrap()]);
     let identity = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), name).unwrap());
     let ctx = TerminalContext::new(
         identity.clone(),
@@ -425,6 +429,31 @@ fn pair_sell_check_settle_and_read_the_journal() {
     );
     let o = posctl(&home, &["reconcile", "--batch", "77"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
+    // Amounts as people type them, by each currency's ISO 4217 decimals.
+    for (args, says) in [
+        (&["sale", "5"][..], "Sale Approved: 5.00 EUR"),
+        (&["sale", "1.5"][..], "Sale Approved: 1.50 EUR"),
+        (&["sale", "5.0"][..], "Sale Approved: 5.00 EUR"),
+        (
+            &["sale", "500", "--currency", "JPY"][..],
+            "Sale Approved: 500 JPY",
+        ),
+        (
+            &["sale", "1.5", "--currency", "kwd"][..],
+            "Sale Approved: 1.500 KWD",
+        ),
+    ] {
+        let o = posctl(&home, args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+    }
+    let o = posctl(&home, &["journal", "list"]);
+    assert!(
+        text(&o).contains("500 JPY") && text(&o).contains("1.500 KWD"),
+        "{}",
+        text(&o)
+    );
 
     // A value that cannot be read is a bad command line: exit code 2, nothing sent.
     for (args, says) in [
