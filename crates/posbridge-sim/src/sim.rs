@@ -89,6 +89,11 @@ pub struct Simulator {
     batch_log: Option<BatchLog>,
     log_errors: u64,
     manual: bool,
+    /// Commands a client resumed that had no job here, failed as never started (with the result
+    /// they were given). A start of one of them that arrives later — another connection's
+    /// session claimed the key and had not yet handed it over — gets that result instead of a
+    /// job: the client was told nothing was charged, so nothing is.
+    given_up: HashMap<IdempotencyKey, TransactionResult>,
 }
 
 /// Called with the session and the action for faults the simulator cannot apply itself
@@ -135,6 +140,7 @@ impl Simulator {
             batch_log: None,
             log_errors: 0,
             manual: false,
+            given_up: HashMap::new(),
         }
     }
 
@@ -354,6 +360,10 @@ impl Simulator {
     }
 
     fn start(&mut self, session: &mut TerminalSession, request: &TransactionRequest, now: Instant) {
+        if let Some(result) = self.given_up.get(&request.idempotency_key) {
+            let _ = session.complete(result.clone(), now);
+            return;
+        }
         if let Some(code) = self.check_original(&request.command) {
             self.finish(session, request, None, Outcome::Failed(code), None, now);
             return;
@@ -814,8 +824,10 @@ impl TerminalApp for Simulator {
                 resumed: false,
             } => self.start(session, request, now),
             // Resumed over a new connection: a job still running moves to this session, so its
-            // result goes to the client that asks now. Not known (the simulator restarted): it
-            // never reached the issuer; fail it so the client learns nothing was charged.
+            // result goes to the client that asks now. No job: the simulator restarted (it never
+            // reached the issuer), or the connection that claimed the key has not handed its
+            // start over yet. Either way it is failed here, so the client learns nothing was
+            // charged, and a start that comes later gets this result, not a job.
             TerminalEvent::Transaction {
                 request,
                 resumed: true,
@@ -830,6 +842,11 @@ impl TerminalApp for Simulator {
                     None => {
                         let outcome = Outcome::Failed(ErrorCode::INTERNAL);
                         self.finish(session, request, None, outcome, None, now);
+                        if let Some(result) =
+                            self.last.as_ref().filter(|r| r.idempotency_key == key)
+                        {
+                            self.given_up.insert(key, result.clone());
+                        }
                     }
                 }
             }

@@ -511,3 +511,67 @@ fn the_profile_s_limits_are_what_clients_check_against() {
         Err(RequestError::AmountOutOfRange { max: 500_000, .. })
     ));
 }
+
+/// Two connections carry one key at once (a till that reconnected and asked again while the
+/// first connection's session had claimed the key but not yet handed its start to the
+/// simulator): the resume, handled first, finds no job and fails the command so its client
+/// learns nothing was charged — and the start that follows must then not charge it.
+#[test]
+fn a_start_after_its_resume_was_given_up_is_not_charged() {
+    use posbridge_session::{TerminalApp, TerminalEvent};
+    let profile = TerminalProfile {
+        latency: Latency::INSTANT,
+        ..TerminalProfile::default()
+    };
+    let context = TerminalContext::new(
+        terminal_identity(),
+        PairingRegistry::new(),
+        profile.capabilities(),
+        1000,
+    );
+    let start = Instant::now();
+    let mut sim = Simulator::new(profile, terminal_identity(), start, WALL);
+    let mut first = TerminalSession::new(SessionConfig::default(), context.clone(), start);
+    let mut second = TerminalSession::new(SessionConfig::default(), context.clone(), start);
+    let request = TransactionRequest::new(
+        RequestId::default(),
+        IdempotencyKey::from_u128(77),
+        TransactionCommand::Sale {
+            amount: Amount::new(1000, Currency::EUR),
+            tip: None,
+            cashback: None,
+        },
+    );
+    // The first connection's session claimed the key in the store all sessions share.
+    context.results.lock().unwrap().claim(&request).unwrap();
+    let resumed = TerminalEvent::Transaction {
+        request: request.clone(),
+        resumed: true,
+    };
+    sim.on_event(&mut second, &resumed, start);
+    let started = TerminalEvent::Transaction {
+        request: request.clone(),
+        resumed: false,
+    };
+    sim.on_event(&mut first, &started, start);
+    // However long the first connection's session goes on, nothing is charged.
+    for s in 1..=30 {
+        let now = start + Duration::from_secs(s);
+        sim.handle_timeout(&mut first, now);
+        sim.handle_timeout(&mut second, now);
+    }
+    let results: Vec<_> = sim
+        .transactions()
+        .filter(|r| r.idempotency_key == request.idempotency_key)
+        .collect();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0].outcome, Outcome::Failed(ErrorCode::INTERNAL));
+    let stored = context
+        .results
+        .lock()
+        .unwrap()
+        .load(&request.idempotency_key)
+        .and_then(|r| r.result)
+        .unwrap();
+    assert_eq!(stored.outcome, Outcome::Failed(ErrorCode::INTERNAL));
+}
