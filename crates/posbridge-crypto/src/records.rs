@@ -3,11 +3,15 @@
 //!
 //! | record | layout |
 //! |---|---|
-//! | identity | `PBID`, version 1, id (16), X25519 secret (32), X25519 public (32), Ed25519 secret (32), name length (1), name |
-//! | pairing | `PBPR`, version 1, peer role (1: client, 2: terminal), paired at (8, ms since the Unix epoch, big-endian), peer id (16), X25519 public (32), Ed25519 public (32), name length (1), name |
+//! | identity | `PBID`, version, id (16), X25519 secret (32), X25519 public (32), Ed25519 secret (32), name length (1), name, checksum (32, version 2) |
+//! | pairing | `PBPR`, version, peer role (1: client, 2: terminal), paired at (8, ms since the Unix epoch, big-endian), peer id (16), X25519 public (32), Ed25519 public (32), name length (1), name, checksum (32, version 2) |
 //!
-//! A record of a newer version is refused with [`RecordError::UnsupportedVersion`] rather than
-//! misread.
+//! Version 2 (written since) ends with a checksum: SHA-256 over `posbridge/key-record/v2`, a zero
+//! byte and every byte before the checksum. A record whose checksum does not match was damaged
+//! on disk — a flipped bit in a secret key would otherwise go unnoticed until the keys fail in a
+//! handshake, or sign results nobody can verify — and is refused with [`RecordError::Corrupt`].
+//! Version 1 records (no checksum) are still read. A record of a newer version is refused with
+//! [`RecordError::UnsupportedVersion`] rather than misread.
 
 use std::fmt;
 
@@ -22,7 +26,10 @@ use crate::{
 
 const IDENTITY_MAGIC: &[u8; 4] = b"PBID";
 const RECORD_MAGIC: &[u8; 4] = b"PBPR";
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
+/// Records before checksums; still read.
+const FORMAT_V1: u8 = 1;
+const CHECKSUM_DOMAIN: &[u8] = b"posbridge/key-record/v2\0";
 /// The key-store name of this side's identity.
 pub const IDENTITY_NAME: &str = "identity";
 const RECORD_PREFIX: &str = "pairing-";
@@ -54,13 +61,42 @@ impl fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
+fn checksum(body: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(CHECKSUM_DOMAIN);
+    h.update(body);
+    h.finalize().into()
+}
+
+/// Appends the checksum of everything in `out` (a version-2 record).
+fn seal(out: &mut Vec<u8>) {
+    let sum = checksum(out);
+    out.extend_from_slice(&sum);
+}
+
+/// Checks the magic and version, and a version-2 record's checksum; returns a reader over the
+/// fields (without the checksum).
 fn header<'a>(bytes: &'a [u8], magic: &[u8; 4]) -> Result<ByteReader<'a>, RecordError> {
     let mut r = ByteReader(bytes);
     if r.take(4).map_err(|_| RecordError::NotARecord)? != magic {
         return Err(RecordError::NotARecord);
     }
     match r.u8().map_err(RecordError::Corrupt)? {
-        FORMAT_VERSION => Ok(r),
+        FORMAT_V1 => Ok(r),
+        FORMAT_VERSION => {
+            let Some(split) = bytes.len().checked_sub(32).filter(|&n| n >= 5) else {
+                return Err(RecordError::Corrupt("too short for its checksum"));
+            };
+            let (body, sum) = bytes.split_at(split);
+            // Not secret-dependent timing worth hiding: the checksum is of the file's own bytes.
+            if checksum(body) != sum {
+                return Err(RecordError::Corrupt(
+                    "its checksum does not match (the file changed on disk)",
+                ));
+            }
+            Ok(ByteReader(&body[5..]))
+        }
         v => Err(RecordError::UnsupportedVersion(v)),
     }
 }
@@ -68,7 +104,7 @@ fn header<'a>(bytes: &'a [u8], magic: &[u8; 4]) -> Result<ByteReader<'a>, Record
 impl LocalIdentity {
     /// The stored form (secret: keep it in a [`KeyStore`]).
     pub fn to_secret(&self) -> Secret {
-        let mut out = Zeroizing::new(Vec::with_capacity(150));
+        let mut out = Zeroizing::new(Vec::with_capacity(190));
         out.extend_from_slice(IDENTITY_MAGIC);
         out.push(FORMAT_VERSION);
         out.extend_from_slice(&self.id().0);
@@ -77,6 +113,7 @@ impl LocalIdentity {
         out.extend_from_slice(self.signing().to_secret().as_ref());
         out.push(self.name().len() as u8);
         out.extend_from_slice(self.name().as_bytes());
+        seal(&mut out);
         Secret::new(std::mem::take(&mut *out))
     }
 
@@ -105,7 +142,7 @@ impl LocalIdentity {
 impl PairingRecord {
     /// The stored form.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(100 + self.peer.name.len());
+        let mut out = Vec::with_capacity(140 + self.peer.name.len());
         out.extend_from_slice(RECORD_MAGIC);
         out.push(FORMAT_VERSION);
         out.push(match self.peer_role {
@@ -118,6 +155,7 @@ impl PairingRecord {
         out.extend_from_slice(&self.peer.signing_key.0);
         out.push(self.peer.name.len() as u8);
         out.extend_from_slice(self.peer.name.as_bytes());
+        seal(&mut out);
         out
     }
 

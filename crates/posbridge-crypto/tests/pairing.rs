@@ -586,15 +586,19 @@ fn stored_records_are_versioned_and_checked() {
     }
     .unwrap();
     let bytes = record.to_bytes();
-    assert_eq!(&bytes[..5], b"PBPR\x01");
+    assert_eq!(&bytes[..5], b"PBPR\x02");
     assert_eq!(PairingRecord::from_bytes(&bytes).unwrap(), record);
 
     let mut newer = bytes.clone();
-    newer[4] = 2;
+    newer[4] = 3;
     assert_eq!(
         PairingRecord::from_bytes(&newer).unwrap_err(),
-        RecordError::UnsupportedVersion(2)
+        RecordError::UnsupportedVersion(3)
     );
+    // A version-1 record (no checksum) is still read.
+    let mut v1 = bytes[..bytes.len() - 32].to_vec();
+    v1[4] = 1;
+    assert_eq!(PairingRecord::from_bytes(&v1).unwrap(), record);
     assert_eq!(
         PairingRecord::from_bytes(b"PBID\x01").unwrap_err(),
         RecordError::NotARecord
@@ -609,6 +613,35 @@ fn stored_records_are_versioned_and_checked() {
 
     let stored = t.to_secret();
     assert!(!format!("{stored:?}").contains("PBID"));
+    // Any bit flipped anywhere in either record (a damaged disk, a stray write) is refused, never
+    // read as other keys.
+    for i in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= 1 << bit;
+            assert!(
+                PairingRecord::from_bytes(&damaged).is_err(),
+                "byte {i} bit {bit}"
+            );
+        }
+    }
+    let identity = stored.expose().to_vec();
+    for i in 0..identity.len() {
+        for bit in 0..8 {
+            let mut damaged = identity.clone();
+            damaged[i] ^= 1 << bit;
+            let e = LocalIdentity::from_secret(&posbridge_crypto::Secret::new(damaged));
+            assert!(e.is_err(), "byte {i} bit {bit}");
+        }
+    }
+    let mut damaged = identity.clone();
+    damaged[30] ^= 0x10; // inside the channel secret
+    assert_eq!(
+        LocalIdentity::from_secret(&posbridge_crypto::Secret::new(damaged))
+            .unwrap_err()
+            .to_string(),
+        "key record is damaged: its checksum does not match (the file changed on disk)"
+    );
     let back = LocalIdentity::from_secret(&stored).unwrap();
     assert_eq!(back.public_keys(), t.public_keys());
     assert_eq!(back.channel().secret(), t.channel().secret());

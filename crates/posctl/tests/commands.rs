@@ -487,6 +487,15 @@ fn pair_sell_check_settle_and_read_the_journal() {
 
     // Everything posctl keeps is its owner's alone, and holds no PIN.
     owner_only_without(&home, b"2468");
+
+    // A flipped byte in the till's identity is noticed: no sale with keys that are not its own.
+    let identity = home.join("keys").join("identity.key");
+    let mut bytes = std::fs::read(&identity).unwrap();
+    bytes[40] ^= 0x01;
+    std::fs::write(&identity, &bytes).unwrap();
+    let o = posctl(&home, &["sale", "1.00"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("checksum does not match"), "{}", text(&o));
     std::fs::remove_dir_all(&home).unwrap();
 }
 
