@@ -45,7 +45,7 @@ use posbridge_wire::{
 pub use export::{export_csv, export_jsonl};
 pub use memory::MemoryJournal;
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteJournal;
+pub use sqlite::{Scan, SqliteJournal};
 
 /// Where a journalled command stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -34,6 +34,11 @@ const MIGRATIONS: &[&str] = &[
     // 2: entries are never deleted — not even by hand through this schema.
     "CREATE TRIGGER entries_never_deleted BEFORE DELETE ON entries
      BEGIN SELECT RAISE(ABORT, 'journal entries are never deleted'); END;",
+    // 3: the journal's identity, made once when the journal is made (a journal from before this
+    // version gets one now): a till that records it beside its pairing can tell its own journal
+    // from an empty one made in its place after the file was lost, truncated or replaced.
+    "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);
+     INSERT INTO meta (name, value) VALUES ('identity', randomblob(16));",
 ];
 
 fn storage(e: rusqlite::Error) -> JournalError {
@@ -93,6 +98,77 @@ impl SqliteJournal {
             tx.commit().map_err(storage)?;
         }
         Ok(Self { db })
+    }
+
+    /// The journal's identity: 16 random bytes made once, when the journal was made. A new,
+    /// empty journal made where one was lost (a file truncated to 0 bytes is an empty database
+    /// to SQLite) has another: compare it with the identity recorded when the till started using
+    /// its journal to notice.
+    pub fn identity(&self) -> Result<[u8; 16], JournalError> {
+        let value: Vec<u8> = self
+            .db
+            .query_row("SELECT value FROM meta WHERE name = 'identity'", [], |r| {
+                r.get(0)
+            })
+            .map_err(storage)?;
+        value
+            .try_into()
+            .map_err(|_| corrupt(None, "the journal's identity is not 16 bytes"))
+    }
+
+    /// SQLite's own check of every page, index and constraint (`PRAGMA integrity_check`): the
+    /// problems found, none when the file is sound.
+    pub fn check_integrity(&self) -> Result<Vec<String>, JournalError> {
+        let mut stmt = self.db.prepare("PRAGMA integrity_check").map_err(storage)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(storage)?;
+        let mut problems = Vec::new();
+        for r in rows {
+            let line = r.map_err(storage)?;
+            if line != "ok" {
+                problems.push(line);
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Like [`Journal::query`], but an entry that cannot be read is reported in
+    /// [`Scan::damaged`] and skipped instead of failing the whole query: to list and export what
+    /// is intact from a journal with a damaged entry.
+    pub fn scan(&self, query: &Query) -> Result<Scan, JournalError> {
+        let mut scan = Scan::default();
+        for e in self.rows(query)? {
+            match e {
+                Ok(e) if query.matches(&e) => scan.entries.push(e),
+                Ok(_) => {}
+                Err(e) => scan.damaged.push(e),
+            }
+        }
+        Ok(scan)
+    }
+
+    /// The rows in the time and terminal range of `query`, oldest first, each read or not.
+    fn rows(&self, query: &Query) -> Result<Vec<Result<Entry, JournalError>>, JournalError> {
+        // Time range and terminal narrow in SQL (indexed); the rest filters in Rust.
+        let mut stmt = self
+            .db
+            .prepare(&format!(
+                "{SELECT} WHERE created >= ?1 AND created < ?2 AND (?3 IS NULL OR terminal = ?3)
+                 ORDER BY created, rowid"
+            ))
+            .map_err(storage)?;
+        let from = query.from.map_or(i64::MIN, |t| t.0 as i64);
+        let until = query.until.map_or(i64::MAX, |t| t.0 as i64);
+        let terminal = query.terminal.map(|t| t.as_bytes().to_vec());
+        let rows = stmt
+            .query_map(params![from, until, terminal], row)
+            .map_err(storage)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r.map_err(storage)?);
+        }
+        Ok(out)
     }
 
     /// The schema version of the open database.
@@ -314,29 +390,25 @@ impl Journal for SqliteJournal {
     }
 
     fn query(&self, query: &Query) -> Result<Vec<Entry>, JournalError> {
-        // Time range and terminal narrow in SQL (indexed); the rest filters in Rust.
-        let mut stmt = self
-            .db
-            .prepare(&format!(
-                "{SELECT} WHERE created >= ?1 AND created < ?2 AND (?3 IS NULL OR terminal = ?3)
-                 ORDER BY created, rowid"
-            ))
-            .map_err(storage)?;
-        let from = query.from.map_or(i64::MIN, |t| t.0 as i64);
-        let until = query.until.map_or(i64::MAX, |t| t.0 as i64);
-        let terminal = query.terminal.map(|t| t.as_bytes().to_vec());
-        let rows = stmt
-            .query_map(params![from, until, terminal], row)
-            .map_err(storage)?;
         let mut out = Vec::new();
-        for r in rows {
-            let e = r.map_err(storage)??;
+        for e in self.rows(query)? {
+            let e = e?;
             if query.matches(&e) {
                 out.push(e);
             }
         }
         Ok(out)
     }
+}
+
+/// What [`SqliteJournal::scan`] read.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// The entries that match, oldest first.
+    pub entries: Vec<Entry>,
+    /// The entries that could not be read ([`JournalError::Corrupt`], with the key when that
+    /// much was readable).
+    pub damaged: Vec<JournalError>,
 }
 
 /// Creates `path` with mode `0600` when it does not exist, and takes group and other access away

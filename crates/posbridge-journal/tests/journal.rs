@@ -403,3 +403,81 @@ fn the_sqlite_journal_and_its_wal_are_owner_only() {
     assert_eq!(mode(&path), 0o600);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_journal_knows_itself_and_a_damaged_entry_does_not_hide_the_others() {
+    let dir = std::env::temp_dir().join(format!("posbridge-journal-damage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("journal.db");
+    let id = {
+        let mut j = SqliteJournal::open(&path).unwrap();
+        for k in 1..=3 {
+            j.record_intent(TERMINAL, &request(k), None, Timestamp(k as u64))
+                .unwrap();
+        }
+        assert!(j.check_integrity().unwrap().is_empty());
+        j.identity().unwrap()
+    };
+    // The same file keeps its identity.
+    assert_eq!(SqliteJournal::open(&path).unwrap().identity().unwrap(), id);
+
+    // One entry's stored request damaged (as a bad sector or a stray write would).
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute(
+            "UPDATE entries SET request = x'ff00ff' WHERE key = ?1",
+            [request(2).idempotency_key.as_bytes().to_vec()],
+        )
+        .unwrap();
+    }
+    let j = SqliteJournal::open(&path).unwrap();
+    assert!(matches!(
+        j.query(&Query::default()),
+        Err(JournalError::Corrupt { .. })
+    ));
+    let scan = j.scan(&Query::default()).unwrap();
+    let keys: Vec<_> = scan.entries.iter().map(|e| e.key()).collect();
+    assert_eq!(
+        keys,
+        vec![request(1).idempotency_key, request(3).idempotency_key]
+    );
+    assert!(matches!(
+        &scan.damaged[..],
+        [JournalError::Corrupt { key: Some(k), .. }] if *k == request(2).idempotency_key
+    ));
+    drop(j);
+
+    // Truncated to nothing, the file is a new, empty journal to SQLite — with another identity.
+    std::fs::write(&path, b"").unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("journal.db{suffix}")));
+    }
+    let j = SqliteJournal::open(&path).unwrap();
+    assert!(j.query(&Query::default()).unwrap().is_empty());
+    assert_ne!(j.identity().unwrap(), id);
+    drop(j);
+
+    // Pages damaged in the middle of the file: the integrity check says so.
+    let mut j = SqliteJournal::open(&path).unwrap();
+    for k in 10..200 {
+        j.record_intent(TERMINAL, &request(k), None, Timestamp(k as u64))
+            .unwrap();
+    }
+    drop(j);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 3 * 4096, "{}", bytes.len());
+    // The headers of pages 2 and 3 (b-tree pages of 4096 bytes).
+    for page in [1, 2] {
+        for b in &mut bytes[page * 4096..page * 4096 + 12] {
+            *b = 0xA5;
+        }
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let found = SqliteJournal::open(&path).and_then(|j| j.check_integrity());
+    assert!(
+        matches!(&found, Ok(problems) if !problems.is_empty()) || found.is_err(),
+        "{found:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -104,6 +104,7 @@ async fn connect_zvt(home: &Home, common: &Common) -> Result<ZvtTerminal<SqliteJ
         .zvt_address
         .as_deref()
         .ok_or("--protocol zvt needs --zvt HOST:PORT (or a serial port with --zvt-baud)")?;
+    let journal = home.journal()?;
     let (link, framing): (Box<dyn Link>, Framing) = match common.zvt_baud {
         Some(baud) => {
             let config = zvt_serial(baud);
@@ -121,7 +122,6 @@ async fn connect_zvt(home: &Home, common: &Common) -> Result<ZvtTerminal<SqliteJ
             Framing::Tcp,
         ),
     };
-    let journal = SqliteJournal::open(home.journal_path())?;
     let config = ZvtConfig {
         password: common.zvt_password,
         ..ZvtConfig::default()
@@ -240,6 +240,8 @@ async fn connect(
     common: &Common,
 ) -> Result<(Payments<SqliteJournal>, String), Failure> {
     let (name, profile, record) = home.terminal(common.terminal.as_deref())?;
+    // The journal first: nothing is asked of the terminal without the till's own journal.
+    let journal = home.journal()?;
     let link = open_link(
         &profile.address,
         profile.serial_baud,
@@ -260,7 +262,6 @@ async fn connect(
     )
     .await
     .map_err(connect_failure)?;
-    let journal = SqliteJournal::open(home.journal_path())?;
     Ok((
         Payments::new(
             NativeAdapter::new(client, Some(record.peer.signing_key)),
@@ -839,6 +840,9 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
         args.common.pin_file.as_deref(),
     )?;
     let (payments, _) = connect(&home, &args.common).await?;
+    // Closing the batch cannot be undone: the journal it is reconciled with must be readable
+    // first, or the batch would close and leave nothing to compare it with.
+    journal_is_sound(&payments.journal())?;
     let request = Message::Settlement(SettlementRequest {
         request_id: RequestId::default(),
         idempotency_key: new_key()?,
@@ -917,6 +921,29 @@ fn print_reconciliation(
     Ok(reconciliation.is_clean())
 }
 
+/// Refuses a journal SQLite finds damaged, or with entries that cannot be read.
+fn journal_is_sound(journal: &SqliteJournal) -> Result<(), Failure> {
+    let problems = journal.check_integrity()?;
+    if !problems.is_empty() {
+        return Err(format!(
+            "the journal is damaged ({}); the batch was not closed. Run posctl doctor",
+            problems.join("; ")
+        )
+        .into());
+    }
+    let damaged = journal.scan(&Query::default())?.damaged;
+    if let Some(first) = damaged.first() {
+        return Err(format!(
+            "{} journal entr{} cannot be read (first: {first}); the batch was not closed. Run \
+             posctl doctor",
+            damaged.len(),
+            if damaged.len() == 1 { "y" } else { "ies" }
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// `posctl reconcile`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct ReconcileArgs {
@@ -957,7 +984,7 @@ pub(crate) fn reconcile(args: ReconcileArgs) -> Result<u8, Failure> {
     else {
         return Err(format!("{}: not a settlement report", file.display()).into());
     };
-    let journal = SqliteJournal::open(home.journal_path())?;
+    let journal = home.journal_for_reading()?;
     outln!(
         "batch {} (closed at {} ms)",
         report.batch_number,
@@ -996,6 +1023,11 @@ enum JournalAction {
         #[arg(long, default_value = "csv")]
         format: String,
     },
+    /// Accepts the journal.db that is there now as this till's own. Payments refuse to run on
+    /// a journal other than the one the till has kept (a lost, truncated or replaced journal.db
+    /// forgets what was in doubt); after restoring the right one from a backup nothing is
+    /// needed, but to go on with another one — knowing what is lost — adopt it.
+    Adopt,
 }
 
 /// A report written to standard output: a reader that went away (`| head`) ends it quietly.
@@ -1008,10 +1040,22 @@ fn written(result: std::io::Result<()>) -> Result<(), Failure> {
 
 pub(crate) fn journal(args: JournalArgs) -> Result<u8, Failure> {
     let home = Home::locate(args.common.home.as_deref())?;
-    let journal = SqliteJournal::open(home.journal_path())?;
-    let entries = journal.query(&Query::default())?;
+    if let JournalAction::Adopt = args.action {
+        let id = home.adopt_journal()?;
+        outln!(
+            "{} (identity {id}) is now this till's journal",
+            home.journal_path().display()
+        );
+        return Ok(exit::OK);
+    }
+    let journal = home.journal_for_reading()?;
+    // What can be read is listed and exported; a damaged entry is reported, not a reason to
+    // show nothing.
+    let scan = journal.scan(&Query::default())?;
+    let entries = scan.entries;
     let stdout = std::io::stdout();
     match args.action {
+        JournalAction::Adopt => {}
         JournalAction::List if args.common.json => written(export_jsonl(&entries, stdout.lock()))?,
         JournalAction::List => {
             for e in &entries {
@@ -1084,10 +1128,21 @@ pub(crate) fn journal(args: JournalArgs) -> Result<u8, Failure> {
         JournalAction::Export { format } => match format.as_str() {
             "csv" => written(export_csv(&entries, stdout.lock()))?,
             "jsonl" => written(export_jsonl(&entries, stdout.lock()))?,
-            other => return Err(format!("--format {other:?}: use csv or jsonl").into()),
+            other => return Err(usage(format!("--format {other:?}: use csv or jsonl"))),
         },
     }
-    Ok(exit::OK)
+    if scan.damaged.is_empty() {
+        return Ok(exit::OK);
+    }
+    for damage in &scan.damaged {
+        errln!("posctl: skipped a damaged journal entry: {damage}");
+    }
+    errln!(
+        "posctl: {} damaged journal entr{} skipped; run posctl doctor",
+        scan.damaged.len(),
+        if scan.damaged.len() == 1 { "y" } else { "ies" }
+    );
+    Ok(exit::FAILED)
 }
 
 /// `posctl discover`.

@@ -114,6 +114,7 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<u8, Failure> {
             return Ok(exit::FAILED);
         }
     };
+    journal_step(&mut r, &home);
     let profile = home.terminal(args.common.terminal.as_deref());
     let (address, baud, record, pin) = match (&args.tcp, &args.serial, &profile) {
         (Some(t), _, p) => (
@@ -569,6 +570,91 @@ async fn zvt(r: &mut Report, common: &Common) -> u8 {
         Err(e) => r.line(Verdict::Warn, "status enquiry", &e.to_string(), None),
     }
     finish(r)
+}
+
+/// The journal: it opens, it is the one this till has kept, SQLite finds every page sound, and
+/// every entry reads.
+fn journal_step(r: &mut Report, home: &Home) {
+    const SALVAGE: &str = "stop taking payments on it: copy journal.db (with journal.db-wal) aside, \
+        run `sqlite3 journal.db .recover | sqlite3 recovered.db` on the copy, check it with \
+        `posctl journal list` on a home holding it, and put it in place (then `posctl journal \
+        adopt`); `posctl journal export` still writes every entry that reads";
+    let journal = match home.journal_for_reading() {
+        Ok(j) => j,
+        Err(e) => {
+            r.line(Verdict::Fail, "journal", &e.to_string(), Some(SALVAGE));
+            return;
+        }
+    };
+    match home.journal_is_recorded(&journal) {
+        Ok(Some(true)) => {}
+        Ok(None) => r.line(
+            Verdict::Ok,
+            "journal identity",
+            "not recorded yet (it is at the first payment)",
+            None,
+        ),
+        Ok(Some(false)) => r.line(
+            Verdict::Fail,
+            "journal identity",
+            "journal.db is not the journal this till has kept (lost, truncated or replaced): payments are refused on it",
+            Some("put the right journal.db back from a backup, or run `posctl journal adopt` to go on with this one (what was in doubt in the old one is then unknown)"),
+        ),
+        Err(e) => r.line(Verdict::Fail, "journal identity", &e.to_string(), None),
+    }
+    match journal.check_integrity() {
+        Ok(problems) if problems.is_empty() => {}
+        Ok(problems) => {
+            r.line(
+                Verdict::Fail,
+                "journal integrity",
+                &format!(
+                    "SQLite finds {} problem(s): {}",
+                    problems.len(),
+                    problems.join("; ")
+                ),
+                Some(SALVAGE),
+            );
+            return;
+        }
+        Err(e) => {
+            r.line(
+                Verdict::Fail,
+                "journal integrity",
+                &e.to_string(),
+                Some(SALVAGE),
+            );
+            return;
+        }
+    }
+    match journal.scan(&posbridge::journal::Query::default()) {
+        Ok(scan) if scan.damaged.is_empty() => r.line(
+            Verdict::Ok,
+            "journal",
+            &format!(
+                "{} entries, every page sound ({})",
+                scan.entries.len(),
+                home.journal_path().display()
+            ),
+            None,
+        ),
+        Ok(scan) => r.line(
+            Verdict::Fail,
+            "journal entries",
+            &format!(
+                "{} entr{} cannot be read: {}",
+                scan.damaged.len(),
+                if scan.damaged.len() == 1 { "y" } else { "ies" },
+                scan.damaged
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            Some("the other entries are intact (`posctl journal export` writes them); ask the terminal about each damaged key with `posctl status KEY`"),
+        ),
+        Err(e) => r.line(Verdict::Fail, "journal entries", &e.to_string(), Some(SALVAGE)),
+    }
 }
 
 fn finish(r: &Report) -> u8 {

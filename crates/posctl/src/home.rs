@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use posbridge::journal::SqliteJournal;
 use posbridge_crypto::{FileKeyStore, PairingRecord, PairingStore, PeerId, Role};
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +79,65 @@ impl Home {
 
     pub(crate) fn journal_path(&self) -> PathBuf {
         self.dir.join("journal.db")
+    }
+
+    /// Where the identity of this till's journal is recorded (beside its keys).
+    fn journal_id_path(&self) -> PathBuf {
+        self.dir.join("journal.id")
+    }
+
+    /// The journal, for reading (listing, exporting, reconciling): no identity check.
+    pub(crate) fn journal_for_reading(&self) -> Result<SqliteJournal, Error> {
+        Ok(SqliteJournal::open(self.journal_path())?)
+    }
+
+    /// The journal money commands write to. It must be the one this till has been keeping: its
+    /// identity is recorded beside the keys when first used, and a journal with another one (a
+    /// `journal.db` lost, truncated to nothing or replaced is a new, empty journal to SQLite)
+    /// is refused — selling on it would forget every payment still in doubt. `posctl journal
+    /// adopt` accepts the journal that is there now.
+    pub(crate) fn journal(&self) -> Result<SqliteJournal, Error> {
+        let journal = self.journal_for_reading()?;
+        let id = hex(&journal.identity()?);
+        let path = self.journal_id_path();
+        match std::fs::read_to_string(&path) {
+            Ok(recorded) if recorded.trim() == id => Ok(journal),
+            Ok(recorded) => Err(format!(
+                "{} is not the journal this till has kept (its identity is {id}, this till's is \
+                 {}): it was lost, truncated, replaced or copied from another till, and what was \
+                 in doubt in the old one cannot be recovered from it. Put the right journal.db \
+                 back, or run `posctl journal adopt` to go on with this one",
+                self.journal_path().display(),
+                recorded.trim()
+            )
+            .into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // First use (or a home from before identities were recorded).
+                write_private(&path, format!("{id}\n").as_bytes())?;
+                Ok(journal)
+            }
+            Err(e) => Err(format!("{}: {e}", path.display()).into()),
+        }
+    }
+
+    /// Records the journal that is there now as this till's; returns its identity.
+    pub(crate) fn adopt_journal(&self) -> Result<String, Error> {
+        let id = hex(&self.journal_for_reading()?.identity()?);
+        write_private(&self.journal_id_path(), format!("{id}\n").as_bytes())?;
+        Ok(id)
+    }
+
+    /// Whether the journal there now is the one recorded (`None`: none recorded yet).
+    pub(crate) fn journal_is_recorded(
+        &self,
+        journal: &SqliteJournal,
+    ) -> Result<Option<bool>, Error> {
+        let id = hex(&journal.identity()?);
+        match std::fs::read_to_string(self.journal_id_path()) {
+            Ok(recorded) => Ok(Some(recorded.trim() == id)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub(crate) fn pairings(&self) -> Result<PairingStore<FileKeyStore>, Error> {
@@ -174,4 +234,8 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -728,3 +728,94 @@ fn a_tls_terminal_with_a_pinned_certificate() {
     );
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// A journal.db lost, truncated or replaced is not taken for the till's own: payments are refused
+/// until the right one is back or the new one is adopted. A damaged entry does not hide the
+/// others from list and export, keeps settle from closing the batch, and doctor names it.
+#[test]
+fn a_damaged_or_replaced_journal_is_noticed_before_money_moves() {
+    let (address, code) = simulator();
+    let home = std::env::temp_dir().join(format!("posctl-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let o = posctl(&home, &["pair", "--tcp", &address, "--code", &code]);
+    assert!(o.status.success(), "{}", text(&o));
+    for amount in ["1.00", "2.00", "3.00"] {
+        let o = posctl(&home, &["sale", amount]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    let o = posctl(&home, &["doctor"]);
+    assert!(
+        text(&o).contains("3 entries, every page sound"),
+        "{}",
+        text(&o)
+    );
+
+    // One entry's stored command damaged.
+    let journal = home.join("journal.db");
+    {
+        let db = rusqlite::Connection::open(&journal).unwrap();
+        let n = db
+            .execute(
+                "UPDATE entries SET request = x'00ff00' WHERE rowid = (SELECT min(rowid) + 1 FROM entries)",
+                [],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let o = posctl(&home, &["journal", "export", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let csv = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        csv.lines().count(),
+        3,
+        "a header and the 2 intact entries: {csv}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("1 damaged journal entry skipped"),
+        "{}",
+        text(&o)
+    );
+    let o = posctl(&home, &["journal", "list"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        2,
+        "{}",
+        text(&o)
+    );
+    let o = posctl(&home, &["doctor"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("1 entry cannot be read"), "{}", text(&o));
+    // Settle refuses before the terminal closes its batch.
+    let o = posctl_pin(&home, "2468", &["settle", "--operator", "manager"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("the batch was not closed"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !home.join("settlements").exists(),
+        "no report: nothing was settled"
+    );
+
+    // Truncated to nothing: SQLite would start an empty journal; posctl refuses to sell on it.
+    std::fs::write(&journal, b"").unwrap();
+    let _ = std::fs::remove_file(home.join("journal.db-wal"));
+    let _ = std::fs::remove_file(home.join("journal.db-shm"));
+    let o = posctl(&home, &["sale", "4.00"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("is not the journal this till has kept"),
+        "{}",
+        text(&o)
+    );
+    let o = posctl(&home, &["doctor"]);
+    assert!(text(&o).contains("journal adopt"), "{}", text(&o));
+    // Told so, it goes on with the new journal.
+    let o = posctl(&home, &["journal", "adopt"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = posctl(&home, &["sale", "4.00"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::remove_dir_all(&home).unwrap();
+}
