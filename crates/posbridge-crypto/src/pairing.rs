@@ -378,6 +378,9 @@ pub enum AbortReason {
     UnsupportedVersion,
     /// A person cancelled.
     Cancelled,
+    /// The device's id is already paired with the terminal under other keys; the terminal's
+    /// operator must revoke or explicitly replace that pairing first.
+    AlreadyPaired,
     /// A reason this version does not know.
     Other(u8),
 }
@@ -391,6 +394,7 @@ impl AbortReason {
             Self::Protocol => 4,
             Self::UnsupportedVersion => 5,
             Self::Cancelled => 6,
+            Self::AlreadyPaired => 7,
             Self::Other(c) => c,
         }
     }
@@ -403,6 +407,7 @@ impl AbortReason {
             4 => Self::Protocol,
             5 => Self::UnsupportedVersion,
             6 => Self::Cancelled,
+            7 => Self::AlreadyPaired,
             c => Self::Other(c),
         }
     }
@@ -447,6 +452,10 @@ pub enum PairingError {
     },
     /// The peer speaks another pairing version.
     UnsupportedVersion(u8),
+    /// The terminal already has a pairing for this device's id under other keys, and refuses to
+    /// overwrite it: another device claiming a paired till's id would otherwise lock the real
+    /// till out. The terminal's operator revokes or explicitly replaces the old pairing first.
+    AlreadyPaired,
     /// The peer ended the pairing for another reason.
     Aborted(AbortReason),
     /// The system random source failed.
@@ -495,6 +504,9 @@ impl fmt::Display for PairingError {
                 f,
                 "the peer speaks pairing version {v}; this side speaks {PAIRING_VERSION}: update the app or the terminal"
             ),
+            Self::AlreadyPaired => f.write_str(
+                "the terminal already has a pairing for this device's id under other keys and does not overwrite it: on the terminal, revoke that pairing or allow replacing it, then pair again",
+            ),
             Self::Aborted(r) => write!(f, "the peer ended pairing: {r:?}"),
             Self::Random => f.write_str("the system random source failed"),
         }
@@ -517,6 +529,7 @@ impl PairingError {
                 u32::try_from(retry_after.as_millis()).unwrap_or(u32::MAX),
             ),
             Self::WindowClosed => (AbortReason::WindowClosed, 0),
+            Self::AlreadyPaired => (AbortReason::AlreadyPaired, 0),
             Self::Malformed { .. } | Self::UnexpectedStep { .. } => (AbortReason::Protocol, 0),
             Self::UnsupportedVersion(_) => {
                 (AbortReason::UnsupportedVersion, PAIRING_VERSION.into())
@@ -555,6 +568,7 @@ fn peer_abort(body: &[u8]) -> PairingError {
             retry_after: Duration::from_millis(detail.unwrap_or(0).into()),
         },
         AbortReason::WindowClosed => PairingError::WindowClosed,
+        AbortReason::AlreadyPaired => PairingError::AlreadyPaired,
         AbortReason::UnsupportedVersion => {
             PairingError::UnsupportedVersion(detail.map_or(0, |d| d.min(255) as u8))
         }

@@ -29,6 +29,8 @@ use crate::{CloseReason, SessionConfig, SessionError, SessionStats};
 pub struct PairingRegistry {
     window: Option<PairingWindow>,
     paired: HashMap<PeerId, PairingRecord>,
+    /// A pairing the operator allowed the next pairing to replace.
+    replacing: Option<PeerId>,
 }
 
 impl PairingRegistry {
@@ -41,6 +43,7 @@ impl PairingRegistry {
     pub fn with_records(records: impl IntoIterator<Item = PairingRecord>) -> Self {
         Self {
             window: None,
+            replacing: None,
             paired: records.into_iter().map(|r| (r.peer.id, r)).collect(),
         }
     }
@@ -89,6 +92,37 @@ impl PairingRegistry {
     /// Adds (or replaces) a pairing.
     pub fn add(&mut self, record: PairingRecord) {
         self.paired.insert(record.peer.id, record);
+    }
+
+    /// Lets the next pairing replace the pairing of `peer` (a till whose keys were lost or
+    /// reset pairs again under its old id). Without it, a pairing that claims the id of a paired
+    /// device under other keys is refused ([`PairingError::AlreadyPaired`]): whoever learnt a
+    /// pairing code could otherwise overwrite a paired till's record and lock it out.
+    pub fn allow_replacing(&mut self, peer: PeerId) {
+        self.replacing = Some(peer);
+    }
+
+    /// Records a pairing that just completed, unless it would overwrite another device's keys
+    /// under the same id without the operator's leave. The same device pairing again (the same
+    /// keys) is fine.
+    fn admit(&mut self, record: &PairingRecord) -> Result<(), PairingError> {
+        let id = record.peer.id;
+        match self.paired.get(&id) {
+            Some(old)
+                if (old.peer.channel_key, old.peer.signing_key)
+                    != (record.peer.channel_key, record.peer.signing_key)
+                    && self.replacing != Some(id) =>
+            {
+                Err(PairingError::AlreadyPaired)
+            }
+            _ => {
+                if self.replacing == Some(id) {
+                    self.replacing = None;
+                }
+                self.add(record.clone());
+                Ok(())
+            }
+        }
     }
 
     /// Revokes a pairing: the client's next handshake is refused. Sessions already running are
@@ -520,10 +554,10 @@ impl TerminalSession {
                         }
                         None => Err(PairingError::WindowClosed),
                     };
-                    if let Ok((record, _)) = &result {
-                        registry.add(record.clone());
+                    match result {
+                        Ok((record, done)) => registry.admit(&record).map(|()| (record, done)),
+                        Err(e) => Err(e),
                     }
-                    result
                 };
                 match finished {
                     Ok((record, done)) => {

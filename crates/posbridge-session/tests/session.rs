@@ -466,3 +466,87 @@ fn sending_before_ready_or_after_close_is_a_typed_error() {
         Err(SessionError::Closed)
     );
 }
+
+/// Pairs `who` over a fresh window of `registry`; returns how it ended on each side.
+fn pair_in_new_window(
+    registry: &Arc<Mutex<PairingRegistry>>,
+    who: Arc<posbridge_crypto::LocalIdentity>,
+    seed: u64,
+) -> (Option<CloseReason>, Option<CloseReason>, bool) {
+    let start = Instant::now();
+    let code = registry
+        .lock()
+        .unwrap()
+        .open_window(PairingConfig::default(), start)
+        .unwrap()
+        .to_string();
+    let client = ClientSession::new(
+        SessionConfig::default(),
+        who,
+        ClientSecurity::Pair(PairingSecret::code(&code).unwrap()),
+        hello(),
+        start,
+    );
+    let terminal = TerminalSession::new(
+        SessionConfig::default(),
+        context_with(registry.clone(), capabilities()),
+        start,
+    );
+    let mut pair = Pair::new(client, terminal, start, seed);
+    pair.drive();
+    (
+        client_closed(&pair).cloned(),
+        terminal_closed(&pair).cloned(),
+        pair.client.is_ready(),
+    )
+}
+
+#[test]
+fn a_pairing_that_claims_a_paired_device_s_id_is_refused_unless_replacing_is_allowed() {
+    let registry = Arc::new(Mutex::new(paired_registry()));
+    // Someone who learnt a later pairing code, with keys of its own under the paired till's id.
+    let impostor =
+        Arc::new(posbridge_crypto::LocalIdentity::generate(ids().client.id(), "Till 1").unwrap());
+    let (client, terminal, ready) = pair_in_new_window(&registry, impostor.clone(), 11);
+    assert!(!ready);
+    let refused = CloseReason::Failed(SessionError::Pairing(PairingError::AlreadyPaired));
+    assert_eq!(client, Some(refused.clone()), "the client is told why");
+    assert_eq!(terminal, Some(refused));
+    let kept = registry
+        .lock()
+        .unwrap()
+        .records()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].peer,
+        ids().client.public_keys(),
+        "the real till's keys stay"
+    );
+    assert!(
+        !registry
+            .lock()
+            .unwrap()
+            .is_paired(&impostor.channel().public())
+    );
+    // The till itself pairing again (same keys) is fine.
+    let (_, _, ready) = pair_in_new_window(&registry, ids().client.clone(), 12);
+    assert!(ready);
+    // With the operator's leave, a device whose keys were reset replaces its old pairing.
+    registry.lock().unwrap().allow_replacing(ids().client.id());
+    let (_, _, ready) = pair_in_new_window(&registry, impostor.clone(), 13);
+    assert!(ready);
+    assert!(
+        registry
+            .lock()
+            .unwrap()
+            .is_paired(&impostor.channel().public())
+    );
+    assert!(
+        !registry
+            .lock()
+            .unwrap()
+            .is_paired(&ids().client.channel().public())
+    );
+}

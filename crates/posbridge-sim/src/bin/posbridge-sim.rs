@@ -54,6 +54,11 @@ struct Args {
     /// The pairing window in seconds.
     #[arg(long, default_value_t = 180)]
     pairing_window: u64,
+    /// With --pair: let this pairing replace the pairing of the device with this id (32 hex
+    /// digits; a till whose keys were reset pairs again under its old id). Without it, a
+    /// pairing that claims a paired device's id under other keys is refused.
+    #[arg(long, value_name = "DEVICE_ID", requires = "pair")]
+    replace_pairing: Option<String>,
     /// Where the terminal keeps its identity and pairings (created, owner-only). Without it the
     /// terminal has a new identity every start and forgets its pairings.
     #[arg(long)]
@@ -409,6 +414,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let mut config = PairingConfig::default();
         config.set_window(Duration::from_secs(args.pairing_window));
         let mut registry = context.registry.lock().map_err(|_| "registry poisoned")?;
+        if let Some(hex) = &args.replace_pairing {
+            let id = Some(hex)
+                .filter(|h| h.len() == 32)
+                .and_then(|h| u128::from_str_radix(h, 16).ok())
+                .ok_or_else(|| {
+                    format!("--replace-pairing {hex:?}: a device id is 32 hex digits")
+                })?;
+            registry.allow_replacing(PeerId(id.to_be_bytes()));
+            println!("this pairing may replace the pairing of {hex}");
+        }
         let code = registry.open_window(config, driver::now())?.to_string();
         println!("pairing code: {code} (for {} s)", args.pairing_window);
     }
