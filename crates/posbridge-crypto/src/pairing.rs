@@ -1052,9 +1052,11 @@ impl PairingWindow {
             .saturating_sub(self.started_with_code)
     }
 
+    /// A new code after the current one's attempts are used up, and the back-off. The handover
+    /// secret stays: at 128 bits it needs no attempt budget, so failed code attempts — anyone's —
+    /// never make the tag or QR code the terminal shows useless.
     fn new_code(&mut self, now: Instant) -> Result<(), PairingError> {
         self.code = PairingSecret::random_code()?;
-        self.handover = PairingSecret::random_handover()?;
         self.generation += 1;
         self.started_with_code = 0;
         self.failed_with_code = 0;
@@ -1127,19 +1129,30 @@ impl PairingWindow {
         start_b: impl FnOnce(&Password, &Identity, &Identity) -> (Spake2<Ed25519Group>, Vec<u8>),
     ) -> Result<(TerminalPairing, Pairing), PairingError> {
         let (kind, msg_a) = parse_first(msg)?;
-        self.refuse_unless_open(now)?;
-        let secret = if kind == self.code.kind() {
-            &self.code
-        } else {
-            &self.handover
-        };
+        // Only the six-digit code has an attempt budget (and its lockout); an attempt with the
+        // 128-bit handover secret cannot be guessed, so it neither counts nor waits.
+        let counted = kind == self.code.kind();
+        if counted {
+            self.refuse_unless_open(now)?;
+        } else if matches!(
+            self.state(now),
+            WindowState::Expired | WindowState::Paired | WindowState::Closed
+        ) {
+            return Err(PairingError::WindowClosed);
+        }
+        let secret = if counted { &self.code } else { &self.handover };
         let (spake, msg_b) = start_b(
             &secret.password(),
             &Identity::new(ID_CLIENT),
             &Identity::new(ID_TERMINAL),
         );
-        self.started_with_code += 1;
-        respond_first(identity, spake, kind, msg_a, msg_b, self.generation)
+        if counted {
+            self.started_with_code += 1;
+        }
+        let (mut attempt, reply) =
+            respond_first(identity, spake, kind, msg_a, msg_b, self.generation)?;
+        attempt.counted = counted;
+        Ok((attempt, reply))
     }
 
     /// Records a failed attempt; returns the attempts left with the current code (0 when a new
@@ -1195,6 +1208,7 @@ fn respond_first(
         TerminalPairing {
             schedule,
             generation,
+            counted: true,
         },
         Pairing { step: 2, body },
     ))
@@ -1204,6 +1218,8 @@ fn respond_first(
 pub struct TerminalPairing {
     schedule: Schedule,
     generation: u64,
+    /// Whether it counts against the code's attempt budget (a code attempt, not a handover).
+    counted: bool,
 }
 
 impl fmt::Debug for TerminalPairing {
@@ -1273,6 +1289,9 @@ impl TerminalPairing {
                     },
                 ))
             }
+            Err(PairingError::WrongCode { .. }) if !self.counted => Err(PairingError::WrongCode {
+                attempts_left: None,
+            }),
             Err(PairingError::WrongCode { .. }) => {
                 let left = window.fail(self.generation, now)?;
                 Err(PairingError::WrongCode {
@@ -1280,8 +1299,10 @@ impl TerminalPairing {
                 })
             }
             Err(e) => {
-                // Anything else also ends the attempt; it stays counted against the code.
-                window.fail(self.generation, now)?;
+                // Anything else also ends the attempt; a code attempt stays counted.
+                if self.counted {
+                    window.fail(self.generation, now)?;
+                }
                 Err(e)
             }
         }

@@ -249,6 +249,10 @@ impl TerminalContext {
 pub enum TerminalEvent {
     /// A client paired: the record is in the registry; store it.
     Paired(PairingRecord),
+    /// The pairing window made a new code after the last one's attempts were used up (by anyone
+    /// on the link): show this one instead, at once — the old one no longer pairs. The handover
+    /// secret (tag, QR code) does not change.
+    PairingCode(String),
     /// A paired client connected over the secure channel.
     Connected {
         /// Its hello.
@@ -530,13 +534,20 @@ impl TerminalSession {
         let state = std::mem::replace(&mut self.state, State::Closed);
         match (state, frame_type, message) {
             (State::Awaiting, FrameType::Handshake, Message::Pairing(m)) => {
-                let accepted = {
+                let (accepted, fresh) = {
                     let mut registry = self.registry();
                     match registry.window.as_mut() {
-                        Some(window) => window.accept(&self.identity, &m, now),
-                        None => Err(PairingError::WindowClosed),
+                        Some(window) => {
+                            let generation = window.generation();
+                            let accepted = window.accept(&self.identity, &m, now);
+                            (accepted, new_code(window, generation))
+                        }
+                        None => (Err(PairingError::WindowClosed), None),
                     }
                 };
+                if let Some(code) = fresh {
+                    self.events.push_back(TerminalEvent::PairingCode(code));
+                }
                 match accepted {
                     Ok((attempt, reply)) => {
                         self.state = State::Pairing(attempt);
@@ -546,19 +557,26 @@ impl TerminalSession {
                 }
             }
             (State::Pairing(attempt), FrameType::Handshake, Message::Pairing(m)) => {
-                let finished = {
+                let (finished, fresh) = {
                     let mut registry = self.registry();
-                    let result = match registry.window.as_mut() {
+                    let (result, fresh) = match registry.window.as_mut() {
                         Some(window) => {
-                            attempt.finish(window, &m, now, self.clock.unwrap_or(Timestamp(0)))
+                            let generation = window.generation();
+                            let finished =
+                                attempt.finish(window, &m, now, self.clock.unwrap_or(Timestamp(0)));
+                            (finished, new_code(window, generation))
                         }
-                        None => Err(PairingError::WindowClosed),
+                        None => (Err(PairingError::WindowClosed), None),
                     };
-                    match result {
+                    let finished = match result {
                         Ok((record, done)) => registry.admit(&record).map(|()| (record, done)),
                         Err(e) => Err(e),
-                    }
+                    };
+                    (finished, fresh)
                 };
+                if let Some(code) = fresh {
+                    self.events.push_back(TerminalEvent::PairingCode(code));
+                }
                 match finished {
                     Ok((record, done)) => {
                         self.state = State::Awaiting;
@@ -1084,4 +1102,11 @@ impl TerminalSession {
             self.announce(reason);
         }
     }
+}
+
+/// The code to show when `window` made a new one since `generation`.
+fn new_code(window: &PairingWindow, generation: u64) -> Option<String> {
+    (window.generation() != generation)
+        .then(|| window.code().map(str::to_string))
+        .flatten()
 }

@@ -550,3 +550,69 @@ fn a_pairing_that_claims_a_paired_device_s_id_is_refused_unless_replacing_is_all
             .is_paired(&ids().client.channel().public())
     );
 }
+
+#[test]
+fn a_new_code_made_after_junk_attempts_is_announced_to_show() {
+    let start = Instant::now();
+    let registry = Arc::new(Mutex::new(PairingRegistry::new()));
+    registry.lock().unwrap().set_window(
+        PairingWindow::open_with(
+            PairingConfig::default(),
+            start,
+            PairingSecret::code("111111").unwrap(),
+            PairingSecret::handover([1; 16]),
+        )
+        .unwrap(),
+    );
+    let mut announced = Vec::new();
+    for seed in 0..3 {
+        let client = ClientSession::new(
+            SessionConfig::default(),
+            ids().stranger.clone(),
+            ClientSecurity::Pair(PairingSecret::code("222222").unwrap()),
+            hello(),
+            start,
+        );
+        let terminal = TerminalSession::new(
+            SessionConfig::default(),
+            context_with(registry.clone(), capabilities()),
+            start,
+        );
+        let mut pair = Pair::new(client, terminal, start, 20 + seed);
+        pair.drive();
+        announced.extend(pair.terminal_events().iter().filter_map(|e| match e {
+            TerminalEvent::PairingCode(c) => Some(c.clone()),
+            _ => None,
+        }));
+    }
+    let shown = registry
+        .lock()
+        .unwrap()
+        .window()
+        .unwrap()
+        .code()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        announced,
+        vec![shown.clone()],
+        "the third junk attempt made a new code"
+    );
+    assert_ne!(shown, "111111");
+    // The tag still pairs at once, lockout or not.
+    let client = ClientSession::new(
+        SessionConfig::default(),
+        ids().client.clone(),
+        ClientSecurity::Pair(PairingSecret::handover([1; 16])),
+        hello(),
+        start,
+    );
+    let terminal = TerminalSession::new(
+        SessionConfig::default(),
+        context_with(registry.clone(), capabilities()),
+        start,
+    );
+    let mut pair = Pair::new(client, terminal, start, 30);
+    pair.drive();
+    assert!(pair.client.is_ready(), "{:?}", pair.client_events());
+}

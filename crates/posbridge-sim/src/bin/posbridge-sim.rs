@@ -135,6 +135,9 @@ impl<A: TerminalApp> TerminalApp for Persisting<A> {
                     eprintln!("posbridge-sim: could not store the pairing: {e}");
                 }
             }
+            TerminalEvent::PairingCode(code) => {
+                println!("pairing code: {code} (a new code: the last one's attempts were used up)")
+            }
             TerminalEvent::Connected { hello, client } => println!(
                 "connected: {} ({})",
                 hello.client_name.as_deref().unwrap_or("unnamed client"),
