@@ -225,10 +225,19 @@ impl BleCentral {
                     return Ok(p);
                 }
             }
+            // Besides the events, everything the adapter knows is looked at again every second:
+            // a name that arrives in a later scan response changes a device's properties
+            // without always making an event (seen under BlueZ on a slow machine).
+            let mut again = tokio::time::interval(Duration::from_secs(1));
+            again.tick().await;
             loop {
-                let event = match events.recv().await {
+                let event = tokio::select! {
+                    e = events.recv() => e,
+                    _ = again.tick() => Err(broadcast::error::RecvError::Lagged(0)),
+                };
+                let event = match event {
                     Ok(e) => e,
-                    // Fell behind: look at everything the adapter knows, then go on.
+                    // Fell behind, or time to look again: everything the adapter knows.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         for p in self.adapter.peripherals().await.map_err(backend)? {
                             if Self::describe(&p).await?.is_some_and(|d| hit(&d)) {
