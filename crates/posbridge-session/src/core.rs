@@ -209,7 +209,9 @@ impl Core {
                     }
                 },
             };
-            self.last_rx = now;
+            // Only frames that authenticate (opened data, a sealed close) show the peer is alive:
+            // acknowledgements and pings are plain, and anyone who replays a handshake can send
+            // them.
             match frame.frame_type {
                 FrameType::Ack => self.rel.on_ack(frame.seq, now),
                 FrameType::Nak => self.rel.on_nak(frame.seq, now),
@@ -232,6 +234,7 @@ impl Core {
                 FrameType::Pong => {}
                 FrameType::Close => {
                     if self.authentic_close(&frame) {
+                        self.last_rx = now;
                         return Some(Next::PeerClosed);
                     }
                     self.stats.rejected_frames += 1;
@@ -239,6 +242,7 @@ impl Core {
                 FrameType::Data | FrameType::Handshake => match self.rel.offer(frame) {
                     Offer::InOrder(frame) => match self.open(&frame) {
                         Ok(Some(message)) => {
+                            self.last_rx = now;
                             self.rel.delivered();
                             return Some(Next::Message(Inbound {
                                 frame_type: frame.frame_type,
@@ -246,6 +250,7 @@ impl Core {
                             }));
                         }
                         Ok(None) => {
+                            self.last_rx = now;
                             self.rel.delivered();
                             return Some(Next::Undecodable);
                         }
@@ -492,16 +497,30 @@ impl Core {
         if let Some(reason) = self.unannounced_close() {
             return Some(reason);
         }
-        if ready && !self.is_closing() && now >= self.last_tx + self.config.heartbeat {
-            self.heartbeat_nonce += 1;
-            let heartbeat = Message::Heartbeat(Heartbeat {
-                nonce: self.heartbeat_nonce,
-            });
-            if let Err(e) = self.send(FrameType::Data, &heartbeat, now) {
-                return self.end(CloseReason::Failed(e), now, false);
-            }
+        if ready
+            && !self.is_closing()
+            && now >= self.last_tx + self.config.heartbeat
+            && let Err(e) = self.send_heartbeat(now)
+        {
+            return self.end(CloseReason::Failed(e), now, false);
         }
         None
+    }
+
+    /// Sends a heartbeat (sealed: it proves the sender holds the channel's keys).
+    pub(crate) fn send_heartbeat(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.heartbeat_nonce += 1;
+        let heartbeat = Message::Heartbeat(Heartbeat {
+            nonce: self.heartbeat_nonce,
+        });
+        self.send(FrameType::Data, &heartbeat, now)
+    }
+
+    /// When a secure session that answered the client's handshake at `answered` must have had
+    /// the client's first sealed frame: a heartbeat interval after the answer, and not before
+    /// the handshake timeout (counted from the link's start) has passed.
+    pub(crate) fn authentication_deadline(&self, answered: Instant) -> Instant {
+        (answered + self.config.heartbeat).max(self.started + self.config.handshake_timeout)
     }
 
     pub(crate) fn poll_timeout(&self, ready: bool) -> Option<Instant> {

@@ -396,6 +396,10 @@ pub struct TerminalSession {
     events: VecDeque<TerminalEvent>,
     terminal_state: TerminalState,
     clock: Option<Timestamp>,
+    /// Between the answer to a handshake and the client's first sealed frame: when the answer
+    /// went out, and the `Connected` event to announce once the client proves it holds the keys
+    /// (a replayed first handshake message is answered too, but its sender cannot seal a frame).
+    unauthenticated: Option<(Instant, TerminalEvent)>,
 }
 
 impl std::fmt::Debug for TerminalSession {
@@ -429,6 +433,7 @@ impl TerminalSession {
             events: VecDeque::new(),
             terminal_state: TerminalState::Idle,
             clock: None,
+            unauthenticated: None,
         }
     }
 
@@ -591,6 +596,10 @@ impl TerminalSession {
             }
             (State::Ready, FrameType::Data, message) => {
                 self.state = State::Ready;
+                // A sealed frame: the client holds the channel's keys.
+                if let Some((_, connected)) = self.unauthenticated.take() {
+                    self.events.push_back(connected);
+                }
                 match message {
                     Message::Heartbeat(h) => {
                         let ack = Message::HeartbeatAck(HeartbeatAck {
@@ -704,10 +713,13 @@ impl TerminalSession {
                 self.core.limit_to_peer(hello.max_frame_size);
                 self.core.last_rx = now;
                 self.state = State::Ready;
-                self.events.push_back(TerminalEvent::Connected {
-                    hello,
-                    client: record,
-                });
+                self.unauthenticated = Some((
+                    now,
+                    TerminalEvent::Connected {
+                        hello,
+                        client: record,
+                    },
+                ));
             }
             Err(e) => self.end(CloseReason::Failed(e), now, false),
         }
@@ -1093,11 +1105,34 @@ impl TerminalSession {
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.core.poll_timeout(self.is_ready())
+        let timer = self.core.poll_timeout(self.is_ready());
+        match (&self.unauthenticated, timer) {
+            (Some((since, _)), Some(t)) if self.is_ready() => {
+                Some(t.min(self.core.authentication_deadline(*since)))
+            }
+            (Some((since, _)), None) if self.is_ready() => {
+                Some(self.core.authentication_deadline(*since))
+            }
+            _ => timer,
+        }
     }
 
-    /// Runs timers.
+    /// Runs timers. A client whose handshake was answered but that sent no sealed frame in
+    /// time (a heartbeat interval after the answer, and the handshake timeout after the link
+    /// came up) is cut off: a replayed first handshake message gets this far, and nothing
+    /// further.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some((since, _)) = &self.unauthenticated
+            && self.is_ready()
+            && now >= self.core.authentication_deadline(*since)
+        {
+            self.unauthenticated = None;
+            return self.end(
+                CloseReason::Failed(SessionError::HandshakeTimeout),
+                now,
+                false,
+            );
+        }
         if let Some(reason) = self.core.on_timeout(now, self.is_ready()) {
             self.announce(reason);
         }

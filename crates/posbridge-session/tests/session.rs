@@ -47,6 +47,18 @@ fn a_paired_client_connects_in_one_round_trip() {
     let caps = pair.client.capabilities().expect("capabilities");
     assert_eq!(caps.selected_version, 1);
     assert_eq!(caps.terminal_id, capabilities().terminal_id);
+    // Handshake out, handshake back, and one ack each way.
+    assert_eq!(pair.client.stats().reliability.sent, 1);
+    assert_eq!(pair.terminal.stats().reliability.sent, 1);
+    // The terminal announces the client once its first sealed frame arrives (here its first
+    // heartbeat): the answered handshake alone proves nothing — it could be a replay.
+    assert!(
+        pair.terminal_events().is_empty(),
+        "{:?}",
+        pair.terminal_events()
+    );
+    let later = pair.now + Duration::from_secs(6);
+    pair.run_until(later);
     // The hello arrives as sent, with the client's frame size filled in.
     let mut sent = hello();
     sent.max_frame_size = Some(4096);
@@ -54,9 +66,54 @@ fn a_paired_client_connects_in_one_round_trip() {
         pair.terminal_events(),
         [TerminalEvent::Connected { hello: h, client }] if *h == sent && client.peer == ids().client.public_keys()
     ));
-    // Handshake out, handshake back, and one ack each way.
-    assert_eq!(pair.client.stats().reliability.sent, 1);
-    assert_eq!(pair.terminal.stats().reliability.sent, 1);
+    assert!(pair.terminal.is_ready());
+}
+
+/// A replayed first handshake message (captured from the paired client) is answered — the
+/// terminal cannot tell it from a new one — but its sender cannot seal a frame: the terminal
+/// never announces it as connected, plain acknowledgements do not keep it alive, and it is cut
+/// off at the handshake deadline.
+#[test]
+fn a_replayed_handshake_is_never_connected_and_is_cut_off() {
+    let mut pair = paired_pair(SessionConfig::default(), Faults::default(), 5);
+    let start = pair.now;
+    let first = pair.client.poll_transmit(start).expect("the handshake");
+    // The attacker's terminal session: only the replayed bytes, then plain acks every second.
+    let mut replayed = TerminalSession::new(SessionConfig::default(), context(), start);
+    replayed.handle_input(&first, start);
+    assert!(replayed.poll_transmit(start).is_some(), "answered");
+    let codec = posbridge_wire::FrameCodec::new();
+    let mut ended = None;
+    for s in 1..=30 {
+        let now = start + Duration::from_secs(s);
+        let mut ack = bytes::BytesMut::new();
+        codec
+            .encode_parts(
+                posbridge_wire::FrameType::Ack,
+                posbridge_wire::FrameFlags::NONE,
+                1,
+                &[],
+                &mut ack,
+            )
+            .unwrap();
+        replayed.handle_input(&ack, now);
+        replayed.handle_timeout(now);
+        while replayed.poll_transmit(now).is_some() {}
+        while let Some(e) = replayed.poll_event() {
+            assert!(!matches!(e, TerminalEvent::Connected { .. }), "{e:?}");
+            if let TerminalEvent::Closed(r) = e {
+                ended = Some((s, r));
+            }
+        }
+        if ended.is_some() {
+            break;
+        }
+    }
+    let (after, reason) = ended.expect("the replayed session ends");
+    assert_eq!(reason, CloseReason::Failed(SessionError::HandshakeTimeout));
+    // The handshake deadline (15 s from the link's start; a heartbeat interval at least after
+    // the answer), not three heartbeat intervals of acks.
+    assert_eq!(after, 15, "closed after {after} s");
 }
 
 #[test]
