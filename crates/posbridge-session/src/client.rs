@@ -10,8 +10,8 @@ use posbridge_crypto::{
     PairingRecord, PairingSecret,
 };
 use posbridge_wire::{
-    Capabilities, ErrorMessage, FrameType, Handshake, HeartbeatAck, Hello, Message, Progress,
-    RequestId, TerminalState, Timestamp,
+    Capabilities, ClientId, ErrorMessage, FrameType, Handshake, HeartbeatAck, Hello, Message,
+    Progress, RequestId, TerminalState, Timestamp,
 };
 
 use crate::core::{Core, Next};
@@ -164,6 +164,8 @@ impl ClientSession {
         now: Instant,
     ) -> Self {
         let mut hello = hello;
+        // The hello names this device as paired: the terminal refuses one that claims another.
+        hello.client_id = ClientId(identity.id().0);
         // Tell the terminal how large a frame this side takes (unless the app said).
         hello
             .max_frame_size

@@ -322,10 +322,15 @@ pub trait TerminalApp {
     }
 }
 
-/// Money commands that move money back need an operator: refunds and voids (settlements and
-/// configuration writes always do).
+/// Money commands that give money back need an operator: refunds, voids, and the release of a
+/// pre-authorisation (the deposit a hotel or a car rental holds goes back to the customer: undone,
+/// it cannot be taken again). Settlements and configuration writes always do. Captures and
+/// incremental authorisations take money as the customer agreed, like a sale: no operator.
 fn needs_operator(kind: TransactionKind) -> bool {
-    matches!(kind, TransactionKind::Refund | TransactionKind::Void)
+    matches!(
+        kind,
+        TransactionKind::Refund | TransactionKind::Void | TransactionKind::PreAuthCancel
+    )
 }
 
 /// One app shared by several sessions (one per connection, each in its own task): a
@@ -673,6 +678,16 @@ impl TerminalSession {
                 now,
             );
         };
+        // The keys say which paired device this is; its hello may not claim another one (the
+        // terminal's log and the app would believe it).
+        if hello.client_id.0 != record.peer.id.0 {
+            return self.refuse(
+                ErrorCode::INVALID_REQUEST,
+                "the hello names another device than the one paired with these keys",
+                SessionError::Protocol("the hello names another device than its keys"),
+                now,
+            );
+        }
         let Some(version) = hello
             .protocol_versions
             .iter()

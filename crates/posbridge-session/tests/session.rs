@@ -673,3 +673,58 @@ fn a_new_code_made_after_junk_attempts_is_announced_to_show() {
     pair.drive();
     assert!(pair.client.is_ready(), "{:?}", pair.client_events());
 }
+
+/// A paired device's hello that names another device (its id) is refused: the terminal's log and
+/// app would otherwise believe it.
+#[test]
+fn a_hello_that_names_another_device_is_refused() {
+    use bytes::BytesMut;
+    use posbridge_crypto::{ChannelConfig, InitiatorHandshake};
+    use posbridge_wire::{ClientId, FrameCodec, FrameFlags, FrameType, Handshake};
+
+    let start = Instant::now();
+    let mut claims = hello();
+    claims.client_id = ClientId([0x99; 16]);
+    claims.client_name = Some("Till 9".into());
+    let (_, first) = InitiatorHandshake::start(
+        ids().client.channel(),
+        &ids().terminal.channel().public(),
+        &Message::Hello(claims).to_bytes().unwrap(),
+        ChannelConfig::default(),
+    )
+    .unwrap();
+    let mut frame = BytesMut::new();
+    FrameCodec::new()
+        .encode_parts(
+            FrameType::Handshake,
+            FrameFlags::NONE,
+            0,
+            &Message::Handshake(Handshake {
+                step: 0,
+                body: first,
+            })
+            .to_bytes()
+            .unwrap(),
+            &mut frame,
+        )
+        .unwrap();
+    let mut terminal = TerminalSession::new(SessionConfig::default(), context(), start);
+    terminal.handle_input(&frame, start);
+    let mut events = Vec::new();
+    while let Some(e) = terminal.poll_event() {
+        events.push(e);
+    }
+    assert!(
+        matches!(
+            &events[..],
+            [TerminalEvent::Closed(CloseReason::Failed(SessionError::Protocol(why)))]
+                if why.contains("another device")
+        ),
+        "{events:?}"
+    );
+    assert!(!terminal.is_ready());
+    // The SDK's own client always names itself by its identity, whatever the app's hello said.
+    let mut pair = paired_pair(SessionConfig::default(), Faults::default(), 40);
+    pair.drive();
+    assert!(pair.terminal.is_ready());
+}

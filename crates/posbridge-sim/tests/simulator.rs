@@ -427,7 +427,7 @@ fn pre_authorisation_increment_capture_and_release() {
         TransactionCommand::PreAuthCancel {
             original: by_id(&other),
         },
-        false,
+        true,
     );
     assert_eq!(rig.run(release).outcome, Outcome::Approved);
     let unknown = rig.command(

@@ -145,11 +145,23 @@ async fn front_desk(t: &impl PaymentTerminal) -> Vec<ProgressStage> {
         .preauth(key(7), eur(10_000), Call::within(T))
         .await
         .unwrap();
-    let released = t
+    // Releasing a deposit gives money back to the customer: an operator authorises it.
+    let unauthorised = t
         .preauth_cancel(
             key(8),
             TransactionRef::Id(spare.transaction_id),
             Call::within(T),
+        )
+        .await;
+    assert!(
+        matches!(&unauthorised, Err(PaymentError::Refused { refusal: e, .. }) if e.code == ErrorCode::AUTHORIZATION_REQUIRED),
+        "{unauthorised:?}"
+    );
+    let released = t
+        .preauth_cancel(
+            key(20),
+            TransactionRef::Id(spare.transaction_id),
+            Call::within(T).operator(manager("2468")),
         )
         .await
         .unwrap();

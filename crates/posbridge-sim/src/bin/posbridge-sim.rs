@@ -138,10 +138,16 @@ impl<A: TerminalApp> TerminalApp for Persisting<A> {
             TerminalEvent::PairingCode(code) => {
                 println!("pairing code: {code} (a new code: the last one's attempts were used up)")
             }
+            // The name as paired: the hello's own name is the client's to choose.
             TerminalEvent::Connected { hello, client } => println!(
-                "connected: {} ({})",
-                hello.client_name.as_deref().unwrap_or("unnamed client"),
-                client.peer.id
+                "connected: {} ({}){}",
+                client.peer.name,
+                client.peer.id,
+                hello
+                    .app_version
+                    .as_deref()
+                    .map(|v| format!(", {v}"))
+                    .unwrap_or_default()
             ),
             TerminalEvent::Closed(reason) => println!("connection ended: {reason:?}"),
             TerminalEvent::Transaction { request, .. } => println!(

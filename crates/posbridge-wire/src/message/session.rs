@@ -33,7 +33,9 @@ fn put_versions(w: &mut Writer<'_>, k: u8, v: &[u16]) -> EncResult {
 /// The client's first message: who it is and which protocol versions it speaks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hello {
-    /// The client's permanent identity.
+    /// The client's permanent identity: the id it paired under (the terminal refuses a hello
+    /// that names another device than the one its keys belong to; `ClientSession` fills it in
+    /// from its identity).
     pub client_id: ClientId,
     /// A human-readable name (`"Till 3"`).
     pub client_name: Option<String>,
