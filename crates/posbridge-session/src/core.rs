@@ -209,9 +209,12 @@ impl Core {
                     }
                 },
             };
-            // Only frames that authenticate (opened data, a sealed close) show the peer is alive:
-            // acknowledgements and pings are plain, and anyone who replays a handshake can send
-            // them.
+            // Any frame shows the peer is alive once the session is up (a retransmitted frame
+            // the receiver already has cannot be opened again, yet it is the peer's); before a
+            // client has sealed a frame, the terminal's authentication deadline cuts a session
+            // off whatever plain frames keep coming (a replayed handshake's sender can send
+            // those, nothing sealed).
+            self.last_rx = now;
             match frame.frame_type {
                 FrameType::Ack => self.rel.on_ack(frame.seq, now),
                 FrameType::Nak => self.rel.on_nak(frame.seq, now),
@@ -234,7 +237,6 @@ impl Core {
                 FrameType::Pong => {}
                 FrameType::Close => {
                     if self.authentic_close(&frame) {
-                        self.last_rx = now;
                         return Some(Next::PeerClosed);
                     }
                     self.stats.rejected_frames += 1;
@@ -242,7 +244,6 @@ impl Core {
                 FrameType::Data | FrameType::Handshake => match self.rel.offer(frame) {
                     Offer::InOrder(frame) => match self.open(&frame) {
                         Ok(Some(message)) => {
-                            self.last_rx = now;
                             self.rel.delivered();
                             return Some(Next::Message(Inbound {
                                 frame_type: frame.frame_type,
@@ -250,7 +251,6 @@ impl Core {
                             }));
                         }
                         Ok(None) => {
-                            self.last_rx = now;
                             self.rel.delivered();
                             return Some(Next::Undecodable);
                         }

@@ -405,7 +405,13 @@ pub struct TerminalSession {
     /// went out, and the `Connected` event to announce once the client proves it holds the keys
     /// (a replayed first handshake message is answered too, but its sender cannot seal a frame).
     unauthenticated: Option<(Instant, TerminalEvent)>,
+    /// The paired client's channel key once its handshake was answered, and when its pairing was
+    /// last seen to be still there (a revocation closes the session within a second).
+    client: Option<([u8; 32], Instant)>,
 }
+
+/// How often an open session looks whether its client's pairing was revoked meanwhile.
+const PAIRING_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for TerminalSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -439,6 +445,7 @@ impl TerminalSession {
             terminal_state: TerminalState::Idle,
             clock: None,
             unauthenticated: None,
+            client: None,
         }
     }
 
@@ -497,6 +504,27 @@ impl TerminalSession {
     }
 
     /// Refuses the client with a plaintext error (before the channel) and closes.
+    /// Whether the client's pairing is still there; when it was revoked, tells the client and
+    /// closes the session (`SessionError::NotPaired`).
+    fn still_paired(&mut self, now: Instant) -> bool {
+        let Some((key, _)) = self.client else {
+            return true;
+        };
+        if self.is_closed() || self.registry().is_paired(&key) {
+            self.client = Some((key, now));
+            return true;
+        }
+        self.client = None;
+        self.unauthenticated = None;
+        self.refuse(
+            ErrorCode::NOT_PAIRED,
+            "the pairing of this device was revoked on the terminal",
+            SessionError::NotPaired,
+            now,
+        );
+        false
+    }
+
     fn refuse(&mut self, code: ErrorCode, detail: &str, error: SessionError, now: Instant) {
         let _ = self.core.send(
             FrameType::Data,
@@ -513,6 +541,10 @@ impl TerminalSession {
 
     /// Bytes read from the link.
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+        // Nothing from a client whose pairing was revoked is acted on any more.
+        if !self.still_paired(now) {
+            return;
+        }
         self.core.handle_input(bytes, now);
         while let Some(next) = self.core.next(now) {
             if self.core.announced() {
@@ -728,6 +760,7 @@ impl TerminalSession {
                 self.core.limit_to_peer(hello.max_frame_size);
                 self.core.last_rx = now;
                 self.state = State::Ready;
+                self.client = Some((record.peer.channel_key, now));
                 self.unauthenticated = Some((
                     now,
                     TerminalEvent::Connected {
@@ -1120,7 +1153,13 @@ impl TerminalSession {
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let timer = self.core.poll_timeout(self.is_ready());
+        let mut timer = self.core.poll_timeout(self.is_ready());
+        if let Some((_, checked)) = self.client
+            && self.is_ready()
+        {
+            let next = checked + PAIRING_CHECK;
+            timer = Some(timer.map_or(next, |t| t.min(next)));
+        }
         match (&self.unauthenticated, timer) {
             (Some((since, _)), Some(t)) if self.is_ready() => {
                 Some(t.min(self.core.authentication_deadline(*since)))
@@ -1137,6 +1176,9 @@ impl TerminalSession {
     /// came up) is cut off: a replayed first handshake message gets this far, and nothing
     /// further.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.still_paired(now) {
+            return;
+        }
         if let Some((since, _)) = &self.unauthenticated
             && self.is_ready()
             && now >= self.core.authentication_deadline(*since)

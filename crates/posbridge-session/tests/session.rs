@@ -728,3 +728,50 @@ fn a_hello_that_names_another_device_is_refused() {
     pair.drive();
     assert!(pair.terminal.is_ready());
 }
+
+/// A pairing revoked while its client is connected: the open session closes — before the
+/// client's next sale is acted on, and within a second when the client is idle — and the client
+/// is told why.
+#[test]
+fn a_live_revocation_closes_the_open_session_before_its_next_sale() {
+    for idle in [false, true] {
+        let start = Instant::now();
+        let registry = Arc::new(Mutex::new(paired_registry()));
+        let client = paired_client(SessionConfig::default(), start);
+        let terminal = TerminalSession::new(
+            SessionConfig::default(),
+            context_with(registry.clone(), capabilities()),
+            start,
+        );
+        let mut pair = Pair::new(client, terminal, start, 50);
+        pair.drive();
+        assert!(pair.terminal.is_ready());
+        assert!(registry.lock().unwrap().revoke(&ids().client.id()));
+        let revoked_at = pair.now;
+        if idle {
+            pair.run_until(revoked_at + Duration::from_millis(1500));
+        } else {
+            let sale = Message::Transaction(samples::sale_request());
+            pair.client.send(&sale, pair.now).unwrap();
+            pair.drive();
+        }
+        assert!(
+            !pair
+                .terminal_events()
+                .iter()
+                .any(|e| matches!(e, TerminalEvent::Transaction { .. })),
+            "idle {idle}: {:?}",
+            pair.terminal_events()
+        );
+        assert_eq!(
+            terminal_closed(&pair),
+            Some(&CloseReason::Failed(SessionError::NotPaired)),
+            "idle {idle}"
+        );
+        assert!(
+            !pair.client.is_ready(),
+            "idle {idle}: {:?}",
+            pair.client_events()
+        );
+    }
+}

@@ -16,7 +16,7 @@ use posbridge_session::harness::hello;
 use posbridge_session::{ClientSecurity, SessionConfig};
 use posbridge_tcp::{Fingerprint, ServerVerification, TcpConfig, TlsClientConfig, TlsVersions};
 use posbridge_wire::{
-    Amount, Currency, DeclineReason, IdempotencyKey, Outcome, TransactionCommand,
+    Amount, Currency, DeclineReason, IdempotencyKey, Message, Outcome, TransactionCommand,
 };
 
 const CALL: Duration = Duration::from_secs(60);
@@ -436,13 +436,13 @@ async fn reboot_before_the_result_then_recovery_and_the_batch_settles() {
     refund.operator = Some(pin());
     let refunded = payments.run(refund, CALL).await.unwrap();
     assert_eq!(refunded.outcome, Outcome::Approved);
-    let settle = posbridge_wire::Message::Settlement(posbridge_wire::SettlementRequest {
+    let settle = Message::Settlement(posbridge_wire::SettlementRequest {
         request_id: Default::default(),
         idempotency_key: IdempotencyKey::from_u128(41),
         operator: Some(pin()),
     });
     let answer = payments.adapter().client().request(settle, CALL).await;
-    let Ok(posbridge_wire::Message::SettlementResult(report)) = answer else {
+    let Ok(Message::SettlementResult(report)) = answer else {
         panic!("{answer:?}");
     };
     assert!(report.status.is_ok(), "{report:?}");
@@ -746,7 +746,7 @@ async fn a_restart_in_the_first_batch_still_reconciles() {
         .transaction(IdempotencyKey::from_u128(2), sale(200), CALL)
         .await
         .unwrap();
-    let settle = posbridge_wire::Message::Settlement(posbridge_wire::SettlementRequest {
+    let settle = Message::Settlement(posbridge_wire::SettlementRequest {
         request_id: Default::default(),
         idempotency_key: IdempotencyKey::from_u128(3),
         operator: Some(posbridge_wire::OperatorAuth {
@@ -757,7 +757,7 @@ async fn a_restart_in_the_first_batch_still_reconciles() {
         }),
     });
     let answer = payments.adapter().client().request(settle, CALL).await;
-    let Ok(posbridge_wire::Message::SettlementResult(report)) = answer else {
+    let Ok(Message::SettlementResult(report)) = answer else {
         panic!("{answer:?}");
     };
     let entries = payments
@@ -778,4 +778,132 @@ async fn a_restart_in_the_first_batch_still_reconciles() {
     let _ = std::fs::remove_dir_all(&keys);
     let _ = std::fs::remove_dir_all(&state);
     let _ = std::fs::remove_file(&operators);
+}
+
+/// Pairings are listed and revoked while the terminal runs (standard input, or SIGHUP after a
+/// pairing file was deleted): the revoked till's open session closes, no sale goes through it,
+/// and it cannot connect again.
+#[tokio::test]
+async fn a_pairing_revoked_while_the_terminal_runs_ends_its_session() {
+    let keys = temp("revoke-keys");
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut sim = Sim::start(&[
+        "--tcp",
+        &address,
+        "--pair",
+        "--fast",
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    let secret = pair_code(&mut sim);
+    sim.address();
+    let identity = till();
+    let client = NativeClient::connect(
+        tcp(&address).await,
+        options(identity.clone(), ClientSecurity::Pair(secret)),
+    )
+    .await
+    .unwrap();
+    let record = client.paired().cloned().unwrap();
+    let payments = Payments::new(
+        NativeAdapter::new(client, Some(record.peer.signing_key)),
+        MemoryJournal::new(),
+    );
+    payments
+        .transaction(IdempotencyKey::from_u128(1), sale(100), CALL)
+        .await
+        .unwrap();
+    sim.type_line("pairings");
+    assert!(sim.wait_for("pairings: ").starts_with('1'));
+    let listed = sim.wait_for("pairing: ");
+    assert!(listed.starts_with(&identity.id().to_string()), "{listed}");
+    sim.type_line(&format!("revoke {}", identity.id()));
+    sim.wait_for("revoked: ");
+    // The open session is closed: the next sale never reaches the terminal.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let refused = payments
+        .transaction(IdempotencyKey::from_u128(2), sale(200), CALL)
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    let again = NativeClient::connect(
+        tcp(&address).await,
+        options(
+            identity.clone(),
+            ClientSecurity::Paired {
+                terminal_key: record.peer.channel_key,
+            },
+        ),
+    )
+    .await;
+    assert!(again.is_err(), "a revoked till cannot connect again");
+    // Its pairing file is gone too: a restart would not bring it back.
+    assert!(
+        !std::fs::read_dir(&keys).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("pairing-")),
+        "the pairing file is deleted"
+    );
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&keys);
+}
+
+#[tokio::test]
+async fn sighup_revokes_a_pairing_whose_file_was_deleted() {
+    let keys = temp("hup-keys");
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut sim = Sim::start(&[
+        "--tcp",
+        &address,
+        "--pair",
+        "--fast",
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    let secret = pair_code(&mut sim);
+    sim.address();
+    let client = NativeClient::connect(
+        tcp(&address).await,
+        options(till(), ClientSecurity::Pair(secret)),
+    )
+    .await
+    .unwrap();
+    sim.wait_for("paired with");
+    for entry in std::fs::read_dir(&keys).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("pairing-")
+        {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-HUP", &sim.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        sim.wait_for("reloaded pairings: ")
+            .starts_with("0 kept, 1 revoked"),
+        "{:?}",
+        sim.seen
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        client
+            .request(
+                Message::LastTransaction(posbridge_wire::LastTransactionQuery {
+                    request_id: Default::default(),
+                }),
+                CALL
+            )
+            .await
+            .is_err()
+    );
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&keys);
 }

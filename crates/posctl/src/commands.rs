@@ -1145,6 +1145,113 @@ pub(crate) fn journal(args: JournalArgs) -> Result<u8, Failure> {
     Ok(exit::FAILED)
 }
 
+/// `posctl pairings`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct PairingsArgs {
+    #[command(subcommand)]
+    action: PairingsAction,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum PairingsAction {
+    /// The terminals this till is paired with: id, name, when, and the profiles that use each.
+    List,
+    /// Forgets a terminal: its pairing record is deleted and its profiles removed, so this till
+    /// no longer connects to it (the terminal's own record of the till is revoked there).
+    Revoke {
+        /// A profile name from config.toml, or the terminal's id (32 hex digits).
+        terminal: String,
+    },
+}
+
+pub(crate) fn pairings(args: PairingsArgs) -> Result<u8, Failure> {
+    let home = Home::locate(args.common.home.as_deref())?;
+    let store = home.pairings()?;
+    let mut config = home.config()?;
+    let terminals: Vec<_> = store
+        .records()?
+        .into_iter()
+        .filter(|r| r.peer_role == posbridge_crypto::Role::Terminal)
+        .collect();
+    let profiles_of = |id: &str, config: &crate::home::Config| {
+        config
+            .terminals
+            .iter()
+            .filter(|(_, p)| p.terminal_id.eq_ignore_ascii_case(id))
+            .map(|(n, _)| n.clone())
+            .collect::<Vec<_>>()
+    };
+    match args.action {
+        PairingsAction::List => {
+            if terminals.is_empty() {
+                outln!("no pairings: pair with a terminal first (posctl pair)");
+            }
+            for r in &terminals {
+                let id = r.peer.id.to_string();
+                let profiles = profiles_of(&id, &config);
+                if args.common.json {
+                    outln!(
+                        "{{\"terminal_id\":\"{id}\",\"name\":{},\"paired_at_ms\":{},\"profiles\":[{}]}}",
+                        json_string(&r.peer.name),
+                        r.paired_at.0,
+                        profiles
+                            .iter()
+                            .map(|p| json_string(p))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                } else {
+                    outln!(
+                        "{id}  {:<24} paired at {} ms  profiles: {}",
+                        r.peer.name,
+                        r.paired_at.0,
+                        if profiles.is_empty() {
+                            "-".to_string()
+                        } else {
+                            profiles.join(", ")
+                        }
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        PairingsAction::Revoke { terminal } => {
+            let id = match config.terminals.get(&terminal) {
+                Some(p) => p.terminal_id.clone(),
+                None => terminal.clone(),
+            };
+            let Some(record) = terminals
+                .iter()
+                .find(|r| r.peer.id.to_string().eq_ignore_ascii_case(&id))
+            else {
+                return Err(usage(format!(
+                    "{terminal:?} is neither a profile nor a paired terminal's id (posctl pairings list)"
+                )));
+            };
+            store.revoke(&record.peer.id)?;
+            let removed = profiles_of(&id, &config);
+            config.terminals.retain(|n, _| !removed.contains(n));
+            if config.default.as_ref().is_some_and(|d| removed.contains(d)) {
+                config.default = None;
+            }
+            home.save_config(&config)?;
+            outln!(
+                "revoked the pairing with {} ({}); profiles removed: {}",
+                record.peer.name,
+                record.peer.id,
+                if removed.is_empty() {
+                    "-".to_string()
+                } else {
+                    removed.join(", ")
+                }
+            );
+            Ok(exit::OK)
+        }
+    }
+}
+
 /// `posctl discover`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct DiscoverArgs {

@@ -186,11 +186,27 @@ impl Home {
             .get(&name)
             .cloned()
             .ok_or_else(|| format!("no terminal profile {name:?} in config.toml"))?;
+        if profile.terminal_id.len() != 32
+            || !profile.terminal_id.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(format!(
+                "config.toml: terminal {name:?} has terminal_id {:?}, which is not a terminal id \
+                 (32 hex digits); fix it, or pair again",
+                profile.terminal_id
+            )
+            .into());
+        }
         let record = self
             .pairings()?
             .records()?
             .into_iter()
-            .find(|r| r.peer_role == Role::Terminal && r.peer.id.to_string() == profile.terminal_id)
+            .find(|r| {
+                r.peer_role == Role::Terminal
+                    && r.peer
+                        .id
+                        .to_string()
+                        .eq_ignore_ascii_case(&profile.terminal_id)
+            })
             .ok_or_else(|| {
                 format!("terminal {name:?} is not paired (its pairing was removed): pair again")
             })?;

@@ -84,6 +84,9 @@ enum Command {
     Cancel(commands::CancelArgs),
     /// Shows or exports the journal.
     Journal(commands::JournalArgs),
+    /// Lists the terminals this till is paired with, or revokes a pairing (the terminal's
+    /// keys are deleted here and its profiles removed; revoke the till on the terminal too).
+    Pairings(commands::PairingsArgs),
     /// Lists the terminals in reach: on the LAN (mDNS), serial ports, and with the `usb` and
     /// `ble` features USB devices and Bluetooth LE terminals.
     Discover(commands::DiscoverArgs),
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
         Command::Recover(args) => commands::finish(runtime.block_on(commands::recover(args))),
         Command::Settle(args) => commands::finish(runtime.block_on(commands::settle(args))),
         Command::Journal(args) => commands::finish(commands::journal(args)),
+        Command::Pairings(args) => commands::finish(commands::pairings(args)),
         Command::Reconcile(args) => commands::finish(commands::reconcile(args)),
         Command::Cancel(args) => commands::finish(runtime.block_on(commands::cancel(args))),
         Command::Doctor(args) => commands::finish(runtime.block_on(doctor::doctor(args))),

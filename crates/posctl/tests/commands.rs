@@ -819,3 +819,50 @@ fn a_damaged_or_replaced_journal_is_noticed_before_money_moves() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     std::fs::remove_dir_all(&home).unwrap();
 }
+
+#[test]
+fn pairings_are_listed_and_revoked_on_the_till() {
+    let (address, code) = simulator();
+    let home = std::env::temp_dir().join(format!("posctl-pairings-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let o = posctl(
+        &home,
+        &["pair", "--tcp", &address, "--code", &code, "--name", "shop"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = posctl(&home, &["pairings", "list"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let listed = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(listed.contains("profiles: shop"), "{listed}");
+    let id = listed.get(..32).unwrap().to_string();
+    let o = posctl(&home, &["pairings", "list", "--json"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("\"terminal_id\":\"{id}\"")),
+        "{}",
+        text(&o)
+    );
+
+    // A hand-edited terminal id that is not one is named as such, not as "not paired".
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        config.replace(&id, "not-a-terminal-id"),
+    )
+    .unwrap();
+    let o = posctl(&home, &["sale", "1.00"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("is not a terminal id"), "{}", text(&o));
+    std::fs::write(home.join("config.toml"), &config).unwrap();
+
+    let o = posctl(&home, &["pairings", "revoke", "nowhere"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = posctl(&home, &["pairings", "revoke", "shop"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("profiles removed: shop"), "{}", text(&o));
+    let o = posctl(&home, &["pairings", "list"]);
+    assert!(text(&o).contains("no pairings"), "{}", text(&o));
+    let o = posctl(&home, &["sale", "1.00"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("pair with one first"), "{}", text(&o));
+    std::fs::remove_dir_all(&home).unwrap();
+}

@@ -456,25 +456,55 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         FaultAction::Reboot => reboot(),
         FaultAction::Drop => {}
     }));
+    let admin = Admin {
+        registry: context.registry.clone(),
+        store: store.clone(),
+    };
     let app = SharedApp::new(Persisting { app: sim, store });
     if args.interactive {
-        let app = app.clone();
         println!(
             "interactive: when a payment waits for a card, type one: approve, decline:51, pin, wrong-pin, removed, no-card, partial:50, offline (or a, d, p, w, r, n, o)"
         );
+    }
+    {
+        // Standard input: the terminal's own keypad — `pairings`, `revoke DEVICE_ID`, and with
+        // --interactive the card a person presents.
+        let app = app.clone();
+        let admin = admin.clone();
+        let interactive = args.interactive;
         std::thread::spawn(move || {
             for line in std::io::stdin().lines() {
                 let Ok(line) = line else { break };
-                if line.trim().is_empty() {
+                let line = line.trim();
+                if line.is_empty() {
                     continue;
                 }
-                match card_shortcut(&line) {
+                if admin.command(line) {
+                    continue;
+                }
+                if !interactive {
+                    println!("commands: pairings, revoke DEVICE_ID");
+                    continue;
+                }
+                match card_shortcut(line) {
                     Ok(card) => {
                         app.lock().app.present(card);
                         println!("card presented: {card:?}");
                     }
                     Err(e) => println!("{e}"),
                 }
+            }
+        });
+    }
+    #[cfg(unix)]
+    {
+        // SIGHUP: read the pairings from --keys again; one whose file was deleted is revoked, and
+        // its open sessions close.
+        let admin = admin.clone();
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                admin.reload();
             }
         });
     }
@@ -716,4 +746,96 @@ fn operators(
         }
     }
     Ok(found)
+}
+
+/// The terminal's pairing administration while it runs: list, revoke (open sessions of a
+/// revoked device close within a second), and reload from the key store.
+#[derive(Clone)]
+struct Admin {
+    registry: Arc<Mutex<PairingRegistry>>,
+    store: Option<Arc<PairingStore<FileKeyStore>>>,
+}
+
+impl Admin {
+    /// Runs `line` if it is an admin command; returns whether it was.
+    fn command(&self, line: &str) -> bool {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("pairings"), None) => {
+                let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+                let mut records: Vec<_> = registry.records().collect();
+                records.sort_by_key(|r| r.paired_at.0);
+                println!("pairings: {}", records.len());
+                for r in records {
+                    println!(
+                        "pairing: {} {} (paired at {} ms)",
+                        r.peer.id, r.peer.name, r.paired_at.0
+                    );
+                }
+                true
+            }
+            (Some("revoke"), Some(id)) => {
+                match parse_device(id) {
+                    Some(peer) => self.revoke(peer),
+                    None => println!("revoke: a device id is 32 hex digits"),
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn revoke(&self, peer: PeerId) {
+        let removed = self
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .revoke(&peer);
+        if let Some(store) = &self.store
+            && let Err(e) = store.revoke(&peer)
+        {
+            eprintln!("posbridge-sim: could not delete the pairing of {peer}: {e}");
+        }
+        if removed {
+            println!("revoked: {peer} (its open sessions close)");
+        } else {
+            println!("revoke: {peer} is not paired");
+        }
+    }
+
+    /// Revokes every pairing whose record is gone from the key store.
+    fn reload(&self) {
+        let Some(store) = &self.store else {
+            println!("reload: no --keys, nothing to read");
+            return;
+        };
+        let kept = match store.records() {
+            Ok(records) => records.into_iter().map(|r| r.peer.id).collect::<Vec<_>>(),
+            Err(e) => return eprintln!("posbridge-sim: could not read the pairings: {e}"),
+        };
+        let gone: Vec<PeerId> = self
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .records()
+            .map(|r| r.peer.id)
+            .filter(|id| !kept.contains(id))
+            .collect();
+        for peer in &gone {
+            self.revoke(*peer);
+        }
+        println!(
+            "reloaded pairings: {} kept, {} revoked",
+            kept.len(),
+            gone.len()
+        );
+    }
+}
+
+/// A device id: 32 hex digits.
+fn parse_device(hex: &str) -> Option<PeerId> {
+    Some(hex)
+        .filter(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(|h| u128::from_str_radix(h, 16).ok())
+        .map(|id| PeerId(id.to_be_bytes()))
 }
