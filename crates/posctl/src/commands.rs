@@ -201,8 +201,43 @@ pub(crate) fn finish(result: Result<u8, Failure>) -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(Failure(code, e)) => {
             errln!("posctl: {e}");
+            if crate::json::enabled() {
+                crate::json::print(&crate::json::Failed {
+                    error: crate::json::ErrorBody {
+                        exit_code: code,
+                        kind: match code {
+                            exit::USAGE => "usage",
+                            exit::CONNECT => "connect",
+                            exit::DECLINED => "declined",
+                            exit::IN_DOUBT => "in_doubt",
+                            _ => "failed",
+                        },
+                        message: e.to_string(),
+                        idempotency_key: e.downcast_ref::<KeyedError>().map(|k| k.key.to_string()),
+                    },
+                });
+            }
             ExitCode::from(code)
         }
+    }
+}
+
+/// A payment's error with the key it is about (for `--json`, and for the message).
+#[derive(Debug)]
+struct KeyedError {
+    key: IdempotencyKey,
+    inner: Error,
+}
+
+impl std::fmt::Display for KeyedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl std::error::Error for KeyedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
     }
 }
 
@@ -420,17 +455,7 @@ pub(crate) struct SaleArgs {
 
 fn print_result(json: bool, r: &TransactionResult) {
     if json {
-        outln!(
-            "{{\"idempotency_key\":\"{}\",\"transaction_id\":\"{}\",\"kind\":\"{:?}\",\"outcome\":\"{:?}\",\"amount_minor\":\"{}\",\"approved_minor\":\"{}\",\"currency\":\"{}\",\"masked_pan\":{}}}",
-            r.idempotency_key,
-            r.transaction_id,
-            r.kind,
-            r.outcome,
-            r.amount.minor,
-            r.approved_minor,
-            r.amount.currency.code(),
-            r.pan.map_or("null".to_string(), |p| format!("\"{p}\""))
-        );
+        crate::json::print(&crate::json::Payment::of(r));
     } else {
         outln!(
             "{:?} {:?}: {} (transaction {}, key {})",
@@ -455,10 +480,20 @@ fn outcome_code(r: &TransactionResult) -> u8 {
 }
 
 fn payment_failure<E: std::error::Error + Send + Sync + 'static>(e: PaymentError<E>) -> Failure {
-    if e.is_in_doubt() {
-        Failure(exit::IN_DOUBT, e.into())
+    let code = if e.is_in_doubt() {
+        exit::IN_DOUBT
     } else {
-        Failure(exit::FAILED, e.into())
+        exit::FAILED
+    };
+    match e.key() {
+        Some(key) => Failure(
+            code,
+            Box::new(KeyedError {
+                key,
+                inner: e.into(),
+            }),
+        ),
+        None => Failure(code, e.into()),
     }
 }
 
@@ -525,10 +560,18 @@ async fn run_command(
         .recover(Duration::from_secs(timeout))
         .await
         .map_err(payment_failure)?;
+    // What recovery did with earlier payments is said before this one runs.
+    if !report.is_empty() {
+        if common.json {
+            crate::json::print(&crate::json::Recovery::of(&report));
+        } else {
+            outln!("before this payment, earlier ones were recovered:\n{report}");
+        }
+    }
     if !report.running.is_empty() || !report.unresolved.is_empty() {
         return Err(Failure(
             exit::IN_DOUBT,
-            format!("earlier payments are still in doubt: {report:?}; run posctl recover").into(),
+            "earlier payments are still in doubt (listed above); nothing new is sent until they are resolved: run posctl recover".into(),
         ));
     }
     let mut request = TransactionRequest::new(RequestId::default(), key, command);
@@ -735,25 +778,25 @@ fn print_status(json: bool, status: &TransactionStatus) -> u8 {
             outcome_code(r)
         }
         TransactionStatus::NotFound => {
-            outln!(
-                "{}",
-                if json {
-                    "{\"status\":\"not_found\"}"
-                } else {
-                    "not found: the terminal never saw this key"
-                }
-            );
+            if json {
+                crate::json::print(&crate::json::Status {
+                    status: "not_found",
+                    result: None,
+                });
+            } else {
+                outln!("not found: the terminal never saw this key");
+            }
             exit::FAILED
         }
         _ => {
-            outln!(
-                "{}",
-                if json {
-                    "{\"status\":\"in_progress\"}"
-                } else {
-                    "in progress"
-                }
-            );
+            if json {
+                crate::json::print(&crate::json::Status {
+                    status: "in_progress",
+                    result: None,
+                });
+            } else {
+                outln!("in progress");
+            }
             exit::IN_DOUBT
         }
     }
@@ -779,19 +822,23 @@ pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
         payments.close().await;
         report.map_err(payment_failure)?
     };
-    outln!(
-        "recorded {}, joined {}, resent {}, not taken {}, reversed {}, still running {}, unresolved {}",
-        report.recorded.len(),
-        report.awaited.len(),
-        report.resent.len(),
-        report.not_taken.len(),
-        report.reversed.len(),
-        report.running.len(),
-        report.unresolved.len()
-    );
-    // Which payment ended how, and why one is still in doubt.
-    if !report.is_empty() {
-        outln!("{report}");
+    if args.common.json {
+        crate::json::print(&crate::json::Recovery::of(&report));
+    } else {
+        outln!(
+            "recorded {}, joined {}, resent {}, not taken {}, reversed {}, still running {}, unresolved {}",
+            report.recorded.len(),
+            report.awaited.len(),
+            report.resent.len(),
+            report.not_taken.len(),
+            report.reversed.len(),
+            report.running.len(),
+            report.unresolved.len()
+        );
+        // Which payment ended how, and why one is still in doubt.
+        if !report.is_empty() {
+            outln!("{report}");
+        }
     }
     Ok(if report.is_clean() {
         exit::OK
@@ -1192,16 +1239,12 @@ pub(crate) fn pairings(args: PairingsArgs) -> Result<u8, Failure> {
                 let id = r.peer.id.to_string();
                 let profiles = profiles_of(&id, &config);
                 if args.common.json {
-                    outln!(
-                        "{{\"terminal_id\":\"{id}\",\"name\":{},\"paired_at_ms\":{},\"profiles\":[{}]}}",
-                        json_string(&r.peer.name),
-                        r.paired_at.0,
-                        profiles
-                            .iter()
-                            .map(|p| json_string(p))
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    );
+                    crate::json::print(&crate::json::Pairing {
+                        terminal_id: id.clone(),
+                        name: r.peer.name.clone(),
+                        paired_at_ms: r.paired_at.0,
+                        profiles: profiles.clone(),
+                    });
                 } else {
                     outln!(
                         "{id}  {:<24} paired at {} ms  profiles: {}",
@@ -1263,21 +1306,6 @@ pub(crate) struct DiscoverArgs {
     json: bool,
 }
 
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 pub(crate) async fn discover(args: DiscoverArgs) -> Result<u8, Failure> {
     let options = posbridge::DiscoverOptions {
         timeout: Duration::from_secs(args.timeout),
@@ -1290,14 +1318,13 @@ pub(crate) async fn discover(args: DiscoverArgs) -> Result<u8, Failure> {
             .as_ref()
             .map(|u| format!("{:04x}:{:04x}", u.vid, u.pid));
         if args.json {
-            outln!(
-                "{{\"kind\":\"{}\",\"id\":{},\"name\":{},\"rssi_dbm\":{},\"usb\":{}}}",
-                d.kind,
-                json_string(&d.id),
-                d.name.as_deref().map_or("null".into(), json_string),
-                d.rssi_dbm.map_or("null".into(), |r| r.to_string()),
-                usb.as_deref().map_or("null".into(), json_string),
-            );
+            crate::json::print(&crate::json::Device {
+                kind: d.kind.to_string(),
+                id: d.id.clone(),
+                name: d.name.clone(),
+                rssi_dbm: d.rssi_dbm,
+                usb: usb.clone(),
+            });
         } else {
             let mut line = format!("{:<7} {}", d.kind.to_string(), d.id);
             if let Some(n) = &d.name {

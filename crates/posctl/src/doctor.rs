@@ -55,13 +55,12 @@ impl Report {
             Verdict::Fail => "FAIL",
         };
         if self.json {
-            let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-            outln!(
-                "{{\"step\":\"{}\",\"result\":\"{tag}\",\"detail\":\"{}\",\"fix\":{}}}",
-                esc(step),
-                esc(detail),
-                fix.map_or("null".into(), |f| format!("\"{}\"", esc(f)))
-            );
+            crate::json::print(&crate::json::DoctorStep {
+                step,
+                result: tag,
+                detail,
+                fix,
+            });
         } else {
             outln!("[{tag:>4}] {step}: {detail}");
             if let Some(f) = fix {

@@ -29,6 +29,7 @@ mod commands;
 mod demo;
 mod doctor;
 mod home;
+mod json;
 mod secret;
 
 use std::process::ExitCode;
@@ -101,8 +102,20 @@ enum Command {
 }
 
 /// Exit codes: see `after_help` on [`Cli`].
+/// Whether `--json` was given anywhere on the command line (a global flag: at any level).
+fn wants_json(matches: &clap::ArgMatches) -> bool {
+    let here = matches!(matches.try_get_one::<bool>("json"), Ok(Some(true)));
+    here || matches.subcommand().is_some_and(|(_, sub)| wants_json(sub))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    json::enable(wants_json(&matches));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -348,10 +348,35 @@ fn pair_sell_check_settle_and_read_the_journal() {
     // The simulator's "insufficient funds" card: declined, exit code 4.
     let o = posctl(&home, &["sale", "12.51", "--json"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    // One JSON object per line, as docs/cli.md gives it.
+    let declined = json_line(&o);
+    assert_eq!(declined["outcome"], "declined", "{declined}");
+    assert_eq!(declined["reason_code"], 51, "{declined}");
+    assert_eq!(declined["kind"], "sale");
+    assert_eq!(declined["amount"]["minor"], 1251);
+    assert_eq!(declined["amount"]["decimal"], "12.51");
+    assert_eq!(declined["amount"]["currency"], "EUR");
+    assert_eq!(declined["amount"]["currency_number"], 978);
+    assert_eq!(declined["approved"]["minor"], 0);
+    assert_eq!(declined["signed"], true);
+    assert_eq!(declined["idempotency_key"].as_str().unwrap().len(), 32);
+    let o = posctl(&home, &["status", &key, "--json"]);
+    assert_eq!(json_line(&o)["outcome"], "approved", "{}", text(&o));
+    let o = posctl(&home, &["recover", "--json"]);
+    let recovered = json_line(&o);
+    assert_eq!(recovered["clean"], true, "{recovered}");
+    assert!(recovered["recovery"].as_array().unwrap().is_empty());
+    // Errors too, on standard output, with their exit code and kind.
+    let o = posctl(&home, &["sale", "abc", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let error = json_line(&o);
+    assert_eq!(error["error"]["exit_code"], 2, "{error}");
+    assert_eq!(error["error"]["kind"], "usage", "{error}");
     assert!(
-        String::from_utf8_lossy(&o.stdout).starts_with("{\"idempotency_key\":"),
-        "{}",
-        text(&o)
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an amount")
     );
 
     let o = posctl(&home, &["status", &key]);
@@ -865,4 +890,12 @@ fn pairings_are_listed_and_revoked_on_the_till() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("pair with one first"), "{}", text(&o));
     std::fs::remove_dir_all(&home).unwrap();
+}
+
+/// The one JSON object posctl printed on standard output.
+fn json_line(o: &Output) -> serde_json::Value {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {}", text(o));
+    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }

@@ -1,0 +1,230 @@
+//! What `--json` prints: one JSON object per line, on standard output, from these types (the
+//! schema is docs/cli.md). Money is given twice: as an integer of the currency's minor unit and
+//! as the decimal string people read; currencies by their ISO 4217 letters and number.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use posbridge::RecoveryReport;
+use posbridge::money::{Money, alpha_code};
+use posbridge_wire::{Currency, IdempotencyKey, Outcome, TransactionResult};
+use serde::Serialize;
+
+static ON: AtomicBool = AtomicBool::new(false);
+
+/// Turns `--json` on for this process (errors then print a JSON object too).
+pub(crate) fn enable(on: bool) {
+    ON.store(on, Ordering::Relaxed);
+}
+
+/// Whether `--json` is on.
+pub(crate) fn enabled() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
+/// Prints `value` as one line of JSON.
+pub(crate) fn print(value: &impl Serialize) {
+    match serde_json::to_string(value) {
+        Ok(line) => outln!("{line}"),
+        Err(e) => errln!("posctl: cannot write JSON: {e}"),
+    }
+}
+
+/// An amount of money.
+#[derive(Serialize)]
+pub(crate) struct Amount {
+    /// Integer of the currency's minor unit (cents for EUR, yen for JPY).
+    pub(crate) minor: u64,
+    /// The amount as people read it (`12.50`, `500`, `1.250`).
+    pub(crate) decimal: String,
+    /// ISO 4217 letters (`EUR`), or the number when it has none.
+    pub(crate) currency: String,
+    /// ISO 4217 number (978).
+    pub(crate) currency_number: u16,
+}
+
+impl Amount {
+    pub(crate) fn new(minor: u64, currency: Currency) -> Self {
+        Self {
+            minor,
+            decimal: Money::new(minor, currency).number(),
+            currency: alpha_code(currency)
+                .map_or_else(|| format!("{:03}", currency.code()), str::to_string),
+            currency_number: currency.code(),
+        }
+    }
+}
+
+/// A payment's result.
+#[derive(Serialize)]
+pub(crate) struct Payment {
+    pub(crate) idempotency_key: String,
+    pub(crate) transaction_id: String,
+    pub(crate) terminal_id: String,
+    /// `sale`, `refund`, `void`, `pre_auth`, `capture`, …
+    pub(crate) kind: String,
+    /// `approved`, `partially_approved`, `declined`, `cancelled`, `failed` (or `unknown`, for
+    /// an outcome newer than this posctl).
+    pub(crate) outcome: &'static str,
+    /// For a decline or a failure: the issuer's or the terminal's code.
+    pub(crate) reason_code: Option<u16>,
+    pub(crate) amount: Amount,
+    pub(crate) approved: Amount,
+    pub(crate) tip: Option<Amount>,
+    pub(crate) masked_pan: Option<String>,
+    pub(crate) auth_code: Option<String>,
+    /// The terminal's time of the result, ms since 1970.
+    pub(crate) time_ms: u64,
+    /// Whether the terminal signed it (it is journaled only once its signature verifies).
+    pub(crate) signed: bool,
+}
+
+fn snake(debug: String) -> String {
+    let mut out = String::with_capacity(debug.len() + 4);
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Payment {
+    pub(crate) fn of(r: &TransactionResult) -> Self {
+        let (outcome, reason_code) = match r.outcome {
+            Outcome::Approved => ("approved", None),
+            Outcome::PartiallyApproved => ("partially_approved", None),
+            Outcome::Declined(d) => ("declined", Some(d.0)),
+            Outcome::Cancelled => ("cancelled", None),
+            Outcome::Failed(e) => ("failed", Some(e.0)),
+            // A kind of outcome this version does not know: no money is taken to have moved.
+            _ => ("unknown", None),
+        };
+        let currency = r.amount.currency;
+        Self {
+            idempotency_key: r.idempotency_key.to_string(),
+            transaction_id: r.transaction_id.to_string(),
+            terminal_id: r.terminal_id.to_string(),
+            kind: snake(format!("{:?}", r.kind)),
+            outcome,
+            reason_code,
+            amount: Amount::new(r.amount.minor, currency),
+            approved: Amount::new(r.approved_minor, currency),
+            tip: r.tip.map(|t| Amount::new(t, currency)),
+            masked_pan: r.pan.map(|p| p.to_string()),
+            auth_code: r.auth_code.clone(),
+            time_ms: r.time.0,
+            signed: r.signature.is_some(),
+        }
+    }
+}
+
+/// `posctl status`: what the terminal says about a key.
+#[derive(Serialize)]
+pub(crate) struct Status {
+    /// `done`, `in_progress` or `not_found`.
+    pub(crate) status: &'static str,
+    pub(crate) result: Option<Payment>,
+}
+
+/// One payment recovery dealt with.
+#[derive(Serialize)]
+pub(crate) struct Recovered {
+    pub(crate) idempotency_key: String,
+    /// `recorded`, `joined`, `resent`, `not_taken`, `reversed`, `running` or `unresolved`.
+    pub(crate) ended: &'static str,
+    /// Why it is still unresolved.
+    pub(crate) reason: Option<String>,
+}
+
+/// `posctl recover`, and what a payment command recovered before it ran.
+#[derive(Serialize)]
+pub(crate) struct Recovery {
+    pub(crate) recovery: Vec<Recovered>,
+    /// Nothing is left in doubt.
+    pub(crate) clean: bool,
+}
+
+impl Recovery {
+    pub(crate) fn of(report: &RecoveryReport) -> Self {
+        let mut recovery = Vec::new();
+        let mut add = |keys: &[IdempotencyKey], ended| {
+            for k in keys {
+                recovery.push(Recovered {
+                    idempotency_key: k.to_string(),
+                    ended,
+                    reason: None,
+                });
+            }
+        };
+        add(&report.recorded, "recorded");
+        add(&report.awaited, "joined");
+        add(&report.resent, "resent");
+        add(&report.not_taken, "not_taken");
+        add(&report.reversed, "reversed");
+        add(&report.running, "running");
+        for u in &report.unresolved {
+            recovery.push(Recovered {
+                idempotency_key: u.key.to_string(),
+                ended: "unresolved",
+                reason: Some(u.reason.clone()),
+            });
+        }
+        Self {
+            recovery,
+            clean: report.is_clean(),
+        }
+    }
+}
+
+/// A failed command: printed on standard output with `--json` (the message also goes to standard
+/// error).
+#[derive(Serialize)]
+pub(crate) struct Failed {
+    pub(crate) error: ErrorBody,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ErrorBody {
+    /// The exit code.
+    pub(crate) exit_code: u8,
+    /// `failed`, `usage`, `connect`, `declined` or `in_doubt` (by the exit code).
+    pub(crate) kind: &'static str,
+    pub(crate) message: String,
+    /// The payment it is about, when there is one (what `status`, `recover` and `cancel` take).
+    pub(crate) idempotency_key: Option<String>,
+}
+
+/// A device `posctl discover` found.
+#[derive(Serialize)]
+pub(crate) struct Device {
+    pub(crate) kind: String,
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) rssi_dbm: Option<i16>,
+    /// `vid:pid` in hex.
+    pub(crate) usb: Option<String>,
+}
+
+/// A terminal this till is paired with.
+#[derive(Serialize)]
+pub(crate) struct Pairing {
+    pub(crate) terminal_id: String,
+    pub(crate) name: String,
+    pub(crate) paired_at_ms: u64,
+    pub(crate) profiles: Vec<String>,
+}
+
+/// One step of `posctl doctor`.
+#[derive(Serialize)]
+pub(crate) struct DoctorStep<'a> {
+    pub(crate) step: &'a str,
+    /// `ok`, `warn` or `FAIL`.
+    pub(crate) result: &'a str,
+    pub(crate) detail: &'a str,
+    pub(crate) fix: Option<&'a str>,
+}
