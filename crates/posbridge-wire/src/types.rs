@@ -603,7 +603,7 @@ macro_rules! code_newtype {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self.description() {
                     Some(text) => f.write_str(text),
-                    None => write!(f, "code {}", self.0),
+                    None => self.unlisted(f),
                 }
             }
         }
@@ -643,6 +643,40 @@ code_newtype! {
         CARD_DECLINED = 200 => "declined by card",
         /// Declined by the terminal's own rules (risk management, floor limit).
         TERMINAL_DECLINED = 201 => "declined by terminal",
+    }
+}
+
+impl DeclineReason {
+    /// Where the codes that carry a payment host's own answer, kept raw, begin.
+    const HOST: u16 = 0x0100;
+
+    /// A payment host's own decline code, kept as it came (ZVT's result codes `01`–`63`): its
+    /// meaning depends on the network operator or acquirer, so no reason is read into it unless a
+    /// table chosen for that acquirer says so. Shown as "declined by the payment host, code 0x33".
+    pub const fn host(code: u8) -> Self {
+        Self(Self::HOST + code as u16)
+    }
+
+    /// The host's raw code, for a reason made by [`host`](Self::host).
+    pub const fn host_code(self) -> Option<u8> {
+        if self.0 >= Self::HOST && self.0 <= Self::HOST + 0xFF {
+            Some((self.0 - Self::HOST) as u8)
+        } else {
+            None
+        }
+    }
+
+    fn unlisted(self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.host_code() {
+            Some(code) => write!(f, "declined by the payment host, code 0x{code:02X}"),
+            None => write!(f, "code {}", self.0),
+        }
+    }
+}
+
+impl ErrorCode {
+    fn unlisted(self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "code {}", self.0)
     }
 }
 

@@ -66,6 +66,9 @@ pub struct ZvtConfig {
     /// own settings): a combination of [`SERVICE_MENU_OFF`] and [`SERVICE_CAPITALS`]
     /// (default: none).
     pub service_byte: Option<u8>,
+    /// How the payment host's own result codes (`01`–`63`) are read: raw by default ("declined by
+    /// the payment host, code 0x33"), or with a table chosen for the acquirer.
+    pub host_codes: codes::HostCodes,
 }
 
 /// Service byte bit 0: the terminal's function key no longer opens its service menu (the
@@ -88,6 +91,7 @@ impl Default for ZvtConfig {
             registration_timeout: Duration::from_secs(30),
             clock_tolerance: Duration::from_secs(600),
             service_byte: None,
+            host_codes: codes::HostCodes::Raw,
         }
     }
 }
@@ -811,7 +815,7 @@ impl ZvtClient {
     ) -> Option<TransactionResult> {
         let fields: Vec<Bmp> = ex.status.last().cloned().unwrap_or_default();
         let code = result_code_of(&fields).or(ex.aborted)?;
-        let outcome = codes::outcome(code);
+        let outcome = codes::outcome_with(code, self.config.host_codes);
         Some(result_from(
             request.idempotency_key,
             request.request_id,
@@ -862,7 +866,7 @@ impl ZvtClient {
             self.terminal_ref(),
             self.capabilities.terminal_id,
             fields,
-            codes::outcome(code),
+            codes::outcome_with(code, self.config.host_codes),
             &ex.receipts(),
             wall_clock(),
         );

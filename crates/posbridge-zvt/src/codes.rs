@@ -40,12 +40,70 @@ pub const CARD_INSERTED: u8 = 0xDC;
 /// `FF`: system error.
 pub const SYSTEM_ERROR: u8 = 0xFF;
 
-/// The outcome a ZVT result code stands for. Codes `01`–`63` are the payment host's own
-/// (ISO 8583) answers, passed through as decline reasons.
+/// How the payment host's own result codes (`01`–`63`) are read. They come from the network
+/// operator or acquirer, and mean different things at different ones (`33` is "insufficient
+/// funds" read as a decimal ISO 8583 code, "PIN entry required" in another acquirer's table):
+/// without a table chosen for the acquirer, none is read into them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostCodes {
+    /// Kept raw: `DeclineReason::host(code)`, "declined by the payment host, code 0x33" (the
+    /// default).
+    Raw,
+    /// Read with a table for the acquirer; a code the table lacks stays raw.
+    Table(&'static HostCodeTable),
+}
+
+/// A table of an acquirer's host result codes, with where it comes from.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HostCodeTable {
+    /// Where the table comes from (the acquirer's documentation, say), for a person checking it.
+    pub source: &'static str,
+    /// Each code with the reason it stands for.
+    pub reasons: &'static [(u8, DeclineReason)],
+}
+
+impl HostCodes {
+    /// The decline reason for host code `code`.
+    pub fn reason(self, code: u8) -> DeclineReason {
+        match self {
+            Self::Table(t) => t
+                .reasons
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map_or(DeclineReason::host(code), |(_, r)| *r),
+            Self::Raw => DeclineReason::host(code),
+        }
+    }
+}
+
+/// The host answers of a terminal (ours, the simulator's ZVT role) that passes the ISO 8583
+/// response code through as its binary value (`51` insufficient funds as `0x33`).
+pub static ISO_8583_AS_BINARY: HostCodeTable = HostCodeTable {
+    source: "ISO 8583 response codes sent as their binary value (posbridge's own ZVT terminal role)",
+    reasons: &[
+        (1, DeclineReason::REFER_TO_ISSUER),
+        (5, DeclineReason::DO_NOT_HONOUR),
+        (14, DeclineReason::INVALID_CARD),
+        (51, DeclineReason::INSUFFICIENT_FUNDS),
+        (54, DeclineReason::EXPIRED_CARD),
+        (55, DeclineReason::WRONG_PIN),
+        (57, DeclineReason::NOT_PERMITTED),
+        (59, DeclineReason::SUSPECTED_FRAUD),
+        (61, DeclineReason::LIMIT_EXCEEDED),
+        (62, DeclineReason::RESTRICTED_CARD),
+    ],
+};
+
+/// The outcome a ZVT result code stands for, the host's own codes (`01`–`63`) kept raw.
 pub fn outcome(code: u8) -> Outcome {
+    outcome_with(code, HostCodes::Raw)
+}
+
+/// The outcome a ZVT result code stands for, the host's own codes (`01`–`63`) read by `host`.
+pub fn outcome_with(code: u8, host: HostCodes) -> Outcome {
     match code {
         SUCCESS => Outcome::Approved,
-        0x01..=0x63 => Outcome::Declined(DeclineReason(u16::from(code))),
+        0x01..=0x63 => Outcome::Declined(host.reason(code)),
         ABORTED => Outcome::Cancelled,
         CARD_EXPIRED => Outcome::Declined(DeclineReason::EXPIRED_CARD),
         0x6E | 0x7A | 0x73 => Outcome::Declined(DeclineReason::INVALID_CARD),
@@ -74,6 +132,9 @@ pub fn outcome(code: u8) -> Outcome {
 pub fn result_code(outcome: Outcome) -> u8 {
     match outcome {
         Outcome::Approved | Outcome::PartiallyApproved => SUCCESS,
+        Outcome::Declined(r) if r.host_code().is_some_and(|c| (1..=0x63).contains(&c)) => {
+            r.host_code().unwrap_or(0x05)
+        }
         Outcome::Declined(r) if (1..=0x63).contains(&r.0) => r.0 as u8,
         Outcome::Declined(DeclineReason::EXPIRED_CARD) => CARD_EXPIRED,
         Outcome::Declined(_) => 0x05,
@@ -297,9 +358,33 @@ mod tests {
             Outcome::Failed(ErrorCode::CARD_READ_ERROR),
             Outcome::Failed(ErrorCode::HOST_UNREACHABLE),
         ] {
-            assert_eq!(outcome(result_code(o)), o, "{o:?}");
+            let iso = HostCodes::Table(&ISO_8583_AS_BINARY);
+            assert_eq!(outcome_with(result_code(o), iso), o, "{o:?}");
         }
-        assert_eq!(outcome(0x33), Outcome::Declined(DeclineReason(51)));
+        // A host's code means nothing without the acquirer's table: kept raw, and said so.
+        let raw = outcome(0x33);
+        assert_eq!(raw, Outcome::Declined(DeclineReason::host(0x33)));
+        let Outcome::Declined(reason) = raw else {
+            unreachable!()
+        };
+        assert_eq!(
+            reason.to_string(),
+            "declined by the payment host, code 0x33"
+        );
+        assert_eq!(
+            result_code(raw),
+            0x33,
+            "a terminal role passes it on as it came"
+        );
+        assert_eq!(
+            outcome_with(0x33, HostCodes::Table(&ISO_8583_AS_BINARY)),
+            Outcome::Declined(DeclineReason::INSUFFICIENT_FUNDS)
+        );
+        assert_eq!(
+            outcome_with(0x3F, HostCodes::Table(&ISO_8583_AS_BINARY)),
+            Outcome::Declined(DeclineReason::host(0x3F)),
+            "a code the table lacks stays raw"
+        );
         for s in [
             ProgressStage::WaitingForCard,
             ProgressStage::CardRead,

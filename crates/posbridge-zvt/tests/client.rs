@@ -126,11 +126,11 @@ async fn sale_refund_reversal_and_end_of_day_over_tcp_framing() {
     let again = t.sale(key(1), eur(12_50), call()).await.unwrap();
     assert_eq!(again, sale);
 
-    // Declines carry the host's reason.
+    // Declines carry the host's code as it came (its meaning depends on the acquirer).
     let declined = t.sale(key(2), eur(20_51), call()).await.unwrap();
     assert_eq!(
         declined.outcome,
-        Outcome::Declined(DeclineReason::INSUFFICIENT_FUNDS)
+        Outcome::Declined(DeclineReason::host(0x33))
     );
     assert_eq!(declined.approved_minor, 0);
 
@@ -627,4 +627,42 @@ async fn the_registration_sends_a_service_byte_only_when_configured() {
             .collect();
         assert_eq!(extra, expected);
     }
+}
+
+/// A host's result code is read only with a table chosen for the acquirer; without one it is kept
+/// raw and said so — never read as ISO 8583 by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_code_is_read_only_with_the_acquirer_s_table() {
+    use posbridge_zvt::codes::{HostCodes, ISO_8583_AS_BINARY};
+    let bed = Bed::new(Vec::new(), Latency::INSTANT).await;
+    let raw = bed.register(Framing::Tcp, MemoryJournal::new()).await;
+    let declined = raw.sale(key(1), eur(12_51), call()).await.unwrap();
+    let Outcome::Declined(reason) = declined.outcome else {
+        panic!("{:?}", declined.outcome)
+    };
+    assert_eq!(reason.host_code(), Some(0x33));
+    assert_eq!(
+        reason.to_string(),
+        "declined by the payment host, code 0x33"
+    );
+    // Journaled with the raw code.
+    let entry = raw.journal().get(&key(1)).unwrap().unwrap();
+    assert_eq!(entry.result.unwrap().outcome, declined.outcome);
+    let config = ZvtConfig {
+        host_codes: HostCodes::Table(&ISO_8583_AS_BINARY),
+        ..ZvtConfig::default()
+    };
+    let read = posbridge_zvt::client::connect(
+        bed.link(Framing::Tcp),
+        Framing::Tcp,
+        config,
+        MemoryJournal::new(),
+    )
+    .await
+    .unwrap();
+    let declined = read.sale(key(2), eur(12_51), call()).await.unwrap();
+    assert_eq!(
+        declined.outcome,
+        Outcome::Declined(DeclineReason::INSUFFICIENT_FUNDS)
+    );
 }
