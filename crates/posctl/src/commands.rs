@@ -16,7 +16,7 @@ use posbridge_session::{ClientSecurity, SessionConfig};
 use posbridge_sim::{money, render};
 use posbridge_tcp::TcpConfig;
 use posbridge_wire::{
-    Amount, ClientId, Currency, Hello, IdempotencyKey, Message, OperatorAuth, ReceiptCopy,
+    Amount, ClientId, Currency, Hello, IdempotencyKey, Message, OperatorAuth, Outcome, ReceiptCopy,
     RequestId, SettlementRequest, TransactionCommand, TransactionId, TransactionRef,
     TransactionRequest, TransactionResult, TransactionStatus,
 };
@@ -471,6 +471,18 @@ fn print_result(json: bool, r: &TransactionResult) {
     }
 }
 
+/// An outcome as a person reads it: `approved`, `declined: insufficient funds`, …
+fn outcome_text(o: Outcome) -> String {
+    match o {
+        Outcome::Approved => "approved".into(),
+        Outcome::PartiallyApproved => "partially approved".into(),
+        Outcome::Declined(r) => format!("declined: {r}"),
+        Outcome::Cancelled => "cancelled".into(),
+        Outcome::Failed(e) => format!("failed: {e}"),
+        other => format!("{other:?}"),
+    }
+}
+
 fn outcome_code(r: &TransactionResult) -> u8 {
     if r.outcome.is_approved() {
         exit::OK
@@ -533,7 +545,7 @@ fn authorising(common: &Common, name: Option<&str>) -> Result<Option<OperatorAut
         _ if common.zvt() => Ok(None),
         Some(name) => crate::secret::operator(name, common.pin_file.as_deref()).map(Some),
         None => Err(usage(
-            "--operator NAME: an operator authorises refunds and voids",
+            "--operator NAME: an operator authorises refunds, voids and releases",
         )),
     }
 }
@@ -677,6 +689,32 @@ pub(crate) struct VoidArgs {
 
 pub(crate) async fn void(args: VoidArgs) -> Result<u8, Failure> {
     let command = TransactionCommand::Void {
+        original: parse_transaction(&args.transaction)?,
+    };
+    let operator = authorising(&args.common, args.operator.as_deref())?;
+    run_command(&args.common, args.key.as_deref(), command, operator, 120).await
+}
+
+/// `posctl release`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ReleaseArgs {
+    /// The pre-authorisation to release (its transaction id).
+    transaction: String,
+    /// The operator authorising it: the deposit goes back to the customer (the name; the PIN
+    /// from --pin-file, $POSCTL_OPERATOR_PIN or a prompt). Not with --protocol zvt.
+    #[arg(long, value_name = "NAME")]
+    operator: Option<String>,
+    /// The idempotency key (32 hex digits) to retry; new by default.
+    #[arg(long)]
+    key: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Releases a pre-authorisation without taking money (`PreAuthCancel`; over ZVT the
+/// pre-authorisation reversal, `06 25`).
+pub(crate) async fn release(args: ReleaseArgs) -> Result<u8, Failure> {
+    let command = TransactionCommand::PreAuthCancel {
         original: parse_transaction(&args.transaction)?,
     };
     let operator = authorising(&args.common, args.operator.as_deref())?;
@@ -1112,10 +1150,12 @@ pub(crate) fn journal(args: JournalArgs) -> Result<u8, Failure> {
                     e.key(),
                     e.state.as_str(),
                     format!("{:?}", e.kind()),
+                    // A void or a release names no amount; its result carries the original's.
                     e.amount()
+                        .or(r.map(|r| r.amount))
                         .map(|a| money(a.minor, a.currency))
                         .unwrap_or_default(),
-                    r.map(|r| format!("{:?}", r.outcome)).unwrap_or_default(),
+                    r.map(|r| outcome_text(r.outcome)).unwrap_or_default(),
                     r.and_then(|r| r.pan)
                         .map(|p| p.to_string())
                         .unwrap_or_default()
@@ -1521,7 +1561,7 @@ pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
     };
     progress.stop();
     let result = result.map_err(payment_failure)?;
-    if result.outcome == posbridge_wire::Outcome::Cancelled {
+    if result.outcome == Outcome::Cancelled {
         outln!("cancelled: no money moved");
     } else {
         outln!("too late to cancel: the terminal had already finished");

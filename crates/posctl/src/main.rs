@@ -68,6 +68,9 @@ enum Command {
     Refund(commands::RefundArgs),
     /// Cancels a transaction of the open batch (needs an operator).
     Void(commands::VoidArgs),
+    /// Releases a pre-authorisation without taking money (needs an operator): the deposit goes
+    /// back to the customer.
+    Release(commands::ReleaseArgs),
     /// Reserves an amount to capture later (hotels, car rental).
     Preauth(commands::PreauthArgs),
     /// Completes a pre-authorisation with the final amount (and a tip).
@@ -132,6 +135,7 @@ fn main() -> ExitCode {
         Command::Sale(args) => commands::finish(runtime.block_on(commands::sale(args))),
         Command::Refund(args) => commands::finish(runtime.block_on(commands::refund(args))),
         Command::Void(args) => commands::finish(runtime.block_on(commands::void(args))),
+        Command::Release(args) => commands::finish(runtime.block_on(commands::release(args))),
         Command::Preauth(args) => commands::finish(runtime.block_on(commands::preauth(args))),
         Command::Capture(args) => commands::finish(runtime.block_on(commands::capture(args))),
         Command::Status(args) => commands::finish(runtime.block_on(commands::status(args))),

@@ -647,7 +647,7 @@ fn progress_lines_and_ctrl_c_cancels_the_payment() {
     assert!(rest.contains("Cancelled"), "{seen}{rest}");
     let o = posctl(&home, &["journal", "list"]);
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("Cancelled"),
+        String::from_utf8_lossy(&o.stdout).contains(" cancelled "),
         "{}",
         text(&o)
     );
@@ -878,6 +878,21 @@ fn pairings_are_listed_and_revoked_on_the_till() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("is not a terminal id"), "{}", text(&o));
     std::fs::write(home.join("config.toml"), &config).unwrap();
+
+    // A deposit held, then released (an operator authorises it: money goes back).
+    let o = posctl(&home, &["preauth", "80.00"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let held = text(&o)
+        .split("(transaction ")
+        .nth(1)
+        .and_then(|rest| rest.get(..32))
+        .unwrap()
+        .to_string();
+    let o = posctl(&home, &["release", &held]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = posctl_pin(&home, "2468", &["release", &held, "--operator", "manager"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("PreAuthCancel Approved"), "{}", text(&o));
 
     let o = posctl(&home, &["pairings", "revoke", "nowhere"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

@@ -93,6 +93,19 @@ fn sale_decline_refund_status_recover_and_end_of_day_over_zvt() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("12.50"), "{}", text(&o));
 
+    // A pre-authorisation held and released over ZVT (the terminal's pre-auth reversal, 06 25).
+    let o = posctl(&home, &address, &["preauth", "60.00"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let held = text(&o)
+        .split("(transaction ")
+        .nth(1)
+        .and_then(|rest| rest.get(..32))
+        .expect("the transaction id is printed")
+        .to_string();
+    let o = posctl(&home, &address, &["release", &held]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("PreAuthCancel Approved"), "{}", text(&o));
+
     let o = posctl(&home, &address, &["recover"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
@@ -107,7 +120,13 @@ fn sale_decline_refund_status_recover_and_end_of_day_over_zvt() {
     // The journal lists the ZVT payments like any others.
     let o = posctl(&home, &address, &["journal", "list"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(text(&o).matches("done").count(), 3, "{}", text(&o));
+    assert_eq!(text(&o).matches("done").count(), 5, "{}", text(&o));
+    // A host's decline code is shown as it came, not read as ISO 8583.
+    assert!(
+        text(&o).contains("declined by the payment host, code 0x33"),
+        "{}",
+        text(&o)
+    );
 
     // A port without a ZVT terminal is named as such.
     let o = posctl(&home, "127.0.0.1:9", &["sale", "1.00"]);
