@@ -79,7 +79,9 @@ enum Command {
     Status(commands::StatusArgs),
     /// Resolves every payment in doubt (after a crash, a disconnect or a timeout).
     Recover(commands::RecoverArgs),
-    /// Closes the terminal's batch and reconciles it against the journal.
+    /// Closes the terminal's batch and reconciles it against the journal (native protocol; over
+    /// ZVT it runs end-of-day and prints the terminal's net total, which ZVT does not break down
+    /// by payment).
     Settle(commands::SettleArgs),
     /// Reconciles a kept settlement report with the journal as it is now (after recovery).
     Reconcile(commands::ReconcileArgs),
