@@ -162,7 +162,10 @@ impl Handover {
         }
         for t in &self.tcp {
             out.push_str("&tcp=");
-            if t.host.contains(':') {
+            // Brackets around an IPv6 address — and around any host that starts with one itself,
+            // which the reader would otherwise take for brackets and strip (found by the
+            // round-trip property: a host `[]` came back empty).
+            if t.host.contains(':') || t.host.starts_with('[') {
                 escape(&mut out, &format!("[{}]", t.host));
             } else {
                 escape(&mut out, &t.host);

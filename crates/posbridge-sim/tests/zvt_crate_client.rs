@@ -25,7 +25,7 @@ async fn terminal() -> std::net::SocketAddr {
         posbridge_sim::zvt::server(backend, 29_001_006, Vec::new(), ServerConfig::default())
             .unwrap(),
     );
-    let listener = posbridge::tcp::Listener::bind("127.0.0.1:0").await.unwrap();
+    let listener = posbridge_tcp::Listener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok(link) = listener.accept().await {
