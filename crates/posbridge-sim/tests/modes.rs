@@ -907,3 +907,24 @@ async fn sighup_revokes_a_pairing_whose_file_was_deleted() {
     drop(sim);
     let _ = std::fs::remove_dir_all(&keys);
 }
+
+/// Each terminal with keys of its own reports a terminal id of its own, kept across restarts.
+#[test]
+fn each_identity_has_its_own_terminal_id() {
+    let id_of = |keys: &std::path::Path| {
+        let mut sim = Sim::start(&["--tcp", "127.0.0.1:0", "--keys", keys.to_str().unwrap()]);
+        let banner = sim.wait_for("(terminal ");
+        banner.split(',').next().unwrap().to_string()
+    };
+    let (a, b) = (temp("id-a"), temp("id-b"));
+    let first = id_of(&a);
+    assert_eq!(first.len(), 32, "{first}");
+    assert_ne!(first, id_of(&b), "two terminals, two ids");
+    assert_eq!(
+        first,
+        id_of(&a),
+        "the same keys, the same id after a restart"
+    );
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}

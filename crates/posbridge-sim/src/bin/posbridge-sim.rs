@@ -59,8 +59,9 @@ struct Args {
     /// pairing that claims a paired device's id under other keys is refused.
     #[arg(long, value_name = "DEVICE_ID", requires = "pair")]
     replace_pairing: Option<String>,
-    /// Where the terminal keeps its identity and pairings (created, owner-only). Without it the
-    /// terminal has a new identity every start and forgets its pairings.
+    /// Where the terminal keeps its identity and pairings (created, owner-only); its terminal id
+    /// is made with the identity, at random, and kept. Without it the terminal has a new
+    /// identity every start, forgets its pairings and reports the profile's terminal id.
     #[arg(long)]
     keys: Option<std::path::PathBuf>,
     /// A file of the operators who may authorise refunds, voids, settlements and configuration
@@ -375,9 +376,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let (identity, registry, store) = match &args.keys {
         Some(dir) => {
+            // A terminal with keys of its own has an id of its own: made with its identity (at
+            // random) and kept with it, so two simulators never report the same terminal.
             let store = PairingStore::new(FileKeyStore::open(dir)?);
-            let identity =
-                store.identity_or_generate(PeerId::from(profile.terminal_id), "posbridge-sim")?;
+            let identity = store.identity_or_generate(PeerId::random()?, "posbridge-sim")?;
+            profile.terminal_id = identity.id().into();
             let registry = PairingRegistry::with_records(store.records()?);
             (identity, registry, Some(Arc::new(store)))
         }
