@@ -135,7 +135,7 @@ enum State {
 /// Calls that send ([`send`](Self::send), [`close`](Self::close)) are followed by step 2.
 /// Every call takes the current time; nothing reads a clock.
 pub struct ClientSession {
-    core: Core,
+    pub(crate) core: Core,
     identity: Arc<LocalIdentity>,
     hello: Hello,
     state: State,
@@ -289,7 +289,10 @@ impl ClientSession {
                     }
                 }
                 Next::PeerClosed => self.end(CloseReason::Peer, now, false),
-                Next::Undecodable => self.end(
+                // A message type this version does not know (a newer terminal): skipped, the
+                // session goes on. A malformed message: the terminal is broken; closed.
+                Next::Undecodable { unknown_type: true } if self.is_ready() => {}
+                Next::Undecodable { .. } => self.end(
                     CloseReason::Failed(SessionError::Protocol("a message that does not decode")),
                     now,
                     false,

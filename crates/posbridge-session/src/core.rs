@@ -103,8 +103,12 @@ pub(crate) enum Next {
     Message(Inbound),
     /// The peer closed (an authenticated close once the channel is up).
     PeerClosed,
-    /// An authentic, in-order frame did not decode as a message: the peer is broken.
-    Undecodable,
+    /// An authentic, in-order frame did not decode as a message. `unknown_type`: it is a message
+    /// type this version does not know (a newer peer), otherwise it is malformed.
+    Undecodable {
+        /// A message type this version does not know.
+        unknown_type: bool,
+    },
 }
 
 enum Closing {
@@ -243,18 +247,18 @@ impl Core {
                 }
                 FrameType::Data | FrameType::Handshake => match self.rel.offer(frame) {
                     Offer::InOrder(frame) => match self.open(&frame) {
-                        Ok(Some(message)) => {
+                        Ok(message) => {
                             self.rel.delivered();
                             return Some(Next::Message(Inbound {
                                 frame_type: frame.frame_type,
                                 message,
                             }));
                         }
-                        Ok(None) => {
+                        Err(Some(unknown_type)) => {
                             self.rel.delivered();
-                            return Some(Next::Undecodable);
+                            return Some(Next::Undecodable { unknown_type });
                         }
-                        Err(()) => {
+                        Err(None) => {
                             self.stats.rejected_frames += 1;
                             self.rel.rejected();
                         }
@@ -266,27 +270,35 @@ impl Core {
         }
     }
 
-    /// Decrypts (where the channel requires it) and decodes an in-order frame. `Err` for a frame
-    /// that is not authentic (not acknowledged, so the genuine one is retransmitted); `Ok(None)`
-    /// for an authentic frame that does not decode.
-    fn open(&mut self, frame: &Frame) -> Result<Option<Message>, ()> {
+    /// Decrypts (where the channel requires it) and decodes an in-order frame. `Err(None)` for a
+    /// frame that is not authentic (not acknowledged, so the genuine one is retransmitted);
+    /// `Err(Some(unknown_type))` for an authentic frame that does not decode.
+    fn open(&mut self, frame: &Frame) -> Result<Message, Option<bool>> {
+        let decoded = |bytes: &[u8]| {
+            Message::decode(bytes).map_err(|e| {
+                Some(matches!(
+                    e.kind,
+                    posbridge_wire::MessageErrorKind::UnknownMessageType(_)
+                ))
+            })
+        };
         match (
             &mut self.channel,
             frame.frame_type,
             frame.flags.is_encrypted(),
         ) {
             (Some(channel), FrameType::Data, true) => {
-                let plain = open_sealed(channel, frame).ok_or(())?;
-                Ok(Message::decode(&plain).ok())
+                let plain = open_sealed(channel, frame).ok_or(None)?;
+                decoded(&plain)
             }
             // Before the channel: handshake frames, and plaintext data frames carrying an error
             // (a refusal) only.
-            (None, FrameType::Handshake, false) => Ok(Message::decode(&frame.payload).ok()),
+            (None, FrameType::Handshake, false) => decoded(&frame.payload),
             (None, FrameType::Data, false) => match Message::decode(&frame.payload) {
-                Ok(m @ Message::Error(_)) => Ok(Some(m)),
-                _ => Err(()),
+                Ok(m @ Message::Error(_)) => Ok(m),
+                _ => Err(None),
             },
-            _ => Err(()),
+            _ => Err(None),
         }
     }
 
@@ -326,6 +338,16 @@ impl Core {
         now: Instant,
     ) -> Result<(), SessionError> {
         let plain = message.to_bytes().map_err(SessionError::Encode)?;
+        self.send_bytes(frame_type, &plain, now)
+    }
+
+    /// Sends `plain` as a frame's message bytes (sealed once the channel is up).
+    pub(crate) fn send_bytes(
+        &mut self,
+        frame_type: FrameType,
+        plain: &[u8],
+        now: Instant,
+    ) -> Result<(), SessionError> {
         let seq = self.rel.next_seq();
         let mut out = BytesMut::new();
         let encrypt = frame_type == FrameType::Data && self.channel.is_some();
@@ -340,14 +362,14 @@ impl Core {
             self.channel
                 .as_mut()
                 .expect("checked above")
-                .seal(&aad, &plain, &mut sealed)
+                .seal(&aad, plain, &mut sealed)
                 .map_err(SessionError::Channel)?;
             self.codec
                 .encode_parts(frame_type, FrameFlags::ENCRYPTED, seq, &sealed, &mut out)
                 .map_err(|_| SessionError::TooLarge { len, max })?;
         } else {
             self.codec
-                .encode_parts(frame_type, FrameFlags::NONE, seq, &plain, &mut out)
+                .encode_parts(frame_type, FrameFlags::NONE, seq, plain, &mut out)
                 .map_err(|_| SessionError::TooLarge {
                     len: plain.len(),
                     max,

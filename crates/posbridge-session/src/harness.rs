@@ -413,3 +413,16 @@ pub fn capabilities() -> Capabilities {
         features: FeatureSet::default(),
     }
 }
+
+/// Sends `bytes` from `client` as one message's bytes, sealed like any message once the channel
+/// is up: how a test makes the terminal receive an authentic message it cannot decode (a type
+/// from a newer version, or a malformed one).
+pub fn send_message_bytes(
+    client: &mut ClientSession,
+    bytes: &[u8],
+    now: Instant,
+) -> Result<(), crate::SessionError> {
+    client
+        .core
+        .send_bytes(posbridge_wire::FrameType::Data, bytes, now)
+}

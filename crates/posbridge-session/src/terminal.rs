@@ -553,10 +553,25 @@ impl TerminalSession {
             match next {
                 Next::Message(m) => self.on_message(m.frame_type, m.message, now),
                 Next::PeerClosed => self.end(CloseReason::Peer, now, false),
-                Next::Undecodable => self.end(
-                    CloseReason::Failed(SessionError::Protocol("a message that does not decode")),
+                // A message type this version does not know (a newer client): said so, and the
+                // session goes on. A malformed message: said so, then closed.
+                Next::Undecodable { unknown_type: true } if self.is_ready() => {
+                    let _ = self.core.send(
+                        FrameType::Data,
+                        &Message::Error(ErrorMessage {
+                            request_id: None,
+                            code: ErrorCode::UNSUPPORTED_MESSAGE,
+                            detail: Some("a message type this terminal does not know".into()),
+                            retry_after_ms: None,
+                        }),
+                        now,
+                    );
+                }
+                Next::Undecodable { .. } => self.refuse(
+                    ErrorCode::INVALID_REQUEST,
+                    "a message that does not decode",
+                    SessionError::Protocol("a message that does not decode"),
                     now,
-                    false,
                 ),
             }
         }

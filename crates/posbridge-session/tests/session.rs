@@ -775,3 +775,47 @@ fn a_live_revocation_closes_the_open_session_before_its_next_sale() {
         );
     }
 }
+
+/// What the terminal does with an authentic message it cannot decode: a type this version does
+/// not know (a newer client) is answered with `UNSUPPORTED_MESSAGE` and the session goes on; a
+/// malformed message is answered with `INVALID_REQUEST`, then the session closes.
+#[test]
+fn an_undecodable_message_is_answered_with_an_error_code() {
+    use posbridge_session::harness::send_message_bytes;
+    use posbridge_wire::ErrorCode;
+    let error_codes = |pair: &Pair| {
+        client_messages(pair)
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::Error(e) => Some(e.code),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut pair = paired_pair(SessionConfig::default(), Faults::default(), 60);
+    pair.drive();
+    // A message type from a newer version.
+    send_message_bytes(&mut pair.client, &[0x7E, 0x00], pair.now).unwrap();
+    pair.drive();
+    assert_eq!(error_codes(&pair), vec![ErrorCode::UNSUPPORTED_MESSAGE]);
+    assert!(pair.terminal.is_ready(), "the session goes on");
+    pair.client.send(&request(1), pair.now).unwrap();
+    pair.drive();
+    assert_eq!(terminal_messages(&pair), vec![request(1)]);
+    // A malformed one: a known type cut short.
+    let whole = Message::Transaction(samples::sale_request())
+        .to_bytes()
+        .unwrap();
+    send_message_bytes(&mut pair.client, &whole[..whole.len() / 2], pair.now).unwrap();
+    pair.drive();
+    assert_eq!(
+        error_codes(&pair),
+        vec![ErrorCode::UNSUPPORTED_MESSAGE, ErrorCode::INVALID_REQUEST]
+    );
+    assert_eq!(
+        terminal_closed(&pair),
+        Some(&CloseReason::Failed(SessionError::Protocol(
+            "a message that does not decode"
+        )))
+    );
+}
