@@ -46,6 +46,7 @@
 //! ```
 
 mod channel;
+pub mod owner_only;
 mod pairing;
 mod records;
 mod signing;

@@ -1168,22 +1168,21 @@ impl TerminalSession {
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut timer = self.core.poll_timeout(self.is_ready());
-        if let Some((_, checked)) = self.client
-            && self.is_ready()
-        {
-            let next = checked + PAIRING_CHECK;
-            timer = Some(timer.map_or(next, |t| t.min(next)));
-        }
-        match (&self.unauthenticated, timer) {
-            (Some((since, _)), Some(t)) if self.is_ready() => {
-                Some(t.min(self.core.authentication_deadline(*since)))
-            }
-            (Some((since, _)), None) if self.is_ready() => {
-                Some(self.core.authentication_deadline(*since))
-            }
-            _ => timer,
-        }
+        let ready = self.is_ready();
+        // The pairing look and the authentication deadline run only on a secure session.
+        let pairing_check = self
+            .client
+            .filter(|_| ready)
+            .map(|(_, checked)| checked + PAIRING_CHECK);
+        let authentication = self
+            .unauthenticated
+            .as_ref()
+            .filter(|_| ready)
+            .map(|(since, _)| self.core.authentication_deadline(*since));
+        [self.core.poll_timeout(ready), pairing_check, authentication]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs timers. A client whose handshake was answered but that sent no sealed frame in

@@ -80,7 +80,7 @@ fn decode(mut body: &[u8]) -> io::Result<Logged> {
 impl BatchLog {
     /// Opens (creating) the log and reads it back, cutting a torn last entry.
     pub(crate) fn open(path: &Path) -> io::Result<(Self, Vec<Logged>)> {
-        let mut file = crate::private::open_append(path)?;
+        let mut file = posbridge_crypto::owner_only::open_append(path)?;
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
         let mut rest = data.as_slice();
@@ -174,7 +174,7 @@ fn rewrite(path: &Path, entries: &mut [Logged]) -> io::Result<File> {
     }
     let temp = path.with_extension("log.rewrite");
     let _ = std::fs::remove_file(&temp);
-    let mut file = crate::private::open_append(&temp)?;
+    let mut file = posbridge_crypto::owner_only::open_append(&temp)?;
     file.write_all(&data)?;
     file.sync_all()?;
     std::fs::rename(&temp, path)?;
@@ -203,7 +203,7 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("posbridge-batchlog-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        crate::private::create_dir(&dir).unwrap();
+        posbridge_crypto::owner_only::create_dir(&dir).unwrap();
         dir
     }
 

@@ -62,7 +62,6 @@
 mod batchlog;
 mod cards;
 mod faults;
-mod private;
 mod profile;
 mod receipt;
 mod scenario;
@@ -73,7 +72,6 @@ pub mod zvt;
 
 pub use cards::{CardBehaviour, TestCard};
 pub use faults::{Fault, FaultAction, FaultParseError, FaultPoint};
-pub use private::create_dir as create_private_dir;
 pub use profile::{Latency, TerminalProfile};
 pub use receipt::{money, receipt, render};
 pub use scenario::{LinkFaults, Scenario, ScenarioError, parse_card, parse_currency, parse_method};

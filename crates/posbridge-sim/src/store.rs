@@ -88,7 +88,7 @@ impl FileResultStore {
     /// Opens (creating) the store at `path`, keeping up to `capacity` keys in memory.
     pub fn open(path: impl AsRef<Path>, capacity: usize) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let mut file = crate::private::open_append(&path)?;
+        let mut file = posbridge_crypto::owner_only::open_append(&path)?;
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
         let mut memory = MemoryResultStore::new(capacity);

@@ -99,23 +99,30 @@ impl Home {
     pub(crate) fn journal(&self) -> Result<SqliteJournal, Error> {
         let journal = self.journal_for_reading()?;
         let id = hex(&journal.identity()?);
-        let path = self.journal_id_path();
-        match std::fs::read_to_string(&path) {
-            Ok(recorded) if recorded.trim() == id => Ok(journal),
-            Ok(recorded) => Err(format!(
+        match self.recorded_journal_id()? {
+            Some(recorded) if recorded == id => Ok(journal),
+            Some(recorded) => Err(format!(
                 "{} is not the journal this till has kept (its identity is {id}, this till's is \
-                 {}): it was lost, truncated, replaced or copied from another till, and what was \
-                 in doubt in the old one cannot be recovered from it. Put the right journal.db \
-                 back, or run `posctl journal adopt` to go on with this one",
+                 {recorded}): it was lost, truncated, replaced or copied from another till, and \
+                 what was in doubt in the old one cannot be recovered from it. Put the right \
+                 journal.db back, or run `posctl journal adopt` to go on with this one",
                 self.journal_path().display(),
-                recorded.trim()
             )
             .into()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            None => {
                 // First use (or a home from before identities were recorded).
-                write_private(&path, format!("{id}\n").as_bytes())?;
+                write_private(&self.journal_id_path(), format!("{id}\n").as_bytes())?;
                 Ok(journal)
             }
+        }
+    }
+
+    /// The journal identity recorded beside the keys, if one is.
+    fn recorded_journal_id(&self) -> Result<Option<String>, Error> {
+        let path = self.journal_id_path();
+        match std::fs::read_to_string(&path) {
+            Ok(recorded) => Ok(Some(recorded.trim().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(format!("{}: {e}", path.display()).into()),
         }
     }
@@ -133,11 +140,7 @@ impl Home {
         journal: &SqliteJournal,
     ) -> Result<Option<bool>, Error> {
         let id = hex(&journal.identity()?);
-        match std::fs::read_to_string(self.journal_id_path()) {
-            Ok(recorded) => Ok(Some(recorded.trim() == id)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.recorded_journal_id()?.map(|recorded| recorded == id))
     }
 
     pub(crate) fn pairings(&self) -> Result<PairingStore<FileKeyStore>, Error> {
@@ -214,43 +217,7 @@ impl Home {
     }
 }
 
-/// Creates `dir` and its missing parents with mode `0700`, and takes group and other access away
-/// from an existing one.
-pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        builder.mode(0o700);
-        builder.create(dir)?;
-        let mut permissions = std::fs::metadata(dir)?.permissions();
-        if permissions.mode() & 0o077 != 0 {
-            permissions.set_mode(permissions.mode() & !0o077);
-            std::fs::set_permissions(dir, permissions)?;
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    builder.create(dir)
-}
-
-/// Writes `bytes` to a new or truncated file `path` with mode `0600`, synced.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    file.write_all(bytes)?;
-    file.sync_all()
-}
+pub(crate) use posbridge_crypto::owner_only::{create_dir as private_dir, write as write_private};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -395,7 +395,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         TerminalContext::new(identity.clone(), registry, profile.capabilities(), 100_000);
     let mut sim = Simulator::new(profile.clone(), identity.clone(), driver::now(), wall());
     if let Some(dir) = &args.state {
-        posbridge_sim::create_private_dir(dir)?;
+        posbridge_crypto::owner_only::create_dir(dir)?;
         let store = posbridge_sim::FileResultStore::open(dir.join("results.log"), 100_000)?;
         context.results = Arc::new(Mutex::new(store));
         sim = sim.with_batch_log(dir.join("batch.log"))?;

@@ -1,13 +1,15 @@
-//! Files and folders of the terminal's state, readable by its owner only: the batch and the key
-//! memory describe every payment, and another local user has no business reading them.
+//! Files and folders readable by their owner only, for state that describes payments (a
+//! terminal's batch and key memory, a till's home and settlement reports): another local user has
+//! no business reading them. An existing file or folder that others may read is tightened, not
+//! refused (key stores refuse instead: [`FileKeyStore`](crate::FileKeyStore)).
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
 
 /// Opens `path` for reading and appending, creating it with mode `0600`; an existing file that
 /// other users may read is made owner-only.
-pub(crate) fn open_append(path: &Path) -> io::Result<File> {
+pub fn open_append(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).append(true).create(true);
     #[cfg(unix)]
@@ -15,6 +17,18 @@ pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     let file = options.open(path)?;
     restrict(&file)?;
     Ok(file)
+}
+
+/// Writes `bytes` to a new or truncated file `path` with mode `0600`, synced.
+pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    restrict(&file)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Creates `dir` (and its missing parents) with mode `0700`; an existing folder that other users
