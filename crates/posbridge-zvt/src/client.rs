@@ -8,7 +8,6 @@
 //! abort (`06 1E`) — each answered `80 00` by the register. Abort (`06 B0`) is sent into a
 //! running exchange by [`cancel`](posbridge::PaymentTerminal::cancel).
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,6 +29,8 @@ use tokio::time::Instant;
 
 use crate::bmp::Bmp;
 use crate::codes::{self, ZvtRef};
+pub use crate::exchange::Exchange;
+use crate::exchange::{Ended, Register, RegisterEvent, text};
 use crate::transport::{Framing, TransportError, ZvtLink};
 use crate::{Apdu, Command};
 
@@ -138,40 +139,6 @@ impl fmt::Display for ExchangeError {
 
 impl std::error::Error for ExchangeError {}
 
-/// What the terminal sent during one exchange, in order (its intermediate states excepted).
-#[derive(Clone, Debug, Default)]
-pub struct Exchange {
-    /// Status informations (`04 0F`).
-    pub status: Vec<Vec<Bmp>>,
-    /// Print lines (`06 D1`) as text, with the index of the receipt they belong to.
-    pub lines: Vec<(usize, String)>,
-    /// The completion's fields (`06 0F`), or `None` if the terminal aborted.
-    pub completion: Option<Vec<Bmp>>,
-    /// The completion's data as it came (a status enquiry's completion is no BMP fields:
-    /// [`TerminalStatus`](crate::TerminalStatus) reads it).
-    pub completion_data: Option<Vec<u8>>,
-    /// The abort's result code (`06 1E`).
-    pub aborted: Option<u8>,
-    /// Anything else, as it came.
-    pub other: Vec<Apdu>,
-}
-
-impl Exchange {
-    /// The receipts printed, one per block of lines (a line whose attribute has its top bit set
-    /// ends a receipt, as does a text block).
-    pub fn receipts(&self) -> Vec<Vec<String>> {
-        let mut out: Vec<Vec<String>> = Vec::new();
-        for (i, line) in &self.lines {
-            while out.len() <= *i {
-                out.push(Vec::new());
-            }
-            out[*i].push(line.clone());
-        }
-        out.retain(|r| !r.is_empty());
-        out
-    }
-}
-
 /// An intermediate status the terminal showed during the exchange for `request`.
 #[derive(Clone, Copy, Debug)]
 struct Progressed {
@@ -188,70 +155,6 @@ enum Job {
     },
 }
 
-/// Decodes the text of a print line (code page 437; its ASCII part is the same, the rest is
-/// shown as `?` except the German letters terminals print).
-fn text(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|&b| match b {
-            0x20..=0x7E => b as char,
-            0x81 => 'ü',
-            0x84 => 'ä',
-            0x8E => 'Ä',
-            0x94 => 'ö',
-            0x99 => 'Ö',
-            0x9A => 'Ü',
-            0xE1 => 'ß',
-            _ => '?',
-        })
-        .collect::<String>()
-        .trim_end()
-        .to_string()
-}
-
-/// The text lines of a print text block: the primitive tag-`07` values of its TLV container.
-fn block_lines(tlv: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = tlv;
-    while let Some((&tag, after)) = rest.split_first() {
-        // Two-byte tags (`1F xx`).
-        let (tag, after) = if tag & 0x1F == 0x1F {
-            match after.split_first() {
-                Some((&t2, a)) => (u16::from(tag) << 8 | u16::from(t2), a),
-                None => break,
-            }
-        } else {
-            (u16::from(tag), after)
-        };
-        let Some((&l0, after)) = after.split_first() else {
-            break;
-        };
-        let (len, after) = match l0 {
-            0..=0x7F => (usize::from(l0), after),
-            0x81 => match after.split_first() {
-                Some((&l, a)) => (usize::from(l), a),
-                None => break,
-            },
-            0x82 if after.len() >= 2 => (
-                usize::from(u16::from_be_bytes([after[0], after[1]])),
-                &after[2..],
-            ),
-            _ => break,
-        };
-        let Some(value) = after.get(..len) else {
-            break;
-        };
-        if tag == 0x07 {
-            out.push(text(value));
-        } else if tag & 0x20 != 0 && tag <= 0xFF {
-            // Constructed: look inside.
-            out.extend(block_lines(value));
-        }
-        rest = &after[len..];
-    }
-    out
-}
-
 async fn run<L: Link>(
     mut link: ZvtLink<L>,
     mut jobs: mpsc::Receiver<Job>,
@@ -259,6 +162,8 @@ async fn run<L: Link>(
     events: broadcast::Sender<Progressed>,
     ack_timeout: Duration,
 ) {
+    let mut register = Register::new(ack_timeout);
+    let mut tag = 0u64;
     while let Some(job) = jobs.recv().await {
         let Job::Exchange {
             apdu,
@@ -268,14 +173,15 @@ async fn run<L: Link>(
         } = job;
         // Aborts asked for before this exchange began are for the one before.
         while aborts.try_recv().is_ok() {}
-        let result = exchange(
+        tag += 1;
+        let result = drive(
             &mut link,
-            &apdu,
-            request,
+            &mut register,
+            apdu,
+            (tag, request),
             deadline,
             &mut aborts,
             &events,
-            ack_timeout,
         )
         .await;
         // After a lost link or a deadline the connection's state is unknown: it ends.
@@ -292,81 +198,65 @@ async fn run<L: Link>(
     let _ = link.close().await;
 }
 
-async fn exchange<L: Link>(
+fn std_now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Runs one exchange of the sans-IO [`Register`] over `link`: what it sends goes out, what
+/// arrives goes in, its timer runs on tokio's clock, aborts asked for are passed to it.
+async fn drive<L: Link>(
     link: &mut ZvtLink<L>,
-    apdu: &Apdu,
-    request: RequestId,
+    register: &mut Register,
+    apdu: Apdu,
+    (tag, request): (u64, RequestId),
     deadline: Instant,
     aborts: &mut mpsc::Receiver<()>,
     events: &broadcast::Sender<Progressed>,
-    ack_timeout: Duration,
 ) -> Result<Exchange, ExchangeError> {
     let t = |e| ExchangeError::Transport(e);
-    link.send(apdu).await.map_err(t)?;
-    // The acknowledgement (some terminals send data with it: still an acknowledgement).
-    let ack = tokio::time::timeout(ack_timeout.min(deadline - Instant::now()), link.recv())
-        .await
-        .map_err(|_| ExchangeError::NoAcknowledgement)?
-        .map_err(t)?;
-    let mut out = Exchange::default();
-    match ack.code() {
-        [0x80, 0x00] => {}
-        [0x84, code] => return Err(ExchangeError::Refused(code)),
-        // A terminal that skips the acknowledgement and starts at once.
-        _ => out.other.push(ack.clone()),
-    }
-    // Commands the terminal only acknowledges.
-    if matches!(apdu.code(), [0x06, 0x02] | [0x06, 0xB0]) && out.other.is_empty() {
-        return Ok(out);
-    }
-    let mut receipt = 0usize;
-    let mut pending: VecDeque<Apdu> = out.other.drain(..).collect();
+    register.reset();
+    register
+        .start(apdu, tag, std_now(), deadline.into_std())
+        .map_err(|_| ExchangeError::Closed)?;
     loop {
-        let msg = match pending.pop_front() {
-            Some(m) => m,
-            None => tokio::select! {
-                m = link.recv() => m.map_err(t)?,
-                Some(()) = aborts.recv() => {
-                    link.send(&Command::Abort.to_apdu().expect("abort encodes")).await.map_err(t)?;
-                    continue;
-                }
-                () = tokio::time::sleep_until(deadline) => return Err(ExchangeError::Deadline),
-            },
-        };
-        // Answers to our abort, not messages to answer.
-        if matches!(msg.code(), [0x80, 0x00] | [0x84, _]) {
-            continue;
+        while let Some(out) = register.poll_transmit() {
+            link.send(&out).await.map_err(t)?;
+            // T3 counts from when the command reached the terminal (a serial line's ACK).
+            register.delivered(std_now());
         }
-        link.send(&Apdu::ack()).await.map_err(t)?;
-        match Command::from_apdu(&msg) {
-            Ok(Command::IntermediateStatus { status, .. }) => {
-                // Nobody listening is fine.
-                let _ = events.send(Progressed { request, status });
-            }
-            Ok(Command::StatusInformation(f)) => out.status.push(f),
-            Ok(Command::PrintLine { attribute, text: t }) => {
-                out.lines.push((receipt, text(&t)));
-                if attribute & 0x80 != 0 {
-                    receipt += 1;
+        while let Some(ev) = register.poll_event() {
+            match ev {
+                RegisterEvent::Status { status, .. } => {
+                    // Nobody listening is fine.
+                    let _ = events.send(Progressed { request, status });
+                }
+                RegisterEvent::Ended { how, .. } => {
+                    // The acknowledgement of the exchange's last message goes first.
+                    while let Some(out) = register.poll_transmit() {
+                        link.send(&out).await.map_err(t)?;
+                    }
+                    return match how {
+                        Ended::Done(ex) => Ok(ex),
+                        Ended::Refused(code) => Err(ExchangeError::Refused(code)),
+                        Ended::NoAcknowledgement => Err(ExchangeError::NoAcknowledgement),
+                        Ended::Deadline => Err(ExchangeError::Deadline),
+                    };
                 }
             }
-            Ok(Command::PrintTextBlock(tlv)) => {
-                for line in block_lines(&tlv) {
-                    out.lines.push((receipt, line));
-                }
-                receipt += 1;
-            }
-            Ok(Command::Completion(f)) => {
-                out.completion = Some(f);
-                out.completion_data = Some(msg.data.clone());
-                return Ok(out);
-            }
-            Ok(Command::AbortFromTerminal { result, .. }) => {
-                out.aborted = Some(result);
-                return Ok(out);
-            }
-            _ => out.other.push(msg),
         }
+        let due = register.poll_timeout().map(Instant::from_std);
+        tokio::select! {
+            m = link.recv() => register.handle_apdu(m.map_err(t)?, std_now()),
+            Some(()) = aborts.recv() => register.abort(),
+            () = sleep_until_or_never(due) => register.handle_timeout(std_now()),
+        }
+    }
+}
+
+async fn sleep_until_or_never(due: Option<Instant>) {
+    match due {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 

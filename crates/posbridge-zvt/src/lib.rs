@@ -41,9 +41,11 @@ pub mod client;
 #[cfg(feature = "io")]
 pub mod codes;
 mod command;
+pub mod exchange;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod line;
 pub mod serial;
 #[cfg(feature = "io")]
 pub mod server;

@@ -1,30 +1,14 @@
 //! ZVT over a `posbridge_link::Link`: raw APDUs on TCP, `DLE STX` frames with `ACK`/`NAK` and
 //! retransmission on serial lines. Used by both roles ([`crate::client`], [`crate::server`]).
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use posbridge_link::{Link, LinkError, LinkExt};
 
-use crate::serial::{self, SerialDecoder, SerialEvent};
-use crate::{Apdu, ApduStream, ZvtError};
-
-/// How APDUs travel on the link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
-    /// TCP (and TLS): APDUs back to back, delimited by their length.
-    Tcp,
-    /// Serial lines: `DLE STX` … `DLE ETX` CRC frames, each answered `ACK` or `NAK`.
-    Serial,
-}
-
-/// How long a serial sender waits for the line's `ACK` before sending the frame again.
-pub const SERIAL_ACK_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often a serial frame is sent before the line is given up (the first send and the
-/// retransmissions after a `NAK` or a missing `ACK`).
-pub const SERIAL_ATTEMPTS: u32 = 3;
+pub use crate::line::{Framing, SERIAL_ACK_TIMEOUT, SERIAL_ATTEMPTS};
+use crate::line::{Line, LineError};
+use crate::{Apdu, ZvtError};
 
 /// Why ZVT could not be sent or received.
 #[derive(Debug)]
@@ -65,55 +49,54 @@ impl From<ZvtError> for TransportError {
     }
 }
 
-/// A link carrying ZVT APDUs. [`recv`](Self::recv) is cancel-safe: an APDU received is never
-/// lost to a dropped future (bytes stay buffered; a serial frame's `ACK` owed is sent by the next
-/// call).
+impl From<LineError> for TransportError {
+    fn from(e: LineError) -> Self {
+        match e {
+            LineError::Codec(c) => Self::Codec(c),
+            LineError::NotAcknowledged => Self::NotAcknowledged,
+        }
+    }
+}
+
+/// A link carrying ZVT APDUs: the tokio driver of a sans-IO [`Line`]. [`recv`](Self::recv) is
+/// cancel-safe: an APDU received is never lost to a dropped future (it stays in the line; a
+/// serial frame's `ACK` owed is sent by the next call).
 pub struct ZvtLink<L> {
     link: L,
-    framing: Framing,
+    line: Line,
     buf: BytesMut,
-    apdus: ApduStream,
-    serial: SerialDecoder,
-    received: VecDeque<Apdu>,
-    /// Serial: `ACK`s owed for frames already taken in.
-    acks_owed: usize,
-    /// Serial: `NAK`s owed for damaged frames.
-    naks_owed: usize,
-    /// Serial: line `ACK`/`NAK`s seen while no frame of ours was waiting for one.
-    line_answers: VecDeque<bool>,
-    /// Serial: damaged frames seen (answered `NAK`).
-    damaged: u64,
 }
 
 impl<L> fmt::Debug for ZvtLink<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ZvtLink")
-            .field("framing", &self.framing)
-            .field("buffered", &self.buf.len())
+            .field("line", &self.line)
             .finish_non_exhaustive()
     }
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 impl<L: Link> ZvtLink<L> {
     /// ZVT over `link` with `framing`.
     pub fn new(link: L, framing: Framing) -> Self {
+        Self::with_line(link, Line::new(framing))
+    }
+
+    /// ZVT over `link` through `line` (its framing and serial timing).
+    pub fn with_line(link: L, line: Line) -> Self {
         Self {
             link,
-            framing,
+            line,
             buf: BytesMut::with_capacity(4096),
-            apdus: ApduStream::new(),
-            serial: SerialDecoder::new(),
-            received: VecDeque::new(),
-            acks_owed: 0,
-            naks_owed: 0,
-            line_answers: VecDeque::new(),
-            damaged: 0,
         }
     }
 
     /// The framing.
     pub fn framing(&self) -> Framing {
-        self.framing
+        self.line.framing()
     }
 
     /// The link underneath.
@@ -123,107 +106,63 @@ impl<L: Link> ZvtLink<L> {
 
     /// Serial frames that arrived damaged (each answered `NAK`, so the peer sent it again).
     pub fn damaged_frames(&self) -> u64 {
-        self.damaged
+        self.line.damaged_frames()
     }
 
     /// Sends `apdu`; on a serial line, until the line acknowledges it (frames the peer sends
     /// meanwhile are kept for [`recv`](Self::recv)).
     pub async fn send(&mut self, apdu: &Apdu) -> Result<(), TransportError> {
-        match self.framing {
-            Framing::Tcp => {
-                let bytes = apdu.to_bytes()?;
-                self.link.send_all(&bytes).await?;
-                Ok(())
-            }
-            Framing::Serial => {
-                let frame = serial::encode_frame(apdu)?;
-                self.pay_acks().await?;
-                for _ in 0..SERIAL_ATTEMPTS {
-                    // Answers that came before this send are not to it.
-                    self.line_answers.clear();
-                    self.link.send_all(&frame).await?;
-                    match tokio::time::timeout(SERIAL_ACK_TIMEOUT, self.line_answer()).await {
-                        Ok(Ok(true)) => return Ok(()),
-                        Ok(Ok(false)) | Err(_) => continue,
-                        Ok(Err(e)) => return Err(e),
-                    }
-                }
-                Err(TransportError::NotAcknowledged)
-            }
-        }
-    }
-
-    /// Waits for the line's answer to our frame: `true` for `ACK`.
-    async fn line_answer(&mut self) -> Result<bool, TransportError> {
+        let n = self.line.send(apdu)?;
         loop {
-            if let Some(a) = self.line_answers.pop_front() {
-                return Ok(a);
+            self.flush().await?;
+            if self.line.delivered() >= n {
+                return Ok(());
             }
             self.pump().await?;
-            self.pay_acks().await?;
         }
     }
 
     /// The next APDU from the peer.
     pub async fn recv(&mut self) -> Result<Apdu, TransportError> {
         loop {
-            self.pay_acks().await?;
-            if let Some(a) = self.received.pop_front() {
+            self.flush().await?;
+            if let Some(a) = self.line.poll_apdu() {
+                // Its ACK goes now, not with the next call.
+                self.flush().await?;
                 return Ok(a);
             }
             self.pump().await?;
         }
     }
 
-    /// Sends the `ACK`s owed for frames taken in and the `NAK`s for damaged ones.
-    async fn pay_acks(&mut self) -> Result<(), TransportError> {
-        while self.naks_owed > 0 {
-            self.link.send_all(&[serial::NAK]).await?;
-            self.naks_owed -= 1;
+    /// Writes what the line has to send; fails once the line has failed.
+    async fn flush(&mut self) -> Result<(), TransportError> {
+        while let Some(bytes) = self.line.poll_transmit(now()) {
+            self.link.send_all(&bytes).await?;
         }
-        while self.acks_owed > 0 {
-            self.link.send_all(&[serial::ACK]).await?;
-            self.acks_owed -= 1;
+        match self.line.error() {
+            Some(e) => Err(e.clone().into()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    /// Decodes what is buffered; reads more when nothing whole is there.
+    /// Reads once, or runs the line's timer when it is due first.
     async fn pump(&mut self) -> Result<(), TransportError> {
-        let before = self.received.len() + self.line_answers.len();
-        self.decode()?;
-        if self.received.len() + self.line_answers.len() > before {
-            return Ok(());
-        }
-        self.link.recv(&mut self.buf).await?;
-        self.decode()
-    }
-
-    fn decode(&mut self) -> Result<(), TransportError> {
-        match self.framing {
-            Framing::Tcp => {
-                while let Some(a) = self.apdus.decode(&mut self.buf)? {
-                    self.received.push_back(a);
-                }
-            }
-            Framing::Serial => {
-                while let Some(ev) = self.serial.decode(&mut self.buf) {
-                    match ev {
-                        SerialEvent::Frame(a) => {
-                            self.received.push_back(a);
-                            self.acks_owed += 1;
-                        }
-                        SerialEvent::Ack => self.line_answers.push_back(true),
-                        SerialEvent::Nak => self.line_answers.push_back(false),
-                        SerialEvent::Damaged(_) => {
-                            self.damaged += 1;
-                            // Answered at once (the peer sends the frame again).
-                            self.naks_owed += 1;
-                        }
+        match self.line.poll_timeout() {
+            Some(due) => {
+                let due = tokio::time::Instant::from_std(due);
+                match tokio::time::timeout_at(due, self.link.recv(&mut self.buf)).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        self.line.handle_timeout(now());
+                        return Ok(());
                     }
                 }
             }
-        }
+            None => self.link.recv(&mut self.buf).await?,
+        };
+        self.line.handle_input(&self.buf, now());
+        self.buf.clear();
         Ok(())
     }
 
