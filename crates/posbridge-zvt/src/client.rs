@@ -70,6 +70,9 @@ pub struct ZvtConfig {
     /// How the payment host's own result codes (`01`–`63`) are read: raw by default ("declined by
     /// the payment host, code 0x33"), or with a table chosen for the acquirer.
     pub host_codes: codes::HostCodes,
+    /// The clock the client reads (default: the wall clock; the ZVT schedules give it
+    /// simulated time).
+    pub clock: fn() -> Timestamp,
 }
 
 /// Service byte bit 0: the terminal's function key no longer opens its service menu (the
@@ -93,6 +96,7 @@ impl Default for ZvtConfig {
             clock_tolerance: Duration::from_secs(600),
             service_byte: None,
             host_codes: codes::HostCodes::Raw,
+            clock: wall_clock,
         }
     }
 }
@@ -146,42 +150,113 @@ struct Progressed {
     status: u8,
 }
 
-enum Job {
-    Exchange {
-        apdu: Apdu,
-        request: RequestId,
-        deadline: Instant,
-        reply: oneshot::Sender<Result<Exchange, ExchangeError>>,
-    },
+/// Where the intermediate states of one exchange go (to the client that asked for it).
+#[derive(Debug)]
+pub struct ProgressSink {
+    request: RequestId,
+    events: broadcast::Sender<Progressed>,
+}
+
+impl ProgressSink {
+    /// The terminal showed intermediate status `status`.
+    pub fn report(&self, status: u8) {
+        // Nobody listening is fine.
+        let _ = self.events.send(Progressed {
+            request: self.request,
+            status,
+        });
+    }
+}
+
+/// One exchange a [`ZvtClient`] asks of its [`Connection`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Job {
+    /// The command, encoded.
+    pub apdu: Apdu,
+    /// How long the exchange may take, from when it is submitted.
+    pub deadline: Duration,
+    /// Where its intermediate states go.
+    pub progress: ProgressSink,
+    /// Where its end goes.
+    pub reply: oneshot::Sender<Result<Exchange, ExchangeError>>,
+}
+
+/// Where a [`ZvtClient`]'s exchanges run, one at a time: [`LinkConnection`] (a task that owns a
+/// link and drives the sans-IO [`Register`] over it) in apps; the ZVT schedules supply one that
+/// runs both sides sans-IO under simulated time.
+pub trait Connection: Send + Sync + 'static {
+    /// Queues `job`; fails (and nothing was sent) when the connection is gone.
+    fn submit(&self, job: Job) -> impl Future<Output = Result<(), ExchangeError>> + Send;
+
+    /// Asks the running exchange to abort (`06 B0`).
+    fn abort(&self) -> impl Future<Output = Result<(), ExchangeError>> + Send;
+
+    /// Whether the connection has ended.
+    fn is_closed(&self) -> bool;
+}
+
+/// A [`Connection`] over a posbridge link: a task owns the link and runs each job's exchange
+/// with the sans-IO [`Register`]; after a lost link or a deadline it ends.
+#[derive(Debug)]
+pub struct LinkConnection {
+    jobs: mpsc::Sender<Job>,
+    aborts: mpsc::Sender<()>,
+}
+
+impl LinkConnection {
+    /// Starts the task that owns `link`, waiting `ack_timeout` (T3) for acknowledgements.
+    pub fn spawn<L: Link + 'static>(link: ZvtLink<L>, ack_timeout: Duration) -> Self {
+        let (jobs, jobs_rx) = mpsc::channel(4);
+        let (aborts, abort_rx) = mpsc::channel(4);
+        tokio::spawn(run(link, jobs_rx, abort_rx, ack_timeout));
+        Self { jobs, aborts }
+    }
+}
+
+impl Connection for LinkConnection {
+    async fn submit(&self, job: Job) -> Result<(), ExchangeError> {
+        self.jobs.send(job).await.map_err(|_| ExchangeError::Closed)
+    }
+
+    async fn abort(&self) -> Result<(), ExchangeError> {
+        self.aborts
+            .send(())
+            .await
+            .map_err(|_| ExchangeError::Closed)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.jobs.is_closed()
+    }
 }
 
 async fn run<L: Link>(
     mut link: ZvtLink<L>,
     mut jobs: mpsc::Receiver<Job>,
     mut aborts: mpsc::Receiver<()>,
-    events: broadcast::Sender<Progressed>,
     ack_timeout: Duration,
 ) {
     let mut register = Register::new(ack_timeout);
     let mut tag = 0u64;
     while let Some(job) = jobs.recv().await {
-        let Job::Exchange {
+        let Job {
             apdu,
-            request,
             deadline,
+            progress,
             reply,
         } = job;
+        let deadline = Instant::now() + deadline;
         // Aborts asked for before this exchange began are for the one before.
         while aborts.try_recv().is_ok() {}
         tag += 1;
         let result = drive(
             &mut link,
             &mut register,
-            apdu,
-            (tag, request),
+            (apdu, tag),
             deadline,
             &mut aborts,
-            &events,
+            &progress,
         )
         .await;
         // After a lost link or a deadline the connection's state is unknown: it ends.
@@ -207,11 +282,10 @@ fn std_now() -> std::time::Instant {
 async fn drive<L: Link>(
     link: &mut ZvtLink<L>,
     register: &mut Register,
-    apdu: Apdu,
-    (tag, request): (u64, RequestId),
+    (apdu, tag): (Apdu, u64),
     deadline: Instant,
     aborts: &mut mpsc::Receiver<()>,
-    events: &broadcast::Sender<Progressed>,
+    progress: &ProgressSink,
 ) -> Result<Exchange, ExchangeError> {
     let t = |e| ExchangeError::Transport(e);
     register.reset();
@@ -226,10 +300,7 @@ async fn drive<L: Link>(
         }
         while let Some(ev) = register.poll_event() {
             match ev {
-                RegisterEvent::Status { status, .. } => {
-                    // Nobody listening is fine.
-                    let _ = events.send(Progressed { request, status });
-                }
+                RegisterEvent::Status { status, .. } => progress.report(status),
                 RegisterEvent::Ended { how, .. } => {
                     // The acknowledgement of the exchange's last message goes first.
                     while let Some(out) = register.poll_transmit() {
@@ -258,12 +329,6 @@ async fn sleep_until_or_never(due: Option<Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
-}
-
-/// Where a [`ZvtClient`] is connected: the link's task.
-struct Connection {
-    jobs: mpsc::Sender<Job>,
-    aborts: mpsc::Sender<()>,
 }
 
 /// What a ZVT terminal is, learnt at registration.
@@ -383,8 +448,8 @@ impl fmt::Display for Unidentified {
 /// sent ([`Adapter::remembers_keys`] is false).
 ///
 /// `ZvtTerminal<J>` (an [`Engine`] over it) is what apps use: [`connect`].
-pub struct ZvtClient {
-    connection: Connection,
+pub struct ZvtClient<C = LinkConnection> {
+    connection: C,
     config: ZvtConfig,
     capabilities: Capabilities,
     registered: Registered,
@@ -412,7 +477,7 @@ pub async fn connect<L: Link + 'static, J: Journal>(
     ))
 }
 
-impl fmt::Debug for ZvtClient {
+impl<C> fmt::Debug for ZvtClient<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ZvtClient")
             .field("registered", &self.registered)
@@ -428,20 +493,16 @@ impl ZvtClient {
         framing: Framing,
         config: ZvtConfig,
     ) -> Result<Self, ConnectError> {
-        let (jobs_tx, jobs_rx) = mpsc::channel(4);
-        let (abort_tx, abort_rx) = mpsc::channel(4);
+        let connection = LinkConnection::spawn(ZvtLink::new(link, framing), config.ack_timeout);
+        Self::over(connection, config).await
+    }
+}
+
+impl<C: Connection> ZvtClient<C> {
+    /// Registers with the terminal over `connection` (`06 00` with the password, configuration
+    /// byte and currency) and learns its clock with a status enquiry.
+    pub async fn over(connection: C, config: ZvtConfig) -> Result<Self, ConnectError> {
         let (events, _) = broadcast::channel(64);
-        tokio::spawn(run(
-            ZvtLink::new(link, framing),
-            jobs_rx,
-            abort_rx,
-            events.clone(),
-            config.ack_timeout,
-        ));
-        let connection = Connection {
-            jobs: jobs_tx,
-            aborts: abort_tx,
-        };
         let registration = Command::Registration {
             password: config.password,
             config: config.config_byte,
@@ -456,7 +517,10 @@ impl ZvtClient {
         let ex = run_on(
             &connection,
             &registration,
-            RequestId::default(),
+            ProgressSink {
+                request: RequestId::default(),
+                events: events.clone(),
+            },
             config.registration_timeout,
         )
         .await
@@ -524,11 +588,11 @@ impl ZvtClient {
         // The terminal's clock (local time, no zone), to place its transactions on ours. A
         // terminal that does not answer or does not say keeps it unknown; recovery then learns
         // it from the journal, or leaves what it cannot place in doubt.
-        let asked_at = wall_clock().0 as i64;
+        let asked_at = (client.config.clock)().0 as i64;
         if let Ok(status) = client.status_enquiry(client.config.ack_timeout * 2).await
             && let Some(t) = status.local_time
         {
-            let now = (asked_at + wall_clock().0 as i64) / 2;
+            let now = (asked_at + (client.config.clock)().0 as i64) / 2;
             client.clock_offset = Some(t.0 as i64 - now);
         }
         Ok(client)
@@ -579,7 +643,11 @@ impl ZvtClient {
         command: &Command,
         deadline: Duration,
     ) -> Result<Exchange, ExchangeError> {
-        let result = run_on(&self.connection, command, self.next_request(), deadline).await;
+        let sink = ProgressSink {
+            request: self.next_request(),
+            events: self.events.clone(),
+        };
+        let result = run_on(&self.connection, command, sink, deadline).await;
         self.note(&result);
         result
     }
@@ -758,7 +826,7 @@ impl ZvtClient {
             fields,
             codes::outcome_with(code, self.config.host_codes),
             &ex.receipts(),
-            wall_clock(),
+            (self.config.clock)(),
         );
         r.receipts.iter_mut().for_each(|rc| rc.kind = r.kind);
         Ok(Some(r))
@@ -815,7 +883,7 @@ impl ZvtClient {
                 .flatten()
                 .and_then(|e| Some(e.result?.time.0 as i64 - e.updated.0 as i64))
         });
-        let now = wall_clock().0 as i64;
+        let now = (self.config.clock)().0 as i64;
         let (created, tolerance) = (entry.created.0 as i64, tolerance as i64);
         let at = last.time.0 as i64 - offset.unwrap_or(0);
         let amount_matches = entry.amount().is_none_or(|a| a.minor == last.amount.minor);
@@ -841,11 +909,11 @@ impl ZvtClient {
     }
 }
 
-/// Sends `command` on `connection` as request `request` and waits for the end of its exchange.
-async fn run_on(
-    connection: &Connection,
+/// Sends `command` on `connection` and waits for the end of its exchange.
+async fn run_on<C: Connection>(
+    connection: &C,
     command: &Command,
-    request: RequestId,
+    progress: ProgressSink,
     deadline: Duration,
 ) -> Result<Exchange, ExchangeError> {
     let apdu = command
@@ -853,15 +921,13 @@ async fn run_on(
         .map_err(|e| ExchangeError::Transport(TransportError::Codec(e)))?;
     let (reply, answer) = oneshot::channel();
     connection
-        .jobs
-        .send(Job::Exchange {
+        .submit(Job {
             apdu,
-            request,
-            deadline: Instant::now() + deadline,
+            deadline,
+            progress,
             reply,
         })
-        .await
-        .map_err(|_| ExchangeError::Closed)?;
+        .await?;
     answer.await.map_err(|_| ExchangeError::Closed)?
 }
 
@@ -891,7 +957,7 @@ fn call_error(e: ExchangeError) -> CallError<ExchangeError> {
     }
 }
 
-impl Adapter for ZvtClient {
+impl<C: Connection> Adapter for ZvtClient<C> {
     type Error = ExchangeError;
 
     fn capabilities(&self) -> &Capabilities {
@@ -927,15 +993,18 @@ impl Adapter for ZvtClient {
             }
         };
         let (reply, answer) = oneshot::channel();
-        let job = Job::Exchange {
+        let job = Job {
             apdu,
-            request: request_id,
-            deadline: Instant::now() + deadline,
+            deadline,
+            progress: ProgressSink {
+                request: request_id,
+                events: self.events.clone(),
+            },
             reply,
         };
-        if self.connection.jobs.send(job).await.is_err() {
+        if let Err(e) = self.connection.submit(job).await {
             self.closed.store(true, Ordering::Relaxed);
-            return Answer::NotSent(ExchangeError::Closed);
+            return Answer::NotSent(e);
         }
         exchange.sent();
         self.running.store(true, Ordering::Relaxed);
@@ -950,7 +1019,7 @@ impl Adapter for ZvtClient {
         self.running.store(false, Ordering::Relaxed);
         self.note(&outcome);
         match outcome {
-            Ok(ex) => match self.result_of(&request, &ex, wall_clock()) {
+            Ok(ex) => match self.result_of(&request, &ex, (self.config.clock)()) {
                 Some(result) => Answer::Result(result),
                 None => Answer::Lost {
                     reason: DoubtReason::Unreadable,
@@ -991,11 +1060,7 @@ impl Adapter for ZvtClient {
 
     async fn cancel(&self) -> Result<(), ExchangeError> {
         if self.running.load(Ordering::Relaxed) {
-            self.connection
-                .aborts
-                .send(())
-                .await
-                .map_err(|_| ExchangeError::Closed)?;
+            self.connection.abort().await?;
         }
         Ok(())
     }
@@ -1049,7 +1114,7 @@ impl Adapter for ZvtClient {
             Bmp::Amount(a) => Some(*a),
             _ => None,
         });
-        let now = wall_clock();
+        let now = (self.config.clock)();
         let status = match codes::outcome(code) {
             Outcome::Approved => Ok(()),
             Outcome::Failed(c) => Err(c),
@@ -1150,7 +1215,7 @@ impl Adapter for ZvtClient {
     }
 
     fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Relaxed) || self.connection.jobs.is_closed()
+        self.closed.load(Ordering::Relaxed) || self.connection.is_closed()
     }
 
     async fn close(self) {

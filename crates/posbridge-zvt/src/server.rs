@@ -116,19 +116,67 @@ pub fn plain_receipt(r: &Receipt) -> String {
 
 /// A finished money command, numbered the ZVT way.
 #[derive(Clone, Debug)]
-struct Done {
-    result: TransactionResult,
-    trace: u32,
-    receipt: u16,
+pub struct Done {
+    /// Its result.
+    pub result: TransactionResult,
+    /// Its trace number (`0B`).
+    pub trace: u32,
+    /// Its receipt number (`87`).
+    pub receipt: u16,
 }
 
-#[derive(Default)]
-struct State {
+/// A terminal's ZVT numbering: trace and receipt numbers, each transaction of the open batch by
+/// receipt number, and the last transaction (what a repeat receipt reports).
+#[derive(Debug, Default)]
+pub struct Ledger {
     last: Option<Done>,
     /// Receipt number -> the transaction and what it reserved or approved.
     receipts: HashMap<u16, (TransactionId, TransactionKind, u64)>,
     trace: u32,
     receipt: u16,
+}
+
+impl Ledger {
+    /// Numbers `result` and keeps it as the last transaction.
+    pub fn finish(&mut self, result: TransactionResult) -> Done {
+        self.trace = self.trace % 999_999 + 1;
+        self.receipt = self.receipt % 9_999 + 1;
+        let done = Done {
+            trace: self.trace,
+            receipt: self.receipt,
+            result,
+        };
+        let value = done.result.approved_minor;
+        self.receipts.insert(
+            done.receipt,
+            (done.result.transaction_id, done.result.kind, value),
+        );
+        self.last = Some(done.clone());
+        done
+    }
+
+    /// The last transaction.
+    pub fn last(&self) -> Option<&Done> {
+        self.last.as_ref()
+    }
+
+    /// The transaction with receipt number `receipt` (the last one when `None`): its id, kind
+    /// and the amount it approved or reserved.
+    pub fn original(&self, receipt: Option<u16>) -> Option<(TransactionId, TransactionKind, u64)> {
+        receipt
+            .or(self.last.as_ref().map(|d| d.receipt))
+            .and_then(|r| self.receipts.get(&r).copied())
+    }
+
+    /// The batch is closed: its receipt numbers refer to nothing any more.
+    pub fn close_batch(&mut self) {
+        self.receipts.clear();
+    }
+}
+
+#[derive(Default)]
+struct State {
+    ledger: Ledger,
     keys: u64,
     /// The register's configuration byte.
     config: u8,
@@ -274,12 +322,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
         let pw_ok = |p: u32| p == self.config.password;
         let cur_ok = |c: Option<u16>| c.is_none_or(|c| c == self.config.currency.code());
         let amount = |minor: u64| Amount::new(minor, self.config.currency);
-        let original = |receipt: Option<u16>| {
-            let s = lock(&self.state);
-            receipt
-                .or(s.last.as_ref().map(|d| d.receipt))
-                .and_then(|r| s.receipts.get(&r).copied())
-        };
+        let original = |receipt: Option<u16>| lock(&self.state).ledger.original(receipt);
         let money = match command {
             Command::Registration {
                 password, config, ..
@@ -378,7 +421,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             }
             Command::RepeatReceipt { password, .. } if pw_ok(password) => {
                 link.send(&Apdu::ack()).await?;
-                let last = lock(&self.state).last.clone();
+                let last = lock(&self.state).ledger.last().cloned();
                 return match last {
                     Some(done) => self.report(link, &done).await,
                     None => self.end_with(link, codes::FUNCTION_NOT_POSSIBLE).await,
@@ -410,11 +453,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
 
     /// The terminal id field (`29`, 8 BCD digits).
     fn tid_field(&self) -> Bmp {
-        Bmp::Other(
-            0x29,
-            bmp::bcd(u64::from(self.config.terminal_id % 100_000_000), 4)
-                .expect("8 digits fit 4 BCD bytes"),
-        )
+        tid_field(&self.config)
     }
 
     /// Ends the running command with an abort (`06 1E`) carrying result `code`.
@@ -445,8 +484,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     /// The terminal's local time (its clock, [`ServerConfig::clock_offset_secs`] off UTC) at
     /// `t`.
     fn local_time(&self, t: Timestamp) -> Timestamp {
-        let local = t.0 as i64 + self.config.clock_offset_secs * 1000;
-        Timestamp(local.max(0) as u64)
+        local_time(&self.config, t)
     }
 
     /// Sends `apdu` and waits for the register's `80 00` (passing on an abort meanwhile).
@@ -495,23 +533,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             let r = backend.execute(key, command, call).await;
             // Numbered and kept as the last transaction whether or not the register is still
             // there to hear it.
-            r.map(|result| {
-                let mut s = lock(&state);
-                s.trace = s.trace % 999_999 + 1;
-                s.receipt = s.receipt % 9_999 + 1;
-                let done = Done {
-                    trace: s.trace,
-                    receipt: s.receipt,
-                    result,
-                };
-                let value = done.result.approved_minor;
-                s.receipts.insert(
-                    done.receipt,
-                    (done.result.transaction_id, done.result.kind, value),
-                );
-                s.last = Some(done.clone());
-                done
-            })
+            r.map(|result| lock(&state).ledger.finish(result))
         });
         // The payment runs on its own from here: a cut connection does not stop it.
         self.abort_requested
@@ -575,76 +597,20 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
         }
     }
 
-    /// The status information of a finished transaction.
-    fn status_fields(&self, done: &Done) -> Vec<Bmp> {
-        let r = &done.result;
-        let (date, time) = codes::date_time(self.local_time(r.time));
-        let mut f = self.config.status_prefix.clone();
-        f.extend([
-            Bmp::Result(codes::result_code(r.outcome)),
-            Bmp::Amount(if r.outcome.is_approved() {
-                r.approved_minor
-            } else {
-                r.amount.minor
-            }),
-            Bmp::Currency(r.amount.currency.code()),
-            Bmp::Trace(done.trace),
-            Bmp::Time(time),
-            Bmp::Date(date),
-        ]);
-        if let Some(p) = &r.pan {
-            f.push(Bmp::Pan(p.to_string()));
-        }
-        f.push(self.tid_field());
-        if let Some(a) = &r.auth_code {
-            let mut v: Vec<u8> = a.bytes().take(8).collect();
-            v.resize(8, 0);
-            f.push(Bmp::Other(0x3B, v));
-        }
-        f.push(Bmp::Receipt(done.receipt));
-        if let Some(s) = &r.card_scheme {
-            f.push(Bmp::CardName(s.clone()));
-        }
-        f
-    }
-
     /// Status information, receipts as print lines (when the register prints), and the end:
     /// a completion when money moved or the register asked for nothing more, else an abort with
     /// the result code.
     async fn report<L: Link>(&self, link: &mut ZvtLink<L>, done: &Done) -> Result<(), ServeError> {
-        self.send_acked(link, &Command::StatusInformation(self.status_fields(done)))
-            .await?;
         let prints = lock(&self.state).config & 0x02 != 0;
-        if prints {
-            for receipt in &done.result.receipts {
-                self.print(link, &(self.config.render)(receipt)).await?;
-            }
+        for message in report(&self.config, done, prints) {
+            self.send_acked(link, &message).await?;
         }
-        let end = match done.result.outcome {
-            Outcome::Approved | Outcome::PartiallyApproved => {
-                Command::Completion(vec![self.tid_field()])
-            }
-            _ if self.config.decline_with_completion => Command::Completion(vec![self.tid_field()]),
-            o => Command::AbortFromTerminal {
-                result: codes::result_code(o),
-                extra: Vec::new(),
-            },
-        };
-        self.send_acked(link, &end).await
+        Ok(())
     }
 
     async fn print<L: Link>(&self, link: &mut ZvtLink<L>, text: &str) -> Result<(), ServeError> {
-        let lines: Vec<&str> = text.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
-            let attribute = if i + 1 == lines.len() { 0x80 } else { 0x00 };
-            self.send_acked(
-                link,
-                &Command::PrintLine {
-                    attribute,
-                    text: cp437(line),
-                },
-            )
-            .await?;
+        for line in print_lines(text) {
+            self.send_acked(link, &line).await?;
         }
         Ok(())
     }
@@ -668,7 +634,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 if lock(&self.state).config & 0x04 != 0 {
                     self.print(link, &eod_text(&s)).await?;
                 }
-                lock(&self.state).receipts.clear();
+                lock(&self.state).ledger.close_batch();
                 self.send_acked(link, &Command::Completion(Vec::new()))
                     .await
             }
@@ -703,6 +669,90 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             Bmp::Date(date),
         ]
     }
+}
+
+/// The terminal id field (`29`, 8 BCD digits).
+fn tid_field(config: &ServerConfig) -> Bmp {
+    Bmp::Other(
+        0x29,
+        bmp::bcd(u64::from(config.terminal_id % 100_000_000), 4).expect("8 digits fit 4 BCD bytes"),
+    )
+}
+
+/// The terminal's local time (its clock, [`ServerConfig::clock_offset_secs`] off UTC) at `t`.
+fn local_time(config: &ServerConfig, t: Timestamp) -> Timestamp {
+    let local = t.0 as i64 + config.clock_offset_secs * 1000;
+    Timestamp(local.max(0) as u64)
+}
+
+/// The status information of a finished transaction.
+pub fn status_fields(config: &ServerConfig, done: &Done) -> Vec<Bmp> {
+    let r = &done.result;
+    let (date, time) = codes::date_time(local_time(config, r.time));
+    let mut f = config.status_prefix.clone();
+    f.extend([
+        Bmp::Result(codes::result_code(r.outcome)),
+        Bmp::Amount(if r.outcome.is_approved() {
+            r.approved_minor
+        } else {
+            r.amount.minor
+        }),
+        Bmp::Currency(r.amount.currency.code()),
+        Bmp::Trace(done.trace),
+        Bmp::Time(time),
+        Bmp::Date(date),
+    ]);
+    if let Some(p) = &r.pan {
+        f.push(Bmp::Pan(p.to_string()));
+    }
+    f.push(tid_field(config));
+    if let Some(a) = &r.auth_code {
+        let mut v: Vec<u8> = a.bytes().take(8).collect();
+        v.resize(8, 0);
+        f.push(Bmp::Other(0x3B, v));
+    }
+    f.push(Bmp::Receipt(done.receipt));
+    if let Some(s) = &r.card_scheme {
+        f.push(Bmp::CardName(s.clone()));
+    }
+    f
+}
+
+/// The messages that report `done` to a register, in order: its status information, its
+/// receipts as print lines (when the register prints them), and the end — a completion when
+/// money moved (or [`ServerConfig::decline_with_completion`]), else an abort with the result
+/// code.
+pub fn report(config: &ServerConfig, done: &Done, prints: bool) -> Vec<Command> {
+    let mut out = vec![Command::StatusInformation(status_fields(config, done))];
+    if prints {
+        for receipt in &done.result.receipts {
+            out.extend(print_lines(&(config.render)(receipt)));
+        }
+    }
+    out.push(match done.result.outcome {
+        Outcome::Approved | Outcome::PartiallyApproved => {
+            Command::Completion(vec![tid_field(config)])
+        }
+        _ if config.decline_with_completion => Command::Completion(vec![tid_field(config)]),
+        o => Command::AbortFromTerminal {
+            result: codes::result_code(o),
+            extra: Vec::new(),
+        },
+    });
+    out
+}
+
+/// `text` as print lines (`06 D1`), the last one ending the receipt.
+pub fn print_lines(text: &str) -> Vec<Command> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| Command::PrintLine {
+            attribute: if i + 1 == lines.len() { 0x80 } else { 0x00 },
+            text: cp437(line),
+        })
+        .collect()
 }
 
 fn eod_text(s: &SettlementResult) -> String {
