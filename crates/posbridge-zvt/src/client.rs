@@ -174,6 +174,9 @@ impl ProgressSink {
 pub struct Job {
     /// The command, encoded.
     pub apdu: Apdu,
+    /// The idempotency key of the money command it carries (ZVT itself carries none: for logs,
+    /// and for the schedules to know which command a terminal took).
+    pub key: Option<IdempotencyKey>,
     /// How long the exchange may take, from when it is submitted.
     pub deadline: Duration,
     /// Where its intermediate states go.
@@ -242,6 +245,7 @@ async fn run<L: Link>(
     while let Some(job) = jobs.recv().await {
         let Job {
             apdu,
+            key: _,
             deadline,
             progress,
             reply,
@@ -458,7 +462,7 @@ pub struct ZvtClient<C = LinkConnection> {
     requests: AtomicU64,
     closed: AtomicBool,
     /// How far the terminal's clock is ahead of ours (ms), from its status enquiry at connect.
-    clock_offset: Option<i64>,
+    clock_offset: std::sync::Mutex<Option<i64>>,
 }
 
 /// A ZVT terminal with a journal: what an app takes money with ([`connect`]).
@@ -574,7 +578,7 @@ impl<C: Connection> ZvtClient<C> {
             max_frame_size: None,
             features: FeatureSet::EMPTY,
         };
-        let mut client = Self {
+        let client = Self {
             connection,
             config,
             capabilities,
@@ -583,19 +587,28 @@ impl<C: Connection> ZvtClient<C> {
             running: AtomicBool::new(false),
             requests: AtomicU64::new(1),
             closed: AtomicBool::new(false),
-            clock_offset: None,
+            clock_offset: std::sync::Mutex::new(None),
         };
         // The terminal's clock (local time, no zone), to place its transactions on ours. A
-        // terminal that does not answer or does not say keeps it unknown; recovery then learns
-        // it from the journal, or leaves what it cannot place in doubt.
-        let asked_at = (client.config.clock)().0 as i64;
-        if let Ok(status) = client.status_enquiry(client.config.ack_timeout * 2).await
-            && let Some(t) = status.local_time
-        {
-            let now = (asked_at + (client.config.clock)().0 as i64) / 2;
-            client.clock_offset = Some(t.0 as i64 - now);
-        }
+        // terminal that does not answer or does not say keeps it unknown; recovery asks again,
+        // learns it from the journal, or leaves what it cannot place in doubt.
+        client.learn_clock().await;
         Ok(client)
+    }
+
+    /// Asks the terminal its clock (a status enquiry) and keeps how far it is ahead of ours;
+    /// `None` when it does not answer or does not say.
+    async fn learn_clock(&self) -> Option<i64> {
+        let asked_at = (self.config.clock)().0 as i64;
+        let status = self
+            .status_enquiry(self.config.ack_timeout * 2)
+            .await
+            .ok()?;
+        let t = status.local_time?;
+        let now = (asked_at + (self.config.clock)().0 as i64) / 2;
+        let offset = t.0 as i64 - now;
+        *self.clock_offset.lock().unwrap_or_else(|p| p.into_inner()) = Some(offset);
+        Some(offset)
     }
 
     /// Asks the terminal how it is (`05 01`): its software version, status byte, terminal id
@@ -623,7 +636,7 @@ impl<C: Connection> ZvtClient<C> {
 
     /// How far the terminal's clock is ahead of ours (ms), if its status enquiry said.
     pub fn clock_offset(&self) -> Option<i64> {
-        self.clock_offset
+        *self.clock_offset.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// What the terminal said at registration.
@@ -853,6 +866,16 @@ impl<C: Connection> ZvtClient<C> {
             Err(e) => return Err(e),
         };
         let tolerance = self.config.clock_tolerance.as_millis() as u64;
+        // The schedules' mutant `stale_last` (built with `--cfg posbridge_mutant="stale_last"`):
+        // a recovery that takes whatever last transaction has the command's amount for its
+        // result. The ZVT schedules must catch it.
+        if cfg!(posbridge_mutant = "stale_last")
+            && entry.amount().is_none_or(|a| a.minor == last.amount.minor)
+        {
+            let mut last = last;
+            last.amount = entry.amount().unwrap_or(last.amount);
+            return Ok(Resolution::Done(last));
+        }
         // Recorded already for another command: the terminal's last transaction is that one.
         if let Ok(Some(other)) = records.by_transaction(&last.transaction_id)
             && other.key() != key
@@ -870,7 +893,12 @@ impl<C: Connection> ZvtClient<C> {
         // from the newest result of it recorded in its own call (the terminal's time of the
         // transaction against when it was journaled, seconds apart).
         let terminal = self.capabilities.terminal_id;
-        let offset = self.clock_offset.or_else(|| {
+        // Not known since connect (its status enquiry went unanswered): asked again first.
+        let asked = match self.clock_offset() {
+            Some(o) => Some(o),
+            None => self.learn_clock().await,
+        };
+        let offset = asked.or_else(|| {
             records
                 .newest(|e| {
                     e.terminal == terminal
@@ -889,7 +917,11 @@ impl<C: Connection> ZvtClient<C> {
         let amount_matches = entry.amount().is_none_or(|a| a.minor == last.amount.minor);
         let unknown = |u| Ok(Resolution::Unknown(ExchangeError::Unidentified(u)));
         if at > now + tolerance {
-            return unknown(Unidentified::TimeDoesNotFit);
+            return unknown(match offset {
+                Some(_) => Unidentified::TimeDoesNotFit,
+                // Read as if it kept our time, it is ahead of us: it does not.
+                None => Unidentified::ClockUnknown,
+            });
         }
         if at + tolerance < created {
             // Older than the command — a finding only when the terminal's clock is known:
@@ -923,6 +955,7 @@ async fn run_on<C: Connection>(
     connection
         .submit(Job {
             apdu,
+            key: None,
             deadline,
             progress,
             reply,
@@ -995,6 +1028,7 @@ impl<C: Connection> Adapter for ZvtClient<C> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             apdu,
+            key: Some(request.idempotency_key),
             deadline,
             progress: ProgressSink {
                 request: request_id,

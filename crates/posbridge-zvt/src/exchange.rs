@@ -185,6 +185,8 @@ pub struct Register {
     events: VecDeque<RegisterEvent>,
     /// Messages that came while no exchange ran (a late answer to an exchange given up).
     strays: u64,
+    /// The message that ended the exchange before (see [`handle_apdu`](Self::handle_apdu)).
+    last_end: Option<Apdu>,
 }
 
 impl Register {
@@ -196,6 +198,7 @@ impl Register {
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             strays: 0,
+            last_end: None,
         }
     }
 
@@ -273,6 +276,14 @@ impl Register {
     }
 
     /// Takes in an APDU from the terminal.
+    ///
+    /// On a serial line a frame whose `ACK` was lost is sent again and arrives twice, and the
+    /// copy of the message that ended an exchange can arrive after the next command left —
+    /// always before the terminal's answer to it, since the terminal's line sends one frame at
+    /// a time. So while the register waits for that answer, a message equal to the one that
+    /// ended the exchange before is that copy, not the answer: it is ignored. (Were it a real
+    /// answer — the same refusal twice in a row — the command is left without an
+    /// acknowledgement, in doubt, never misread.)
     pub fn handle_apdu(&mut self, apdu: Apdu, now: Instant) {
         let _ = now;
         let Some(r) = self.running.as_mut() else {
@@ -280,6 +291,10 @@ impl Register {
             return;
         };
         if let Phase::AwaitAck(_) = r.phase {
+            if self.last_end.as_ref() == Some(&apdu) {
+                self.strays += 1;
+                return;
+            }
             match apdu.code() {
                 [0x80, 0x00] => {
                     r.phase = Phase::Working;
@@ -289,11 +304,15 @@ impl Register {
                     }
                     if r.ack_only {
                         let out = std::mem::take(&mut r.out);
+                        self.last_end = Some(apdu);
                         self.end(Ended::Done(out));
                     }
                     return;
                 }
-                [0x84, code] => return self.end(Ended::Refused(code)),
+                [0x84, code] => {
+                    self.last_end = Some(apdu);
+                    return self.end(Ended::Refused(code));
+                }
                 // A terminal that skips the acknowledgement and starts at once.
                 _ => r.phase = Phase::Working,
             }
@@ -324,12 +343,14 @@ impl Register {
             Ok(Command::Completion(f)) => {
                 let mut out = std::mem::take(&mut r.out);
                 out.completion = Some(f);
-                out.completion_data = Some(apdu.data);
+                out.completion_data = Some(apdu.data.clone());
+                self.last_end = Some(apdu);
                 self.end(Ended::Done(out));
             }
             Ok(Command::AbortFromTerminal { result, .. }) => {
                 let mut out = std::mem::take(&mut r.out);
                 out.aborted = Some(result);
+                self.last_end = Some(apdu);
                 self.end(Ended::Done(out));
             }
             _ => r.out.other.push(apdu),
@@ -407,6 +428,9 @@ pub struct Terminal {
     awaiting: Option<Instant>,
     /// Handed out, waiting for `80 00`, not yet given a deadline.
     armed: bool,
+    /// The last message of the running command is queued: once it is acknowledged the command
+    /// is over.
+    ending: bool,
     outbox: VecDeque<Apdu>,
     transmit: VecDeque<Apdu>,
     events: VecDeque<TerminalEvent>,
@@ -422,6 +446,7 @@ impl Terminal {
             busy: false,
             awaiting: None,
             armed: false,
+            ending: false,
             outbox: VecDeque::new(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -453,6 +478,11 @@ impl Terminal {
                 if self.awaiting.take().is_some() {
                     self.events.push_back(TerminalEvent::Acknowledged);
                     self.next(now);
+                    if self.ending && !self.armed {
+                        // The last message is acknowledged: the next command may come.
+                        self.ending = false;
+                        self.busy = false;
+                    }
                 }
             }
             // A register's refusal of our message is no acknowledgement: T3 runs on.
@@ -494,6 +524,13 @@ impl Terminal {
         }
     }
 
+    /// Sends `message` as the last of the running command: once the register acknowledges it,
+    /// the command is over and the next may come (no [`finish`](Self::finish) needed).
+    pub fn end(&mut self, message: Apdu, now: Instant) {
+        self.ending = true;
+        self.send(message, now);
+    }
+
     fn next(&mut self, _now: Instant) {
         if let Some(m) = self.outbox.pop_front() {
             self.transmit.push_back(m);
@@ -505,6 +542,7 @@ impl Terminal {
     /// command may come.
     pub fn finish(&mut self) {
         self.busy = false;
+        self.ending = false;
     }
 
     /// The message sent last reached the register (a serial line acknowledged its frame) at
@@ -542,6 +580,7 @@ impl Terminal {
             self.awaiting = None;
             self.outbox.clear();
             self.busy = false;
+            self.ending = false;
             self.events.push_back(TerminalEvent::NoAcknowledgement);
         }
     }
@@ -681,6 +720,41 @@ mod tests {
         assert!(matches!(
             reg.poll_event(),
             Some(RegisterEvent::Ended { how: Ended::Done(ex), .. }) if ex.aborted == Some(0x6C)
+        ));
+    }
+
+    /// Found by the ZVT schedules: on a serial line the terminal sent its abort (`06 1E`) of a
+    /// declined payment again (the register's `ACK` was lost), and the copy arrived after the
+    /// next sale left; it was read as that sale's decline, and the sale — which the terminal
+    /// then ran and approved — was journaled declined, its approval booked to the sale after.
+    #[test]
+    fn a_repeated_end_of_the_exchange_before_is_not_the_answer_to_the_next_command() {
+        let now = Instant::now();
+        let mut reg = Register::new(T3);
+        let declined = Command::AbortFromTerminal {
+            result: 0x33,
+            extra: Vec::new(),
+        }
+        .to_apdu()
+        .unwrap();
+        reg.start(sale(), 1, now, now + Duration::from_secs(60))
+            .unwrap();
+        reg.handle_apdu(Apdu::ack(), now);
+        reg.handle_apdu(declined.clone(), now);
+        assert!(matches!(
+            reg.poll_event(),
+            Some(RegisterEvent::Ended { tag: 1, how: Ended::Done(ex) }) if ex.aborted == Some(0x33)
+        ));
+        reg.start(sale(), 2, now, now + Duration::from_secs(60))
+            .unwrap();
+        reg.handle_apdu(declined, now);
+        assert_eq!(reg.poll_event(), None, "the copy is not the answer");
+        assert_eq!(reg.strays(), 1);
+        reg.handle_apdu(Apdu::ack(), now);
+        reg.handle_apdu(Command::Completion(Vec::new()).to_apdu().unwrap(), now);
+        assert!(matches!(
+            reg.poll_event(),
+            Some(RegisterEvent::Ended { tag: 2, how: Ended::Done(ex) }) if ex.completion.is_some()
         ));
     }
 
