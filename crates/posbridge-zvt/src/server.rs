@@ -21,6 +21,7 @@ use posbridge_wire::{
 
 use crate::bmp::{self, Bmp};
 use crate::codes;
+use crate::exchange::{Terminal, TerminalEvent};
 use crate::transport::{TransportError, ZvtLink};
 use crate::{Apdu, Command, amount_of, receipt_of};
 
@@ -193,6 +194,130 @@ pub struct ZvtServer<T> {
     abort_requested: std::sync::atomic::AtomicBool,
 }
 
+/// The terminal's side of one connection: the sans-IO [`Terminal`] exchange driven over the
+/// link (T3 for each message, the register's abort answered and noted, commands sent again
+/// while one runs ignored).
+struct Side<L> {
+    link: ZvtLink<L>,
+    term: Terminal,
+    /// The register asked to abort the running command.
+    abort: bool,
+}
+
+fn std_now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl<L: Link> Side<L> {
+    fn new(link: ZvtLink<L>, ack_timeout: Duration) -> Self {
+        Self {
+            link,
+            term: Terminal::new(ack_timeout),
+            abort: false,
+        }
+    }
+
+    /// Sends what the exchange has to send.
+    async fn flush(&mut self) -> Result<(), TransportError> {
+        while let Some(a) = self.term.poll_transmit(std_now()) {
+            let awaited = !matches!(a.code(), [0x80, 0x00] | [0x84, _]);
+            self.link.send(&a).await?;
+            if awaited {
+                // T3 counts from when it reached the register (a serial line's ACK).
+                self.term.delivered(std_now());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one APDU into the exchange (cancel-safe: the link keeps what it read).
+    async fn pump(&mut self) -> Result<(), TransportError> {
+        let a = self.link.recv().await?;
+        self.term.handle_apdu(a, std_now());
+        self.note_events();
+        Ok(())
+    }
+
+    /// Notes an abort asked for; other events need no action here.
+    fn note_events(&mut self) -> Option<TerminalEvent> {
+        while let Some(ev) = self.term.poll_event() {
+            match ev {
+                TerminalEvent::AbortRequested => self.abort = true,
+                other => return Some(other),
+            }
+        }
+        None
+    }
+
+    /// The next command from the register.
+    async fn command(&mut self) -> Result<Apdu, TransportError> {
+        loop {
+            self.flush().await?;
+            while let Some(ev) = self.note_events() {
+                if let TerminalEvent::Command(a) = ev {
+                    return Ok(a);
+                }
+            }
+            let a = self.link.recv().await?;
+            self.term.handle_apdu(a, std_now());
+        }
+    }
+
+    /// Takes the command on (`80 00`).
+    async fn ack(&mut self) -> Result<(), TransportError> {
+        self.term.accept();
+        self.flush().await
+    }
+
+    /// Refuses the command (`84 code`).
+    async fn nak(&mut self, code: u8) -> Result<(), TransportError> {
+        self.term.refuse(code);
+        self.flush().await
+    }
+
+    /// Answers a command that needs only `80 00`.
+    async fn acknowledge_only(&mut self) -> Result<(), TransportError> {
+        self.term.acknowledge_only();
+        self.flush().await
+    }
+
+    /// Sends `apdu` and waits for the register's `80 00` within T3.
+    async fn send_acked(&mut self, apdu: Apdu) -> Result<(), ServeError> {
+        self.term.send(apdu, std_now());
+        loop {
+            self.flush().await?;
+            while let Some(ev) = self.note_events() {
+                match ev {
+                    TerminalEvent::Acknowledged => return Ok(()),
+                    TerminalEvent::NoAcknowledgement => return Err(ServeError::NoAcknowledgement),
+                    _ => {}
+                }
+            }
+            let due = self.term.poll_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                r = self.link.recv() => self.term.handle_apdu(r?, std_now()),
+                () = async {
+                    match due {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => self.term.handle_timeout(std_now()),
+            }
+        }
+    }
+
+    /// Whether the register asked to abort since the last call.
+    fn take_abort(&mut self) -> bool {
+        std::mem::take(&mut self.abort)
+    }
+
+    /// The command's exchange is over.
+    fn finish(&mut self) {
+        self.term.finish();
+        self.abort = false;
+    }
+}
+
 /// How often an abort is passed on again while the payment runs.
 const ABORT_RETRY: Duration = Duration::from_millis(250);
 
@@ -303,20 +428,23 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     }
 
     /// Serves one register on `link` until it disconnects.
-    pub async fn serve<L: Link>(&self, mut link: ZvtLink<L>) -> Result<(), ServeError> {
+    pub async fn serve<L: Link>(&self, link: ZvtLink<L>) -> Result<(), ServeError> {
+        let mut side = Side::new(link, self.config.ack_timeout);
         loop {
-            let apdu = match link.recv().await {
+            let apdu = match side.command().await {
                 Ok(a) => a,
                 Err(TransportError::Link(_)) => return Ok(()),
                 Err(e) => return Err(e.into()),
             };
-            self.handle(&mut link, &apdu).await?;
+            self.handle(&mut side, &apdu).await?;
+            // The command's exchange is over: the next may come.
+            side.finish();
         }
     }
 
-    async fn handle<L: Link>(&self, link: &mut ZvtLink<L>, apdu: &Apdu) -> Result<(), ServeError> {
+    async fn handle<L: Link>(&self, link: &mut Side<L>, apdu: &Apdu) -> Result<(), ServeError> {
         let Ok(command) = Command::from_apdu(apdu) else {
-            link.send(&Apdu::nak(codes::FUNCTION_NOT_POSSIBLE)).await?;
+            link.nak(codes::FUNCTION_NOT_POSSIBLE).await?;
             return Ok(());
         };
         let pw_ok = |p: u32| p == self.config.password;
@@ -328,11 +456,11 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 password, config, ..
             } => {
                 if !pw_ok(password) {
-                    link.send(&Apdu::nak(codes::FUNCTION_NOT_POSSIBLE)).await?;
+                    link.nak(codes::FUNCTION_NOT_POSSIBLE).await?;
                     return Ok(());
                 }
                 lock(&self.state).config = config;
-                link.send(&Apdu::ack()).await?;
+                link.ack().await?;
                 let done = Command::Completion(vec![
                     Bmp::Other(0x19, vec![0x00]),
                     self.tid_field(),
@@ -397,13 +525,13 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 _ => return self.refuse(link, codes::PREAUTH_INCORRECT).await,
             },
             Command::EndOfDay { password, .. } if pw_ok(password) => {
-                link.send(&Apdu::ack()).await?;
+                link.ack().await?;
                 return self.end_of_day(link).await;
             }
             // Answered as the specification and real terminals do: a completion with the
             // software version, the status byte and a TLV container (terminal id, clock).
             Command::StatusEnquiry { .. } => {
-                link.send(&Apdu::ack()).await?;
+                link.ack().await?;
                 let status = crate::TerminalStatus {
                     software_version: self.config.software_version.clone(),
                     status: 0,
@@ -420,7 +548,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                     .await;
             }
             Command::RepeatReceipt { password, .. } if pw_ok(password) => {
-                link.send(&Apdu::ack()).await?;
+                link.ack().await?;
                 let last = lock(&self.state).ledger.last().cloned();
                 return match last {
                     Some(done) => self.report(link, &done).await,
@@ -428,7 +556,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 };
             }
             Command::LogOff | Command::Abort => {
-                link.send(&Apdu::ack()).await?;
+                link.acknowledge_only().await?;
                 return Ok(());
             }
             Command::Authorization { .. }
@@ -437,17 +565,17 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 return self.refuse(link, codes::CURRENCY_NOT_APPLICABLE).await;
             }
             _ => {
-                link.send(&Apdu::nak(codes::FUNCTION_NOT_POSSIBLE)).await?;
+                link.nak(codes::FUNCTION_NOT_POSSIBLE).await?;
                 return Ok(());
             }
         };
-        link.send(&Apdu::ack()).await?;
+        link.ack().await?;
         self.payment(link, money).await
     }
 
     /// Acknowledges, then ends the command with an abort carrying `code`.
-    async fn refuse<L: Link>(&self, link: &mut ZvtLink<L>, code: u8) -> Result<(), ServeError> {
-        link.send(&Apdu::ack()).await?;
+    async fn refuse<L: Link>(&self, link: &mut Side<L>, code: u8) -> Result<(), ServeError> {
+        link.ack().await?;
         self.end_with(link, code).await
     }
 
@@ -457,7 +585,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     }
 
     /// Ends the running command with an abort (`06 1E`) carrying result `code`.
-    async fn end_with<L: Link>(&self, link: &mut ZvtLink<L>, code: u8) -> Result<(), ServeError> {
+    async fn end_with<L: Link>(&self, link: &mut Side<L>, code: u8) -> Result<(), ServeError> {
         self.send_acked(
             link,
             &Command::AbortFromTerminal {
@@ -472,7 +600,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     /// sends meanwhile is passed to the terminal behind.
     async fn send_acked<L: Link>(
         &self,
-        link: &mut ZvtLink<L>,
+        link: &mut Side<L>,
         command: &Command,
     ) -> Result<(), ServeError> {
         let apdu = command
@@ -490,32 +618,20 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     /// Sends `apdu` and waits for the register's `80 00` (passing on an abort meanwhile).
     async fn send_acked_apdu<L: Link>(
         &self,
-        link: &mut ZvtLink<L>,
+        link: &mut Side<L>,
         apdu: Apdu,
     ) -> Result<(), ServeError> {
-        link.send(&apdu).await?;
-        let wait = async {
-            loop {
-                let a = link.recv().await?;
-                match a.code() {
-                    [0x80, 0x00] => return Ok::<_, TransportError>(()),
-                    [0x06, 0xB0] => {
-                        self.abort();
-                        let _ = self.backend.cancel().await;
-                    }
-                    _ => {}
-                }
-            }
-        };
-        match tokio::time::timeout(self.config.ack_timeout, wait).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(ServeError::NoAcknowledgement),
+        let acknowledged = link.send_acked(apdu).await;
+        if link.take_abort() {
+            self.abort();
+            let _ = self.backend.cancel().await;
         }
+        acknowledged
     }
 
     async fn payment<L: Link>(
         &self,
-        link: &mut ZvtLink<L>,
+        link: &mut Side<L>,
         command: TransactionCommand,
     ) -> Result<(), ServeError> {
         let key = self.next_key();
@@ -561,10 +677,12 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                     }
                 }
                 r = &mut task => break r,
-                a = link.recv() => {
-                    // The register may abort while the terminal is working.
-                    if a?.code() == [0x06, 0xB0] {
-                        link.send(&Apdu::ack()).await?;
+                r = link.pump() => {
+                    r?;
+                    // The register may abort while the terminal is working (the exchange
+                    // answers it `80 00`).
+                    link.flush().await?;
+                    if link.take_abort() {
                         self.abort();
                         let _ = self.backend.cancel().await;
                     }
@@ -600,7 +718,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     /// Status information, receipts as print lines (when the register prints), and the end:
     /// a completion when money moved or the register asked for nothing more, else an abort with
     /// the result code.
-    async fn report<L: Link>(&self, link: &mut ZvtLink<L>, done: &Done) -> Result<(), ServeError> {
+    async fn report<L: Link>(&self, link: &mut Side<L>, done: &Done) -> Result<(), ServeError> {
         let prints = lock(&self.state).config & 0x02 != 0;
         for message in report(&self.config, done, prints) {
             self.send_acked(link, &message).await?;
@@ -608,14 +726,14 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
         Ok(())
     }
 
-    async fn print<L: Link>(&self, link: &mut ZvtLink<L>, text: &str) -> Result<(), ServeError> {
+    async fn print<L: Link>(&self, link: &mut Side<L>, text: &str) -> Result<(), ServeError> {
         for line in print_lines(text) {
             self.send_acked(link, &line).await?;
         }
         Ok(())
     }
 
-    async fn end_of_day<L: Link>(&self, link: &mut ZvtLink<L>) -> Result<(), ServeError> {
+    async fn end_of_day<L: Link>(&self, link: &mut Side<L>) -> Result<(), ServeError> {
         let key = self.next_key();
         let settled = self
             .backend
