@@ -17,8 +17,8 @@ use posbridge_session::harness::hello;
 use posbridge_session::{
     ClientSecurity, PairingRegistry, SessionConfig, TerminalContext, TerminalSession,
 };
-use posbridge_wire::{Credential, OperatorAuth, OperatorSecret};
-use posbridge_zvt::server::{Faults, ServerConfig, ZvtServer};
+use posbridge_wire::{Credential, OperatorAuth, OperatorSecret, PaymentMethod};
+use posbridge_zvt::server::{Faults, PresentedCard, ServerConfig, ZvtServer};
 
 use crate::{Fault, FaultAction, Simulator, TerminalProfile};
 
@@ -115,6 +115,16 @@ pub fn server(
         Arc::new(backend),
         ServerConfig {
             terminal_id: tid,
+            // The simulator's test card lies on the reader (a Visa card: ZVT card type 10).
+            presented_card: config.presented_card.clone().or_else(|| {
+                let card = crate::cards::TestCard::for_method(PaymentMethod::Chip, 0);
+                Some(PresentedCard {
+                    pan: card.pan,
+                    expiry: 2912,
+                    card_type: 10,
+                    name: card.label.into(),
+                })
+            }),
             operator: Some(OperatorAuth {
                 operator_id: OPERATOR.into(),
                 credential: Credential::Pin(

@@ -666,3 +666,106 @@ async fn a_host_code_is_read_only_with_the_acquirer_s_table() {
         Outcome::Declined(DeclineReason::INSUFFICIENT_FUNDS)
     );
 }
+
+/// Read card (`06 C0`), diagnosis (`06 70`), initialisation (`06 93`), print system
+/// configuration (`06 1A`) and set terminal ID (`06 1B`) are answered as a terminal does (they
+/// used to get `84 83`, command not possible).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_administration_commands_and_read_card_are_answered_as_a_terminal_does() {
+    use posbridge_zvt::Command;
+    use posbridge_zvt::bmp::{Bmp, bcd};
+
+    let bed = Bed::new(Vec::new(), Latency::INSTANT).await;
+    let t = bed.register(Framing::Serial, MemoryJournal::new()).await;
+    let client = t.adapter();
+
+    let card = client.read_card(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        card.pan.map(|p| p.to_string()).as_deref(),
+        Some("411111******1111")
+    );
+    assert_eq!(card.expiry, Some(2912));
+    assert_eq!(card.card_type, Some(10));
+    assert_eq!(card.name.as_deref(), Some("VISA CREDIT"));
+
+    let diagnosis = client.diagnosis(Duration::from_secs(10)).await.unwrap();
+    assert!(diagnosis.ok, "{diagnosis:?}");
+    assert!(
+        diagnosis
+            .lines
+            .iter()
+            .any(|l| l.contains("HOST CONNECTION OK")),
+        "{diagnosis:?}"
+    );
+
+    for command in [
+        Command::Initialisation {
+            password: 0,
+            extra: Vec::new(),
+        },
+        Command::PrintSystemConfiguration {
+            password: 0,
+            extra: Vec::new(),
+        },
+    ] {
+        let ex = client
+            .run_command(&command, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(ex.completion.is_some(), "{command:?}: {ex:?}");
+        assert_eq!(ex.aborted, None);
+    }
+    let config = client
+        .run_command(
+            &Command::PrintSystemConfiguration {
+                password: 0,
+                extra: Vec::new(),
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(
+        config
+            .receipts()
+            .concat()
+            .iter()
+            .any(|l| l.contains("Terminal ID 52500038")),
+        "{config:?}"
+    );
+
+    // A wrong password is refused before anything happens.
+    let refused = client
+        .run_command(
+            &Command::Initialisation {
+                password: 123_456,
+                extra: Vec::new(),
+            },
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(posbridge_zvt::client::ExchangeError::Refused(0x83))
+        ),
+        "{refused:?}"
+    );
+
+    let set = client
+        .run_command(
+            &Command::SetTerminalId {
+                password: 0,
+                extra: vec![Bmp::Other(0x29, bcd(61_234_567, 4).unwrap())],
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(set.completion.is_some(), "{set:?}");
+    let status = client
+        .status_enquiry(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(status.terminal_id, Some(61_234_567));
+}

@@ -346,6 +346,34 @@ pub struct Registered {
     pub status: Option<u8>,
 }
 
+/// A card as the terminal read it ([`ZvtClient::read_card`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CardRead {
+    /// The card number, masked (first six and last four at most).
+    pub pan: Option<MaskedPan>,
+    /// The expiry, `YYMM`.
+    pub expiry: Option<u16>,
+    /// The ZVT card type (BMP `8A`).
+    pub card_type: Option<u8>,
+    /// The card's name.
+    pub name: Option<String>,
+    /// Every field of the status information, as it came.
+    pub fields: Vec<Bmp>,
+}
+
+/// What a diagnosis found ([`ZvtClient::diagnosis`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Diagnosis {
+    /// Whether the terminal reports success (result `00`).
+    pub ok: bool,
+    /// Its result code.
+    pub result: u8,
+    /// What it printed.
+    pub lines: Vec<String>,
+}
+
 /// Why [`ZvtClient::connect`] failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -632,6 +660,80 @@ impl<C: Connection> ZvtClient<C> {
         let data = ex.completion_data.ok_or(ExchangeError::NoResultCode)?;
         crate::TerminalStatus::parse(&data)
             .map_err(|e| ExchangeError::Transport(TransportError::Codec(e)))
+    }
+
+    /// Reads the card presented within `timeout` (`06 C0`), without a payment: its masked
+    /// number, expiry, type and name (a charger or a loyalty till identifies customers so).
+    /// No card in time: [`ExchangeError::Refused`] with the terminal's result code (`6C`).
+    pub async fn read_card(&self, timeout: Duration) -> Result<CardRead, ExchangeError> {
+        let secs = timeout.as_secs().clamp(1, 255) as u8;
+        let ex = self
+            .run_command(
+                &Command::ReadCard {
+                    timeout: secs,
+                    extra: Vec::new(),
+                },
+                // The terminal's own timeout, then T3 for its answer to arrive.
+                timeout + self.config.ack_timeout,
+            )
+            .await?;
+        if let Some(code) = ex.aborted {
+            return Err(ExchangeError::Refused(code));
+        }
+        let fields = ex
+            .status
+            .last()
+            .cloned()
+            .ok_or(ExchangeError::NoResultCode)?;
+        match result_code_of(&fields) {
+            Some(codes::SUCCESS) | None if !fields.is_empty() => {}
+            Some(code) => return Err(ExchangeError::Refused(code)),
+            None => return Err(ExchangeError::NoResultCode),
+        }
+        Ok(CardRead {
+            pan: first(&fields, |f| match f {
+                Bmp::Pan(p) => MaskedPan::parse(p).ok().or_else(|| MaskedPan::mask(p).ok()),
+                _ => None,
+            }),
+            expiry: first(&fields, |f| match f {
+                Bmp::Other(0x0E, v) => crate::bmp::from_bcd(v).ok().map(|n| n as u16),
+                _ => None,
+            }),
+            card_type: first(&fields, |f| match f {
+                Bmp::CardType(t) => Some(*t),
+                _ => None,
+            }),
+            name: first(&fields, |f| match f {
+                Bmp::CardName(n) => Some(
+                    n.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                        .to_string(),
+                ),
+                _ => None,
+            })
+            .filter(|n| !n.is_empty()),
+            fields,
+        })
+    }
+
+    /// Asks the terminal to check its host connection (`06 70`): its result code and what it
+    /// printed.
+    pub async fn diagnosis(&self, deadline: Duration) -> Result<Diagnosis, ExchangeError> {
+        let ex = self
+            .run_command(&Command::Diagnosis(Vec::new()), deadline)
+            .await?;
+        let result = ex
+            .status
+            .last()
+            .and_then(|f| result_code_of(f))
+            .or(ex.aborted)
+            // A completion alone: done without a word.
+            .or(ex.completion.as_ref().map(|_| codes::SUCCESS))
+            .ok_or(ExchangeError::NoResultCode)?;
+        Ok(Diagnosis {
+            ok: result == codes::SUCCESS,
+            result,
+            lines: ex.receipts().concat(),
+        })
     }
 
     /// How far the terminal's clock is ahead of ours (ms), if its status enquiry said.

@@ -91,6 +91,37 @@ pub enum Command {
         /// Fields this type does not model, in the order they came (kept, never dropped).
         extra: Vec<Bmp>,
     },
+    /// `06 C0` Read card: the terminal waits up to `timeout` seconds for a card and reports its
+    /// data (card type, masked number, expiry) in a status information, without a payment.
+    ReadCard {
+        /// Seconds to wait for a card (binary; 0: the terminal's default).
+        timeout: u8,
+        /// Fields this type does not model (payment type `19`, TLV `06`), kept as they came.
+        extra: Vec<Bmp>,
+    },
+    /// `06 70` Diagnosis: the terminal checks its connection to the host.
+    Diagnosis(Vec<Bmp>),
+    /// `06 93` Initialisation: the terminal loads its parameters from the host.
+    Initialisation {
+        /// The password.
+        password: u32,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
+    },
+    /// `06 1A` Print system configuration.
+    PrintSystemConfiguration {
+        /// The password.
+        password: u32,
+        /// Fields this type does not model, in the order they came (kept, never dropped).
+        extra: Vec<Bmp>,
+    },
+    /// `06 1B` Set terminal ID: the new id travels as BMP `29` among `extra`.
+    SetTerminalId {
+        /// The password.
+        password: u32,
+        /// Fields (the terminal id `29`), in the order they came.
+        extra: Vec<Bmp>,
+    },
     /// `04 FF` Intermediate status (what the terminal shows: insert card, enter PIN, ...).
     IntermediateStatus {
         /// The status code.
@@ -267,6 +298,21 @@ impl Command {
                 Apdu::new(0x06, 0x50, with_password(pw(*password)?, extra)?)
             }
             Self::Abort => Apdu::new(0x06, 0xB0, Vec::new()),
+            Self::ReadCard { timeout, extra } => {
+                let mut d = vec![*timeout];
+                d.extend(bmp::encode(extra)?);
+                Apdu::new(0x06, 0xC0, d)
+            }
+            Self::Diagnosis(f) => Apdu::new(0x06, 0x70, bmp::encode(f)?),
+            Self::Initialisation { password, extra } => {
+                Apdu::new(0x06, 0x93, with_password(pw(*password)?, extra)?)
+            }
+            Self::PrintSystemConfiguration { password, extra } => {
+                Apdu::new(0x06, 0x1A, with_password(pw(*password)?, extra)?)
+            }
+            Self::SetTerminalId { password, extra } => {
+                Apdu::new(0x06, 0x1B, with_password(pw(*password)?, extra)?)
+            }
             Self::StatusEnquiry { password, extra } => {
                 Apdu::new(0x05, 0x01, with_password(pw(*password)?, extra)?)
             }
@@ -369,6 +415,32 @@ impl Command {
                 }
             }
             [0x06, 0xB0] if d.is_empty() => Self::Abort,
+            [0x06, 0xC0] => Self::ReadCard {
+                timeout: *d.first().ok_or(ZvtError::Missing("timeout"))?,
+                extra: bmp::parse(&d[1..])?,
+            },
+            [0x06, 0x70] => Self::Diagnosis(bmp::parse(d)?),
+            [0x06, 0x93] => {
+                let (password, rest) = password(d)?;
+                Self::Initialisation {
+                    password,
+                    extra: bmp::parse(rest)?,
+                }
+            }
+            [0x06, 0x1A] => {
+                let (password, rest) = password(d)?;
+                Self::PrintSystemConfiguration {
+                    password,
+                    extra: bmp::parse(rest)?,
+                }
+            }
+            [0x06, 0x1B] => {
+                let (password, rest) = password(d)?;
+                Self::SetTerminalId {
+                    password,
+                    extra: bmp::parse(rest)?,
+                }
+            }
             [0x05, 0x01] => {
                 let (password, rest) = password(d)?;
                 Self::StatusEnquiry {

@@ -14,8 +14,8 @@ use posbridge_api::money::Money;
 use posbridge_api::{Call, PaymentError, PaymentTerminal, wall_clock};
 use posbridge_link::Link;
 use posbridge_wire::{
-    Amount, Currency, IdempotencyKey, OperatorAuth, Outcome, ProgressStage, Receipt, ReceiptCopy,
-    SettlementResult, Timestamp, TransactionCommand, TransactionId, TransactionKind,
+    Amount, Currency, IdempotencyKey, MaskedPan, OperatorAuth, Outcome, ProgressStage, Receipt,
+    ReceiptCopy, SettlementResult, Timestamp, TransactionCommand, TransactionId, TransactionKind,
     TransactionRef, TransactionResult,
 };
 
@@ -65,6 +65,22 @@ pub struct ServerConfig {
     pub status_clock: bool,
     /// The software version a status enquiry reports.
     pub software_version: String,
+    /// The card a read card (`06 C0`) finds in the reader, or none (the register's timeout
+    /// passes and the command ends with result `6C`, aborted).
+    pub presented_card: Option<PresentedCard>,
+}
+
+/// A card as read card (`06 C0`) reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresentedCard {
+    /// The card number, masked (BMP `22`).
+    pub pan: MaskedPan,
+    /// Its expiry, `YYMM` (BMP `0E`).
+    pub expiry: u16,
+    /// The ZVT card type (BMP `8A`: 5 girocard, 6 Mastercard, 10 Visa, …).
+    pub card_type: u8,
+    /// The card's name (BMP `8B`).
+    pub name: String,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +98,7 @@ impl Default for ServerConfig {
             clock_offset_secs: 0,
             status_clock: true,
             software_version: concat!("posbridge ZVT ", env!("CARGO_PKG_VERSION")).into(),
+            presented_card: None,
         }
     }
 }
@@ -178,6 +195,8 @@ impl Ledger {
 #[derive(Default)]
 struct State {
     ledger: Ledger,
+    /// The terminal id set by the register (`06 1B`), if it changed it.
+    terminal_id: Option<u32>,
     keys: u64,
     /// The register's configuration byte.
     config: u8,
@@ -535,7 +554,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 let status = crate::TerminalStatus {
                     software_version: self.config.software_version.clone(),
                     status: 0,
-                    terminal_id: Some(self.config.terminal_id % 100_000_000),
+                    terminal_id: Some(self.terminal_id() % 100_000_000),
                     local_time: self
                         .config
                         .status_clock
@@ -546,6 +565,70 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                 return self
                     .send_acked_apdu(link, Apdu::new(0x06, 0x0F, data))
                     .await;
+            }
+            Command::ReadCard { .. } => {
+                link.ack().await?;
+                return match self.config.presented_card.clone() {
+                    Some(card) => {
+                        let fields = vec![
+                            Bmp::Result(codes::SUCCESS),
+                            Bmp::Pan(card.pan.to_string()),
+                            Bmp::Other(
+                                0x0E,
+                                bmp::bcd(u64::from(card.expiry), 2)
+                                    .map_err(TransportError::Codec)?,
+                            ),
+                            Bmp::CardType(card.card_type),
+                            Bmp::CardName(card.name),
+                        ];
+                        self.send_acked(link, &Command::StatusInformation(fields))
+                            .await?;
+                        self.send_acked(link, &Command::Completion(vec![self.tid_field()]))
+                            .await
+                    }
+                    None => self.end_with(link, codes::ABORTED).await,
+                };
+            }
+            // The host connection is the terminal behind: reachable, as this answer shows.
+            Command::Diagnosis(_) => {
+                link.ack().await?;
+                return self
+                    .admin_done(link, &["DIAGNOSIS", "HOST CONNECTION OK"])
+                    .await;
+            }
+            Command::Initialisation { password, .. } if pw_ok(password) => {
+                link.ack().await?;
+                return self
+                    .admin_done(link, &["INITIALISATION", "PARAMETERS LOADED"])
+                    .await;
+            }
+            Command::PrintSystemConfiguration { password, .. } if pw_ok(password) => {
+                link.ack().await?;
+                let config_byte = lock(&self.state).config;
+                let lines = [
+                    "SYSTEM CONFIGURATION".to_string(),
+                    format!("Terminal ID {:08}", self.terminal_id() % 100_000_000),
+                    self.config.software_version.clone(),
+                    format!("Currency {}", self.config.currency),
+                    format!("ECR config byte {config_byte:02X}"),
+                ];
+                let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+                return self.admin_done(link, &lines).await;
+            }
+            Command::SetTerminalId { password, extra } if pw_ok(password) => {
+                let id = extra.iter().find_map(|f| match f {
+                    Bmp::Other(0x29, v) => bmp::from_bcd(v).ok(),
+                    _ => None,
+                });
+                return match id {
+                    Some(id) => {
+                        link.ack().await?;
+                        lock(&self.state).terminal_id = Some(id as u32);
+                        self.send_acked(link, &Command::Completion(vec![self.tid_field()]))
+                            .await
+                    }
+                    None => self.refuse(link, codes::FUNCTION_NOT_POSSIBLE).await,
+                };
             }
             Command::RepeatReceipt { password, .. } if pw_ok(password) => {
                 link.ack().await?;
@@ -573,6 +656,25 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
         self.payment(link, money).await
     }
 
+    /// Ends an administration command: `lines` printed (when the register prints
+    /// administration receipts), a status information with result `00`, a completion.
+    async fn admin_done<L: Link>(
+        &self,
+        link: &mut Side<L>,
+        lines: &[&str],
+    ) -> Result<(), ServeError> {
+        if lock(&self.state).config & 0x04 != 0 {
+            self.print(link, &lines.join("\n")).await?;
+        }
+        self.send_acked(
+            link,
+            &Command::StatusInformation(vec![Bmp::Result(codes::SUCCESS)]),
+        )
+        .await?;
+        self.send_acked(link, &Command::Completion(vec![self.tid_field()]))
+            .await
+    }
+
     /// Acknowledges, then ends the command with an abort carrying `code`.
     async fn refuse<L: Link>(&self, link: &mut Side<L>, code: u8) -> Result<(), ServeError> {
         link.ack().await?;
@@ -581,7 +683,27 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
 
     /// The terminal id field (`29`, 8 BCD digits).
     fn tid_field(&self) -> Bmp {
-        tid_field(&self.config)
+        tid_field(&self.config_now())
+    }
+
+    /// The terminal id it reports now (set by the register, or configured).
+    fn terminal_id(&self) -> u32 {
+        lock(&self.state)
+            .terminal_id
+            .unwrap_or(self.config.terminal_id)
+    }
+
+    /// The configuration with the terminal id as it is now.
+    fn config_now(&self) -> std::borrow::Cow<'_, ServerConfig> {
+        let id = self.terminal_id();
+        if id == self.config.terminal_id {
+            std::borrow::Cow::Borrowed(&self.config)
+        } else {
+            std::borrow::Cow::Owned(ServerConfig {
+                terminal_id: id,
+                ..self.config.clone()
+            })
+        }
     }
 
     /// Ends the running command with an abort (`06 1E`) carrying result `code`.
@@ -720,7 +842,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     /// the result code.
     async fn report<L: Link>(&self, link: &mut Side<L>, done: &Done) -> Result<(), ServeError> {
         let prints = lock(&self.state).config & 0x02 != 0;
-        for message in report(&self.config, done, prints) {
+        for message in report(&self.config_now(), done, prints) {
             self.send_acked(link, &message).await?;
         }
         Ok(())

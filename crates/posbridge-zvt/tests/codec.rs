@@ -274,7 +274,16 @@ fn command() -> impl Strategy<Value = Command> {
         (pw.clone(), extra()).prop_map(|(password, extra)| Command::EndOfDay { password, extra }),
         (pw.clone(), extra())
             .prop_map(|(password, extra)| Command::StatusEnquiry { password, extra }),
-        (pw, extra()).prop_map(|(password, extra)| Command::RepeatReceipt { password, extra }),
+        (pw.clone(), extra())
+            .prop_map(|(password, extra)| Command::RepeatReceipt { password, extra }),
+        (pw.clone(), extra())
+            .prop_map(|(password, extra)| Command::Initialisation { password, extra }),
+        (pw.clone(), extra()).prop_map(|(password, extra)| {
+            Command::PrintSystemConfiguration { password, extra }
+        }),
+        (pw, extra()).prop_map(|(password, extra)| Command::SetTerminalId { password, extra }),
+        (any::<u8>(), extra()).prop_map(|(timeout, extra)| Command::ReadCard { timeout, extra }),
+        extra().prop_map(Command::Diagnosis),
         extra().prop_map(Command::PartialReversal),
         extra().prop_map(Command::BookTotal),
         extra().prop_map(Command::PreAuthReversal),
