@@ -158,6 +158,37 @@ impl<E> PaymentError<E> {
     pub fn is_in_doubt(&self) -> bool {
         matches!(self, Self::InDoubt(_) | Self::StillInDoubt(_))
     }
+
+    /// The same error with the protocol's error turned into another type by `f` (to put
+    /// terminals of two protocols behind one type, as [`Either`](crate::Either) does).
+    pub fn map_source<F>(self, f: impl Fn(E) -> F) -> PaymentError<F> {
+        let refusal = |r: Refusal<E>| Refusal {
+            code: r.code,
+            detail: r.detail,
+            source: r.source.map(&f),
+        };
+        match self {
+            Self::Invalid(e) => PaymentError::Invalid(e),
+            Self::Refused { key, refusal: r } => PaymentError::Refused {
+                key,
+                refusal: refusal(r),
+            },
+            Self::InDoubt(d) => PaymentError::InDoubt(InDoubt {
+                key: d.key,
+                reason: d.reason,
+                source: d.source.map(&f),
+            }),
+            Self::NotSent { key, source } => PaymentError::NotSent {
+                key,
+                source: f(source),
+            },
+            Self::StillInDoubt(r) => PaymentError::StillInDoubt(r),
+            Self::AlreadyRefused { key, note } => PaymentError::AlreadyRefused { key, note },
+            Self::KeyInUse(k) => PaymentError::KeyInUse(k),
+            Self::Journal(e) => PaymentError::Journal(e),
+            Self::Terminal(e) => PaymentError::Terminal(f(e)),
+        }
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for PaymentError<E> {

@@ -48,6 +48,7 @@
 
 mod adapter;
 mod connect;
+mod either;
 mod engine;
 mod error;
 mod fault;
@@ -60,6 +61,7 @@ pub mod testing;
 
 pub use adapter::{Adapter, Answer, CallError, Exchange, Records, Resolution};
 pub use connect::{Connect, ConnectStage};
+pub use either::{Either, EitherError};
 pub use engine::{Engine, wall_clock};
 pub use error::{DoubtReason, InDoubt, PaymentError, Refusal};
 pub use fault::{FaultPoint, UnknownFaultPoint};

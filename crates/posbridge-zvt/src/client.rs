@@ -1251,6 +1251,20 @@ impl<C: Connection> Adapter for ZvtClient<C> {
             _ => None,
         });
         let now = (self.config.clock)();
+        // Closed by the terminal's own clock (as its transactions are timed), when it says.
+        let closed = match (
+            first(&fields, |f| match f {
+                Bmp::Date(d) => Some(*d),
+                _ => None,
+            }),
+            first(&fields, |f| match f {
+                Bmp::Time(t) => Some(*t),
+                _ => None,
+            }),
+        ) {
+            (Some(d), Some(t)) => codes::timestamp(d, t, now).unwrap_or(now),
+            _ => now,
+        };
         let status = match codes::outcome(code) {
             Outcome::Approved => Ok(()),
             Outcome::Failed(c) => Err(c),
@@ -1304,7 +1318,7 @@ impl<C: Connection> Adapter for ZvtClient<C> {
             .unwrap_or(0),
             status,
             opened: None,
-            closed: now,
+            closed,
             totals,
             receipt,
             signature: None,

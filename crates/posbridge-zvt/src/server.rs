@@ -891,7 +891,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     }
 
     fn eod_fields(&self, s: &SettlementResult) -> Vec<Bmp> {
-        let (date, time) = codes::date_time(s.closed);
+        let (date, time) = codes::date_time(self.local_time(s.closed));
         // The batch's net: sales, captures and pre-auth less refunds and voids.
         let net = s.totals.iter().fold(0i128, |acc, t| match t.kind {
             TransactionKind::Refund | TransactionKind::Void => acc - i128::from(t.amount),

@@ -96,13 +96,14 @@ pub use managed::{
 pub use native::{NativeAdapter, Payments};
 pub use posbridge_api::money;
 pub use posbridge_api::{
-    Adapter, Answer, Call, CallError, Connect, ConnectStage, DoubtReason, Engine, Exchange,
-    InDoubt, PaymentError, PaymentTerminal, ProgressEvent, ProgressEvents, Records, RecoveryPolicy,
-    RecoveryReport, Refusal, Resolution, ReversalPolicy, Unresolved, reversal_key,
+    Adapter, Answer, Call, CallError, Connect, ConnectStage, DoubtReason, Either, EitherError,
+    Engine, Exchange, InDoubt, PaymentError, PaymentTerminal, ProgressEvent, ProgressEvents,
+    Records, RecoveryPolicy, RecoveryReport, Refusal, Resolution, ReversalPolicy, Unresolved,
+    reversal_key,
 };
 pub use posbridge_journal as journal;
 pub use posbridge_link::Connector;
-pub use reconcile::{Difference, Reconciliation, in_batch, reconcile};
+pub use reconcile::{Difference, Reconciliation, in_batch, net_total, reconcile};
 
 /// Bluetooth LE links (feature `ble`): `posbridge-ble` with its btleplug central.
 #[cfg(feature = "ble")]

@@ -25,6 +25,16 @@ pub enum Difference {
     InDoubt(IdempotencyKey),
     /// The settlement report's own signature does not verify.
     SettlementSignature,
+    /// A terminal that reports only the batch's net (ZVT's end-of-day total: sales and
+    /// captures less refunds and voids) reports another net than the journal's.
+    NetTotal {
+        /// The currency.
+        currency: Currency,
+        /// The journal's net (negative when refunds outweigh sales).
+        journal: i128,
+        /// The terminal's.
+        terminal: u64,
+    },
 }
 
 /// The outcome of a reconciliation.
@@ -59,10 +69,28 @@ pub fn in_batch(e: &Entry, settlement: &SettlementResult) -> bool {
         }
 }
 
+/// The net of `totals` in `currency`: sales, captures and incremental authorisations' captures
+/// count in, refunds and voids out; reservations, their release and balance inquiries move no
+/// money.
+pub fn net_total(totals: &[Totals], currency: Currency) -> i128 {
+    totals
+        .iter()
+        .filter(|t| t.currency == currency)
+        .fold(0i128, |acc, t| match t.kind {
+            TransactionKind::Refund | TransactionKind::Void => acc - i128::from(t.amount),
+            TransactionKind::PreAuth
+            | TransactionKind::IncrementalAuth
+            | TransactionKind::PreAuthCancel
+            | TransactionKind::BalanceInquiry => acc,
+            _ => acc + i128::from(t.amount),
+        })
+}
+
 /// Compares `settlement` with the journal `entries` of its batch: of `entries`, those
 /// [`in_batch`] are counted, so a caller may pass more (every entry since a day before the
 /// opening, say). With `terminal_key`, every result's signature and the report's are checked
-/// too.
+/// too. A report with counts is compared kind by kind; one of nets alone (every count 0, as
+/// ZVT's end-of-day reports) by its net per currency ([`net_total`]).
 pub fn reconcile(
     entries: &[Entry],
     settlement: &SettlementResult,
@@ -92,6 +120,26 @@ pub fn reconcile(
     }
     let mine = Totals::of(&results);
     let mut matched = Vec::new();
+    // A report of the net alone (no counts: ZVT's end-of-day) is compared as a net.
+    if !settlement.totals.is_empty() && settlement.totals.iter().all(|t| t.count == 0) {
+        for t in &settlement.totals {
+            let journal = net_total(&mine, t.currency);
+            if journal == i128::from(t.amount) {
+                matched.push(t.clone());
+            } else {
+                differences.push(Difference::NetTotal {
+                    currency: t.currency,
+                    journal,
+                    terminal: t.amount,
+                });
+            }
+        }
+        return Reconciliation {
+            batch_number: settlement.batch_number,
+            matched,
+            differences,
+        };
+    }
     for t in &settlement.totals {
         let m = mine
             .iter()

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use posbridge::Either;
 use posbridge::journal::{Journal, Query, SqliteJournal, export_csv, export_jsonl};
 use posbridge::{
     Adapter, Call, ConnectOptions, NativeAdapter, NativeClient, PaymentError, PaymentTerminal,
-    Payments,
+    Payments, ProgressEvents,
 };
 use posbridge_crypto::PairingSecret;
 use posbridge_link::Link;
@@ -17,8 +18,7 @@ use posbridge_sim::{money, render};
 use posbridge_tcp::TcpConfig;
 use posbridge_wire::{
     Amount, ClientId, Currency, Hello, IdempotencyKey, Message, OperatorAuth, Outcome, ReceiptCopy,
-    RequestId, SettlementRequest, TransactionCommand, TransactionId, TransactionRef,
-    TransactionRequest, TransactionResult, TransactionStatus,
+    TransactionCommand, TransactionId, TransactionRef, TransactionResult, TransactionStatus,
 };
 use posbridge_zvt::client::{ZvtConfig, ZvtTerminal};
 use posbridge_zvt::transport::Framing;
@@ -131,55 +131,37 @@ async fn connect_zvt(home: &Home, common: &Common) -> Result<ZvtTerminal<SqliteJ
         .map_err(connect_failure)
 }
 
-/// A money command on a ZVT terminal: recovery first, then the command, Ctrl-C sending abort.
-async fn run_zvt(
-    common: &Common,
-    key: IdempotencyKey,
-    command: TransactionCommand,
-    timeout: u64,
-) -> Result<u8, Failure> {
-    let home = Home::locate(common.home.as_deref())?;
-    let terminal = connect_zvt(&home, common).await?;
-    let report = terminal
-        .recover(Duration::from_secs(timeout))
-        .await
-        .map_err(payment_failure)?;
-    if !report.unresolved.is_empty() {
-        return Err(Failure(
-            exit::IN_DOUBT,
-            format!("earlier payments are still in doubt: {report:?}; run posctl recover").into(),
-        ));
+/// The terminal posctl talks to, of either protocol, as one `PaymentTerminal`: the commands
+/// below name no protocol; only connecting (and pairing, which ZVT has not) does.
+type Terminal = Either<Payments<SqliteJournal>, ZvtTerminal<SqliteJournal>>;
+
+/// Connects to the terminal `common` names, with the till's journal.
+async fn connect_terminal(home: &Home, common: &Common) -> Result<Terminal, Failure> {
+    Ok(if common.zvt() {
+        Either::Right(connect_zvt(home, common).await?)
+    } else {
+        Either::Left(connect(home, common).await?.0)
+    })
+}
+
+/// The journal behind `terminal`.
+fn journal_of(terminal: &Terminal) -> std::sync::MutexGuard<'_, SqliteJournal> {
+    match terminal {
+        Either::Left(t) => t.journal(),
+        Either::Right(t) => t.journal(),
     }
-    let mut progress = terminal.progress();
-    let run = terminal.execute(key, command, Call::within(Duration::from_secs(timeout)));
-    tokio::pin!(run);
-    let mut interrupts = 0;
-    let result = loop {
-        tokio::select! {
-            // Progress that came before the result is shown before it.
-            biased;
-            Some(p) = progress.next() => {
-                if !common.json {
-                    errln!("{}", p.message.unwrap_or_else(|| stage_text(p.stage)));
-                }
-            }
-            r = &mut run => break r,
-            _ = tokio::signal::ctrl_c() => {
-                interrupts += 1;
-                if interrupts > 1 {
-                    return Err(Failure(
-                        exit::IN_DOUBT,
-                        format!("interrupted; payment {key} is journaled and in doubt: run posctl recover --protocol zvt").into(),
-                    ));
-                }
-                errln!("abort sent (press Ctrl-C again to stop waiting)");
-                let _ = terminal.cancel().await;
-            }
+}
+
+/// Ends the connection in order.
+async fn close(terminal: Terminal) {
+    match terminal {
+        Either::Left(t) => {
+            t.close().await;
         }
-    };
-    let result = result.map_err(payment_failure)?;
-    print_result(common.json, &result);
-    Ok(outcome_code(&result))
+        Either::Right(t) => {
+            t.close().await;
+        }
+    }
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -540,13 +522,15 @@ fn parse_transaction(hex: &str) -> Result<TransactionRef, Failure> {
 
 /// The operator a refund or void needs on the native protocol (a ZVT terminal authorises these
 /// itself).
-fn authorising(common: &Common, name: Option<&str>) -> Result<Option<OperatorAuth>, Failure> {
+fn authorising(
+    common: &Common,
+    name: Option<&str>,
+    missing: &str,
+) -> Result<Option<OperatorAuth>, Failure> {
     match name {
         _ if common.zvt() => Ok(None),
         Some(name) => crate::secret::operator(name, common.pin_file.as_deref()).map(Some),
-        None => Err(usage(
-            "--operator NAME: an operator authorises refunds, voids and releases",
-        )),
+        None => Err(usage(missing)),
     }
 }
 
@@ -563,12 +547,9 @@ async fn run_command(
         Some(hex) => parse_key(hex)?,
         None => new_key()?,
     };
-    if common.zvt() {
-        return run_zvt(common, key, command, timeout).await;
-    }
-    let (payments, _) = connect(&home, common).await?;
+    let terminal = connect_terminal(&home, common).await?;
     // Nothing new goes out before what is in doubt is resolved.
-    let report = payments
+    let report = terminal
         .recover(Duration::from_secs(timeout))
         .await
         .map_err(payment_failure)?;
@@ -586,11 +567,11 @@ async fn run_command(
             "earlier payments are still in doubt (listed above); nothing new is sent until they are resolved: run posctl recover".into(),
         ));
     }
-    let mut request = TransactionRequest::new(RequestId::default(), key, command);
-    request.operator = operator;
-    let progress = Progress::start(payments.adapter().client(), common.json);
+    let mut call = Call::within(Duration::from_secs(timeout));
+    call.operator = operator;
+    let progress = Progress::start(terminal.progress(), common.json);
     let result = {
-        let run = payments.run(request, Duration::from_secs(timeout));
+        let run = terminal.execute(key, command, call);
         tokio::pin!(run);
         let mut interrupts = 0;
         loop {
@@ -605,14 +586,13 @@ async fn run_command(
                             format!("interrupted; payment {key} is journaled and in doubt: run posctl recover").into(),
                         ));
                     }
-                    match progress.request_id() {
-                        Some(id) => {
-                            progress.note("cancel requested (press Ctrl-C again to stop waiting)");
-                            if let Err(e) = payments.adapter().client().cancel(id).await {
-                                progress.note(&format!("cancel not sent: {e}"));
-                            }
+                    if progress.started() {
+                        progress.note("cancel requested (press Ctrl-C again to stop waiting)");
+                        if let Err(e) = terminal.cancel().await {
+                            progress.note(&format!("cancel not sent: {e}"));
                         }
-                        None => progress.note("the terminal has not started yet; press Ctrl-C again to stop waiting"),
+                    } else {
+                        progress.note("the terminal has not started yet; press Ctrl-C again to stop waiting");
                     }
                 }
             }
@@ -621,7 +601,7 @@ async fn run_command(
     progress.stop();
     let result = result.map_err(payment_failure)?;
     print_result(common.json, &result);
-    payments.close().await;
+    close(terminal).await;
     Ok(outcome_code(&result))
 }
 
@@ -660,7 +640,11 @@ pub(crate) async fn refund(args: RefundArgs) -> Result<u8, Failure> {
             .map(parse_transaction)
             .transpose()?,
     };
-    let operator = authorising(&args.common, args.operator.as_deref())?;
+    let operator = authorising(
+        &args.common,
+        args.operator.as_deref(),
+        "--operator NAME: an operator authorises refunds, voids and releases",
+    )?;
     run_command(
         &args.common,
         args.key.as_deref(),
@@ -691,7 +675,11 @@ pub(crate) async fn void(args: VoidArgs) -> Result<u8, Failure> {
     let command = TransactionCommand::Void {
         original: parse_transaction(&args.transaction)?,
     };
-    let operator = authorising(&args.common, args.operator.as_deref())?;
+    let operator = authorising(
+        &args.common,
+        args.operator.as_deref(),
+        "--operator NAME: an operator authorises refunds, voids and releases",
+    )?;
     run_command(&args.common, args.key.as_deref(), command, operator, 120).await
 }
 
@@ -717,7 +705,11 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8, Failure> {
     let command = TransactionCommand::PreAuthCancel {
         original: parse_transaction(&args.transaction)?,
     };
-    let operator = authorising(&args.common, args.operator.as_deref())?;
+    let operator = authorising(
+        &args.common,
+        args.operator.as_deref(),
+        "--operator NAME: an operator authorises refunds, voids and releases",
+    )?;
     run_command(&args.common, args.key.as_deref(), command, operator, 120).await
 }
 
@@ -790,22 +782,13 @@ pub(crate) struct StatusArgs {
 pub(crate) async fn status(args: StatusArgs) -> Result<u8, Failure> {
     let key = parse_key(&args.key)?;
     let home = Home::locate(args.common.home.as_deref())?;
-    if args.common.zvt() {
-        let terminal = connect_zvt(&home, &args.common).await?;
-        let status = terminal
-            .status(key, Duration::from_secs(20))
-            .await
-            .map_err(payment_failure)?;
-        return Ok(print_status(args.common.json, &status));
-    }
-    let (payments, _) = connect(&home, &args.common).await?;
-    let status = payments
-        .adapter()
-        .client()
+    let terminal = connect_terminal(&home, &args.common).await?;
+    let status = terminal
         .status(key, Duration::from_secs(20))
-        .await?;
+        .await
+        .map_err(payment_failure)?;
     let code = print_status(args.common.json, &status);
-    payments.close().await;
+    close(terminal).await;
     Ok(code)
 }
 
@@ -849,17 +832,10 @@ pub(crate) struct RecoverArgs {
 
 pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
     let home = Home::locate(args.common.home.as_deref())?;
-    let report = if args.common.zvt() {
-        let terminal = connect_zvt(&home, &args.common).await?;
-        let report = terminal.recover(Duration::from_secs(120)).await;
-        terminal.close().await;
-        report.map_err(payment_failure)?
-    } else {
-        let (payments, _) = connect(&home, &args.common).await?;
-        let report = payments.recover(Duration::from_secs(120)).await;
-        payments.close().await;
-        report.map_err(payment_failure)?
-    };
+    let terminal = connect_terminal(&home, &args.common).await?;
+    let report = terminal.recover(Duration::from_secs(120)).await;
+    close(terminal).await;
+    let report = report.map_err(payment_failure)?;
     if args.common.json {
         crate::json::print(&crate::json::Recovery::of(&report));
     } else {
@@ -898,53 +874,36 @@ pub(crate) struct SettleArgs {
 
 pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
     let home = Home::locate(args.common.home.as_deref())?;
-    if args.common.zvt() {
-        let terminal = connect_zvt(&home, &args.common).await?;
-        let report = terminal
-            .settle(new_key()?, Call::within(Duration::from_secs(120)))
-            .await
-            .map_err(payment_failure)?;
-        if let Err(code) = report.status {
-            return Err(format!("end-of-day failed: {code:?}").into());
-        }
-        for t in &report.totals {
-            outln!("end-of-day: total {}", money(t.amount, t.currency));
-        }
-        if let Some(r) = &report.receipt {
-            for line in &r.header {
-                outln!("  {line}");
-            }
-        }
-        return Ok(exit::OK);
-    }
-    let operator = crate::secret::operator(
-        args.operator.as_deref().ok_or(Failure(
-            exit::USAGE,
-            "--operator NAME authorises the settlement".into(),
-        ))?,
-        args.common.pin_file.as_deref(),
+    let operator = authorising(
+        &args.common,
+        args.operator.as_deref(),
+        "--operator NAME authorises the settlement",
     )?;
-    let (payments, _) = connect(&home, &args.common).await?;
+    let terminal = connect_terminal(&home, &args.common).await?;
     // Closing the batch cannot be undone: the journal it is reconciled with must be readable
     // first, or the batch would close and leave nothing to compare it with.
-    journal_is_sound(&payments.journal())?;
-    let request = Message::Settlement(SettlementRequest {
-        request_id: RequestId::default(),
-        idempotency_key: new_key()?,
-        operator: Some(operator),
-    });
-    let report = match payments
-        .adapter()
-        .client()
-        .request(request, Duration::from_secs(60))
-        .await?
-    {
-        Message::SettlementResult(s) => s,
-        other => return Err(format!("unexpected answer {other:?}").into()),
-    };
+    journal_is_sound(&journal_of(&terminal))?;
+    let mut call = Call::within(Duration::from_secs(120));
+    call.operator = operator;
+    let mut report = terminal
+        .settle(new_key()?, call)
+        .await
+        .map_err(payment_failure)?;
+    if let Err(code) = report.status {
+        return Err(format!(
+            "the terminal did not close the batch: {}",
+            code.description().unwrap_or("refused")
+        )
+        .into());
+    }
     // Kept, so `posctl reconcile` can compare again after late recoveries.
     let dir = home.settlements_dir();
     crate::home::private_dir(&dir)?;
+    // A report that does not say when its batch opened (ZVT's end-of-day) covers what came
+    // after the one kept before it.
+    if report.opened.is_none() {
+        report.opened = previous_close(&dir, &report);
+    }
     let file = dir.join(format!(
         "{}-{:08}.bin",
         report.terminal_id, report.batch_number
@@ -955,17 +914,47 @@ pub(crate) async fn settle(args: SettleArgs) -> Result<u8, Failure> {
     crate::home::write_private(&file, &bytes)?;
     outln!("batch {} closed", report.batch_number);
     let clean = print_reconciliation(
-        &payments.journal(),
+        &journal_of(&terminal),
         &report,
-        payments.adapter().terminal_key().as_ref(),
+        terminal_key_of(&terminal).as_ref(),
     )?;
-    payments.close().await;
+    close(terminal).await;
     Ok(if clean {
         outln!("reconciled");
         exit::OK
     } else {
         exit::FAILED
     })
+}
+
+/// When the newest report kept for `report`'s terminal closed its batch (before `report`).
+fn previous_close(
+    dir: &std::path::Path,
+    report: &posbridge_wire::SettlementResult,
+) -> Option<posbridge_wire::Timestamp> {
+    let prefix = format!("{}-", report.terminal_id);
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .filter_map(|p| match Message::decode(&std::fs::read(p).ok()?).ok()? {
+            Message::SettlementResult(r) => Some(r.closed),
+            _ => None,
+        })
+        .filter(|closed| closed.0 < report.closed.0)
+        .max_by_key(|closed| closed.0)
+}
+
+/// The key the terminal signs with, where its protocol signs.
+fn terminal_key_of(terminal: &Terminal) -> Option<posbridge_crypto::PublicKey> {
+    match terminal {
+        Either::Left(t) => t.adapter().terminal_key(),
+        Either::Right(t) => t.adapter().terminal_key(),
+    }
 }
 
 /// Compares a settlement report with the journal and prints each total and difference; whether
@@ -987,7 +976,19 @@ fn print_reconciliation(
         ..Query::default()
     })?;
     let reconciliation = posbridge::reconcile(&entries, report, key);
-    for t in &report.totals {
+    let net_only = report.totals.iter().all(|t| t.count == 0);
+    for t in report.totals.iter().filter(|_| net_only) {
+        outln!(
+            "  net total {:>14}  {}",
+            money(t.amount, t.currency),
+            if reconciliation.matched.contains(t) {
+                "matches the journal"
+            } else {
+                "DIFFERS"
+            }
+        );
+    }
+    for t in report.totals.iter().filter(|_| !net_only) {
         outln!(
             "  {:<16} {:>4} x {:>14}  {}",
             format!("{:?}", t.kind),
@@ -1409,7 +1410,8 @@ struct Progress {
 
 #[derive(Default)]
 struct ProgressState {
-    request: Option<RequestId>,
+    /// The terminal reported progress: the command is running there.
+    started: bool,
     line: Option<String>,
     spinner: bool,
 }
@@ -1429,14 +1431,13 @@ fn stage_text(stage: posbridge_wire::ProgressStage) -> String {
 }
 
 impl Progress {
-    fn start(client: &NativeClient, json: bool) -> Self {
+    fn start(mut events: ProgressEvents, json: bool) -> Self {
         use std::io::{IsTerminal, Write};
         let spinner = !json && std::io::stdout().is_terminal();
         let state = Arc::new(std::sync::Mutex::new(ProgressState {
             spinner,
             ..ProgressState::default()
         }));
-        let mut events = client.events();
         let shared = state.clone();
         let task = tokio::spawn(async move {
             const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
@@ -1444,11 +1445,17 @@ impl Progress {
             let mut frame = 0;
             loop {
                 tokio::select! {
-                    event = events.recv() => match event {
-                        Ok(posbridge_session::ClientEvent::Progress { request_id, progress }) => {
-                            let text = stage_text(progress.stage);
+                    event = events.next() => match event {
+                        Some(p) => {
+                            // The protocol's own words for a step the vocabulary has no name for.
+                            let text = match (p.stage, p.message) {
+                                (posbridge_wire::ProgressStage::Other(_), Some(m)) => m,
+                                // The terminal's own words after ours, when it has some.
+                                (stage, Some(m)) => format!("{} ({m})", stage_text(stage)),
+                                (stage, None) => stage_text(stage),
+                            };
                             let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-                            s.request.get_or_insert(request_id);
+                            s.started = true;
                             if s.spinner {
                                 s.line = Some(text);
                             } else if json {
@@ -1457,8 +1464,7 @@ impl Progress {
                                 outln!("... {text}");
                             }
                         }
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(_) => break,
+                        None => break,
                     },
                     _ = tick.tick(), if spinner => {
                         let s = shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -1475,8 +1481,8 @@ impl Progress {
         Self { task, state }
     }
 
-    fn request_id(&self) -> Option<RequestId> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).request
+    fn started(&self) -> bool {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).started
     }
 
     fn note(&self, text: &str) {
@@ -1540,7 +1546,7 @@ pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
         print_result(args.common.json, r);
         return Ok(outcome_code(r));
     }
-    let progress = Progress::start(payments.adapter().client(), args.common.json);
+    let progress = Progress::start(payments.progress(), args.common.json);
     let result = {
         let run = payments.resume(key, operator, Duration::from_secs(args.timeout));
         tokio::pin!(run);

@@ -79,9 +79,9 @@ enum Command {
     Status(commands::StatusArgs),
     /// Resolves every payment in doubt (after a crash, a disconnect or a timeout).
     Recover(commands::RecoverArgs),
-    /// Closes the terminal's batch and reconciles it against the journal (native protocol; over
-    /// ZVT it runs end-of-day and prints the terminal's net total, which ZVT does not break down
-    /// by payment).
+    /// Closes the terminal's batch and reconciles it against the journal: kind by kind on the
+    /// native protocol; over ZVT (end-of-day) by the net total, which ZVT does not break down,
+    /// counting what came after the settlement kept before.
     Settle(commands::SettleArgs),
     /// Reconciles a kept settlement report with the journal as it is now (after recovery).
     Reconcile(commands::ReconcileArgs),
