@@ -61,6 +61,7 @@ mod core;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(any(test, fuzzing, feature = "harness"))]
 pub mod harness;
 mod operators;
 mod reliable;

@@ -13,11 +13,10 @@ use posbridge::journal::MemoryJournal;
 use posbridge::{ClientError, ConnectOptions, NativeAdapter, NativeClient, Payments, driver};
 use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId};
 use posbridge_link::{Delivery, memory_pair};
-use posbridge_session::harness::hello;
 use posbridge_session::{
     ClientSecurity, PairingRegistry, SessionConfig, TerminalContext, TerminalSession,
 };
-use posbridge_wire::{Credential, OperatorAuth, OperatorSecret, PaymentMethod};
+use posbridge_wire::{ClientId, Credential, Hello, OperatorAuth, OperatorSecret, PaymentMethod};
 use posbridge_zvt::server::{Faults, PresentedCard, ServerConfig, ZvtServer};
 
 use crate::{Fault, FaultAction, Simulator, TerminalProfile};
@@ -72,7 +71,13 @@ pub async fn in_process(
         security: ClientSecurity::Pair(
             PairingSecret::code(&code).map_err(|_| ClientError::ConnectTimeout)?,
         ),
-        hello: hello(),
+        hello: Hello {
+            client_id: ClientId::from_u128(0x5A56_5400),
+            client_name: Some("ZVT front end".into()),
+            app_version: Some(concat!("posbridge-sim ", env!("CARGO_PKG_VERSION")).into()),
+            protocol_versions: vec![1],
+            max_frame_size: None,
+        },
         timeout: Duration::from_secs(30),
     };
     let client = NativeClient::connect(ours, options).await?;

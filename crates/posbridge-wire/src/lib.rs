@@ -50,6 +50,7 @@ mod crc;
 mod error;
 mod frame;
 mod message;
+#[cfg(any(test, feature = "samples"))]
 pub mod samples;
 mod tlv;
 mod types;
