@@ -6,8 +6,7 @@ use std::fmt;
 use std::time::Instant;
 
 use posbridge_wire::{
-    Amount, Capabilities, CapabilityError, Currency, Message, MessageEncodeError, PaymentMethod,
-    RequestId, TransactionKind, TransactionRequest,
+    Capabilities, CapabilityError, Message, MessageEncodeError, RequestId, TransactionRequest,
 };
 
 /// Why a request was refused before anything was sent: the terminal's capabilities rule it out.
@@ -18,31 +17,9 @@ pub enum RequestError {
     NotReady,
     /// The message is not something a client asks.
     NotARequest,
-    /// The transaction kind is not enabled on the terminal.
-    KindNotSupported(TransactionKind),
-    /// The currency is not accepted by the terminal.
-    CurrencyNotSupported {
-        /// The currency asked for.
-        currency: Currency,
-        /// Those the terminal accepts.
-        accepted: Vec<Currency>,
-    },
-    /// None of the payment methods asked for is enabled on the terminal.
-    MethodNotSupported {
-        /// The methods asked for that the terminal does not offer.
-        methods: Vec<PaymentMethod>,
-    },
-    /// The amount is outside the terminal's limit for this kind and currency.
-    AmountOutOfRange {
-        /// The kind.
-        kind: TransactionKind,
-        /// The amount asked for.
-        amount: Amount,
-        /// The smallest allowed, in minor units.
-        min: u64,
-        /// The largest allowed, in minor units.
-        max: u64,
-    },
+    /// The command does not fit the terminal's capabilities (kind, currency, payment methods,
+    /// amount limits).
+    Capability(CapabilityError),
     /// The deadline has already passed.
     DeadlineInPast,
     /// The message cannot be encoded (a field breaks a protocol limit).
@@ -61,30 +38,7 @@ impl fmt::Display for RequestError {
         match self {
             Self::NotReady => f.write_str("not connected to the terminal"),
             Self::NotARequest => f.write_str("that message is not a request"),
-            Self::KindNotSupported(k) => {
-                write!(
-                    f,
-                    "the terminal does not offer {k:?}: enable it in the terminal's configuration"
-                )
-            }
-            Self::CurrencyNotSupported { currency, accepted } => write!(
-                f,
-                "the terminal does not accept {currency:?} (it accepts {accepted:?})"
-            ),
-            Self::MethodNotSupported { methods } => write!(
-                f,
-                "the terminal does not offer the payment method(s) {methods:?}"
-            ),
-            Self::AmountOutOfRange {
-                kind,
-                amount,
-                min,
-                max,
-            } => write!(
-                f,
-                "{} {:?} is outside the terminal's {kind:?} limit of {min}..={max} minor units",
-                amount.minor, amount.currency
-            ),
+            Self::Capability(e) => write!(f, "{e}"),
             Self::DeadlineInPast => f.write_str("the request's deadline has already passed"),
             Self::Unencodable(e) => write!(f, "the request cannot be encoded: {e}"),
             Self::TooLarge { len, max } => write!(
@@ -95,7 +49,15 @@ impl fmt::Display for RequestError {
     }
 }
 
-impl std::error::Error for RequestError {}
+impl std::error::Error for RequestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Capability(e) => Some(e),
+            Self::Unencodable(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Checks a money command against what the terminal said it can do (kind, payment methods,
 /// currency, amount limits): what [`ClientSession::request`](crate::ClientSession::request) does
@@ -106,26 +68,7 @@ pub fn validate(t: &TransactionRequest, caps: &Capabilities) -> Result<(), Reque
 
 impl From<CapabilityError> for RequestError {
     fn from(e: CapabilityError) -> Self {
-        match e {
-            CapabilityError::KindNotSupported(k) => Self::KindNotSupported(k),
-            CapabilityError::CurrencyNotSupported { currency, accepted } => {
-                Self::CurrencyNotSupported { currency, accepted }
-            }
-            CapabilityError::MethodNotSupported { methods } => Self::MethodNotSupported { methods },
-            CapabilityError::AmountOutOfRange {
-                kind,
-                amount,
-                min,
-                max,
-            } => Self::AmountOutOfRange {
-                kind,
-                amount,
-                min,
-                max,
-            },
-            // A kind of mismatch this version does not know by name.
-            _ => Self::NotARequest,
-        }
+        Self::Capability(e)
     }
 }
 

@@ -1005,13 +1005,8 @@ impl TerminalSession {
             None => {
                 let checked = validate(&t, &self.settings().capabilities);
                 if let Err(e) = checked {
-                    let code = match e {
-                        RequestError::AmountOutOfRange { .. } => ErrorCode::AMOUNT_OUT_OF_RANGE,
-                        RequestError::CurrencyNotSupported { .. } => {
-                            ErrorCode::CURRENCY_NOT_SUPPORTED
-                        }
-                        RequestError::MethodNotSupported { .. } => ErrorCode::METHOD_NOT_SUPPORTED,
-                        RequestError::KindNotSupported(_) => ErrorCode::KIND_NOT_SUPPORTED,
+                    let code = match &e {
+                        RequestError::Capability(c) => c.error_code(),
                         _ => ErrorCode::INVALID_REQUEST,
                     };
                     return self.refuse_request(t.request_id, code, &e.to_string(), now);

@@ -18,9 +18,10 @@ use posbridge_session::{
     TerminalContext, TerminalEvent, TerminalSession,
 };
 use posbridge_wire::{
-    Amount, AmountLimit, CancelResponse, CancelState, Currency, IdempotencyKey, Message, MethodSet,
-    Outcome, PaymentMethod, ProgressStage, RequestId, Timestamp, TransactionCommand, TransactionId,
-    TransactionKind, TransactionRequest, TransactionResult, TransactionStatus, samples,
+    Amount, AmountLimit, CancelResponse, CancelState, CapabilityError, Currency, IdempotencyKey,
+    Message, MethodSet, Outcome, PaymentMethod, ProgressStage, RequestId, Timestamp,
+    TransactionCommand, TransactionId, TransactionKind, TransactionRequest, TransactionResult,
+    TransactionStatus, samples,
 };
 
 /// What the app did, shared with the test.
@@ -300,12 +301,14 @@ fn requests_are_checked_against_the_capabilities_before_anything_is_sent() {
 
     assert_eq!(
         pair.client.request(sale(1, 60_000), now + MINUTE, now),
-        Err(RequestError::AmountOutOfRange {
-            kind: TransactionKind::Sale,
-            amount: Amount::new(60_000, Currency::EUR),
-            min: 100,
-            max: 50_000
-        })
+        Err(RequestError::Capability(
+            CapabilityError::AmountOutOfRange {
+                kind: TransactionKind::Sale,
+                amount: Amount::new(60_000, Currency::EUR),
+                min: 100,
+                max: 50_000
+            }
+        ))
     );
     let usd = Message::Transaction(TransactionRequest::new(
         RequestId::default(),
@@ -318,10 +321,12 @@ fn requests_are_checked_against_the_capabilities_before_anything_is_sent() {
     ));
     assert!(matches!(
         pair.client.request(usd, now + MINUTE, now),
-        Err(RequestError::CurrencyNotSupported {
-            currency: Currency::USD,
-            ..
-        })
+        Err(RequestError::Capability(
+            CapabilityError::CurrencyNotSupported {
+                currency: Currency::USD,
+                ..
+            }
+        ))
     ));
     let refund = Message::Transaction(TransactionRequest::new(
         RequestId::default(),
@@ -333,7 +338,9 @@ fn requests_are_checked_against_the_capabilities_before_anything_is_sent() {
     ));
     assert_eq!(
         pair.client.request(refund, now + MINUTE, now),
-        Err(RequestError::KindNotSupported(TransactionKind::Refund))
+        Err(RequestError::Capability(CapabilityError::KindNotSupported(
+            TransactionKind::Refund
+        )))
     );
     let Message::Transaction(mut chip) = sale(4, 500) else {
         unreachable!()
@@ -342,9 +349,11 @@ fn requests_are_checked_against_the_capabilities_before_anything_is_sent() {
     assert_eq!(
         pair.client
             .request(Message::Transaction(chip), now + MINUTE, now),
-        Err(RequestError::MethodNotSupported {
-            methods: vec![PaymentMethod::Chip]
-        })
+        Err(RequestError::Capability(
+            CapabilityError::MethodNotSupported {
+                methods: vec![PaymentMethod::Chip]
+            }
+        ))
     );
     assert_eq!(
         pair.client.request(sale(5, 500), now, now),
@@ -361,12 +370,12 @@ fn requests_are_checked_against_the_capabilities_before_anything_is_sent() {
         "nothing went out"
     );
     assert_eq!(pair.client.pending_requests(), 0);
-    let err = RequestError::AmountOutOfRange {
+    let err = RequestError::Capability(CapabilityError::AmountOutOfRange {
         kind: TransactionKind::Sale,
         amount: Amount::new(60_000, Currency::EUR),
         min: 100,
         max: 50_000,
-    };
+    });
     assert!(err.to_string().contains("100..=50000"), "{err}");
 }
 
@@ -767,7 +776,9 @@ mod operators {
         let now = pair.now;
         assert!(matches!(
             pair.client.request(sale(50, 5000), now + MINUTE, now),
-            Err(RequestError::AmountOutOfRange { max: 1000, .. })
+            Err(RequestError::Capability(
+                CapabilityError::AmountOutOfRange { max: 1000, .. }
+            ))
         ));
         // And the terminal enforces it for a client that did not check.
         pair.client

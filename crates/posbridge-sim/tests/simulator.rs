@@ -14,10 +14,10 @@ use posbridge_session::{
 };
 use posbridge_sim::{CardBehaviour, Latency, Simulator, TerminalProfile, render};
 use posbridge_wire::{
-    Amount, CancelState, Credential, Currency, DeclineReason, ErrorCode, IdempotencyKey,
-    LastTransactionQuery, Message, OperatorAuth, OperatorSecret, Outcome, ProgressStage,
-    ReceiptCopy, ReceiptRequest, RequestId, SettlementRequest, Timestamp, TransactionCommand,
-    TransactionKind, TransactionRef, TransactionRequest, TransactionResult,
+    Amount, CancelState, CapabilityError, Credential, Currency, DeclineReason, ErrorCode,
+    IdempotencyKey, LastTransactionQuery, Message, OperatorAuth, OperatorSecret, Outcome,
+    ProgressStage, ReceiptCopy, ReceiptRequest, RequestId, SettlementRequest, Timestamp,
+    TransactionCommand, TransactionKind, TransactionRef, TransactionRequest, TransactionResult,
 };
 
 const WALL: Timestamp = Timestamp(1_764_000_000_000);
@@ -508,7 +508,9 @@ fn the_profile_s_limits_are_what_clients_check_against() {
     ));
     assert!(matches!(
         rig.pair.client.request(too_much, now + MINUTE, now),
-        Err(RequestError::AmountOutOfRange { max: 500_000, .. })
+        Err(RequestError::Capability(
+            CapabilityError::AmountOutOfRange { max: 500_000, .. }
+        ))
     ));
 }
 

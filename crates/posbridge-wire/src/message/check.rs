@@ -70,6 +70,18 @@ impl fmt::Display for CapabilityError {
 
 impl core::error::Error for CapabilityError {}
 
+impl CapabilityError {
+    /// The protocol's error code for it (what a terminal answers a request that does not fit).
+    pub fn error_code(&self) -> crate::ErrorCode {
+        match self {
+            Self::KindNotSupported(_) => crate::ErrorCode::KIND_NOT_SUPPORTED,
+            Self::CurrencyNotSupported { .. } => crate::ErrorCode::CURRENCY_NOT_SUPPORTED,
+            Self::MethodNotSupported { .. } => crate::ErrorCode::METHOD_NOT_SUPPORTED,
+            Self::AmountOutOfRange { .. } => crate::ErrorCode::AMOUNT_OUT_OF_RANGE,
+        }
+    }
+}
+
 impl Capabilities {
     /// Checks a money command against what the terminal can do: its kind, payment methods,
     /// currency and amount limits.
