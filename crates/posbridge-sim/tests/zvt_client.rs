@@ -435,6 +435,31 @@ async fn a_status_information_that_cannot_be_read_is_never_approved() {
     }
 }
 
+/// Found by the ZVT schedules: a status information with two result codes that disagree was
+/// read by its first, so a decline with an approval after it (or the reverse) was booked as the
+/// first said. It says nothing that can be relied on: in doubt, never approved or declined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_information_whose_result_codes_disagree_is_never_read_as_either() {
+    use posbridge_zvt::bmp::Bmp;
+    // The terminal approves (result 00 after the prefix), but a "declined" code comes first.
+    let bed = quirky(vec![Bmp::Result(0x05)]).await;
+    let t = bed.register(Framing::Tcp, MemoryJournal::new()).await;
+    let err = t.sale(key(7), eur(12_00), call()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PaymentError::InDoubt(posbridge_api::InDoubt {
+                reason: posbridge_api::DoubtReason::Unreadable,
+                ..
+            })
+        ),
+        "{err}"
+    );
+    let entry = t.journal().get(&key(7)).unwrap().unwrap();
+    assert_eq!(entry.state, EntryState::InDoubt);
+    assert!(entry.result.is_none());
+}
+
 /// A terminal whose clock is `hours` off UTC (local time, as ZVT terminals keep it), telling its
 /// clock in its status enquiry or not.
 async fn clocked(hours: i64, status_clock: bool) -> Bed {

@@ -406,11 +406,25 @@ fn first<T>(fields: &[Bmp], pick: impl Fn(&Bmp) -> Option<T>) -> Option<T> {
     fields.iter().find_map(pick)
 }
 
+/// The result code of a status information: `None` when it has none, or two that disagree
+/// (then it says nothing that can be relied on).
 fn result_code_of(fields: &[Bmp]) -> Option<u8> {
-    first(fields, |f| match f {
+    let mut codes = fields.iter().filter_map(|f| match f {
         Bmp::Result(r) => Some(*r),
         _ => None,
-    })
+    });
+    let code = codes.next()?;
+    codes.all(|c| c == code).then_some(code)
+}
+
+/// Whether a status information can be read as a transaction's record: every byte of it
+/// parsed, and its trace or receipt number there (what later tells this transaction from the
+/// next one of the same amount, when recovery reads the terminal's last transaction).
+fn identifies(fields: &[Bmp]) -> bool {
+    !fields.iter().any(|f| matches!(f, Bmp::Unparsed(_)))
+        && fields
+            .iter()
+            .any(|f| matches!(f, Bmp::Trace(_) | Bmp::Receipt(_)))
 }
 
 fn tid_of(fields: &[Bmp]) -> Option<u32> {
@@ -887,7 +901,16 @@ impl<C: Connection> ZvtClient<C> {
         now: Timestamp,
     ) -> Option<TransactionResult> {
         let fields: Vec<Bmp> = ex.status.last().cloned().unwrap_or_default();
-        let code = result_code_of(&fields).or(ex.aborted)?;
+        // A status information that cannot be read whole, or does not say which transaction it
+        // is, leaves the outcome to recovery (the terminal's record of it, read again).
+        if !ex.status.is_empty() && !identifies(&fields) {
+            return None;
+        }
+        let code = match ex.status.is_empty() {
+            // A decline by abort alone.
+            true => ex.aborted?,
+            false => result_code_of(&fields).or(ex.aborted)?,
+        };
         let outcome = codes::outcome_with(code, self.config.host_codes);
         Some(result_from(
             request.idempotency_key,
@@ -922,8 +945,16 @@ impl<C: Connection> ZvtClient<C> {
             )
             .await?;
         let Some(fields) = ex.status.last() else {
-            return Ok(None);
+            // The terminal said it has nothing to repeat (an abort); a completion with no
+            // status information says nothing about its last transaction.
+            return match ex.aborted {
+                Some(_) => Ok(None),
+                None => Err(ExchangeError::Unidentified(Unidentified::Unreadable)),
+            };
         };
+        if !identifies(fields) {
+            return Err(ExchangeError::Unidentified(Unidentified::Unreadable));
+        }
         let Some(code) = result_code_of(fields) else {
             return Err(ExchangeError::Unidentified(Unidentified::Unreadable));
         };

@@ -286,17 +286,44 @@ impl Register {
     /// acknowledgement, in doubt, never misread.)
     pub fn handle_apdu(&mut self, apdu: Apdu, now: Instant) {
         let _ = now;
-        let Some(r) = self.running.as_mut() else {
-            self.strays += 1;
-            return;
-        };
-        if let Phase::AwaitAck(_) = r.phase {
-            if self.last_end.as_ref() == Some(&apdu) {
-                self.strays += 1;
-                return;
-            }
+        let awaiting_ack = matches!(
+            self.running.as_ref().map(|r| &r.phase),
+            Some(Phase::AwaitAck(_))
+        );
+        if self.running.is_none() || awaiting_ack {
             match apdu.code() {
-                [0x80, 0x00] => {
+                // A copy of the message that ended the exchange before (answered already).
+                _ if self.last_end.as_ref() == Some(&apdu) => {
+                    self.strays += 1;
+                    return;
+                }
+                [0x80, 0x00] | [0x84, _] if awaiting_ack => {}
+                // A late acknowledgement of an exchange given up.
+                [0x80, 0x00] | [0x84, _] => {
+                    self.strays += 1;
+                    return;
+                }
+                // Anything else while no command of ours has been taken is a message of an
+                // earlier command the terminal is still reporting (one we gave up waiting for):
+                // answered, so the terminal finishes, and never read as this command's answer.
+                _ => {
+                    self.strays += 1;
+                    self.transmit.push_back(Apdu::ack());
+                    if matches!(apdu.code(), [0x06, 0x0F] | [0x06, 0x1E]) {
+                        self.last_end = Some(apdu);
+                    }
+                    return;
+                }
+            }
+        }
+        let r = self.running.as_mut().expect("checked above");
+        if let Phase::AwaitAck(_) = r.phase {
+            match apdu.code() {
+                [0x84, code] => {
+                    self.last_end = Some(apdu);
+                    return self.end(Ended::Refused(code));
+                }
+                _ => {
                     r.phase = Phase::Working;
                     if r.abort_asked {
                         self.transmit
@@ -309,12 +336,6 @@ impl Register {
                     }
                     return;
                 }
-                [0x84, code] => {
-                    self.last_end = Some(apdu);
-                    return self.end(Ended::Refused(code));
-                }
-                // A terminal that skips the acknowledgement and starts at once.
-                _ => r.phase = Phase::Working,
             }
         }
         // Answers to our abort, not messages to answer.
@@ -756,6 +777,45 @@ mod tests {
             reg.poll_event(),
             Some(RegisterEvent::Ended { tag: 2, how: Ended::Done(ex) }) if ex.completion.is_some()
         ));
+    }
+
+    /// Found by the ZVT schedules: a register that gave up waiting for a payment's report sent a
+    /// repeat receipt while the terminal was still reporting the payment; the payment's status
+    /// information and completion were read as the repeat receipt's answer (a terminal "that
+    /// skips the acknowledgement"), and recovery, finding a completion with no status
+    /// information, took the payment for never done and sent it again — charged twice.
+    #[test]
+    fn messages_before_the_acknowledgement_belong_to_an_earlier_command() {
+        let now = Instant::now();
+        let mut reg = Register::new(T3);
+        let repeat = Command::RepeatReceipt {
+            password: 0,
+            extra: Vec::new(),
+        }
+        .to_apdu()
+        .unwrap();
+        reg.start(repeat.clone(), 1, now, now + Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(reg.poll_transmit(), Some(repeat));
+        let earlier = Command::StatusInformation(vec![Bmp::Result(0), Bmp::Trace(9)])
+            .to_apdu()
+            .unwrap();
+        reg.handle_apdu(earlier, now);
+        reg.handle_apdu(Command::Completion(Vec::new()).to_apdu().unwrap(), now);
+        assert_eq!(reg.poll_event(), None, "not this command's answer");
+        assert_eq!(reg.strays(), 2);
+        // Answered, so the terminal finishes its report.
+        assert_eq!(reg.poll_transmit(), Some(Apdu::ack()));
+        assert_eq!(reg.poll_transmit(), Some(Apdu::ack()));
+        // The terminal then ignored the repeat receipt (it was busy): no acknowledgement in T3.
+        reg.handle_timeout(now + T3);
+        assert_eq!(
+            reg.poll_event(),
+            Some(RegisterEvent::Ended {
+                tag: 1,
+                how: Ended::NoAcknowledgement
+            })
+        );
     }
 
     #[test]
