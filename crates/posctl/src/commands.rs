@@ -1506,6 +1506,104 @@ impl Progress {
     }
 }
 
+/// `posctl resolve`.
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("finding").required(true).args(["charged", "not_charged"])))]
+pub(crate) struct ResolveArgs {
+    /// The payment's idempotency key (`posctl journal list`).
+    key: String,
+    /// The terminal charged it (its display, its printed journal or the acquirer's statement
+    /// shows it): it is journaled approved, for the amount asked.
+    #[arg(long)]
+    charged: bool,
+    /// The terminal did not charge it: it is journaled as not taken.
+    #[arg(long)]
+    not_charged: bool,
+    /// With --charged: the transaction's id, when the terminal shows one (32 hex digits).
+    #[arg(long, value_name = "ID", requires = "charged")]
+    transaction: Option<String>,
+    /// Who decided, and on what (kept in the journal).
+    #[arg(long, value_name = "NAME")]
+    by: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Settles by hand a payment recovery could not (the terminal's record did not identify it —
+/// a ZVT terminal keeps only its last transaction): a person checked the terminal and says
+/// whether it was charged. Only for payments still open; works without the terminal.
+pub(crate) fn resolve(args: ResolveArgs) -> Result<u8, Failure> {
+    let home = Home::locate(args.common.home.as_deref())?;
+    let key = parse_key(&args.key)?;
+    let by = args.by.trim();
+    if by.is_empty() {
+        return Err(usage("--by NAME: who decided"));
+    }
+    let mut journal = home.journal()?;
+    let entry = journal
+        .get(&key)?
+        .ok_or_else(|| format!("no journal entry with key {key}"))?;
+    if matches!(
+        entry.state,
+        posbridge::journal::EntryState::Done | posbridge::journal::EntryState::Rejected
+    ) {
+        return Err(format!(
+            "payment {key} is final already ({}): nothing to resolve",
+            entry.state.as_str()
+        )
+        .into());
+    }
+    let now = posbridge::driver::wall_clock();
+    if args.not_charged {
+        journal.mark_rejected(&key, &format!("not charged: resolved by hand by {by}"), now)?;
+        if args.common.json {
+            crate::json::print(&crate::json::Status {
+                status: "not_charged",
+                result: None,
+            });
+        } else {
+            outln!("payment {key} journaled as not charged (resolved by hand by {by})");
+        }
+        return Ok(exit::OK);
+    }
+    let transaction_id = match &args.transaction {
+        Some(hex) => TransactionId::parse_hex(hex)
+            .map_err(|_| usage(format!("{hex:?}: a transaction id is 32 hex digits")))?,
+        None => TransactionId::from_bytes(*key.as_bytes()),
+    };
+    let amount = entry
+        .amount()
+        .ok_or_else(|| format!("payment {key} has no amount to journal as charged"))?;
+    let reference: String = format!("by hand: {by}").chars().take(32).collect();
+    let result = TransactionResult {
+        request_id: entry.request.request_id,
+        idempotency_key: key,
+        transaction_id,
+        terminal_id: entry.terminal,
+        kind: entry.kind(),
+        outcome: Outcome::Approved,
+        amount,
+        approved_minor: amount.minor,
+        tip: None,
+        cashback: None,
+        method: None,
+        pan: None,
+        card_scheme: None,
+        auth_code: None,
+        reference: Some(reference),
+        time: now,
+        offline: false,
+        balance: None,
+        receipts: Vec::new(),
+        // No terminal signed it: a reconciliation against a terminal that signs its results
+        // shows it as such.
+        signature: None,
+    };
+    journal.record_result(&result, now)?;
+    print_result(args.common.json, &result);
+    Ok(exit::OK)
+}
+
 /// `posctl cancel`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct CancelArgs {

@@ -88,6 +88,9 @@ enum Command {
     /// Asks the terminal to cancel a payment that is still running or in doubt (one started
     /// by a posctl that was interrupted or crashed).
     Cancel(commands::CancelArgs),
+    /// Settles by hand a payment recovery could not (a person checked the terminal): charged,
+    /// or not charged. Only for payments still open; needs no terminal.
+    Resolve(commands::ResolveArgs),
     /// Shows or exports the journal.
     Journal(commands::JournalArgs),
     /// Lists the terminals this till is paired with, or revokes a pairing (the terminal's
@@ -147,6 +150,7 @@ fn main() -> ExitCode {
         Command::Pairings(args) => commands::finish(commands::pairings(args)),
         Command::Reconcile(args) => commands::finish(commands::reconcile(args)),
         Command::Cancel(args) => commands::finish(runtime.block_on(commands::cancel(args))),
+        Command::Resolve(args) => commands::finish(commands::resolve(args)),
         Command::Doctor(args) => commands::finish(runtime.block_on(doctor::doctor(args))),
         Command::Discover(args) => commands::finish(runtime.block_on(commands::discover(args))),
         Command::Completions { shell } => {

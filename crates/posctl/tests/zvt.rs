@@ -11,6 +11,11 @@ use posbridge_zvt::transport::{Framing, ZvtLink};
 
 /// A ZVT terminal on its own thread; returns its address.
 fn zvt_terminal() -> String {
+    zvt_terminal_with(Vec::new())
+}
+
+/// A ZVT terminal whose status informations start with `prefix`.
+fn zvt_terminal_with(prefix: Vec<posbridge_zvt::bmp::Bmp>) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -30,6 +35,7 @@ fn zvt_terminal() -> String {
                     Vec::new(),
                     ServerConfig {
                         render: posbridge_sim::render,
+                        status_prefix: prefix,
                         ..ServerConfig::default()
                     },
                 )
@@ -150,5 +156,84 @@ fn sale_decline_refund_status_recover_and_end_of_day_over_zvt() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("not paired"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+/// A payment recovery cannot settle (the terminal's reports cannot be read, so neither can its
+/// record of its last transaction) stays in doubt and blocks new ones, until a person who
+/// checked the terminal resolves it by hand: `posctl resolve KEY --charged|--not-charged --by`.
+#[test]
+fn a_payment_recovery_cannot_settle_is_resolved_by_hand() {
+    use posbridge_zvt::bmp::Bmp;
+    // A field whose length nobody knows before every status information.
+    let address = zvt_terminal_with(vec![Bmp::Unparsed(vec![0x55, 0x01, 0x02])]);
+    let home = std::env::temp_dir().join(format!("posctl-zvt-resolve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let first = "0000000000000000000000000000a001";
+    let second = "0000000000000000000000000000a002";
+
+    let o = posctl(&home, &address, &["sale", "12.00", "--key", first]);
+    assert_eq!(o.status.code(), Some(5), "in doubt: {}", text(&o));
+    let o = posctl(&home, &address, &["recover"]);
+    assert_eq!(o.status.code(), Some(5), "still in doubt: {}", text(&o));
+    let o = posctl(&home, &address, &["sale", "3.00", "--key", second]);
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "nothing new meanwhile: {}",
+        text(&o)
+    );
+
+    // Neither finding, or no name: a bad command line.
+    let o = posctl(&home, &address, &["resolve", first, "--by", "Ann"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = posctl(
+        &home,
+        &address,
+        &["resolve", first, "--charged", "--by", " "],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    // The terminal's display showed it approved.
+    let o = posctl(
+        &home,
+        &address,
+        &[
+            "resolve",
+            first,
+            "--charged",
+            "--by",
+            "Ann (terminal display)",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("Approved: 12.00 EUR"), "{}", text(&o));
+    let o = posctl(&home, &address, &["journal", "show", first, "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(v["state"], "done", "{v}");
+    assert_eq!(v["outcome"], "approved", "{v}");
+    // Final now: not again.
+    let o = posctl(
+        &home,
+        &address,
+        &["resolve", first, "--not-charged", "--by", "Ann"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("final already"), "{}", text(&o));
+
+    // The next one goes out, ends in doubt the same way, and was not charged.
+    let o = posctl(&home, &address, &["sale", "3.00", "--key", second]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    let o = posctl(
+        &home,
+        &address,
+        &["resolve", second, "--not-charged", "--by", "Ann"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = posctl(&home, &address, &["journal", "show", second, "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(v["state"], "rejected", "{v}");
     let _ = std::fs::remove_dir_all(&home);
 }
