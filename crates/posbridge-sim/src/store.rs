@@ -85,6 +85,22 @@ fn encode_entry(record: &KeyRecord) -> io::Result<Vec<u8>> {
 }
 
 impl FileResultStore {
+    /// Every record in the file at `path`, oldest first, as written (a later record of a key
+    /// after its earlier one; a torn last entry left out) — the terminal's own record, for
+    /// audits and the black-box tests.
+    pub fn records(path: impl AsRef<Path>) -> io::Result<Vec<KeyRecord>> {
+        let data = std::fs::read(path)?;
+        let mut rest = data.as_slice();
+        let mut out = Vec::new();
+        while let Some(n) = take_u32(&mut rest) {
+            let Some(body) = take(&mut rest, n) else {
+                break;
+            };
+            out.push(decode_entry(body)?.1);
+        }
+        Ok(out)
+    }
+
     /// Opens (creating) the store at `path`, keeping up to `capacity` keys in memory.
     pub fn open(path: impl AsRef<Path>, capacity: usize) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();

@@ -34,15 +34,30 @@ pub type Backend = Payments<MemoryJournal>;
 /// simulator's key.
 pub async fn in_process(
     profile: &TerminalProfile,
-    mut sim: Simulator,
+    sim: Simulator,
     identity: Arc<LocalIdentity>,
 ) -> Result<Backend, ClientError> {
-    let context = TerminalContext::new(
+    in_process_with(profile, sim, identity, None).await
+}
+
+/// [`in_process`], the terminal keeping its keys and results in `results` (a
+/// [`FileResultStore`](crate::FileResultStore) under `--state`, so the record survives a
+/// restart and can be audited) instead of in memory.
+pub async fn in_process_with(
+    profile: &TerminalProfile,
+    mut sim: Simulator,
+    identity: Arc<LocalIdentity>,
+    results: Option<posbridge_session::SharedResults>,
+) -> Result<Backend, ClientError> {
+    let mut context = TerminalContext::new(
         identity,
         PairingRegistry::new(),
         profile.capabilities(),
         1000,
     );
+    if let Some(results) = results {
+        context.results = results;
+    }
     context
         .operators
         .lock()

@@ -8,6 +8,12 @@
 //! own record (its `results.log`) must agree: no key charged twice, no charge missing from the
 //! journal, no approved entry the terminal never charged, and `posctl settle` reconciles.
 //!
+//! The same suite runs over ZVT (`--protocol zvt` to `posbridge-sim --protocol zvt`): cuts and
+//! delays (no bit flips: ZVT over TCP relies on TCP's checksum), posctl killed; where recovery
+//! cannot tell, `posctl resolve` after checking the terminal's record; the terminal's record
+//! checked by amount (ZVT carries no keys). The ZVT terminal is not killed: the simulator's ZVT
+//! role keeps its last transaction in memory, which a real terminal keeps across a restart.
+//!
 //! Bounded: `POSBRIDGE_BLACKBOX_SALES` sales (default 40), seed `POSBRIDGE_BLACKBOX_SEED`
 //! (default fixed; printed in every failure).
 
@@ -46,6 +52,13 @@ struct Proxy {
 
 impl Proxy {
     fn start(upstream: u16, seed: u64) -> Self {
+        Self::start_with(upstream, seed, false)
+    }
+
+    /// With `cuts_only`, connections are cut or delayed but never have bits flipped: ZVT over
+    /// TCP has no integrity check of its own (TCP's is what it relies on), so a flipped bit in a
+    /// result code is a different result code, not damage a register can see.
+    fn start_with(upstream: u16, seed: u64, cuts_only: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let clean = Arc::new(AtomicBool::new(true));
@@ -62,8 +75,8 @@ impl Proxy {
                     match rng.below(10) {
                         // A sale's connection carries about 1.5 KB: cut anywhere in it.
                         0..=4 => Damage::CutAt(rng.below(1800) as usize),
-                        5 => Damage::Flip(0.002),
-                        6 => Damage::Delay(Duration::from_millis(rng.below(40))),
+                        5 if !cuts_only => Damage::Flip(0.002),
+                        5 | 6 => Damage::Delay(Duration::from_millis(rng.below(40))),
                         _ => Damage::Clean,
                     }
                 };
@@ -189,6 +202,49 @@ impl Terminal {
             }
             if line.contains("listening on") {
                 return (terminal, code);
+            }
+        }
+    }
+
+    /// The simulator's ZVT mode with its state on disk.
+    fn start_zvt(port: u16, keys: &Path, state: &Path, operators: &Path) -> Self {
+        let sim = sibling("posbridge-sim");
+        let mut child = Command::new(&sim)
+            .args([
+                "--protocol",
+                "zvt",
+                "--tcp",
+                &format!("127.0.0.1:{port}"),
+                "--fast",
+            ])
+            .arg("--keys")
+            .arg(keys)
+            .arg("--state")
+            .arg(state)
+            .arg("--operators-file")
+            .arg(operators)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", sim.display()));
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let terminal = Self { child, lines };
+        loop {
+            let line = terminal
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the simulator starts");
+            if line.contains("listening on") {
+                return terminal;
             }
         }
     }
@@ -433,5 +489,235 @@ fn faults_and_kills_on_both_sides_lose_nothing_and_charge_nothing_twice() {
         killed_posctl > 0 && killed_terminal > 0,
         "{ctx}: the run did not reach its faults"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The approved payments the terminal made, by amount in minor units (each sale of the suite has
+/// its own amount): its own record, `results.log`.
+fn charged_by_amount(state: &Path) -> HashMap<u64, u32> {
+    let mut out = HashMap::new();
+    let records = posbridge_sim::FileResultStore::records(state.join("results.log")).unwrap();
+    // The last record of each key is its final word.
+    let mut last: HashMap<IdempotencyKey, posbridge_session::KeyRecord> = HashMap::new();
+    for r in records {
+        last.insert(r.request.idempotency_key, r);
+    }
+    for r in last.values() {
+        if let Some(result) = &r.result
+            && result.outcome.is_approved()
+        {
+            *out.entry(result.approved_minor).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// The same suite over ZVT: `posctl --protocol zvt` selling through the proxy (connections cut
+/// at any byte or delayed) to `posbridge-sim --protocol zvt`, posctl killed at random moments.
+/// ZVT has no idempotency keys and its terminal keeps only its last transaction, so where
+/// recovery cannot tell, the careful merchant does what docs/cli.md says: checks the terminal
+/// (here its own record) and runs `posctl resolve`. Then: no sale charged twice, every charge
+/// journaled approved and nothing else, and `posctl settle` reconciles the net total.
+#[test]
+fn zvt_faults_and_register_kills_lose_nothing_and_charge_nothing_twice() {
+    let seed: u64 = std::env::var("POSBRIDGE_BLACKBOX_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_261_204);
+    let sales: u64 = std::env::var("POSBRIDGE_BLACKBOX_SALES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let ctx = format!("ZVT, seed {seed} (POSBRIDGE_BLACKBOX_SEED={seed} repeats this run)");
+    let dir = std::env::temp_dir().join(format!("posbridge-blackbox-zvt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (keys, state, home) = (
+        dir.join("sim-keys"),
+        dir.join("sim-state"),
+        dir.join("till"),
+    );
+    let operators = dir.join("operators");
+    std::fs::write(&operators, "manager:2468\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&operators, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let sim_port = free_port();
+    let terminal = Terminal::start_zvt(sim_port, &keys, &state, &operators);
+    let proxy = Proxy::start_with(sim_port, seed, true);
+    let proxied = format!("127.0.0.1:{}", proxy.port);
+    let zvt = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--protocol", "zvt", "--zvt", &proxied]);
+        run(&home, &all)
+    };
+
+    let mut rng = Rng::new(seed);
+    let started = Instant::now();
+    let (mut killed_posctl, mut attempts, mut by_hand) = (0u32, 0u32, 0u32);
+    proxy.clean.store(false, Ordering::Relaxed);
+    let mut used: Vec<(u64, String)> = Vec::new();
+    for n in 0..sales {
+        let a = amount(n);
+        let (mut j, mut tries) = (0, 0);
+        loop {
+            let k = key(n, j);
+            if used.last().is_none_or(|(_, last)| *last != k) {
+                used.push((n, k.clone()));
+            }
+            tries += 1;
+            attempts += 1;
+            assert!(tries <= 60, "{ctx}: sale {n} never became final");
+            proxy.clean.store(tries > 12, Ordering::Relaxed);
+            let mut child = posctl(
+                &home,
+                &[
+                    "sale",
+                    &a,
+                    "--key",
+                    &k,
+                    "--protocol",
+                    "zvt",
+                    "--zvt",
+                    &proxied,
+                ],
+            )
+            .spawn()
+            .unwrap();
+            let spawned = Instant::now();
+            let kill_after = rng
+                .chance(0.2)
+                .then(|| Duration::from_millis(rng.below(300)));
+            let status = loop {
+                if let Some(s) = child.try_wait().unwrap() {
+                    break s.code();
+                }
+                if kill_after.is_some_and(|d| spawned.elapsed() >= d) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    killed_posctl += 1;
+                    break None;
+                }
+                assert!(
+                    spawned.elapsed() < Duration::from_secs(90),
+                    "{ctx}: posctl sale {n} hangs"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            if let Some(other @ (2 | 6..)) = status {
+                let mut err = String::new();
+                let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+                panic!("{ctx}: sale {n} exited {other}: {err}");
+            }
+            match journal_state(&home, &k).as_deref() {
+                Some("done") => break,
+                Some("rejected") => j += 1,
+                _ => {}
+            }
+            // Still open after a few tries: recovery over a working link first; if the terminal's
+            // record still does not tell, a person checks the terminal and resolves it by hand.
+            if tries % 4 == 0 {
+                proxy.clean.store(true, Ordering::Relaxed);
+                let (status, _) = zvt(&["recover"]);
+                if status == Some(5) {
+                    for (m, open) in used.iter().filter(|(m, _)| *m <= n) {
+                        if matches!(
+                            journal_state(&home, open).as_deref(),
+                            Some("done" | "rejected")
+                        ) {
+                            continue;
+                        }
+                        let charged = charged_by_amount(&state)
+                            .contains_key(&(amount(*m).replace('.', "").parse::<u64>().unwrap()));
+                        let finding = if charged {
+                            "--charged"
+                        } else {
+                            "--not-charged"
+                        };
+                        let (status, text) = run(
+                            &home,
+                            &[
+                                "resolve",
+                                open,
+                                finding,
+                                "--by",
+                                "the suite (terminal record)",
+                            ],
+                        );
+                        assert_eq!(status, Some(0), "{ctx}: resolve {open}: {text}");
+                        by_hand += 1;
+                    }
+                }
+                match journal_state(&home, &k).as_deref() {
+                    Some("done") => break,
+                    Some("rejected") => j += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    proxy.clean.store(true, Ordering::Relaxed);
+    let (status, text) = zvt(&["recover"]);
+    assert_eq!(status, Some(0), "{ctx}: recover: {text}");
+    let (status, text) = zvt(&["settle"]);
+    assert_eq!(status, Some(0), "{ctx}: settle: {text}");
+    assert!(text.contains("reconciled"), "{ctx}: {text}");
+    let (status, export) = run(&home, &["journal", "export", "--format", "jsonl"]);
+    assert_eq!(status, Some(0), "{ctx}: {export}");
+    terminal.kill();
+
+    let mut journal: HashMap<String, serde_json::Value> = HashMap::new();
+    for line in export.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let k = v["idempotency_key"].as_str().unwrap().to_string();
+        assert!(
+            journal.insert(k.clone(), v).is_none(),
+            "{ctx}: key {k} journaled twice"
+        );
+    }
+    let charged = charged_by_amount(&state);
+    let mut approved = 0;
+    for n in 0..sales {
+        let minor: u64 = amount(n).replace('.', "").parse().unwrap();
+        let journaled: Vec<&serde_json::Value> = used
+            .iter()
+            .filter(|(m, _)| *m == n)
+            .map(|(_, k)| {
+                journal
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{ctx}: sale {n} key {k} is not in the journal"))
+            })
+            .collect();
+        for e in &journaled {
+            assert!(
+                matches!(e["state"].as_str(), Some("done" | "rejected")),
+                "{ctx}: sale {n} left {e} after recovery"
+            );
+        }
+        let journaled_approved = journaled
+            .iter()
+            .filter(|e| e["outcome"] == "approved")
+            .count() as u32;
+        let on_terminal = charged.get(&minor).copied().unwrap_or(0);
+        assert!(
+            on_terminal <= 1,
+            "{ctx}: sale {n} charged {on_terminal} times"
+        );
+        assert_eq!(
+            journaled_approved, on_terminal,
+            "{ctx}: sale {n}: journal approves {journaled_approved}, terminal charged {on_terminal}"
+        );
+        approved += on_terminal;
+    }
+    assert!(approved > 0, "{ctx}");
+    println!(
+        "BLACKBOX {ctx}: {sales} sales ({approved} approved, {} payments) in {attempts} posctl runs, {} proxied connections, posctl killed {killed_posctl} times, {by_hand} resolved by hand, {:.1?}",
+        used.len(),
+        proxy.connections.load(Ordering::Relaxed),
+        started.elapsed()
+    );
+    assert!(killed_posctl > 0, "{ctx}: the run did not reach its faults");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -411,7 +411,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         sim.present(*card);
     }
     if args.protocol == "zvt" {
-        return run_zvt(&args, &profile, sim, identity, faults).await;
+        // The terminal's record of what it charged, durable under --state as in native mode.
+        let results = args.state.is_some().then(|| context.results.clone());
+        return run_zvt(&args, &profile, sim, identity, faults, results).await;
     }
     sim.set_manual_cards(args.interactive);
     for (origin, name, pin) in operators(args.operators_file.as_deref())? {
@@ -610,6 +612,7 @@ async fn run_zvt(
     sim: Simulator,
     identity: Arc<LocalIdentity>,
     faults: Vec<Fault>,
+    results: Option<posbridge_session::SharedResults>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use posbridge_zvt::server::ServerConfig;
     use posbridge_zvt::transport::{Framing, ZvtLink};
@@ -621,7 +624,7 @@ async fn run_zvt(
     }
     // ZVT terminal ids have 8 digits.
     let tid = (u128::from_be_bytes(*profile.terminal_id.as_bytes()) % 100_000_000) as u32;
-    let backend = posbridge_sim::zvt::in_process(profile, sim, identity).await?;
+    let backend = posbridge_sim::zvt::in_process_with(profile, sim, identity, results).await?;
     let server = Arc::new(posbridge_sim::zvt::server(
         backend,
         tid,
