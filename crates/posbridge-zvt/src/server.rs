@@ -190,7 +190,43 @@ impl Ledger {
     pub fn close_batch(&mut self) {
         self.receipts.clear();
     }
+
+    /// Applies `event` as it happened (to rebuild a ledger from its record after a restart).
+    pub fn apply(&mut self, event: &LedgerEvent) {
+        match event {
+            LedgerEvent::Finished(done) => {
+                self.trace = done.trace;
+                self.receipt = done.receipt;
+                self.receipts.insert(
+                    done.receipt,
+                    (
+                        done.result.transaction_id,
+                        done.result.kind,
+                        done.result.approved_minor,
+                    ),
+                );
+                self.last = Some(done.clone());
+            }
+            LedgerEvent::BatchClosed => self.close_batch(),
+        }
+    }
 }
+
+/// What changes a [`Ledger`]: what a terminal keeps on disk so that, restarted, it still knows
+/// its last transaction (what a repeat receipt reports, and what registers recover by) and the
+/// receipt numbers of its open batch. See [`ZvtServer::with_ledger`].
+// Made once per payment and passed by reference: boxing would cost an allocation each time.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum LedgerEvent {
+    /// A money command finished, numbered.
+    Finished(Done),
+    /// End-of-day closed the batch.
+    BatchClosed,
+}
+
+/// Called with every [`LedgerEvent`] before the register hears of it.
+pub type LedgerHook = Box<dyn FnMut(&LedgerEvent) + Send>;
 
 #[derive(Default)]
 struct State {
@@ -211,6 +247,7 @@ pub struct ZvtServer<T> {
     started: u64,
     /// The register sent abort (`06 B0`) during the running payment.
     abort_requested: std::sync::atomic::AtomicBool,
+    ledger_hook: Arc<Mutex<Option<LedgerHook>>>,
 }
 
 /// The terminal's side of one connection: the sans-IO [`Terminal`] exchange driven over the
@@ -412,6 +449,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             faults: Mutex::new(None),
             started: wall_clock().0,
             abort_requested: std::sync::atomic::AtomicBool::new(false),
+            ledger_hook: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -423,6 +461,15 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
     fn aborting(&self) -> bool {
         self.abort_requested
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts from `ledger` (its record read back after a restart) and calls `hook` with every
+    /// change before the register hears of it, so the record can be kept durably.
+    #[must_use]
+    pub fn with_ledger(self, ledger: Ledger, hook: LedgerHook) -> Self {
+        lock(&self.state).ledger = ledger;
+        *self.ledger_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+        self
     }
 
     /// Cuts connections where `faults` says.
@@ -760,6 +807,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
         let mut progress = self.backend.progress();
         let backend = self.backend.clone();
         let state = self.state.clone();
+        let hook = self.ledger_hook.clone();
         let mut call = Call::within(self.config.deadline);
         if !matches!(
             command,
@@ -771,7 +819,13 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             let r = backend.execute(key, command, call).await;
             // Numbered and kept as the last transaction whether or not the register is still
             // there to hear it.
-            r.map(|result| lock(&state).ledger.finish(result))
+            r.map(|result| {
+                let done = lock(&state).ledger.finish(result);
+                if let Some(hook) = hook.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                    hook(&LedgerEvent::Finished(done.clone()));
+                }
+                done
+            })
         });
         // The payment runs on its own from here: a cut connection does not stop it.
         self.abort_requested
@@ -875,6 +929,14 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                     self.print(link, &eod_text(&s)).await?;
                 }
                 lock(&self.state).ledger.close_batch();
+                if let Some(hook) = self
+                    .ledger_hook
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_mut()
+                {
+                    hook(&LedgerEvent::BatchClosed);
+                }
                 self.send_acked(link, &Command::Completion(Vec::new()))
                     .await
             }

@@ -11,8 +11,8 @@
 //! The same suite runs over ZVT (`--protocol zvt` to `posbridge-sim --protocol zvt`): cuts and
 //! delays (no bit flips: ZVT over TCP relies on TCP's checksum), posctl killed; where recovery
 //! cannot tell, `posctl resolve` after checking the terminal's record; the terminal's record
-//! checked by amount (ZVT carries no keys). The ZVT terminal is not killed: the simulator's ZVT
-//! role keeps its last transaction in memory, which a real terminal keeps across a restart.
+//! checked by amount (ZVT carries no keys); the terminal killed and restarted from its state (its
+//! ledger of the last transaction, as a real terminal keeps it).
 //!
 //! Bounded: `POSBRIDGE_BLACKBOX_SALES` sales (default 40), seed `POSBRIDGE_BLACKBOX_SEED`
 //! (default fixed; printed in every failure).
@@ -513,7 +513,8 @@ fn charged_by_amount(state: &Path) -> HashMap<u64, u32> {
 }
 
 /// The same suite over ZVT: `posctl --protocol zvt` selling through the proxy (connections cut
-/// at any byte or delayed) to `posbridge-sim --protocol zvt`, posctl killed at random moments.
+/// at any byte or delayed) to `posbridge-sim --protocol zvt --state`, posctl killed at random
+/// moments, the terminal killed and restarted from its state (its ledger: the last transaction).
 /// ZVT has no idempotency keys and its terminal keeps only its last transaction, so where
 /// recovery cannot tell, the careful merchant does what docs/cli.md says: checks the terminal
 /// (here its own record) and runs `posctl resolve`. Then: no sale charged twice, every charge
@@ -545,7 +546,7 @@ fn zvt_faults_and_register_kills_lose_nothing_and_charge_nothing_twice() {
         std::fs::set_permissions(&operators, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let sim_port = free_port();
-    let terminal = Terminal::start_zvt(sim_port, &keys, &state, &operators);
+    let mut terminal = Terminal::start_zvt(sim_port, &keys, &state, &operators);
     let proxy = Proxy::start_with(sim_port, seed, true);
     let proxied = format!("127.0.0.1:{}", proxy.port);
     let zvt = |args: &[&str]| {
@@ -556,8 +557,10 @@ fn zvt_faults_and_register_kills_lose_nothing_and_charge_nothing_twice() {
 
     let mut rng = Rng::new(seed);
     let started = Instant::now();
-    let (mut killed_posctl, mut attempts, mut by_hand) = (0u32, 0u32, 0u32);
+    let (mut killed_posctl, mut killed_terminal, mut attempts, mut by_hand) =
+        (0u32, 0u32, 0u32, 0u32);
     proxy.clean.store(false, Ordering::Relaxed);
+    let mut posctl_was_killed = false;
     let mut used: Vec<(u64, String)> = Vec::new();
     for n in 0..sales {
         let a = amount(n);
@@ -571,6 +574,14 @@ fn zvt_faults_and_register_kills_lose_nothing_and_charge_nothing_twice() {
             attempts += 1;
             assert!(tries <= 60, "{ctx}: sale {n} never became final");
             proxy.clean.store(tries > 12, Ordering::Relaxed);
+            // Often right after a killed posctl: the payment it left may have finished on the
+            // terminal, which must still know it as its last transaction after the restart.
+            if rng.chance(if posctl_was_killed { 0.4 } else { 0.06 }) {
+                terminal.kill();
+                killed_terminal += 1;
+                terminal = Terminal::start_zvt(sim_port, &keys, &state, &operators);
+            }
+            posctl_was_killed = false;
             let mut child = posctl(
                 &home,
                 &[
@@ -598,6 +609,7 @@ fn zvt_faults_and_register_kills_lose_nothing_and_charge_nothing_twice() {
                     let _ = child.kill();
                     let _ = child.wait();
                     killed_posctl += 1;
+                    posctl_was_killed = true;
                     break None;
                 }
                 assert!(
@@ -713,11 +725,14 @@ fn zvt_faults_and_register_kills_lose_nothing_and_charge_nothing_twice() {
     }
     assert!(approved > 0, "{ctx}");
     println!(
-        "BLACKBOX {ctx}: {sales} sales ({approved} approved, {} payments) in {attempts} posctl runs, {} proxied connections, posctl killed {killed_posctl} times, {by_hand} resolved by hand, {:.1?}",
+        "BLACKBOX {ctx}: {sales} sales ({approved} approved, {} payments) in {attempts} posctl runs, {} proxied connections, posctl killed {killed_posctl} times, terminal killed {killed_terminal} times, {by_hand} resolved by hand, {:.1?}",
         used.len(),
         proxy.connections.load(Ordering::Relaxed),
         started.elapsed()
     );
-    assert!(killed_posctl > 0, "{ctx}: the run did not reach its faults");
+    assert!(
+        killed_posctl > 0 && killed_terminal > 0,
+        "{ctx}: the run did not reach its faults"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -625,7 +625,7 @@ async fn run_zvt(
     // ZVT terminal ids have 8 digits.
     let tid = (u128::from_be_bytes(*profile.terminal_id.as_bytes()) % 100_000_000) as u32;
     let backend = posbridge_sim::zvt::in_process_with(profile, sim, identity, results).await?;
-    let server = Arc::new(posbridge_sim::zvt::server(
+    let mut server = posbridge_sim::zvt::server(
         backend,
         tid,
         faults,
@@ -633,7 +633,14 @@ async fn run_zvt(
             render: posbridge_sim::render,
             ..ServerConfig::default()
         },
-    )?);
+    )?;
+    if let Some(dir) = &args.state {
+        // Its last transaction and the batch's receipt numbers survive a restart, as on a real
+        // terminal.
+        let (ledger, hook) = posbridge_sim::zvt::ledger_log(&dir.join("zvt-ledger.log"))?;
+        server = server.with_ledger(ledger, hook);
+    }
+    let server = Arc::new(server);
     if args.serial.is_some() || args.pty {
         let (line, _slave) = open_line(args, posbridge_serial::StopBits::Two)?;
         println!(
