@@ -93,12 +93,20 @@ pub struct FaultStats {
     pub cut: bool,
 }
 
-/// SplitMix64: small, fast, and the same sequence on every platform and version.
+/// A small seeded generator (SplitMix64): small, fast, and the same sequence on every platform
+/// and version — what the fault injector, the session harness and the ZVT schedules draw their
+/// schedules from, so a seed repeats a run.
 #[derive(Clone, Debug)]
-struct Rng(u64);
+pub struct SeededRng(u64);
 
-impl Rng {
-    fn next(&mut self) -> u64 {
+impl SeededRng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -106,12 +114,14 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
+    /// A number in `0..n` (0 when `n` is 0, drawing nothing).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
     }
 }
 
@@ -119,7 +129,7 @@ impl Rng {
 #[derive(Debug)]
 struct Pipe {
     faults: Faults,
-    rng: Rng,
+    rng: SeededRng,
     packet: bool,
     queue: BTreeMap<(Instant, u64), Bytes>,
     /// Bytes in `queue`, kept as items come and go (not summed on every send).
@@ -135,7 +145,7 @@ impl Pipe {
         let now = Instant::now();
         Self {
             faults,
-            rng: Rng(seed),
+            rng: SeededRng(seed),
             packet,
             queue: BTreeMap::new(),
             queued: 0,

@@ -27,7 +27,7 @@ pub use capture::{
     parse_capture, read_capture,
 };
 pub use error::LinkError;
-pub use fault::{FaultConfig, FaultInjector, FaultStats, Faults};
+pub use fault::{FaultConfig, FaultInjector, FaultStats, Faults, SeededRng};
 pub use info::{Delivery, DeviceInfo, LinkInfo, LinkKind, UsbIds};
 pub use io::IoLink;
 pub use link::{Connector, Discovery, Link, LinkExt};

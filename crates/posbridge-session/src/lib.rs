@@ -58,10 +58,10 @@
 
 mod client;
 mod core;
-#[cfg(fuzzing)]
+#[cfg(all(fuzzing, feature = "harness"))]
 #[doc(hidden)]
 pub mod fuzzing;
-#[cfg(any(test, fuzzing, feature = "harness"))]
+#[cfg(any(test, feature = "harness"))]
 pub mod harness;
 mod operators;
 mod reliable;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use posbridge_api::{Adapter, Engine, PaymentError};
 use posbridge_journal::{EntryState, Journal, MemoryJournal, Query};
-use posbridge_link::LinkError;
+use posbridge_link::{LinkError, SeededRng as Rng};
 use posbridge_wire::{
     Amount, Currency, DeclineReason, IdempotencyKey, Outcome, RequestId, TerminalId, Timestamp,
     TransactionCommand, TransactionId, TransactionKind, TransactionResult,
@@ -46,28 +46,6 @@ fn sim_clock() -> Timestamp {
     Timestamp(NOW_MS.with(Cell::get))
 }
 
-/// A small seeded generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// True with probability `per_mille`/1000.
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-}
-
 /// What a seed chose.
 #[derive(Clone, Debug)]
 struct Plan {
@@ -89,7 +67,7 @@ struct Plan {
 
 impl Plan {
     fn of(rng: &mut Rng) -> Self {
-        let framing = if rng.chance(500) {
+        let framing = if rng.chance(0.5) {
             Framing::Serial
         } else {
             Framing::Tcp
@@ -102,7 +80,7 @@ impl Plan {
             lose: if serial { rng.below(60) } else { 0 },
             cut: rng.below(40),
             cuts: rng.below(5) as u32,
-            blind: rng.chance(500),
+            blind: rng.chance(0.5),
             commands: 2 + rng.below(5) as usize,
             report: match rng.below(6) {
                 0 => Wording::UnknownFieldsFirst,
@@ -208,7 +186,7 @@ fn line(framing: Framing) -> Line {
 
 impl World {
     fn new(seed: u64) -> Self {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let plan = Plan::of(&mut rng);
         NOW_MS.with(|n| n.set(EPOCH_MS));
         let config = ServerConfig {
@@ -305,10 +283,10 @@ impl World {
             );
         }
         if self.plan.framing == Framing::Serial {
-            if self.rng.chance(self.plan.lose) {
+            if self.rng.chance(self.plan.lose as f64 / 1000.0) {
                 return;
             }
-            if self.rng.chance(self.plan.damage) {
+            if self.rng.chance(self.plan.damage as f64 / 1000.0) {
                 let i = self.rng.below(bytes.len() as u64) as usize;
                 bytes[i] ^= 1 << self.rng.below(8);
             }
@@ -566,7 +544,7 @@ impl World {
         let cancelled = p.abort_asked && now < p.started + (p.due - p.started) / 2;
         let outcome = if cancelled {
             Outcome::Cancelled
-        } else if self.rng.chance(150) {
+        } else if self.rng.chance(0.15) {
             Outcome::Declined(DeclineReason::INSUFFICIENT_FUNDS)
         } else {
             Outcome::Approved
@@ -639,7 +617,7 @@ impl World {
             if !self.connected {
                 break;
             }
-            if self.cuts_left > 0 && self.rng.chance(self.plan.cut) {
+            if self.cuts_left > 0 && self.rng.chance(self.plan.cut as f64 / 1000.0) {
                 self.cuts_left -= 1;
                 self.cut();
                 break;
@@ -772,14 +750,14 @@ struct Findings {
 fn run(seed: u64) -> Findings {
     let world = Arc::new(Mutex::new(World::new(seed)));
     let plan = lock(&world).plan.clone();
-    let mut rng = Rng(seed ^ 0xA5A5_5A5A);
+    let mut rng = Rng::new(seed ^ 0xA5A5_5A5A);
     let deadline = Duration::from_secs(60);
     let mut till = connect(&world, MemoryJournal::new());
     let amounts = [500u64, 500, 1_250, 700];
     for n in 1..=plan.commands {
         let key = IdempotencyKey::from_u128(seed as u128 * 1_000 + n as u128);
         let amount = Amount::new(amounts[rng.below(4) as usize], Currency::EUR);
-        let command = if rng.chance(200) {
+        let command = if rng.chance(0.2) {
             TransactionCommand::Refund {
                 amount,
                 original: None,
@@ -919,7 +897,7 @@ fn run(seed: u64) -> Findings {
 
 /// The plan seed `seed` makes.
 fn lock_plan(seed: u64) -> Wording {
-    Plan::of(&mut Rng(seed)).report
+    Plan::of(&mut Rng::new(seed)).report
 }
 
 fn schedules() -> u64 {
