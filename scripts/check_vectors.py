@@ -3,9 +3,13 @@
 
 It re-implements the frame layer (sync, header CRC-16, trailer CRC-32C, resynchronisation) and
 the generic field layer (keys ascending, shortest LEB128 lengths, nested structures), and checks
-every vector against them. A second implementation of the protocol can start from here.
+every vector against them; and SPAKE2 with the pairing key schedule from docs/security.md (a
+small Edwards25519, hashlib, hmac) against the pairing messages the Rust tests pin. A second
+implementation of the protocol can start from here.
 Run: python3 scripts/check_vectors.py
 """
+import hashlib
+import hmac
 import pathlib
 import sys
 
@@ -109,6 +113,93 @@ def load(path: pathlib.Path):
     return vectors
 
 
+
+# Pairing messages 1 and the first 65 bytes of 2 (message B and confirm_T), as pinned in
+# crates/posbridge-crypto/src/pairing.rs (whole_exchange_known_answer).
+PAIRING_M1 = "0101412d0616639bc902b99ae60b4c4260243278f7d768db495930fadf694c6c2f3330"
+PAIRING_M2_HEAD = (
+    "42c3af788c1b23f17fccb2d1260984a2388268bef950eb913399e47433839631"
+    "b4bcb743095c282b69ec75fb66ea84b85f34a24bb0b8db880735c734fbd8412876"
+)
+
+# Edwards25519, just enough for SPAKE2 (affine coordinates; slow and plain on purpose).
+P = 2**255 - 19
+L = 2**252 + 27742317777372353535851937790883648493
+D = (-121665 * pow(121666, P - 2, P)) % P
+I = pow(2, (P - 1) // 4, P)
+
+def inv(x): return pow(x, P - 2, P)
+
+def add(a, b):
+    (x1, y1), (x2, y2) = a, b
+    t = D * x1 * x2 * y1 * y2 % P
+    return ((x1 * y2 + x2 * y1) * inv(1 + t) % P, (y1 * y2 + x1 * x2) * inv(1 - t) % P)
+
+def mul(k, pt):
+    r = (0, 1)
+    while k:
+        if k & 1: r = add(r, pt)
+        pt = add(pt, pt); k >>= 1
+    return r
+
+def neg(pt): return ((-pt[0]) % P, pt[1])
+
+def decompress(b):
+    y = int.from_bytes(b, 'little') & ((1 << 255) - 1)
+    sign = b[31] >> 7
+    x2 = (y * y - 1) * inv(D * y * y + 1) % P
+    x = pow(x2, (P + 3) // 8, P)
+    if (x * x - x2) % P: x = x * I % P
+    assert (x * x - x2) % P == 0
+    if x & 1 != sign: x = P - x
+    return (x, y)
+
+def compress(pt):
+    x, y = pt
+    return (y | ((x & 1) << 255)).to_bytes(32, 'little')
+
+
+def check_pairing() -> None:
+    """SPAKE2 and the pairing key schedule, from docs/security.md alone, against the messages
+    the Rust test `pairing::tests::whole_exchange_known_answer` pins (code 123456, its test
+    RNGs: SHA-256 of a seed byte and a big-endian counter)."""
+    G = decompress(bytes.fromhex('5866666666666666666666666666666666666666666666666666666666666666'))
+    M = decompress(bytes.fromhex('15cfd18e385952982b6a8f8c7854963b58e34388c8e6dae891db756481a02312'))
+    N = decompress(bytes.fromhex('f04f2e7eb734b2a8f8b472eaf9c3c632576ac64aea650b496a8a20ff00e583c3'))
+
+    def hkdf(salt, ikm, info, n):
+        prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+        out, t, i = b'', b'', 1
+        while len(out) < n:
+            t = hmac.new(prk, t + info + bytes([i]), hashlib.sha256).digest(); out += t; i += 1
+        return out[:n]
+
+    def test_rng(seed, n):
+        out, c = b'', 0
+        while len(out) < n:
+            out += hashlib.sha256(bytes([seed]) + c.to_bytes(8, 'big')).digest(); c += 1
+        return out[:n]
+
+    password = b'code:123456'
+    w = int.from_bytes(hkdf(b'', password, b'SPAKE2 pw', 48), 'big') % L
+    x = int.from_bytes(test_rng(1, 64), 'little') % L
+    y = int.from_bytes(test_rng(2, 64), 'little') % L
+    X = add(mul(x, G), mul(w, M)); Y = add(mul(y, G), mul(w, N))
+    msg_a = b'A' + compress(X); msg_b = b'B' + compress(Y)
+    m1 = bytes([1, 1]) + msg_a
+    Z = mul(x, add(Y, neg(mul(w, N))))
+    Z2 = mul(y, add(X, neg(mul(w, M))))
+    assert Z == Z2
+    sha = lambda b: hashlib.sha256(b).digest()
+    K = sha(sha(password) + sha(b'posbridge/pairing/client') + sha(b'posbridge/pairing/terminal') + compress(X) + compress(Y) + compress(Z))
+    TH = sha(b'posbridge/pairing/v1\0' + bytes([1, 1]) + msg_a + msg_b)
+    prk = hmac.new(TH, K, hashlib.sha256).digest()
+    kc_t = hmac.new(prk, b'confirm terminal' + b'\x01', hashlib.sha256).digest()
+    confirm_t = hmac.new(kc_t, b'confirm' + TH, hashlib.sha256).digest()
+    assert m1.hex() == PAIRING_M1, m1.hex()
+    assert (msg_b + confirm_t).hex() == PAIRING_M2_HEAD, (msg_b + confirm_t).hex()
+
+
 def main() -> int:
     root = pathlib.Path(__file__).resolve().parent.parent
     vectors = load(root / "docs" / "test-vectors.txt")
@@ -135,6 +226,8 @@ def main() -> int:
             assert got == want, (name, got, want)
         checked += 1
     print(f"test vectors: all {checked} match docs/protocol.md")
+    check_pairing()
+    print("pairing: SPAKE2 and the key schedule match docs/security.md")
     return 0
 
 

@@ -1438,6 +1438,17 @@ mod tests {
         let record_c = client.finish(&m4, Timestamp(8)).unwrap();
         assert_eq!(record_t.peer, phone.public_keys());
         assert_eq!(record_c.peer, terminal.public_keys());
+        // Recomputed independently (SPAKE2 and the key schedule of docs/security.md in Python)
+        // by scripts/check_vectors.py: message 1 whole, message 2's SPAKE2 message and confirm_T.
+        assert_eq!(
+            hex(&m1.body),
+            "0101412d0616639bc902b99ae60b4c4260243278f7d768db495930fadf694c6c2f3330"
+        );
+        assert_eq!(
+            hex(&m2.body[..65]),
+            "42c3af788c1b23f17fccb2d1260984a2388268bef950eb913399e47433839631\
+             b4bcb743095c282b69ec75fb66ea84b85f34a24bb0b8db880735c734fbd8412876"
+        );
         // Pinned: any change to the messages' layout or derivation shows here.
         for (m, want) in [
             (
