@@ -101,6 +101,16 @@ impl Default for ZvtConfig {
     }
 }
 
+/// How an exchange ended, as a connection reports it to its client.
+pub fn exchange_result(how: Ended) -> Result<Exchange, ExchangeError> {
+    match how {
+        Ended::Done(ex) => Ok(ex),
+        Ended::Refused(code) => Err(ExchangeError::Refused(code)),
+        Ended::NoAcknowledgement => Err(ExchangeError::NoAcknowledgement),
+        Ended::Deadline => Err(ExchangeError::Deadline),
+    }
+}
+
 /// Why an exchange did not end in a completion or an abort from the terminal.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -310,12 +320,7 @@ async fn drive<L: Link>(
                     while let Some(out) = register.poll_transmit() {
                         link.send(&out).await.map_err(t)?;
                     }
-                    return match how {
-                        Ended::Done(ex) => Ok(ex),
-                        Ended::Refused(code) => Err(ExchangeError::Refused(code)),
-                        Ended::NoAcknowledgement => Err(ExchangeError::NoAcknowledgement),
-                        Ended::Deadline => Err(ExchangeError::Deadline),
-                    };
+                    return exchange_result(how);
                 }
             }
         }

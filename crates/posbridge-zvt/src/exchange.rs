@@ -491,14 +491,14 @@ impl Terminal {
     }
 
     /// Takes in an APDU from the register.
-    pub fn handle_apdu(&mut self, apdu: Apdu, now: Instant) {
+    pub fn handle_apdu(&mut self, apdu: Apdu, _now: Instant) {
         match apdu.code() {
             [0x80, 0x00] => {
                 // Only while a message waits for it: a late or repeated one is not for the
                 // message queued next.
                 if self.awaiting.take().is_some() {
                     self.events.push_back(TerminalEvent::Acknowledged);
-                    self.next(now);
+                    self.next();
                     if self.ending && !self.armed {
                         // The last message is acknowledged: the next command may come.
                         self.ending = false;
@@ -538,10 +538,10 @@ impl Terminal {
     }
 
     /// Sends `message` of the running command once the ones before are acknowledged.
-    pub fn send(&mut self, message: Apdu, now: Instant) {
+    pub fn send(&mut self, message: Apdu, _now: Instant) {
         self.outbox.push_back(message);
         if self.awaiting.is_none() && !self.armed {
-            self.next(now);
+            self.next();
         }
     }
 
@@ -552,7 +552,7 @@ impl Terminal {
         self.send(message, now);
     }
 
-    fn next(&mut self, _now: Instant) {
+    fn next(&mut self) {
         if let Some(m) = self.outbox.pop_front() {
             self.transmit.push_back(m);
             self.armed = true;

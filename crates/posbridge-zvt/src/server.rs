@@ -228,6 +228,13 @@ pub enum LedgerEvent {
 /// Called with every [`LedgerEvent`] before the register hears of it.
 pub type LedgerHook = Box<dyn FnMut(&LedgerEvent) + Send>;
 
+/// Tells the ledger's hook, if one is set, of `event`.
+fn tell(hook: &Mutex<Option<LedgerHook>>, event: &LedgerEvent) {
+    if let Some(hook) = hook.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        hook(event);
+    }
+}
+
 #[derive(Default)]
 struct State {
     ledger: Ledger,
@@ -821,9 +828,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
             // there to hear it.
             r.map(|result| {
                 let done = lock(&state).ledger.finish(result);
-                if let Some(hook) = hook.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                    hook(&LedgerEvent::Finished(done.clone()));
-                }
+                tell(&hook, &LedgerEvent::Finished(done.clone()));
                 done
             })
         });
@@ -929,14 +934,7 @@ impl<T: PaymentTerminal + 'static> ZvtServer<T> {
                     self.print(link, &eod_text(&s)).await?;
                 }
                 lock(&self.state).ledger.close_batch();
-                if let Some(hook) = self
-                    .ledger_hook
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .as_mut()
-                {
-                    hook(&LedgerEvent::BatchClosed);
-                }
+                tell(&self.ledger_hook, &LedgerEvent::BatchClosed);
                 self.send_acked(link, &Command::Completion(Vec::new()))
                     .await
             }

@@ -28,7 +28,9 @@ use posbridge_wire::{
     TransactionCommand, TransactionId, TransactionKind, TransactionResult,
 };
 use posbridge_zvt::bmp::Bmp;
-use posbridge_zvt::client::{Connection, ExchangeError, Job, ZvtClient, ZvtConfig};
+use posbridge_zvt::client::{
+    Connection, ExchangeError, Job, ZvtClient, ZvtConfig, exchange_result,
+};
 use posbridge_zvt::exchange::{Ended, Register, RegisterEvent, T3, Terminal, TerminalEvent};
 use posbridge_zvt::line::{Framing, Line};
 use posbridge_zvt::server::{Ledger, ServerConfig, report};
@@ -359,12 +361,7 @@ impl World {
                         }
                         let job = self.job.take().expect("an exchange ran");
                         let fatal = matches!(how, Ended::Deadline);
-                        let _ = job.reply.send(match how {
-                            Ended::Done(ex) => Ok(ex),
-                            Ended::Refused(code) => Err(ExchangeError::Refused(code)),
-                            Ended::NoAcknowledgement => Err(ExchangeError::NoAcknowledgement),
-                            Ended::Deadline => Err(ExchangeError::Deadline),
-                        });
+                        let _ = job.reply.send(exchange_result(how));
                         if fatal {
                             // As the client's connection task does: its state is unknown.
                             self.cut();

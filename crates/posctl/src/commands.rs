@@ -522,6 +522,10 @@ fn parse_transaction(hex: &str) -> Result<TransactionRef, Failure> {
 
 /// The operator a refund or void needs on the native protocol (a ZVT terminal authorises these
 /// itself).
+/// What a refund, void or release without `--operator` is told.
+const FOLLOW_UP_OPERATOR: &str =
+    "--operator NAME: an operator authorises refunds, voids and releases";
+
 fn authorising(
     common: &Common,
     name: Option<&str>,
@@ -640,11 +644,7 @@ pub(crate) async fn refund(args: RefundArgs) -> Result<u8, Failure> {
             .map(parse_transaction)
             .transpose()?,
     };
-    let operator = authorising(
-        &args.common,
-        args.operator.as_deref(),
-        "--operator NAME: an operator authorises refunds, voids and releases",
-    )?;
+    let operator = authorising(&args.common, args.operator.as_deref(), FOLLOW_UP_OPERATOR)?;
     run_command(
         &args.common,
         args.key.as_deref(),
@@ -675,11 +675,7 @@ pub(crate) async fn void(args: VoidArgs) -> Result<u8, Failure> {
     let command = TransactionCommand::Void {
         original: parse_transaction(&args.transaction)?,
     };
-    let operator = authorising(
-        &args.common,
-        args.operator.as_deref(),
-        "--operator NAME: an operator authorises refunds, voids and releases",
-    )?;
+    let operator = authorising(&args.common, args.operator.as_deref(), FOLLOW_UP_OPERATOR)?;
     run_command(&args.common, args.key.as_deref(), command, operator, 120).await
 }
 
@@ -705,11 +701,7 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8, Failure> {
     let command = TransactionCommand::PreAuthCancel {
         original: parse_transaction(&args.transaction)?,
     };
-    let operator = authorising(
-        &args.common,
-        args.operator.as_deref(),
-        "--operator NAME: an operator authorises refunds, voids and releases",
-    )?;
+    let operator = authorising(&args.common, args.operator.as_deref(), FOLLOW_UP_OPERATOR)?;
     run_command(&args.common, args.key.as_deref(), command, operator, 120).await
 }
 
