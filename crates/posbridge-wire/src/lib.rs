@@ -71,6 +71,7 @@ pub use frame::{
     VERSION, header_bytes,
 };
 pub use message::*;
+pub use types::civil;
 pub use types::{
     Amount, ClientId, Currency, DeclineReason, ErrorCode, Feature, FeatureSet, IdempotencyKey,
     InvalidCurrency, KindSet, MaskedPan, MaskedPanError, MethodSet, Outcome, ParseIdError,

@@ -361,6 +361,60 @@ impl fmt::Debug for MaskedPan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub u64);
 
+/// Civil dates of the proleptic Gregorian calendar as day numbers since 1970-01-01, for
+/// protocols that carry dates as text or digits (ZVT's `MMDD`, nexo's ISO 8601).
+pub mod civil {
+    /// Days since 1970-01-01 of the date `y`-`m`-`d` (month 1–12, day 1–31; not checked).
+    pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let m = i64::from(m);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    /// The date (year, month 1–12, day 1–31) of day `z` since 1970-01-01.
+    pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        (yoe + era * 400 + i64::from(m <= 2), m, d)
+    }
+
+    /// The number of days of month `m` (1–12) of year `y`.
+    pub fn days_in_month(y: i64, m: u32) -> u32 {
+        match m {
+            2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn days_round_trip_over_four_centuries() {
+            for z in -200_000..200_000 {
+                let (y, m, d) = civil_from_days(z);
+                assert!((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m));
+                assert_eq!(days_from_civil(y, m, d), z);
+            }
+            assert_eq!(days_from_civil(1970, 1, 1), 0);
+            assert_eq!(civil_from_days(20_426), (2025, 12, 4));
+        }
+    }
+}
+
 macro_rules! code_enum {
     (
         $(#[$doc:meta])*
