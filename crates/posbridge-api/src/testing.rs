@@ -321,7 +321,8 @@ impl Adapter for ScriptedTerminal {
             status: Ok(()),
             opened: None,
             closed: Timestamp(1_764_000_000_000),
-            totals: Vec::new(),
+            // The totals of what it charged (a settlement counts each result once).
+            totals: posbridge_wire::Totals::of(self.state().done.values()),
             receipt: None,
             signature: None,
         })

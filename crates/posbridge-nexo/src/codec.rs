@@ -80,6 +80,8 @@ pub struct Sealed {
 }
 
 /// A message as it travels.
+// One message at a time, moved once: boxing would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Envelope {
     /// In the clear (test terminals).

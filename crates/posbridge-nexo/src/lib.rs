@@ -17,3 +17,16 @@ pub use amount::{AmountError, Decimal};
 pub use codec::{
     DecodeError, DecodeErrorKind, Direction, Envelope, Message, Sealed, decode, encode,
 };
+#[cfg(feature = "io")]
+pub mod client;
+#[cfg(feature = "io")]
+pub mod server;
+#[cfg(feature = "io")]
+pub mod transport;
+
+#[cfg(feature = "io")]
+pub use client::{Dialect, NexoClient, NexoConfig, NexoError, NexoTerminal};
+#[cfg(feature = "io")]
+pub use server::{NexoServer, ServerConfig};
+#[cfg(feature = "io")]
+pub use transport::{Handler, Loopback, Transport, TransportError};

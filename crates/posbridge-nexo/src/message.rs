@@ -1073,6 +1073,8 @@ pub struct EventNotification {
 
 /// The body of a message: one per category and direction, named as in nexo (the key beside
 /// `MessageHeader`).
+// One body per message, moved once: boxing would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Body {

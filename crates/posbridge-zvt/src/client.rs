@@ -1320,7 +1320,7 @@ impl<C: Connection> Adapter for ZvtClient<C> {
         }
         let receipt = ex.receipts().first().map(|lines| Receipt {
             copy: ReceiptCopy::Merchant,
-            header: fit(lines).0,
+            header: Receipt::fit_printed(lines).0,
             merchant_name: None,
             merchant_id: None,
             terminal_label: None,
@@ -1568,7 +1568,7 @@ fn printed(r: &TransactionResult, lines: &[String], index: usize, trace: u32) ->
     } else {
         ReceiptCopy::Customer
     };
-    let (header, footer) = fit(lines);
+    let (header, footer) = Receipt::fit_printed(lines);
     Receipt {
         copy,
         header,
@@ -1596,19 +1596,4 @@ fn printed(r: &TransactionResult, lines: &[String], index: usize, trace: u32) ->
     }
 }
 
-/// The receipt's printed lines as a receipt holds them: up to [`RECEIPT_LINES`] lines of up to
-/// 64 characters in the header, the rest in the footer (a terminal's receipt is 20 to 40 lines
-/// of at most 40 characters; longer ones are cut, and say so in their last line).
-fn fit(lines: &[String]) -> (Vec<String>, Vec<String>) {
-    let cut = |l: &String| l.chars().take(64).collect::<String>();
-    let mut all: Vec<String> = lines.iter().map(cut).collect();
-    if all.len() > 2 * RECEIPT_LINES {
-        all.truncate(2 * RECEIPT_LINES - 1);
-        all.push(format!("[{} more lines]", lines.len() - all.len()));
-    }
-    let footer = all.split_off(all.len().min(RECEIPT_LINES));
-    (all, footer)
-}
-
-/// How many printed lines a receipt's header (and again its footer) holds.
-pub const RECEIPT_LINES: usize = 32;
+pub use posbridge_wire::RECEIPT_LINES;

@@ -28,6 +28,10 @@ pub mod limits {
     pub const TEXT: u16 = 256;
     /// Short codes: authorisation code, AID, application label, card scheme, merchant id.
     pub const CODE: u16 = 32;
+    /// A result's or receipt's reference: the terminal's own transaction reference (nexo
+    /// terminals give ids of up to about 40 characters). Decoders accept 64 bytes; a native
+    /// terminal sends at most 32, which decoders of the first version required.
+    pub const REFERENCE: u16 = 64;
     /// Lines in a receipt section, or header lines in the configuration.
     pub const LINES: u16 = 32;
     /// Entries in a list (currencies, versions, amount limits, totals).
@@ -487,6 +491,26 @@ pub struct Receipt {
     pub footer: Vec<String>,
 }
 
+/// How many printed lines a receipt's header (and again its footer) holds when a protocol
+/// gives only printed text ([`Receipt::fit_printed`]).
+pub const RECEIPT_LINES: usize = 32;
+
+impl Receipt {
+    /// A terminal's printed lines as a receipt holds them: up to [`RECEIPT_LINES`] lines of up
+    /// to 64 characters in the header, the rest in the footer (a terminal's receipt is 20 to 40
+    /// lines of at most 40 characters; longer ones are cut, and say so in their last line).
+    pub fn fit_printed(lines: &[String]) -> (Vec<String>, Vec<String>) {
+        let cut = |l: &String| l.chars().take(64).collect::<String>();
+        let mut all: Vec<String> = lines.iter().map(cut).collect();
+        if all.len() > 2 * RECEIPT_LINES {
+            all.truncate(2 * RECEIPT_LINES - 1);
+            all.push(alloc::format!("[{} more lines]", lines.len() - all.len()));
+        }
+        let footer = all.split_off(all.len().min(RECEIPT_LINES));
+        (all, footer)
+    }
+}
+
 mod receipt {
     use super::key;
     pub(super) const COPY: u8 = key(1, true);
@@ -537,7 +561,7 @@ impl Tlv for Receipt {
         w.opt_text(AID, self.aid.as_deref(), limits::CODE)?;
         w.opt_text(APP_LABEL, self.application_label.as_deref(), limits::CODE)?;
         w.opt_text(AUTH_CODE, self.auth_code.as_deref(), limits::CODE)?;
-        w.opt_text(REFERENCE, self.reference.as_deref(), limits::CODE)?;
+        w.opt_text(REFERENCE, self.reference.as_deref(), limits::REFERENCE)?;
         w.opt_uint(TRACE, self.trace.map(u64::from));
         w.opt_text(RESULT_TEXT, self.result_text.as_deref(), limits::NAME)?;
         w.flag(SIGNATURE_LINE, self.signature_line);
@@ -597,7 +621,7 @@ impl Tlv for Receipt {
                 AID => aid.set(&f, f.text(limits::CODE))?,
                 APP_LABEL => app_label.set(&f, f.text(limits::CODE))?,
                 AUTH_CODE => auth.set(&f, f.text(limits::CODE))?,
-                REFERENCE => reference.set(&f, f.text(limits::CODE))?,
+                REFERENCE => reference.set(&f, f.text(limits::REFERENCE))?,
                 TRACE => trace.set(&f, f.u32())?,
                 RESULT_TEXT => result_text.set(&f, f.text(limits::NAME))?,
                 SIGNATURE_LINE => signature_line.set(&f, f.flag())?,

@@ -17,7 +17,7 @@ pub(crate) mod session;
 pub use check::CapabilityError;
 pub use common::{
     AmountLimit, Credential, InvalidSecret, Metadata, MetadataError, OperatorAuth, OperatorSecret,
-    Receipt, ReceiptLine, TransactionRef, limits,
+    RECEIPT_LINES, Receipt, ReceiptLine, TransactionRef, limits,
 };
 pub use request::{
     Cancel, ConfigRead, ConfigWrite, LastTransactionQuery, ReceiptRequest, SettlementRequest,

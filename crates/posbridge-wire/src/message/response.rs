@@ -186,7 +186,7 @@ impl Tlv for TransactionResult {
         put_pan(w, PAN, self.pan.as_ref())?;
         w.opt_text(SCHEME, self.card_scheme.as_deref(), limits::CODE)?;
         w.opt_text(AUTH_CODE, self.auth_code.as_deref(), limits::CODE)?;
-        w.opt_text(REFERENCE, self.reference.as_deref(), limits::CODE)?;
+        w.opt_text(REFERENCE, self.reference.as_deref(), limits::REFERENCE)?;
         w.uint(TIME, self.time.0);
         w.flag(OFFLINE, self.offline);
         w.opt_uint(BALANCE, self.balance);
@@ -247,7 +247,7 @@ impl Tlv for TransactionResult {
                 PAN => pan.set(&f, pan_of(&f))?,
                 SCHEME => scheme.set(&f, f.text(limits::CODE))?,
                 AUTH_CODE => auth.set(&f, f.text(limits::CODE))?,
-                REFERENCE => reference.set(&f, f.text(limits::CODE))?,
+                REFERENCE => reference.set(&f, f.text(limits::REFERENCE))?,
                 TIME => time.set(&f, f.uint().map(Timestamp))?,
                 OFFLINE => offline.set(&f, f.flag())?,
                 BALANCE => balance.set(&f, f.uint())?,
