@@ -30,3 +30,5 @@ pub use client::{Dialect, NexoClient, NexoConfig, NexoError, NexoTerminal};
 pub use server::{NexoServer, ServerConfig};
 #[cfg(feature = "io")]
 pub use transport::{Handler, Loopback, Transport, TransportError};
+#[cfg(feature = "https")]
+pub mod https;

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use posbridge_api::{Call, PaymentError, PaymentTerminal};
 use posbridge_wire::{
-    Amount, Currency, ErrorCode, IdempotencyKey, Outcome, ReceiptCopy, TransactionCommand,
-    TransactionId, TransactionKind, TransactionRef, TransactionResult, TransactionStatus,
+    Amount, Currency, ErrorCode, IdempotencyKey, OperatorAuth, Outcome, ReceiptCopy,
+    TransactionCommand, TransactionId, TransactionKind, TransactionRef, TransactionResult,
+    TransactionStatus,
 };
 use sha2::{Digest, Sha256};
 
@@ -37,6 +38,29 @@ pub struct ServerConfig {
     pub key: Option<SecurityKey>,
     /// How long a payment may take.
     pub deadline: Duration,
+    /// The operator credential the terminal behind wants for refunds, voids, captures and
+    /// settlement (nexo has no operator PIN: the shared key authenticates the till).
+    pub operator: Option<OperatorAuth>,
+}
+
+impl ServerConfig {
+    /// A terminal named `poi_id`, with the shared key `key`, payments within two minutes (nexo's
+    /// local timeout), no operator credential.
+    pub fn new(poi_id: impl Into<String>, key: Option<SecurityKey>) -> Self {
+        Self {
+            poi_id: poi_id.into(),
+            key,
+            deadline: Duration::from_secs(120),
+            operator: None,
+        }
+    }
+
+    fn call(&self) -> Call {
+        Call {
+            deadline: self.deadline,
+            operator: self.operator.clone(),
+        }
+    }
 }
 
 impl fmt::Debug for ServerConfig {
@@ -423,10 +447,7 @@ impl<P: PaymentTerminal + 'static> NexoServer<P> {
             Err(r) => fail(r),
             Ok(command) => {
                 let key = dialogue_key(&dialogue.0, &dialogue.1, dialogue.2);
-                let outcome = self
-                    .backend
-                    .execute(key, command, Call::within(self.config.deadline))
-                    .await;
+                let outcome = self.backend.execute(key, command, self.config.call()).await;
                 match outcome {
                     Ok(result) => {
                         lock(&self.state)
@@ -806,11 +827,7 @@ impl<P: PaymentTerminal + 'static> NexoServer<P> {
 
     async fn reconcile(&self, dialogue: &Dialogue) -> Body {
         let key = dialogue_key(&dialogue.0, &dialogue.1, dialogue.2);
-        match self
-            .backend
-            .settle(key, Call::within(self.config.deadline))
-            .await
-        {
+        match self.backend.settle(key, self.config.call()).await {
             Ok(s) => {
                 let mut totals: Vec<TransactionTotals> = Vec::new();
                 for t in &s.totals {

@@ -30,11 +30,7 @@ fn world(till_key: Option<SecurityKey>, terminal_key: Option<SecurityKey>) -> (A
     ));
     let server = Arc::new(NexoServer::new(
         backend,
-        ServerConfig {
-            poi_id: "V400m-346403161".into(),
-            key: terminal_key,
-            deadline: Duration::from_secs(30),
-        },
+        ServerConfig::new("V400m-346403161", terminal_key),
     ));
     let client = NexoClient::new(
         Loopback::new(server.clone()),

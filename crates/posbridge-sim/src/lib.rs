@@ -59,9 +59,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "backend")]
+pub mod backend;
 mod batchlog;
 mod cards;
 mod faults;
+#[cfg(feature = "nexo")]
+pub mod nexo;
 mod profile;
 mod receipt;
 mod scenario;

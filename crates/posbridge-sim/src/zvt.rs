@@ -7,121 +7,15 @@
 //! register's link; the payment goes on and the next repeat receipt reports it).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use posbridge::journal::MemoryJournal;
-use posbridge::{ClientError, ConnectOptions, NativeAdapter, NativeClient, Payments, driver};
-use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId};
-use posbridge_link::{Delivery, memory_pair};
-use posbridge_session::{
-    ClientSecurity, PairingRegistry, SessionConfig, TerminalContext, TerminalSession,
-};
-use posbridge_wire::{
-    ClientId, Credential, Hello, Message, OperatorAuth, OperatorSecret, PaymentMethod,
-};
+use posbridge_wire::{Message, PaymentMethod};
 use posbridge_zvt::server::{
     Done, Faults, Ledger, LedgerEvent, LedgerHook, PresentedCard, ServerConfig, ZvtServer,
 };
 
-use crate::{Fault, FaultAction, Simulator, TerminalProfile};
-
-/// The operator the ZVT front end authorises refunds, reversals, captures and end-of-day as
-/// (after checking the register's ZVT password).
-pub const OPERATOR: &str = "zvt";
-const OPERATOR_PIN: &str = "000000";
-
-/// The simulator a ZVT server drives: a journaled native client of it.
-pub type Backend = Payments<MemoryJournal>;
-
-/// Runs `sim` (for `profile`, signing with `identity`) behind an in-process native connection
-/// and returns the client: pairing over an in-memory link, results verified against the
-/// simulator's key.
-pub async fn in_process(
-    profile: &TerminalProfile,
-    sim: Simulator,
-    identity: Arc<LocalIdentity>,
-) -> Result<Backend, ClientError> {
-    in_process_with(profile, sim, identity, None).await
-}
-
-/// [`in_process`], the terminal keeping its keys and results in `results` (a
-/// [`FileResultStore`](crate::FileResultStore) under `--state`, so the record survives a
-/// restart and can be audited) instead of in memory.
-pub async fn in_process_with(
-    profile: &TerminalProfile,
-    mut sim: Simulator,
-    identity: Arc<LocalIdentity>,
-    results: Option<posbridge_session::SharedResults>,
-) -> Result<Backend, ClientError> {
-    let mut context = TerminalContext::new(
-        identity,
-        PairingRegistry::new(),
-        profile.capabilities(),
-        1000,
-    );
-    if let Some(results) = results {
-        context.results = results;
-    }
-    context
-        .operators
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .add_pin(OPERATOR, OPERATOR_PIN)
-        .map_err(|_| ClientError::ConnectTimeout)?;
-    let code = context
-        .registry
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .open_window(PairingConfig::default(), driver::now())
-        .map_err(|_| ClientError::ConnectTimeout)?
-        .to_string();
-    let (ours, theirs) = memory_pair(Delivery::Stream, 64 * 1024, 256);
-    let session = TerminalSession::new(SessionConfig::default(), context, driver::now());
-    tokio::spawn(async move { driver::serve_terminal(session, theirs, &mut sim).await });
-    let options = ConnectOptions {
-        session: SessionConfig::default(),
-        identity: Arc::new(
-            LocalIdentity::generate(
-                PeerId::random().map_err(|_| ClientError::ConnectTimeout)?,
-                "ZVT front end",
-            )
-            .map_err(|_| ClientError::ConnectTimeout)?,
-        ),
-        security: ClientSecurity::Pair(
-            PairingSecret::code(&code).map_err(|_| ClientError::ConnectTimeout)?,
-        ),
-        hello: Hello {
-            client_id: ClientId::from_u128(0x5A56_5400),
-            client_name: Some("ZVT front end".into()),
-            app_version: Some(concat!("posbridge-sim ", env!("CARGO_PKG_VERSION")).into()),
-            protocol_versions: vec![1],
-            max_frame_size: None,
-        },
-        timeout: Duration::from_secs(30),
-    };
-    let client = NativeClient::connect(ours, options).await?;
-    let key = client.paired().map(|p| p.peer.signing_key);
-    Ok(Payments::new(
-        NativeAdapter::new(client, key),
-        MemoryJournal::new(),
-    ))
-}
-
-/// A simulator for `profile` with a new identity, its clock at the system's, behind an
-/// in-process native connection ([`in_process`]).
-pub async fn simulated(profile: TerminalProfile) -> Result<Backend, ClientError> {
-    let identity = Arc::new(
-        LocalIdentity::generate(profile.terminal_id.into(), "posbridge-sim")
-            .map_err(|_| ClientError::ConnectTimeout)?,
-    );
-    let sim = Simulator::new(
-        profile.clone(),
-        identity.clone(),
-        driver::now(),
-        driver::wall_clock(),
-    );
-    in_process(&profile, sim, identity).await
-}
+use crate::backend::operator;
+pub use crate::backend::{Backend, OPERATOR, in_process, in_process_with, simulated};
+use crate::{Fault, FaultAction};
 
 /// The ZVT terminal in front of `backend`, reporting terminal id `tid`, with `faults` applied
 /// to the register's connection (drops and silences cut it; a reboot is not simulated in ZVT
@@ -149,12 +43,7 @@ pub fn server(
                     name: card.label.into(),
                 })
             }),
-            operator: Some(OperatorAuth {
-                operator_id: OPERATOR.into(),
-                credential: Credential::Pin(
-                    OperatorSecret::new(OPERATOR_PIN).expect("six digits are a PIN"),
-                ),
-            }),
+            operator: Some(operator()),
             ..config
         },
     );

@@ -242,7 +242,10 @@ impl TlsClientConfig {
         })
     }
 
-    pub(crate) async fn handshake(
+    /// The TLS handshake over a connected `stream`, verified as configured (for protocols that
+    /// run their own framing over TLS, such as nexo's HTTPS). A pin mismatch is
+    /// [`TcpError::PinMismatch`].
+    pub async fn handshake(
         &self,
         stream: TcpStream,
     ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, TcpError> {
@@ -298,7 +301,9 @@ impl TlsServerConfig {
         }
     }
 
-    pub(crate) fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, TcpError> {
+    /// A TLS acceptor of this chain and key (for protocols that run their own framing over
+    /// TLS, such as nexo's HTTPS).
+    pub fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, TcpError> {
         let config = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(self.versions.list())
             .map_err(TcpError::Config)?

@@ -68,6 +68,39 @@ pub(crate) struct Common {
     /// With --protocol zvt: the terminal's password (6 digits).
     #[arg(long, global = true, default_value_t = 0)]
     pub(crate) zvt_password: u32,
+    /// With --protocol nexo: the terminal's `host:port` (Adyen terminals: port 8443).
+    #[arg(long = "nexo", global = true, value_name = "ADDRESS")]
+    pub(crate) nexo_address: Option<String>,
+    /// With --protocol nexo: the terminal's POIID (`<model>-<serial>`, such as V400m-346403161).
+    #[arg(long, global = true, value_name = "POIID")]
+    pub(crate) poi_id: Option<String>,
+    /// With --protocol nexo: this till's SaleID (unique among the terminal's tills).
+    #[arg(long, global = true, value_name = "ID", default_value = "posctl")]
+    pub(crate) sale_id: String,
+    /// With --protocol nexo: the shared key's identifier (its passphrase from
+    /// --nexo-passphrase-file or $POSCTL_NEXO_PASSPHRASE, never the command line).
+    #[arg(long, global = true, value_name = "ID")]
+    pub(crate) nexo_key_id: Option<String>,
+    /// With --protocol nexo: the shared key's version.
+    #[arg(long, global = true, value_name = "N", default_value_t = 1)]
+    pub(crate) nexo_key_version: u32,
+    /// With --protocol nexo: a file (owner-only) holding the shared key's passphrase.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) nexo_passphrase_file: Option<PathBuf>,
+    /// With --protocol nexo: the root certificate(s) the terminal's certificate chains to (PEM;
+    /// Adyen's terminal root), checked with the name `<POIID>.test.terminal.adyen.com`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) nexo_ca: Option<PathBuf>,
+    /// With --protocol nexo: trust the terminal certificate with this SHA-256 fingerprint
+    /// instead of a root.
+    #[arg(long, global = true, value_name = "FINGERPRINT")]
+    pub(crate) nexo_pin: Option<String>,
+    /// With --protocol nexo: the terminal is a live one (certificate name `….live.terminal.adyen.com`).
+    #[arg(long, global = true)]
+    pub(crate) nexo_live: bool,
+    /// With --protocol nexo: plain HTTP, no TLS (test terminals only).
+    #[arg(long, global = true)]
+    pub(crate) plain_http: bool,
     /// The operator's PIN (for --operator): the first line of this file, `/dev/fd/N` for a
     /// descriptor, `-` for standard input. Without it: $POSCTL_OPERATOR_PIN, else a prompt.
     #[arg(long, global = true, value_name = "FILE")]
@@ -81,13 +114,124 @@ pub(crate) enum Protocol {
     Native,
     /// ZVT, the German ECR-terminal protocol (no pairing; the terminal's password).
     Zvt,
+    /// nexo Sale-to-POI as Adyen's Terminal API (HTTPS; a shared key; no pairing).
+    Nexo,
 }
 
 impl Common {
     pub(crate) fn zvt(&self) -> bool {
         self.protocol == Protocol::Zvt
     }
+
+    /// posbridge's own protocol (paired; operators authorised by PIN).
+    pub(crate) fn native(&self) -> bool {
+        self.protocol == Protocol::Native
+    }
 }
+
+/// The currencies posctl offers a nexo terminal.
+const NEXO_CURRENCIES: &[&str] = &[
+    "EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "JPY", "AUD", "CAD",
+    "NZD", "SGD", "HKD",
+];
+
+/// The variable that may hold the nexo shared key's passphrase.
+const NEXO_PASSPHRASE_VARIABLE: &str = "POSCTL_NEXO_PASSPHRASE";
+
+/// The nexo client `common` describes (the transport built, not yet connected).
+pub(crate) fn nexo_client(
+    common: &Common,
+) -> Result<posbridge_nexo::NexoClient<posbridge_nexo::https::HttpsTransport>, Failure> {
+    use posbridge_nexo::https::{TerminalTrust, pem_certificates, transport_to};
+    use posbridge_nexo::security::SecurityKey;
+    let address = common
+        .nexo_address
+        .as_deref()
+        .ok_or_else(|| usage("--protocol nexo needs --nexo HOST:PORT (Adyen terminals: 8443)"))?;
+    let addr: std::net::SocketAddr = match address.parse() {
+        Ok(a) => a,
+        Err(_) => std::net::ToSocketAddrs::to_socket_addrs(address)
+            .map_err(|e| usage(format!("--nexo {address}: {e}")))?
+            .next()
+            .ok_or_else(|| usage(format!("--nexo {address}: no address")))?,
+    };
+    let poi_id = common.poi_id.clone().ok_or_else(|| {
+        usage("--protocol nexo needs --poi-id (the terminal's POIID, such as V400m-346403161)")
+    })?;
+    let trust = match (&common.nexo_ca, &common.nexo_pin, common.plain_http) {
+        (_, _, true) => TerminalTrust::PlainHttp,
+        (Some(file), None, false) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| usage(format!("--nexo-ca {}: {e}", file.display())))?;
+            TerminalTrust::Roots(
+                pem_certificates(&text)
+                    .map_err(|e| usage(format!("--nexo-ca {}: {e}", file.display())))?,
+            )
+        }
+        (None, Some(pin), false) => TerminalTrust::Pinned(vec![
+            pin.parse().map_err(|e| usage(format!("--nexo-pin: {e}")))?,
+        ]),
+        (Some(_), Some(_), false) => return Err(usage("give --nexo-ca or --nexo-pin, not both")),
+        (None, None, false) => {
+            return Err(usage(
+                "--protocol nexo needs the terminal's root certificate (--nexo-ca FILE) or its fingerprint (--nexo-pin), or --plain-http for a test terminal",
+            ));
+        }
+    };
+    let passphrase = match (
+        &common.nexo_passphrase_file,
+        std::env::var(NEXO_PASSPHRASE_VARIABLE),
+    ) {
+        (Some(file), _) => Some(
+            crate::secret::read_private(file, "--nexo-passphrase-file")?
+                .trim_end_matches(['\n', '\r'])
+                .to_owned(),
+        ),
+        (None, Ok(p)) if !p.is_empty() => Some(p),
+        _ => None,
+    };
+    let key = match (&common.nexo_key_id, passphrase) {
+        (Some(id), Some(p)) => Some(SecurityKey::derive(
+            id.clone(),
+            common.nexo_key_version,
+            p.as_bytes(),
+        )),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(usage(format!(
+                "--nexo-key-id needs the passphrase: --nexo-passphrase-file FILE or ${NEXO_PASSPHRASE_VARIABLE}"
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(usage(
+                "a nexo passphrase needs --nexo-key-id (and --nexo-key-version)",
+            ));
+        }
+    };
+    let transport =
+        transport_to(addr, &poi_id, common.nexo_live, trust).map_err(connect_failure)?;
+    let mut config = posbridge_nexo::NexoConfig::new(common.sale_id.clone(), poi_id, key);
+    // A nexo terminal does not list its currencies: posctl offers the common ones and the
+    // terminal refuses what its acquirer does not take.
+    config.currencies = NEXO_CURRENCIES
+        .iter()
+        .filter_map(|c| posbridge_nexo::amount::currency_numeric(c).ok())
+        .filter_map(|n| Currency::new(n).ok())
+        .collect();
+    Ok(posbridge_nexo::NexoClient::new(transport, config))
+}
+
+/// The nexo terminal `common` names, with the journal: checked with a diagnosis first.
+async fn connect_nexo(home: &Home, common: &Common) -> Result<NexoTill, Failure> {
+    let client = nexo_client(common)?;
+    client
+        .diagnose(Duration::from_secs(15))
+        .await
+        .map_err(connect_failure)?;
+    Ok(posbridge_api::Engine::new(client, home.journal()?))
+}
+
+type NexoTill = posbridge_nexo::NexoTerminal<posbridge_nexo::https::HttpsTransport, SqliteJournal>;
 
 /// A ZVT serial line's settings: `baud`, 8 data bits, no parity, 2 stop bits.
 pub(crate) fn zvt_serial(baud: u32) -> posbridge_serial::SerialConfig {
@@ -133,14 +277,14 @@ async fn connect_zvt(home: &Home, common: &Common) -> Result<ZvtTerminal<SqliteJ
 
 /// The terminal posctl talks to, of either protocol, as one `PaymentTerminal`: the commands
 /// below name no protocol; only connecting (and pairing, which ZVT has not) does.
-type Terminal = Either<Payments<SqliteJournal>, ZvtTerminal<SqliteJournal>>;
+type Terminal = Either<Payments<SqliteJournal>, Either<ZvtTerminal<SqliteJournal>, NexoTill>>;
 
 /// Connects to the terminal `common` names, with the till's journal.
 async fn connect_terminal(home: &Home, common: &Common) -> Result<Terminal, Failure> {
-    Ok(if common.zvt() {
-        Either::Right(connect_zvt(home, common).await?)
-    } else {
-        Either::Left(connect(home, common).await?.0)
+    Ok(match common.protocol {
+        Protocol::Zvt => Either::Right(Either::Left(connect_zvt(home, common).await?)),
+        Protocol::Nexo => Either::Right(Either::Right(connect_nexo(home, common).await?)),
+        Protocol::Native => Either::Left(connect(home, common).await?.0),
     })
 }
 
@@ -148,7 +292,8 @@ async fn connect_terminal(home: &Home, common: &Common) -> Result<Terminal, Fail
 fn journal_of(terminal: &Terminal) -> std::sync::MutexGuard<'_, SqliteJournal> {
     match terminal {
         Either::Left(t) => t.journal(),
-        Either::Right(t) => t.journal(),
+        Either::Right(Either::Left(t)) => t.journal(),
+        Either::Right(Either::Right(t)) => t.journal(),
     }
 }
 
@@ -158,7 +303,10 @@ async fn close(terminal: Terminal) {
         Either::Left(t) => {
             t.close().await;
         }
-        Either::Right(t) => {
+        Either::Right(Either::Left(t)) => {
+            t.close().await;
+        }
+        Either::Right(Either::Right(t)) => {
             t.close().await;
         }
     }
@@ -361,6 +509,9 @@ pub(crate) async fn pair(args: PairArgs) -> Result<u8, Failure> {
     if args.common.zvt() {
         return Err("ZVT terminals are not paired: give each command --protocol zvt --zvt HOST:PORT (posctl doctor --protocol zvt checks the way)".into());
     }
+    if args.common.protocol == Protocol::Nexo {
+        return Err("nexo terminals are not paired: they share a key with the till; give each command --protocol nexo --nexo HOST:PORT --poi-id POIID --nexo-key-id ID (posctl doctor --protocol nexo checks the way)".into());
+    }
     let home = Home::locate(args.common.home.as_deref())?;
     let secret = PairingSecret::code(&args.code)?;
     let (address, baud) = match (&args.tcp, &args.serial) {
@@ -532,7 +683,7 @@ fn authorising(
     missing: &str,
 ) -> Result<Option<OperatorAuth>, Failure> {
     match name {
-        _ if common.zvt() => Ok(None),
+        _ if !common.native() => Ok(None),
         Some(name) => crate::secret::operator(name, common.pin_file.as_deref()).map(Some),
         None => Err(usage(missing)),
     }
@@ -945,7 +1096,8 @@ fn previous_close(
 fn terminal_key_of(terminal: &Terminal) -> Option<posbridge_crypto::PublicKey> {
     match terminal {
         Either::Left(t) => t.adapter().terminal_key(),
-        Either::Right(t) => t.adapter().terminal_key(),
+        Either::Right(Either::Left(t)) => t.adapter().terminal_key(),
+        Either::Right(Either::Right(t)) => t.adapter().terminal_key(),
     }
 }
 
@@ -1618,6 +1770,9 @@ pub(crate) struct CancelArgs {
 pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
     if args.common.zvt() {
         return Err("a ZVT terminal cannot be joined from another connection: cancel with Ctrl-C in the posctl that runs the payment (it sends abort, 06 B0), or on the terminal".into());
+    }
+    if args.common.protocol == Protocol::Nexo {
+        return Err("a nexo payment is aborted by the till that runs it: Ctrl-C in that posctl (it sends an AbortRequest), or cancel on the terminal".into());
     }
     let home = Home::locate(args.common.home.as_deref())?;
     let key = parse_key(&args.key)?;

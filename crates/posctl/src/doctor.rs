@@ -100,6 +100,9 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<u8, Failure> {
     if args.common.zvt() {
         return Ok(zvt(&mut r, &args.common).await);
     }
+    if args.common.protocol == crate::commands::Protocol::Nexo {
+        return Ok(nexo(&mut r, &args.common).await);
+    }
     // 1. Where posctl keeps its state, and the profile.
     let home = match Home::locate(args.common.home.as_deref()) {
         Ok(h) => h,
@@ -441,6 +444,115 @@ async fn tls(r: &mut Report, address: &str, pin: &str) -> Option<Box<dyn posbrid
 }
 
 /// The way to a ZVT terminal: the address, the connection, the registration, the status.
+/// The way to a nexo terminal, step by step: the configuration, the connection with its TLS
+/// certificate, then a diagnosis that proves the shared key.
+async fn nexo(r: &mut Report, common: &Common) -> u8 {
+    use posbridge_nexo::security::SecurityError;
+    use posbridge_nexo::{NexoError, Transport, TransportError};
+    let client = match crate::commands::nexo_client(common) {
+        Ok(c) => c,
+        Err(Failure(_, e)) => {
+            r.line(
+                Verdict::Fail,
+                "configuration",
+                &e.to_string(),
+                Some("see `posctl --help`: --nexo HOST:PORT, --poi-id, --nexo-ca or --nexo-pin, --nexo-key-id with the passphrase"),
+            );
+            return finish(r);
+        }
+    };
+    let config = client.config();
+    r.line(
+        Verdict::Ok,
+        "configuration",
+        &format!(
+            "till {} to terminal {}, {}",
+            config.sale_id,
+            config.poi_id,
+            match &config.key {
+                Some(k) => format!("shared key {} version {}", k.identifier(), k.version()),
+                None => "messages unencrypted (test terminals only)".into(),
+            }
+        ),
+        None,
+    );
+    let started = Instant::now();
+    match client.transport().ready(Duration::from_secs(10)).await {
+        Ok(()) => r.line(
+            Verdict::Ok,
+            "connection",
+            &format!(
+                "{} accepted in {} ms{}",
+                common.nexo_address.as_deref().unwrap_or_default(),
+                started.elapsed().as_millis(),
+                if common.plain_http {
+                    " (plain HTTP)".to_string()
+                } else {
+                    format!(
+                        ", certificate valid for {}",
+                        posbridge_nexo::https::adyen_certificate_name(
+                            &config.poi_id,
+                            common.nexo_live
+                        )
+                    )
+                }
+            ),
+            None,
+        ),
+        Err(e) => {
+            r.connect_failed = true;
+            let text = e.to_string();
+            let fix = if text.contains("TLS") {
+                "the terminal's certificate does not chain to --nexo-ca, does not name <POIID>.test.terminal.adyen.com (--poi-id, --nexo-live), or does not match --nexo-pin"
+            } else {
+                "check the terminal's IP address and that its local Terminal API is on (port 8443)"
+            };
+            r.line(Verdict::Fail, "connection", &text, Some(fix));
+            return finish(r);
+        }
+    }
+    match client.diagnose(Duration::from_secs(15)).await {
+        Ok(d) => r.line(
+            Verdict::Ok,
+            "diagnosis",
+            &format!(
+                "the terminal answers{}",
+                d.poi_status
+                    .map(|s| format!(": status {}", s.global_status))
+                    .unwrap_or_default()
+            ),
+            None,
+        ),
+        Err(e) => {
+            r.connect_failed = true;
+            let fix = match &e {
+                NexoError::Security(SecurityError::Mac) => {
+                    "the passphrase differs from the terminal's shared key: check --nexo-passphrase-file or $POSCTL_NEXO_PASSPHRASE"
+                }
+                NexoError::Security(SecurityError::UnknownKey { .. }) => {
+                    "the key identifier or version differs from the terminal's: check --nexo-key-id and --nexo-key-version"
+                }
+                NexoError::Transport(TransportError::Rejected { text, .. })
+                    if text.contains("HMAC") =>
+                {
+                    "the terminal could not authenticate the request: the passphrase differs from its shared key"
+                }
+                NexoError::Transport(TransportError::Rejected { text, .. })
+                    if text.contains("not configured") || text.contains("key") =>
+                {
+                    "the terminal and posctl disagree on the shared key (identifier, version, or whether messages are encrypted)"
+                }
+                NexoError::Unpaired(_) => {
+                    "the answer names another till or terminal: check --poi-id and --sale-id"
+                }
+                _ => "see docs/nexo.md",
+            };
+            r.line(Verdict::Fail, "diagnosis", &e.to_string(), Some(fix));
+        }
+    }
+    finish(r)
+}
+
 async fn zvt(r: &mut Report, common: &Common) -> u8 {
     use posbridge_zvt::client::{ConnectError, ExchangeError, ZvtClient, ZvtConfig};
     use posbridge_zvt::transport::Framing;

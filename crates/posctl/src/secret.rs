@@ -71,3 +71,27 @@ fn prompt(name: &str) -> Result<String, Failure> {
     rpassword::prompt_password(format!("PIN for operator {name}: "))
         .map_err(|e| usage(format!("reading the PIN: {e}")))
 }
+
+/// The text of a file that holds a secret (a shared key's passphrase), refused when other
+/// users may read it.
+pub(crate) fn read_private(path: &Path, option: &str) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("{option} {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| usage(format!("{option} {}: {e}", path.display())))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(usage(format!(
+                "{option} {}: readable by other users (mode {:o}); fix with `chmod go-rwx {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            )));
+        }
+    }
+    Ok(text)
+}

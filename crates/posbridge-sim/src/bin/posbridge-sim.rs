@@ -105,8 +105,32 @@ struct Args {
     /// results) or `zvt` (the German ECR protocol, plain APDUs on TCP — use --tcp
     /// 127.0.0.1:20007 — or DLE/STX frames on --serial/--pty; faults drop the register's
     /// connection; no pairing, TLS only with --tls).
-    #[arg(long, default_value = "native", value_parser = ["native", "zvt"])]
+    /// `nexo` speaks nexo Sale-to-POI as Adyen's Terminal API does: HTTPS `POST /nexo` on --tcp
+    /// (use 127.0.0.1:8443), a certificate for `<POIID>.test.terminal.adyen.com` signed by a
+    /// root made at start (written by --nexo-ca-out), messages encrypted under the shared key
+    /// whose passphrase comes from $POSBRIDGE_SIM_NEXO_PASSPHRASE or --nexo-passphrase-file.
+    #[arg(long, default_value = "native", value_parser = ["native", "zvt", "nexo"])]
     protocol: String,
+    /// nexo: the terminal's POIID (default `P400Plus-` and nine digits of its terminal id).
+    #[arg(long, value_name = "POIID")]
+    nexo_poi_id: Option<String>,
+    /// nexo: the shared key's identifier.
+    #[arg(long, value_name = "ID", default_value = "posbridge")]
+    nexo_key_id: String,
+    /// nexo: the shared key's version.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    nexo_key_version: u32,
+    /// nexo: a file (owner-only) holding the shared key's passphrase. Without it and without
+    /// $POSBRIDGE_SIM_NEXO_PASSPHRASE messages travel unencrypted, as test terminals allow.
+    #[arg(long, value_name = "FILE")]
+    nexo_passphrase_file: Option<std::path::PathBuf>,
+    /// nexo: write the certificate authority that signed the terminal's certificate here (PEM),
+    /// for tills to trust.
+    #[arg(long, value_name = "FILE")]
+    nexo_ca_out: Option<std::path::PathBuf>,
+    /// nexo: plain HTTP instead of HTTPS (test setups only).
+    #[arg(long)]
+    plain_http: bool,
     /// Set by the simulator itself when it restarts after a reboot fault.
     #[arg(long, hide = true)]
     rebooted: bool,
@@ -410,6 +434,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for card in &scenario.cards {
         sim.present(*card);
     }
+    if args.protocol == "nexo" {
+        return run_nexo(&args, &profile, sim, identity, faults).await;
+    }
     if args.protocol == "zvt" {
         // The terminal's record of what it charged, durable under --state as in native mode.
         let results = args.state.is_some().then(|| context.results.clone());
@@ -683,6 +710,86 @@ async fn run_zvt(
     }
 }
 
+/// The variable that may hold the nexo shared key's passphrase.
+const NEXO_PASSPHRASE_VARIABLE: &str = "POSBRIDGE_SIM_NEXO_PASSPHRASE";
+
+/// The nexo mode: the simulator behind an in-process native connection, a nexo terminal role in
+/// front, over HTTPS.
+async fn run_nexo(
+    args: &Args,
+    profile: &posbridge_sim::TerminalProfile,
+    sim: Simulator,
+    identity: Arc<LocalIdentity>,
+    faults: Vec<Fault>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use posbridge_nexo::security::SecurityKey;
+    if args.interactive || args.pair || args.corrupt.is_some() || args.delay.is_some() || args.tls {
+        return Err("--interactive, --pair, --corrupt, --delay and --tls are for the native protocol (nexo is HTTPS unless --plain-http)".into());
+    }
+    let passphrase = match (
+        &args.nexo_passphrase_file,
+        std::env::var(NEXO_PASSPHRASE_VARIABLE),
+    ) {
+        (Some(file), _) => {
+            let text = read_private(file, "--nexo-passphrase-file", "the passphrase")?;
+            Some(text.trim_end_matches(['\n', '\r']).to_owned())
+        }
+        (None, Ok(p)) if !p.is_empty() => Some(p),
+        _ => None,
+    };
+    let key = passphrase.as_ref().map(|p| {
+        SecurityKey::derive(
+            args.nexo_key_id.clone(),
+            args.nexo_key_version,
+            p.as_bytes(),
+        )
+    });
+    let poi_id = args
+        .nexo_poi_id
+        .clone()
+        .unwrap_or_else(|| posbridge_sim::nexo::poi_id(profile));
+    let backend = posbridge_sim::backend::in_process(profile, sim, identity).await?;
+    let server = posbridge_sim::nexo::server(backend, &poi_id, key.clone(), &faults)?;
+    let listener = tokio::net::TcpListener::bind(&args.tcp).await?;
+    let tls = if args.plain_http {
+        None
+    } else {
+        let certs = posbridge_sim::nexo::certificates(&poi_id)?;
+        if let Some(out) = &args.nexo_ca_out {
+            std::fs::write(out, &certs.ca_pem).map_err(|e| format!("{}: {e}", out.display()))?;
+        }
+        println!(
+            "TLS certificate for {} (SHA-256 pin {})",
+            posbridge_nexo::https::adyen_certificate_name(&poi_id, false),
+            Fingerprint::of_der(&certs.leaf_der)
+        );
+        Some(TlsServerConfig::new(
+            vec![certs.leaf_der, certs.ca_der],
+            certs.key_pkcs8,
+            TlsVersions::Tls12AndTls13,
+        ))
+    };
+    println!(
+        "posbridge-sim {} (nexo, POIID {poi_id}, {}) listening on {}://{}/nexo",
+        env!("CARGO_PKG_VERSION"),
+        match &key {
+            Some(k) => format!("key {} version {}", k.identifier(), k.version()),
+            None => "unencrypted messages".into(),
+        },
+        if tls.is_some() { "https" } else { "http" },
+        listener.local_addr()?
+    );
+    tokio::select! {
+        r = posbridge_nexo::https::serve(listener, tls, server) => {
+            r.map_err(|e| format!("the listener failed: {e}").into())
+        }
+        _ = tokio::signal::ctrl_c() => {
+            println!("posbridge-sim: stopping");
+            Ok(())
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -704,6 +811,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// The text of a file of secrets, refused when other users may read it (`what` says what it
+/// holds, for the message).
+fn read_private(
+    path: &std::path::Path,
+    option: &str,
+    what: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{option} {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{option} {}: readable by other users (mode {:o}); {what} may be stolen. Fix \
+                 with `chmod go-rwx {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            )
+            .into());
+        }
+    }
+    let _ = what;
+    Ok(text)
+}
+
 /// The variable that may list the operators, as NAME:PIN[,NAME:PIN…].
 const OPERATORS_VARIABLE: &str = "POSBRIDGE_SIM_OPERATORS";
 
@@ -723,23 +858,7 @@ fn operators(
         Ok(())
     };
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--operators-file {}: {e}", path.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(format!(
-                    "--operators-file {}: readable by other users (mode {:o}); its PINs may be \
-                     stolen. Fix with `chmod go-rwx {}`",
-                    path.display(),
-                    mode & 0o777,
-                    path.display()
-                )
-                .into());
-            }
-        }
+        let text = read_private(path, "--operators-file", "its PINs")?;
         for (i, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if !line.is_empty() {
