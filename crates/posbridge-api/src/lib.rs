@@ -65,6 +65,7 @@ pub use either::{Either, EitherError};
 pub use engine::{Engine, wall_clock};
 pub use error::{DoubtReason, InDoubt, PaymentError, Refusal};
 pub use fault::{FaultPoint, UnknownFaultPoint};
+pub use money::plain_receipt;
 pub use progress::{ProgressEvent, ProgressEvents, forward_while};
 pub use recovery::{
     RecoveryPolicy, RecoveryReport, ReversalPolicy, Step, Unresolved, decide, older_than,

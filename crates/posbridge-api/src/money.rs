@@ -229,6 +229,43 @@ impl fmt::Display for Money {
     }
 }
 
+/// A receipt as plain lines — its header, which copy, kind and amount, card, trace, its own
+/// lines, result and footer — for protocols that carry receipts as printed text (ZVT, nexo).
+pub fn plain_receipt(r: &posbridge_wire::Receipt) -> String {
+    let mut out = String::new();
+    for h in &r.header {
+        out.push_str(h);
+        out.push('\n');
+    }
+    out.push_str(match r.copy {
+        posbridge_wire::ReceiptCopy::Merchant => "MERCHANT COPY\n",
+        _ => "CUSTOMER COPY\n",
+    });
+    out.push_str(&format!(
+        "{:?} {}\n",
+        r.kind,
+        Money::new(r.amount, r.currency)
+    ));
+    if let Some(p) = &r.pan {
+        out.push_str(&format!("Card {p}\n"));
+    }
+    if let Some(t) = r.trace {
+        out.push_str(&format!("Trace {t}\n"));
+    }
+    for line in &r.lines {
+        out.push_str(&format!("{} {}\n", line.label, line.value));
+    }
+    if let Some(t) = &r.result_text {
+        out.push_str(t);
+        out.push('\n');
+    }
+    for f in &r.footer {
+        out.push_str(f);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

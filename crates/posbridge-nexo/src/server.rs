@@ -41,6 +41,8 @@ pub struct ServerConfig {
     /// The operator credential the terminal behind wants for refunds, voids, captures and
     /// settlement (nexo has no operator PIN: the shared key authenticates the till).
     pub operator: Option<OperatorAuth>,
+    /// How a receipt becomes the printed lines of a `PaymentReceipt`.
+    pub render: fn(&posbridge_wire::Receipt) -> String,
 }
 
 impl ServerConfig {
@@ -52,6 +54,7 @@ impl ServerConfig {
             key,
             deadline: Duration::from_secs(120),
             operator: None,
+            render: posbridge_api::plain_receipt,
         }
     }
 
@@ -558,7 +561,9 @@ impl<P: PaymentTerminal + 'static> NexoServer<P> {
                     _ => "CashierReceipt".into(),
                 },
                 required_signature_flag: Some(x.signature_line),
-                output_content: OutputContent::text(x.header.iter().chain(&x.footer).cloned()),
+                output_content: OutputContent::text(
+                    (self.config.render)(x).lines().map(str::to_owned),
+                ),
             })
             .collect();
         let receipts = (!receipts.is_empty()).then_some(receipts);

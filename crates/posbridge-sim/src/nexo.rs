@@ -35,6 +35,7 @@ pub fn server(
     }
     let mut config = ServerConfig::new(poi_id, key);
     config.operator = Some(operator());
+    config.render = crate::render;
     let server = NexoServer::new(Arc::new(backend), config);
     server.drop_next_answers(faults.iter().map(|f| f.times).sum());
     Ok(Arc::new(server))
@@ -57,6 +58,17 @@ pub struct Certificates {
 impl std::fmt::Debug for Certificates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Certificates").finish_non_exhaustive()
+    }
+}
+
+impl Certificates {
+    /// The TLS configuration of a terminal presenting them (its certificate and the root).
+    pub fn server_config(&self) -> posbridge_tcp::TlsServerConfig {
+        posbridge_tcp::TlsServerConfig::new(
+            vec![self.leaf_der.clone(), self.ca_der.clone()],
+            self.key_pkcs8.clone(),
+            posbridge_tcp::TlsVersions::Tls12AndTls13,
+        )
     }
 }
 

@@ -15,7 +15,7 @@ use posbridge_api::{Call, PaymentError, PaymentTerminal, wall_clock};
 use posbridge_link::Link;
 use posbridge_wire::{
     Amount, Currency, IdempotencyKey, MaskedPan, OperatorAuth, Outcome, ProgressStage, Receipt,
-    ReceiptCopy, SettlementResult, Timestamp, TransactionCommand, TransactionId, TransactionKind,
+    SettlementResult, Timestamp, TransactionCommand, TransactionId, TransactionKind,
     TransactionRef, TransactionResult,
 };
 
@@ -103,34 +103,7 @@ impl Default for ServerConfig {
     }
 }
 
-/// A receipt as plain lines (amount, card, trace, result).
-pub fn plain_receipt(r: &Receipt) -> String {
-    let mut out = String::new();
-    for h in &r.header {
-        out.push_str(h);
-        out.push('\n');
-    }
-    out.push_str(match r.copy {
-        ReceiptCopy::Merchant => "MERCHANT COPY\n",
-        _ => "CUSTOMER COPY\n",
-    });
-    out.push_str(&format!(
-        "{:?} {}\n",
-        r.kind,
-        Money::new(r.amount, r.currency)
-    ));
-    if let Some(p) = &r.pan {
-        out.push_str(&format!("Card {p}\n"));
-    }
-    if let Some(t) = r.trace {
-        out.push_str(&format!("Trace {t}\n"));
-    }
-    if let Some(t) = &r.result_text {
-        out.push_str(t);
-        out.push('\n');
-    }
-    out
-}
+pub use posbridge_api::plain_receipt;
 
 /// A finished money command, numbered the ZVT way.
 #[derive(Clone, Debug)]

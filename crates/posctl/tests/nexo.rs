@@ -35,11 +35,7 @@ fn nexo_terminal() -> (
             let key = SecurityKey::derive("posctl-test", 1, PASSPHRASE.as_bytes());
             let server = posbridge_sim::nexo::server(backend, POI, Some(key), &[]).unwrap();
             let certs = posbridge_sim::nexo::certificates(POI).unwrap();
-            let tls = posbridge_tcp::TlsServerConfig::new(
-                vec![certs.leaf_der.clone(), certs.ca_der.clone()],
-                certs.key_pkcs8.clone(),
-                posbridge_tcp::TlsVersions::Tls12AndTls13,
-            );
+            let tls = certs.server_config();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send((
                 listener.local_addr().unwrap().to_string(),

@@ -763,11 +763,7 @@ async fn run_nexo(
             posbridge_nexo::https::adyen_certificate_name(&poi_id, false),
             Fingerprint::of_der(&certs.leaf_der)
         );
-        Some(TlsServerConfig::new(
-            vec![certs.leaf_der, certs.ca_der],
-            certs.key_pkcs8,
-            TlsVersions::Tls12AndTls13,
-        ))
+        Some(certs.server_config())
     };
     println!(
         "posbridge-sim {} (nexo, POIID {poi_id}, {}) listening on {}://{}/nexo",
