@@ -168,19 +168,30 @@ impl Transport for HttpsTransport {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| TransportError::Connect(format!("request: {e}")))?;
         let exchange = async {
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| TransportError::Lost(e.to_string()))?;
+            let response = match sender.try_send_request(request).await {
+                Ok(r) => r,
+                Err(mut e) => match e.take_message() {
+                    // Never written (a reused connection the terminal had closed): once more on
+                    // a new connection. Failing to connect then is certain: nothing left.
+                    Some(request) => {
+                        sender = self.connect().await?;
+                        sender
+                            .send_request(request)
+                            .await
+                            .map_err(|e| TransportError::Lost(e.to_string()))?
+                    }
+                    None => return Err(TransportError::Lost(e.into_error().to_string())),
+                },
+            };
             let status = response.status();
             let bytes = Limited::new(response.into_body(), MAX_BODY)
                 .collect()
                 .await
                 .map_err(|e| TransportError::Lost(format!("reading the answer: {e}")))?
                 .to_bytes();
-            Ok::<_, TransportError>((status, bytes))
+            Ok::<_, TransportError>((status, bytes, sender))
         };
-        let (status, bytes) = tokio::time::timeout(deadline, exchange)
+        let (status, bytes, sender) = tokio::time::timeout(deadline, exchange)
             .await
             .map_err(|_| TransportError::Timeout)??;
         self.put_idle(sender);
