@@ -63,6 +63,8 @@
 pub mod backend;
 mod batchlog;
 mod cards;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 mod faults;
 #[cfg(feature = "nexo")]
 pub mod nexo;

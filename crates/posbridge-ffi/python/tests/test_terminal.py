@@ -1,0 +1,162 @@
+"""posbridge's Python bindings against the embedded simulator: pairing, sale, refund with an
+operator, pre-authorisation and capture, cancel mid-payment, a lost answer recovered exactly
+once, progress events, settlement, and typed errors for bad input."""
+
+import asyncio
+import os
+import tempfile
+import threading
+
+import pytest
+
+import posbridge
+
+MANAGER = posbridge.Operator(name="manager", pin="2468")
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def paired(card_delay_ms=0):
+    sim = await posbridge.start_simulator(card_delay_ms)
+    data = tempfile.mkdtemp(prefix="posbridge-py-")
+    terminal = await posbridge.connect(
+        posbridge.ConnectOptions(
+            address=sim.address(), data_dir=data, pairing_code=sim.pairing_code(), till_name="pytest"
+        )
+    )
+    return sim, data, terminal
+
+
+def test_version():
+    assert posbridge.version().count(".") == 2
+
+
+def test_sale_refund_preauth_capture_and_settlement():
+    async def scenario():
+        sim, _, t = await paired()
+        sale = await t.sale("12.50", "EUR", None)
+        assert sale.outcome == posbridge.PaymentOutcome.APPROVED
+        assert (sale.amount_minor, sale.approved_minor, sale.currency) == (1250, 1250, "EUR")
+        assert sale.signed, "the terminal's signature was verified before journaling"
+        assert len(sale.key) == 32
+
+        # The same key again is the same payment, not a second one.
+        again = await t.sale("12.50", "EUR", sale.key)
+        assert again.transaction_id == sale.transaction_id
+
+        refund = await t.refund("2.50", "EUR", sale.key, MANAGER, None)
+        assert (refund.kind, refund.outcome) == ("refund", posbridge.PaymentOutcome.APPROVED)
+
+        hold = await t.preauth("80.00", "EUR", None)
+        assert hold.kind == "pre_auth"
+        capture = await t.capture(hold.key, "64.20", "EUR", MANAGER, None)
+        assert (capture.kind, capture.approved_minor) == ("capture", 6420)
+
+        declined = await t.sale("20.51", "EUR", None)
+        assert declined.outcome == posbridge.PaymentOutcome.DECLINED
+        assert declined.decline_code is not None
+
+        entries = t.journal()
+        assert [e.state for e in entries].count("done") == 5
+        assert t.in_doubt() == []
+
+        settlement = await t.settle(MANAGER)
+        assert settlement.reconciled
+        assert any(x.kind == "sale" and x.amount_minor >= 1250 for x in settlement.totals)
+        assert sim.transactions() == 0, "the batch is closed"
+        await t.close()
+
+    run(scenario())
+
+
+def test_bad_input_gets_typed_errors():
+    async def scenario():
+        _, data, t = await paired()
+        with pytest.raises(posbridge.PosError.InvalidInput):
+            await t.sale("-1.00", "EUR", None)
+        with pytest.raises(posbridge.PosError.InvalidInput):
+            await t.sale("1.00", "EURO", None)
+        with pytest.raises(posbridge.PosError.InvalidInput):
+            await t.sale("1.005", "EUR", None)
+        with pytest.raises(posbridge.PosError.InvalidInput):
+            await t.sale("1.00", "EUR", "not a key")
+        # A refund without an operator is refused by the terminal; nothing is charged.
+        with pytest.raises(posbridge.PosError.Refused) as refused:
+            await t.refund("1.00", "EUR", None, None, None)
+        assert refused.value.code != 0
+        with pytest.raises(posbridge.PosError.InvalidInput):
+            await t.refund("1.00", "EUR", None, posbridge.Operator(name="manager", pin="12"), None)
+        await t.close()
+        assert t.journal is not None
+
+        # A data directory without a pairing, and no code.
+        sim = await posbridge.start_simulator(0)
+        with pytest.raises(posbridge.PosError.NotPaired):
+            await posbridge.connect(
+                posbridge.ConnectOptions(
+                    address=sim.address(), data_dir=tempfile.mkdtemp(), pairing_code=None, till_name="x"
+                )
+            )
+        # Nothing listening.
+        with pytest.raises(posbridge.PosError.ConnectFailed):
+            await posbridge.connect(
+                posbridge.ConnectOptions(address="127.0.0.1:9", data_dir=data, pairing_code=None, till_name="x")
+            )
+
+    run(scenario())
+
+
+def test_cancel_mid_payment_and_progress_events():
+    class Listener(posbridge.ProgressListener):
+        def __init__(self):
+            self.stages = []
+            self.threads = set()
+
+        def on_progress(self, update):
+            self.stages.append(update.stage)
+            self.threads.add(threading.current_thread().name)
+
+    async def scenario():
+        _, _, t = await paired(card_delay_ms=1500)
+        listener = Listener()
+        t.set_progress_listener(listener)
+        running = asyncio.ensure_future(t.sale("40.00", "EUR", None))
+        await asyncio.sleep(0.5)
+        await t.cancel()
+        result = await running
+        assert result.outcome == posbridge.PaymentOutcome.CANCELLED
+        assert result.approved_minor == 0
+        assert "WaitingForCard" in listener.stages, listener.stages
+        await t.close()
+
+    run(scenario())
+
+
+def test_a_lost_answer_is_in_doubt_then_recovered_exactly_once():
+    async def scenario():
+        sim, data, t = await paired()
+        sim.drop_answers(1)
+        with pytest.raises(posbridge.PosError.InDoubt) as lost:
+            await t.sale("33.30", "EUR", None)
+        key = lost.value.key
+        assert [e.key for e in t.in_doubt()] == [key]
+        await t.close()
+
+        # Connected again from the same data directory (its pairing and journal).
+        t = await posbridge.connect(
+            posbridge.ConnectOptions(address=sim.address(), data_dir=data, pairing_code=None, till_name="pytest")
+        )
+        report = await t.recover()
+        assert report.recorded == [key], report
+        assert report.unresolved == []
+        status = await t.status(key)
+        assert status is not None and status.outcome == posbridge.PaymentOutcome.APPROVED
+        # Retrying the payment under its key books nothing new.
+        again = await t.sale("33.30", "EUR", key)
+        assert again.transaction_id == status.transaction_id
+        assert sim.transactions() == 1, "charged exactly once"
+        await t.close()
+
+    run(scenario())

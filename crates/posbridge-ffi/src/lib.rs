@@ -1,0 +1,800 @@
+//! posbridge for apps written in Kotlin, Swift and Python: UniFFI bindings of the SDK.
+//!
+//! * [`connect`] pairs with (or reconnects to) a terminal over TCP with the native protocol and
+//!   returns a [`Terminal`]: sale, refund, void, pre-authorisation and capture, cancel, status,
+//!   recovery, settlement, the journal and progress — every money command journaled (SQLite, in
+//!   the app's data directory) before it is sent, its signed result verified, lost answers in
+//!   doubt until [`Terminal::recover`] resolves them.
+//! * [`start_simulator`] (feature `sim`) runs posbridge's simulator inside the app's process, on
+//!   127.0.0.1, so apps and their tests run without hardware.
+//! * Errors are one enum, [`PosError`], whose variants say what to do.
+//!
+//! Every call runs on posbridge's own multi-thread tokio runtime, whatever the caller's event
+//! loop (Kotlin coroutines, Swift concurrency, Python asyncio).
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use posbridge::journal::{EntryState, Journal, Query, SqliteJournal};
+use posbridge::{
+    Adapter, Call, ConnectOptions as NativeOptions, NativeAdapter, NativeClient, PaymentError,
+    PaymentTerminal, Payments,
+};
+use posbridge_api::money::{alpha_code, parse_amount, parse_currency};
+use posbridge_crypto::{FileKeyStore, LocalIdentity, PairingSecret, PairingStore, PeerId};
+use posbridge_session::{ClientSecurity, SessionConfig};
+use posbridge_wire::{
+    Amount, ClientId, Credential, Hello, IdempotencyKey, OperatorAuth, OperatorSecret,
+    TransactionCommand, TransactionRef, TransactionResult, TransactionStatus,
+};
+
+#[cfg(feature = "sim")]
+mod sim;
+#[cfg(feature = "sim")]
+pub use sim::{Simulator, start_simulator};
+
+uniffi::setup_scaffolding!("posbridge");
+
+/// posbridge's runtime: two worker threads, started on first use.
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("posbridge")
+        .enable_all()
+        .build()
+        .expect("posbridge's runtime starts")
+});
+
+/// Runs `future` on posbridge's runtime and waits for it from whatever executor calls.
+async fn on_runtime<F>(future: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match RUNTIME.spawn(future).await {
+        Ok(out) => out,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// What went wrong, and what to do about it.
+#[derive(Debug, uniffi::Error)]
+pub enum PosError {
+    /// The input cannot be used (an amount, a currency, a key, an operator's PIN): fix it;
+    /// nothing was sent.
+    InvalidInput {
+        /// What and why.
+        detail: String,
+    },
+    /// This data directory is not paired with a terminal: connect with the pairing code the
+    /// terminal shows.
+    NotPaired {
+        /// Why.
+        detail: String,
+    },
+    /// The terminal could not be reached: try again later with the **same** key.
+    ConnectFailed {
+        /// Why.
+        detail: String,
+    },
+    /// The terminal (or posbridge) refused the command before anything was charged.
+    Refused {
+        /// The native protocol's error code.
+        code: u16,
+        /// Why.
+        detail: String,
+    },
+    /// The payment's outcome is not known: it is journaled; call `recover` (after reconnecting)
+    /// — never charge again under a new key.
+    InDoubt {
+        /// The payment's idempotency key.
+        key: String,
+        /// Why.
+        detail: String,
+    },
+    /// Earlier payments are still in doubt and nothing new is sent until they are resolved:
+    /// call `recover`.
+    StillInDoubt {
+        /// Which and why.
+        detail: String,
+    },
+    /// A command under this key is running now: wait for it.
+    KeyInUse {
+        /// The key.
+        key: String,
+    },
+    /// The journal (on the device) failed.
+    Journal {
+        /// Why.
+        detail: String,
+    },
+    /// Anything else: the terminal or the connection failed a call that moves no money.
+    Failed {
+        /// Why.
+        detail: String,
+    },
+}
+
+impl fmt::Display for PosError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidInput { detail } => write!(f, "invalid input: {detail}"),
+            Self::NotPaired { detail } => write!(f, "not paired: {detail}"),
+            Self::ConnectFailed { detail } => write!(f, "cannot connect: {detail}"),
+            Self::Refused { code, detail } => write!(f, "refused ({code}): {detail}"),
+            Self::InDoubt { key, detail } => write!(f, "payment {key} is in doubt: {detail}"),
+            Self::StillInDoubt { detail } => write!(f, "earlier payments are in doubt: {detail}"),
+            Self::KeyInUse { key } => write!(f, "a command under key {key} is running"),
+            Self::Journal { detail } => write!(f, "journal: {detail}"),
+            Self::Failed { detail } => write!(f, "{detail}"),
+        }
+    }
+}
+
+impl std::error::Error for PosError {}
+
+fn invalid(detail: impl fmt::Display) -> PosError {
+    PosError::InvalidInput {
+        detail: detail.to_string(),
+    }
+}
+
+fn failed(detail: impl fmt::Display) -> PosError {
+    PosError::Failed {
+        detail: detail.to_string(),
+    }
+}
+
+impl<E: std::error::Error> From<PaymentError<E>> for PosError {
+    fn from(e: PaymentError<E>) -> Self {
+        let detail = e.to_string();
+        match e {
+            PaymentError::Invalid(c) => Self::Refused {
+                code: c.error_code().0,
+                detail,
+            },
+            PaymentError::Refused { refusal, .. } => Self::Refused {
+                code: refusal.code.0,
+                detail,
+            },
+            PaymentError::AlreadyRefused { .. } => Self::Refused { code: 0, detail },
+            PaymentError::InDoubt(d) => Self::InDoubt {
+                key: d.key.to_string(),
+                detail,
+            },
+            PaymentError::NotSent { .. } => Self::ConnectFailed { detail },
+            PaymentError::StillInDoubt(_) => Self::StillInDoubt { detail },
+            PaymentError::KeyInUse(k) => Self::KeyInUse { key: k.to_string() },
+            PaymentError::Journal(_) => Self::Journal { detail },
+            _ => Self::Failed { detail },
+        }
+    }
+}
+
+/// How a payment came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum PaymentOutcome {
+    /// Approved in full.
+    Approved,
+    /// Approved for less than asked (`approved_minor`).
+    PartiallyApproved,
+    /// Declined (`decline_code`): no money moved.
+    Declined,
+    /// Cancelled before it completed: no money moved.
+    Cancelled,
+    /// Failed at the terminal: no money moved.
+    Failed,
+}
+
+/// A payment's final result.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct PaymentResult {
+    /// Its idempotency key (32 hex digits): keep it for retries, status and refunds.
+    pub key: String,
+    /// The terminal's transaction id (32 hex digits).
+    pub transaction_id: String,
+    /// `sale`, `refund`, `void`, `pre_auth`, `capture`, …
+    pub kind: String,
+    /// How it came out.
+    pub outcome: PaymentOutcome,
+    /// The issuer's or terminal's code when declined or failed.
+    pub decline_code: Option<u16>,
+    /// The amount asked for, in minor units.
+    pub amount_minor: u64,
+    /// Its currency (ISO 4217 alphabetic).
+    pub currency: String,
+    /// The amount approved, in minor units.
+    pub approved_minor: u64,
+    /// The tip, in minor units.
+    pub tip_minor: Option<u64>,
+    /// The card scheme.
+    pub card_scheme: Option<String>,
+    /// The masked card number.
+    pub masked_pan: Option<String>,
+    /// The issuer's authorisation code.
+    pub auth_code: Option<String>,
+    /// Approved offline, to be forwarded later.
+    pub offline: bool,
+    /// Signed by the terminal (and the signature verified before it was journaled).
+    pub signed: bool,
+    /// When the terminal completed it, milliseconds since 1970 (UTC).
+    pub time_ms: u64,
+}
+
+fn kind_name(kind: posbridge_wire::TransactionKind) -> String {
+    use posbridge_wire::TransactionKind as K;
+    match kind {
+        K::Sale => "sale",
+        K::Refund => "refund",
+        K::Void => "void",
+        K::PreAuth => "pre_auth",
+        K::IncrementalAuth => "incremental_auth",
+        K::Capture => "capture",
+        K::PreAuthCancel => "pre_auth_cancel",
+        K::BalanceInquiry => "balance_inquiry",
+        _ => "unknown",
+    }
+    .into()
+}
+
+fn outcome_of(o: posbridge_wire::Outcome) -> (PaymentOutcome, Option<u16>) {
+    use posbridge_wire::Outcome as O;
+    match o {
+        O::Approved => (PaymentOutcome::Approved, None),
+        O::PartiallyApproved => (PaymentOutcome::PartiallyApproved, None),
+        O::Declined(r) => (PaymentOutcome::Declined, Some(r.0)),
+        O::Cancelled => (PaymentOutcome::Cancelled, None),
+        O::Failed(c) => (PaymentOutcome::Failed, Some(c.0)),
+        _ => (PaymentOutcome::Failed, None),
+    }
+}
+
+impl From<&TransactionResult> for PaymentResult {
+    fn from(r: &TransactionResult) -> Self {
+        let (outcome, decline_code) = outcome_of(r.outcome);
+        Self {
+            key: r.idempotency_key.to_string(),
+            transaction_id: r.transaction_id.to_string(),
+            kind: kind_name(r.kind),
+            outcome,
+            decline_code,
+            amount_minor: r.amount.minor,
+            currency: alpha_code(r.amount.currency)
+                .map_or_else(|| r.amount.currency.code().to_string(), str::to_owned),
+            approved_minor: r.approved_minor,
+            tip_minor: r.tip,
+            card_scheme: r.card_scheme.clone(),
+            masked_pan: r.pan.map(|p| p.to_string()),
+            auth_code: r.auth_code.clone(),
+            offline: r.offline,
+            signed: r.signature.is_some(),
+            time_ms: r.time.0,
+        }
+    }
+}
+
+/// A step a running payment reached.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct ProgressUpdate {
+    /// The payment's key.
+    pub key: String,
+    /// The stage (`WaitingForCard`, `CardRead`, `PinEntry`, `ProcessingOnline`, …).
+    pub stage: String,
+    /// The terminal's own words, if any.
+    pub detail: Option<String>,
+}
+
+/// What the app implements to hear of progress (called on one of posbridge's threads).
+#[uniffi::export(with_foreign)]
+pub trait ProgressListener: Send + Sync {
+    /// A payment reached a stage.
+    fn on_progress(&self, update: ProgressUpdate);
+}
+
+/// An operator authorising a refund, void, capture or settlement.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct Operator {
+    /// The operator's name, as configured on the terminal.
+    pub name: String,
+    /// The PIN (4 to 12 digits). Never journaled.
+    pub pin: String,
+}
+
+/// A journaled command.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct JournalEntry {
+    /// Its key.
+    pub key: String,
+    /// Its kind.
+    pub kind: String,
+    /// `pending`, `sent`, `in_doubt`, `done`, `refused`, …
+    pub state: String,
+    /// Its amount in minor units (0 for a void).
+    pub amount_minor: u64,
+    /// Its result, once known.
+    pub result: Option<PaymentResult>,
+}
+
+/// What recovery did.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct RecoveryReport {
+    /// Keys whose results the terminal had, now journaled.
+    pub recorded: Vec<String>,
+    /// Keys the terminal never took: not charged.
+    pub not_taken: Vec<String>,
+    /// Keys sent again (the terminal never had them).
+    pub resent: Vec<String>,
+    /// Keys still running on the terminal.
+    pub running: Vec<String>,
+    /// Keys left in doubt, with why.
+    pub unresolved: Vec<String>,
+}
+
+/// A closed batch.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct Settlement {
+    /// The batch's number.
+    pub batch_number: u32,
+    /// Per kind and currency: `kind`, `currency`, count, amount.
+    pub totals: Vec<Total>,
+    /// The terminal's totals equal the journal's.
+    pub reconciled: bool,
+}
+
+/// One line of a settlement's totals.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct Total {
+    /// The kind.
+    pub kind: String,
+    /// The currency.
+    pub currency: String,
+    /// How many.
+    pub count: u32,
+    /// Their sum, minor units.
+    pub amount_minor: u64,
+}
+
+/// How to reach and pair with a terminal.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct ConnectOptions {
+    /// `host:port` of the terminal's native protocol.
+    pub address: String,
+    /// Where this till keeps its keys, the pairing and the journal (`journal.db`): one directory
+    /// per terminal, private to the app.
+    pub data_dir: String,
+    /// The code the terminal shows, to pair now; `None` to use the pairing kept in `data_dir`.
+    pub pairing_code: Option<String>,
+    /// This till's name, as the terminal shows it.
+    pub till_name: String,
+}
+
+/// A connected terminal (see the crate).
+#[derive(uniffi::Object)]
+pub struct Terminal {
+    /// `None` once closed.
+    inner: tokio::sync::RwLock<Option<Payments<SqliteJournal>>>,
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+fn closed() -> PosError {
+    PosError::Failed {
+        detail: "the terminal was closed: connect again".into(),
+    }
+}
+
+impl fmt::Debug for Terminal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Terminal")
+    }
+}
+
+fn hello(name: &str) -> Hello {
+    Hello {
+        client_id: ClientId::from_u128(0x0FF1),
+        client_name: Some(name.into()),
+        app_version: Some(concat!("posbridge-ffi ", env!("CARGO_PKG_VERSION")).into()),
+        protocol_versions: posbridge_wire::PROTOCOL_VERSIONS.to_vec(),
+        max_frame_size: None,
+    }
+}
+
+/// Connects to the terminal `options` describe (pairing first when a code is given).
+#[uniffi::export]
+pub async fn connect(options: ConnectOptions) -> Result<Arc<Terminal>, PosError> {
+    on_runtime(connect_inner(options)).await
+}
+
+async fn connect_inner(options: ConnectOptions) -> Result<Arc<Terminal>, PosError> {
+    let dir = PathBuf::from(&options.data_dir);
+    posbridge_crypto::owner_only::create_dir(&dir)
+        .map_err(|e| invalid(format!("data_dir: {e}")))?;
+    let store = PairingStore::new(FileKeyStore::open(dir.join("keys")).map_err(failed)?);
+    let identity: LocalIdentity = store
+        .identity_or_generate(PeerId::random().map_err(failed)?, &options.till_name)
+        .map_err(failed)?;
+    let mut stored = None;
+    let security = match &options.pairing_code {
+        Some(code) => ClientSecurity::Pair(PairingSecret::code(code).map_err(invalid)?),
+        None => {
+            let records = store.records().map_err(failed)?;
+            match records.as_slice() {
+                [record] => {
+                    stored = Some(record.clone());
+                    ClientSecurity::Paired {
+                        terminal_key: record.peer.channel_key,
+                    }
+                }
+                [] => {
+                    return Err(PosError::NotPaired {
+                        detail: format!(
+                            "{} holds no pairing: connect with the code the terminal shows",
+                            dir.display()
+                        ),
+                    });
+                }
+                _ => {
+                    return Err(invalid(
+                        "the data directory holds several pairings: use one directory per terminal",
+                    ));
+                }
+            }
+        }
+    };
+    let journal = SqliteJournal::open(dir.join("journal.db")).map_err(|e| PosError::Journal {
+        detail: e.to_string(),
+    })?;
+    let link = posbridge::tcp::connect(&options.address, &Default::default())
+        .await
+        .map_err(|e| PosError::ConnectFailed {
+            detail: e.to_string(),
+        })?;
+    let client = NativeClient::connect(
+        link,
+        NativeOptions {
+            session: SessionConfig::default(),
+            identity: Arc::new(identity),
+            security,
+            hello: hello(&options.till_name),
+            timeout: Duration::from_secs(30),
+        },
+    )
+    .await
+    .map_err(|e| {
+        let detail = e.to_string();
+        if options.pairing_code.is_none() && detail.contains("pair") {
+            PosError::NotPaired { detail }
+        } else {
+            PosError::ConnectFailed { detail }
+        }
+    })?;
+    let record = client
+        .paired()
+        .cloned()
+        .or(stored)
+        .ok_or_else(|| PosError::NotPaired {
+            detail: "the terminal did not pair".into(),
+        })?;
+    if options.pairing_code.is_some() {
+        store.save(&record).map_err(failed)?;
+    }
+    Ok(Arc::new(Terminal {
+        inner: tokio::sync::RwLock::new(Some(Payments::new(
+            NativeAdapter::new(client, Some(record.peer.signing_key)),
+            journal,
+        ))),
+        listener: Mutex::new(None),
+    }))
+}
+
+fn parse_key(key: Option<String>) -> Result<IdempotencyKey, PosError> {
+    match key {
+        Some(k) => IdempotencyKey::parse_hex(&k)
+            .map_err(|_| invalid(format!("key {k:?}: 32 hex digits expected"))),
+        None => Ok(IdempotencyKey(PeerId::random().map_err(failed)?.0)),
+    }
+}
+
+fn money(amount: &str, currency: &str) -> Result<Amount, PosError> {
+    let currency = parse_currency(currency).map_err(invalid)?;
+    Ok(Amount::new(
+        parse_amount(amount, currency).map_err(invalid)?,
+        currency,
+    ))
+}
+
+fn operator(op: Option<Operator>) -> Result<Option<OperatorAuth>, PosError> {
+    op.map(|o| {
+        Ok(OperatorAuth {
+            operator_id: o.name,
+            credential: Credential::Pin(
+                OperatorSecret::new(&o.pin).map_err(|_| invalid("a PIN has 4 to 12 digits"))?,
+            ),
+        })
+    })
+    .transpose()
+}
+
+fn original(key: &str) -> Result<TransactionRef, PosError> {
+    Ok(TransactionRef::Key(parse_key(Some(key.to_owned()))?))
+}
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+impl Terminal {
+    async fn run(
+        self: Arc<Self>,
+        key: IdempotencyKey,
+        command: TransactionCommand,
+        operator: Option<OperatorAuth>,
+    ) -> Result<PaymentResult, PosError> {
+        on_runtime(async move {
+            let mut call = Call::within(DEADLINE);
+            call.operator = operator;
+            let guard = self.inner.read().await;
+            let t = guard.as_ref().ok_or_else(closed)?;
+            let r = t.execute(key, command, call).await?;
+            Ok(PaymentResult::from(&r))
+        })
+        .await
+    }
+}
+
+#[uniffi::export]
+impl Terminal {
+    /// A sale of `amount` (as people write it: `12.50`) in `currency` (`EUR`), under `key` (32
+    /// hex digits; a new one when `None` — keep it from the result for a retry).
+    pub async fn sale(
+        self: Arc<Self>,
+        amount: String,
+        currency: String,
+        key: Option<String>,
+    ) -> Result<PaymentResult, PosError> {
+        let command = TransactionCommand::Sale {
+            amount: money(&amount, &currency)?,
+            tip: None,
+            cashback: None,
+        };
+        self.run(parse_key(key)?, command, None).await
+    }
+
+    /// A refund, of the sale under `original_key` or unreferenced, authorised by `operator`.
+    pub async fn refund(
+        self: Arc<Self>,
+        amount: String,
+        currency: String,
+        original_key: Option<String>,
+        operator: Option<Operator>,
+        key: Option<String>,
+    ) -> Result<PaymentResult, PosError> {
+        let command = TransactionCommand::Refund {
+            amount: money(&amount, &currency)?,
+            original: original_key.as_deref().map(original).transpose()?,
+        };
+        self.run(parse_key(key)?, command, crate::operator(operator)?)
+            .await
+    }
+
+    /// Cancels the transaction under `original_key` (of the open batch).
+    pub async fn void(
+        self: Arc<Self>,
+        original_key: String,
+        operator: Option<Operator>,
+        key: Option<String>,
+    ) -> Result<PaymentResult, PosError> {
+        let command = TransactionCommand::Void {
+            original: original(&original_key)?,
+        };
+        self.run(parse_key(key)?, command, crate::operator(operator)?)
+            .await
+    }
+
+    /// Reserves `amount` (hotels, car rental, fuel).
+    pub async fn preauth(
+        self: Arc<Self>,
+        amount: String,
+        currency: String,
+        key: Option<String>,
+    ) -> Result<PaymentResult, PosError> {
+        let command = TransactionCommand::PreAuth {
+            amount: money(&amount, &currency)?,
+        };
+        self.run(parse_key(key)?, command, None).await
+    }
+
+    /// Completes the pre-authorisation under `original_key` with the final `amount`.
+    pub async fn capture(
+        self: Arc<Self>,
+        original_key: String,
+        amount: String,
+        currency: String,
+        operator: Option<Operator>,
+        key: Option<String>,
+    ) -> Result<PaymentResult, PosError> {
+        let command = TransactionCommand::Capture {
+            original: original(&original_key)?,
+            amount: money(&amount, &currency)?,
+            tip: None,
+        };
+        self.run(parse_key(key)?, command, crate::operator(operator)?)
+            .await
+    }
+
+    /// Asks the terminal to abort the payment running now (its own call then returns the
+    /// cancelled result, or the real one if it was too late).
+    pub async fn cancel(self: Arc<Self>) -> Result<(), PosError> {
+        on_runtime(async move {
+            let guard = self.inner.read().await;
+            Ok(guard.as_ref().ok_or_else(closed)?.cancel().await?)
+        })
+        .await
+    }
+
+    /// What became of the payment under `key`: its result, or `None` while it runs or when the
+    /// terminal never saw it (then it may be sent again under the same key).
+    pub async fn status(self: Arc<Self>, key: String) -> Result<Option<PaymentResult>, PosError> {
+        let key = parse_key(Some(key))?;
+        on_runtime(async move {
+            let guard = self.inner.read().await;
+            let t = guard.as_ref().ok_or_else(closed)?;
+            Ok(match t.status(key, Duration::from_secs(30)).await? {
+                TransactionStatus::Done(r) => Some(PaymentResult::from(&*r)),
+                _ => None,
+            })
+        })
+        .await
+    }
+
+    /// Resolves every payment the journal holds in doubt by asking the terminal.
+    pub async fn recover(self: Arc<Self>) -> Result<RecoveryReport, PosError> {
+        on_runtime(async move {
+            let guard = self.inner.read().await;
+            let r = guard
+                .as_ref()
+                .ok_or_else(closed)?
+                .recover(Duration::from_secs(60))
+                .await?;
+            let hex = |v: &[IdempotencyKey]| v.iter().map(|k| k.to_string()).collect();
+            Ok(RecoveryReport {
+                recorded: hex(&r.recorded),
+                not_taken: hex(&r.not_taken),
+                resent: hex(&r.resent),
+                running: hex(&r.running),
+                unresolved: r
+                    .unresolved
+                    .iter()
+                    .map(|u| format!("{}: {:?}", u.key, u.reason))
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    /// Closes the batch, authorised by `operator`, and reconciles it with the journal.
+    pub async fn settle(
+        self: Arc<Self>,
+        operator: Option<Operator>,
+    ) -> Result<Settlement, PosError> {
+        let operator = crate::operator(operator)?;
+        on_runtime(async move {
+            let key = parse_key(None)?;
+            let mut call = Call::within(DEADLINE);
+            call.operator = operator;
+            let guard = self.inner.read().await;
+            let t = guard.as_ref().ok_or_else(closed)?;
+            let s = t.settle(key, call).await?;
+            let entries = t
+                .journal()
+                .query(&Query::default())
+                .map_err(|e| PosError::Journal {
+                    detail: e.to_string(),
+                })?;
+            let reconciled =
+                posbridge::reconcile(&entries, &s, t.adapter().terminal_key().as_ref()).is_clean()
+                    && s.status.is_ok();
+            Ok(Settlement {
+                batch_number: s.batch_number,
+                totals: s
+                    .totals
+                    .iter()
+                    .map(|t| Total {
+                        kind: kind_name(t.kind),
+                        currency: alpha_code(t.currency)
+                            .map_or_else(|| t.currency.code().to_string(), str::to_owned),
+                        count: t.count,
+                        amount_minor: t.amount,
+                    })
+                    .collect(),
+                reconciled,
+            })
+        })
+        .await
+    }
+
+    /// The journal's entries, oldest first.
+    pub fn journal(&self) -> Result<Vec<JournalEntry>, PosError> {
+        self.entries(|_| true)
+    }
+
+    /// The entries in doubt.
+    pub fn in_doubt(&self) -> Result<Vec<JournalEntry>, PosError> {
+        self.entries(|s| s == EntryState::InDoubt)
+    }
+
+    /// Calls `listener` for every progress report of the payments this terminal runs (replacing
+    /// an earlier listener).
+    pub fn set_progress_listener(&self, listener: Arc<dyn ProgressListener>) {
+        let Some(mut events) = self.inner.blocking_read().as_ref().map(|t| t.progress()) else {
+            return;
+        };
+        let task = RUNTIME.spawn(async move {
+            while let Some(p) = events.next().await {
+                listener.on_progress(ProgressUpdate {
+                    key: p.key.to_string(),
+                    stage: format!("{:?}", p.stage),
+                    detail: p.message,
+                });
+            }
+        });
+        if let Some(old) = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(task)
+        {
+            old.abort();
+        }
+    }
+
+    /// Ends the connection (the journal stays in the data directory).
+    pub async fn close(self: Arc<Self>) {
+        on_runtime(async move {
+            if let Some(t) = self
+                .listener
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            {
+                t.abort();
+            }
+            if let Some(t) = self.inner.write().await.take() {
+                let (adapter, _journal) = t.into_parts();
+                adapter.close().await;
+            }
+        })
+        .await
+    }
+}
+
+impl Terminal {
+    fn entries(&self, pick: impl Fn(EntryState) -> bool) -> Result<Vec<JournalEntry>, PosError> {
+        let guard = self.inner.blocking_read();
+        let all = guard
+            .as_ref()
+            .ok_or_else(closed)?
+            .journal()
+            .query(&Query::default())
+            .map_err(|e| PosError::Journal {
+                detail: e.to_string(),
+            })?;
+        Ok(all
+            .into_iter()
+            .filter(|e| pick(e.state))
+            .map(|e| JournalEntry {
+                key: e.key().to_string(),
+                kind: kind_name(e.kind()),
+                state: format!("{:?}", e.state).to_lowercase(),
+                amount_minor: e.amount().map_or(0, |a| a.minor),
+                result: e.result.as_ref().map(PaymentResult::from),
+            })
+            .collect())
+    }
+}
+
+/// posbridge's version.
+#[uniffi::export]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").into()
+}

@@ -1,0 +1,124 @@
+//! The simulator as a terminal inside an app's own process: the native protocol's terminal role
+//! in front of a [`Simulator`], listening on 127.0.0.1, with pairing open and an operator — what
+//! examples, the language bindings' tests and apps' own tests run against without hardware.
+
+use std::sync::Arc;
+
+use posbridge::driver;
+use posbridge_crypto::{LocalIdentity, PairingConfig};
+use posbridge_session::{
+    PairingRegistry, SessionConfig, SharedApp, TerminalContext, TerminalSession,
+};
+
+use crate::{Fault, Simulator, TerminalProfile};
+
+/// A simulated terminal served in this process (see the module).
+pub struct EmbeddedTerminal {
+    /// The code its "screen" shows while pairing is open.
+    pub code: String,
+    context: TerminalContext,
+    app: SharedApp<Simulator>,
+}
+
+impl std::fmt::Debug for EmbeddedTerminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedTerminal").finish_non_exhaustive()
+    }
+}
+
+/// Why an embedded terminal could not start.
+#[derive(Debug)]
+pub struct EmbeddedError(String);
+
+impl std::fmt::Display for EmbeddedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the embedded terminal could not start: {}", self.0)
+    }
+}
+
+impl std::error::Error for EmbeddedError {}
+
+fn fail(e: impl std::fmt::Display) -> EmbeddedError {
+    EmbeddedError(e.to_string())
+}
+
+impl EmbeddedTerminal {
+    /// A terminal for `profile` with pairing open (the code in [`code`](Self::code)) and the
+    /// operators `(name, PIN)`.
+    pub fn new(
+        profile: TerminalProfile,
+        operators: &[(&str, &str)],
+    ) -> Result<Self, EmbeddedError> {
+        let keys = Arc::new(
+            LocalIdentity::generate(profile.terminal_id.into(), "posbridge embedded terminal")
+                .map_err(fail)?,
+        );
+        let context = TerminalContext::new(
+            keys.clone(),
+            PairingRegistry::new(),
+            profile.capabilities(),
+            10_000,
+        );
+        for (name, pin) in operators {
+            context
+                .operators
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add_pin(name, pin)
+                .map_err(|e| fail(format!("operator {name}: {e:?}")))?;
+        }
+        let code = context
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .open_window(PairingConfig::default(), driver::now())
+            .map_err(fail)?
+            .to_string();
+        let sim = Simulator::new(profile, keys, driver::now(), driver::wall_clock());
+        Ok(Self {
+            code,
+            context,
+            app: SharedApp::new(sim),
+        })
+    }
+
+    /// Faults for the next payments (replacing any left).
+    pub fn set_faults(&self, faults: Vec<Fault>) {
+        self.app.lock().set_faults(faults);
+    }
+
+    /// The simulator, for scenario settings (cards presented, faults).
+    pub fn simulator(&self) -> &SharedApp<Simulator> {
+        &self.app
+    }
+
+    /// Serves one connection in the background (on the current tokio runtime).
+    pub fn serve(&self, link: impl posbridge_link::Link + 'static) {
+        let session = TerminalSession::new(
+            SessionConfig::default(),
+            self.context.clone(),
+            driver::now(),
+        );
+        let mut app = self.app.clone();
+        tokio::spawn(async move { driver::serve_terminal(session, link, &mut app).await });
+    }
+
+    /// Listens on 127.0.0.1 (any port) and serves every connection in the background; returns
+    /// the address.
+    pub async fn listen(&self) -> Result<String, EmbeddedError> {
+        let listener = posbridge_tcp::Listener::bind("127.0.0.1:0")
+            .await
+            .map_err(fail)?;
+        let address = listener.local_addr().map_err(fail)?.to_string();
+        let (context, app) = (self.context.clone(), self.app.clone());
+        tokio::spawn(async move {
+            while let Ok(link) = listener.accept().await {
+                let session =
+                    TerminalSession::new(SessionConfig::default(), context.clone(), driver::now());
+                let mut app = app.clone();
+                tokio::spawn(async move { driver::serve_terminal(session, link, &mut app).await });
+            }
+        });
+        Ok(address)
+    }
+}
