@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Every test of posbridge: cargo's (the whole workspace, every feature), then the Python
-# bindings' (scripts/python-tests.sh: a wheel built with maturin, installed into a fresh
-# virtualenv, pytest against the embedded simulator).
+# Every test of posbridge: cargo's (the whole workspace, every feature), then the bindings':
+# Python (scripts/python-tests.sh: a wheel built with maturin, installed into a fresh virtualenv,
+# pytest against the embedded simulator) and Kotlin (scripts/kotlin-tests.sh: compiled with
+# kotlinc, run on the JVM against the embedded simulator; the Swift bindings generated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --all-features
 scripts/python-tests.sh
+scripts/kotlin-tests.sh

@@ -748,8 +748,9 @@ impl Terminal {
         }
     }
 
-    /// Ends the connection (the journal stays in the data directory).
-    pub async fn close(self: Arc<Self>) {
+    /// Ends the connection (the journal stays in the data directory). Named so because Kotlin
+    /// objects already have `close()` (freeing the object).
+    pub async fn disconnect(self: Arc<Self>) {
         on_runtime(async move {
             if let Some(t) = self
                 .listener

@@ -66,7 +66,7 @@ def test_sale_refund_preauth_capture_and_settlement():
         assert settlement.reconciled
         assert any(x.kind == "sale" and x.amount_minor >= 1250 for x in settlement.totals)
         assert sim.transactions() == 0, "the batch is closed"
-        await t.close()
+        await t.disconnect()
 
     run(scenario())
 
@@ -88,7 +88,7 @@ def test_bad_input_gets_typed_errors():
         assert refused.value.code != 0
         with pytest.raises(posbridge.PosError.InvalidInput):
             await t.refund("1.00", "EUR", None, posbridge.Operator(name="manager", pin="12"), None)
-        await t.close()
+        await t.disconnect()
         assert t.journal is not None
 
         # A data directory without a pairing, and no code.
@@ -129,7 +129,7 @@ def test_cancel_mid_payment_and_progress_events():
         assert result.outcome == posbridge.PaymentOutcome.CANCELLED
         assert result.approved_minor == 0
         assert "WaitingForCard" in listener.stages, listener.stages
-        await t.close()
+        await t.disconnect()
 
     run(scenario())
 
@@ -142,7 +142,7 @@ def test_a_lost_answer_is_in_doubt_then_recovered_exactly_once():
             await t.sale("33.30", "EUR", None)
         key = lost.value.key
         assert [e.key for e in t.in_doubt()] == [key]
-        await t.close()
+        await t.disconnect()
 
         # Connected again from the same data directory (its pairing and journal).
         t = await posbridge.connect(
@@ -157,6 +157,6 @@ def test_a_lost_answer_is_in_doubt_then_recovered_exactly_once():
         again = await t.sale("33.30", "EUR", key)
         assert again.transaction_id == status.transaction_id
         assert sim.transactions() == 1, "charged exactly once"
-        await t.close()
+        await t.disconnect()
 
     run(scenario())

@@ -1,0 +1,136 @@
+// posbridge's Kotlin bindings on the JVM against the embedded simulator: the scenarios of the
+// Python suite from Kotlin coroutines. Prints each scenario's verdict and closes with
+// "N passed, M failed"; exits non-zero when any failed.
+
+import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.runBlocking
+import uniffi.posbridge.ConnectOptions
+import uniffi.posbridge.Operator
+import uniffi.posbridge.PaymentOutcome
+import uniffi.posbridge.PosException
+import uniffi.posbridge.ProgressListener
+import uniffi.posbridge.ProgressUpdate
+import uniffi.posbridge.Simulator
+import uniffi.posbridge.Terminal
+import uniffi.posbridge.connect
+import uniffi.posbridge.startSimulator
+import uniffi.posbridge.version
+import java.nio.file.Files
+import java.util.Collections
+import kotlin.system.exitProcess
+
+val manager = Operator("manager", "2468")
+
+fun check(condition: Boolean, what: () -> String) {
+    if (!condition) throw AssertionError(what())
+}
+
+suspend fun paired(cardDelayMs: ULong = 0u): Triple<Simulator, String, Terminal> {
+    val sim = startSimulator(cardDelayMs)
+    val data = Files.createTempDirectory("posbridge-kt-").toString()
+    val terminal = connect(ConnectOptions(sim.address(), data, sim.pairingCode(), "kotlin"))
+    return Triple(sim, data, terminal)
+}
+
+inline fun <reified E : Throwable> expect(block: () -> Unit): E {
+    try {
+        block()
+    } catch (e: Throwable) {
+        if (e is E) return e
+        throw AssertionError("expected ${E::class.simpleName}, got $e")
+    }
+    throw AssertionError("expected ${E::class.simpleName}, nothing was thrown")
+}
+
+suspend fun salesRefundsAndSettlement() {
+    val (sim, _, t) = paired()
+    val sale = t.sale("12.50", "EUR", null)
+    check(sale.outcome == PaymentOutcome.APPROVED) { "sale: $sale" }
+    check(sale.amountMinor == 1250uL && sale.signed) { "sale: $sale" }
+    val again = t.sale("12.50", "EUR", sale.key)
+    check(again.transactionId == sale.transactionId) { "the same key is the same payment" }
+    val refund = t.refund("2.50", "EUR", sale.key, manager, null)
+    check(refund.kind == "refund" && refund.outcome == PaymentOutcome.APPROVED) { "refund: $refund" }
+    val hold = t.preauth("80.00", "EUR", null)
+    val capture = t.capture(hold.key, "64.20", "EUR", manager, null)
+    check(capture.approvedMinor == 6420uL) { "capture: $capture" }
+    val declined = t.sale("20.51", "EUR", null)
+    check(declined.outcome == PaymentOutcome.DECLINED) { "declined: $declined" }
+    check(t.journal().count { it.state == "done" } == 5) { "journal: ${t.journal()}" }
+    val settlement = t.settle(manager)
+    check(settlement.reconciled) { "settlement: $settlement" }
+    check(sim.transactions() == 0uL) { "the batch is closed" }
+    t.disconnect()
+}
+
+suspend fun typedErrors() {
+    val (_, data, t) = paired()
+    expect<PosException.InvalidInput> { t.sale("-1.00", "EUR", null) }
+    expect<PosException.InvalidInput> { t.sale("1.00", "EURO", null) }
+    expect<PosException.InvalidInput> { t.sale("1.00", "EUR", "not a key") }
+    val refused = expect<PosException.Refused> { t.refund("1.00", "EUR", null, null, null) }
+    check(refused.code.toInt() != 0) { "a refusal has a code" }
+    t.disconnect()
+    val sim = startSimulator(0u)
+    expect<PosException.NotPaired> {
+        connect(ConnectOptions(sim.address(), Files.createTempDirectory("x").toString(), null, "kotlin"))
+    }
+    expect<PosException.ConnectFailed> { connect(ConnectOptions("127.0.0.1:9", data, null, "kotlin")) }
+}
+
+suspend fun cancelWithProgress(): Unit = kotlinx.coroutines.coroutineScope {
+    val (_, _, t) = paired(1500u)
+    val stages = Collections.synchronizedList(mutableListOf<String>())
+    t.setProgressListener(object : ProgressListener {
+        override fun onProgress(update: ProgressUpdate) {
+            stages.add(update.stage)
+        }
+    })
+    val running = async { t.sale("40.00", "EUR", null) }
+    delay(500)
+    t.cancel()
+    val result = running.await()
+    check(result.outcome == PaymentOutcome.CANCELLED) { "cancelled: $result" }
+    check("WaitingForCard" in stages) { "progress: $stages" }
+    t.disconnect()
+}
+
+suspend fun lostAnswerRecoveredOnce() {
+    val (sim, data, t) = paired()
+    sim.dropAnswers(1u)
+    val lost = expect<PosException.InDoubt> { t.sale("33.30", "EUR", null) }
+    check(t.inDoubt().map { it.key } == listOf(lost.key)) { "in doubt: ${t.inDoubt()}" }
+    t.disconnect()
+    val again = connect(ConnectOptions(sim.address(), data, null, "kotlin"))
+    val report = again.recover()
+    check(report.recorded == listOf(lost.key) && report.unresolved.isEmpty()) { "recovery: $report" }
+    val status = again.status(lost.key)
+    check(status?.outcome == PaymentOutcome.APPROVED) { "status: $status" }
+    check(sim.transactions() == 1uL) { "charged exactly once" }
+    again.disconnect()
+}
+
+fun main() {
+    val scenarios = listOf<Pair<String, suspend () -> Unit>>(
+        "sales, refunds, pre-authorisation and settlement" to ::salesRefundsAndSettlement,
+        "typed errors for bad input" to ::typedErrors,
+        "cancel mid-payment with progress events" to ::cancelWithProgress,
+        "a lost answer recovered exactly once" to ::lostAnswerRecoveredOnce,
+    )
+    var passed = 0
+    var failed = 0
+    println("posbridge ${version()} from Kotlin")
+    for ((name, scenario) in scenarios) {
+        try {
+            runBlocking { scenario() }
+            passed++
+            println("ok: $name")
+        } catch (e: Throwable) {
+            failed++
+            println("FAILED: $name: $e")
+        }
+    }
+    println("$passed passed, $failed failed")
+    exitProcess(if (failed == 0) 0 else 1)
+}
