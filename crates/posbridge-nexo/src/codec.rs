@@ -148,25 +148,37 @@ pub const MAX_SERVICE_ID: usize = 10;
 
 /// Decodes a message and checks it (see [`check`]).
 pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let envelope: Envelope = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        error(
-            if path == "." { String::new() } else { path },
-            DecodeErrorKind::Syntax(e.into_inner().to_string()),
-        )
-    })?;
-    de.end().map_err(|e| {
-        error(
-            "",
-            DecodeErrorKind::Syntax(format!("trailing characters: {e}")),
-        )
-    })?;
+    // Fast path without path tracking; a message that fails is read again to name the path.
+    let envelope: Envelope = match serde_json::from_slice(bytes) {
+        Ok(e) => e,
+        Err(_) => return Err(locate(bytes)),
+    };
     match &envelope {
         Envelope::Clear(m) => check(m)?,
         Envelope::Sealed(s) => check_header(s.direction, &s.header, None)?,
     }
     Ok(envelope)
+}
+
+/// The error of bytes that do not decode, with the JSON path where it is.
+fn locate(bytes: &[u8]) -> DecodeError {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, Envelope>(&mut de) {
+        Err(e) => {
+            let path = e.path().to_string();
+            error(
+                if path == "." { String::new() } else { path },
+                DecodeErrorKind::Syntax(e.into_inner().to_string()),
+            )
+        }
+        Ok(_) => match de.end() {
+            Err(e) => error(
+                "",
+                DecodeErrorKind::Syntax(format!("trailing characters: {e}")),
+            ),
+            Ok(()) => error("", DecodeErrorKind::Syntax("not a message".into())),
+        },
+    }
 }
 
 /// Encodes a message (compact JSON).
