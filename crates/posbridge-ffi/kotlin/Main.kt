@@ -2,9 +2,16 @@
 // Python suite from Kotlin coroutines. Prints each scenario's verdict and closes with
 // "N passed, M failed"; exits non-zero when any failed.
 
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
+import uniffi.posbridge.ByteStream
+import uniffi.posbridge.StreamOptions
+import uniffi.posbridge.connectStream
+import java.net.Socket
+import java.util.concurrent.atomic.AtomicLong
 import uniffi.posbridge.ConnectOptions
 import uniffi.posbridge.Operator
 import uniffi.posbridge.PaymentOutcome
@@ -111,12 +118,55 @@ suspend fun lostAnswerRecoveredOnce() {
     again.disconnect()
 }
 
+/** The app's own transport: a plain socket, read and written on Kotlin's IO dispatcher. */
+class SocketStream(host: String, port: Int) : ByteStream {
+    private val socket = Socket(host, port)
+    val carried = AtomicLong()
+
+    override suspend fun read(max: UInt): ByteArray = withContext(Dispatchers.IO) {
+        val buf = ByteArray(max.toInt())
+        val n = try {
+            socket.getInputStream().read(buf)
+        } catch (e: java.io.IOException) {
+            -1
+        }
+        if (n <= 0) ByteArray(0) else buf.copyOf(n).also { carried.addAndGet(n.toLong()) }
+    }
+
+    override suspend fun write(data: ByteArray) = withContext(Dispatchers.IO) {
+        socket.getOutputStream().write(data)
+        socket.getOutputStream().flush()
+        carried.addAndGet(data.size.toLong())
+        Unit
+    }
+
+    override suspend fun shut() = withContext(Dispatchers.IO) {
+        socket.close()
+    }
+}
+
+suspend fun kotlinSocketAsTheLink() {
+    val sim = startSimulator(0u)
+    val (host, port) = sim.address().split(":")
+    val data = Files.createTempDirectory("posbridge-kt-stream-").toString()
+    val stream = SocketStream(host, port.toInt())
+    val t = connectStream(stream, StreamOptions(data, sim.pairingCode(), "kotlin", "kotlin socket"))
+    val sale = t.sale("7.77", "EUR", null)
+    check(sale.outcome == PaymentOutcome.APPROVED && sale.signed) { "sale: $sale" }
+    check(stream.carried.get() > 0) { "every byte went through the Kotlin stream" }
+    t.disconnect()
+    val again = connectStream(SocketStream(host, port.toInt()), StreamOptions(data, null, "kotlin", "again"))
+    check(again.status(sale.key)?.transactionId == sale.transactionId) { "the pairing is kept" }
+    again.disconnect()
+}
+
 fun main() {
     val scenarios = listOf<Pair<String, suspend () -> Unit>>(
         "sales, refunds, pre-authorisation and settlement" to ::salesRefundsAndSettlement,
         "typed errors for bad input" to ::typedErrors,
         "cancel mid-payment with progress events" to ::cancelWithProgress,
         "a lost answer recovered exactly once" to ::lostAnswerRecoveredOnce,
+        "a Kotlin socket as the link" to ::kotlinSocketAsTheLink,
     )
     var passed = 0
     var failed = 0

@@ -31,6 +31,9 @@ use posbridge_wire::{
     TransactionCommand, TransactionRef, TransactionResult, TransactionStatus,
 };
 
+mod stream;
+pub use stream::{ByteStream, LinkFailure, StreamOptions, connect_stream};
+
 #[cfg(feature = "sim")]
 mod sim;
 #[cfg(feature = "sim")]
@@ -377,6 +380,8 @@ pub struct Terminal {
     /// `None` once closed.
     inner: tokio::sync::RwLock<Option<Payments<SqliteJournal>>>,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The tasks carrying an app-supplied stream's bytes (they end once it is closed).
+    pumps: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 fn closed() -> PosError {
@@ -408,15 +413,36 @@ pub async fn connect(options: ConnectOptions) -> Result<Arc<Terminal>, PosError>
 }
 
 async fn connect_inner(options: ConnectOptions) -> Result<Arc<Terminal>, PosError> {
-    let dir = PathBuf::from(&options.data_dir);
+    let link = posbridge::tcp::connect(&options.address, &Default::default())
+        .await
+        .map_err(|e| PosError::ConnectFailed {
+            detail: e.to_string(),
+        })?;
+    connect_link(
+        link,
+        options.data_dir,
+        options.pairing_code,
+        options.till_name,
+    )
+    .await
+}
+
+/// Pairs (or reconnects) over `link` with the keys, pairing and journal in `data_dir`.
+async fn connect_link(
+    link: impl posbridge_link::Link + 'static,
+    data_dir: String,
+    pairing_code: Option<String>,
+    till_name: String,
+) -> Result<Arc<Terminal>, PosError> {
+    let dir = PathBuf::from(&data_dir);
     posbridge_crypto::owner_only::create_dir(&dir)
         .map_err(|e| invalid(format!("data_dir: {e}")))?;
     let store = PairingStore::new(FileKeyStore::open(dir.join("keys")).map_err(failed)?);
     let identity: LocalIdentity = store
-        .identity_or_generate(PeerId::random().map_err(failed)?, &options.till_name)
+        .identity_or_generate(PeerId::random().map_err(failed)?, &till_name)
         .map_err(failed)?;
     let mut stored = None;
-    let security = match &options.pairing_code {
+    let security = match &pairing_code {
         Some(code) => ClientSecurity::Pair(PairingSecret::code(code).map_err(invalid)?),
         None => {
             let records = store.records().map_err(failed)?;
@@ -446,25 +472,20 @@ async fn connect_inner(options: ConnectOptions) -> Result<Arc<Terminal>, PosErro
     let journal = SqliteJournal::open(dir.join("journal.db")).map_err(|e| PosError::Journal {
         detail: e.to_string(),
     })?;
-    let link = posbridge::tcp::connect(&options.address, &Default::default())
-        .await
-        .map_err(|e| PosError::ConnectFailed {
-            detail: e.to_string(),
-        })?;
     let client = NativeClient::connect(
         link,
         NativeOptions {
             session: SessionConfig::default(),
             identity: Arc::new(identity),
             security,
-            hello: hello(&options.till_name),
+            hello: hello(&till_name),
             timeout: Duration::from_secs(30),
         },
     )
     .await
     .map_err(|e| {
         let detail = e.to_string();
-        if options.pairing_code.is_none() && detail.contains("pair") {
+        if pairing_code.is_none() && detail.contains("pair") {
             PosError::NotPaired { detail }
         } else {
             PosError::ConnectFailed { detail }
@@ -477,7 +498,7 @@ async fn connect_inner(options: ConnectOptions) -> Result<Arc<Terminal>, PosErro
         .ok_or_else(|| PosError::NotPaired {
             detail: "the terminal did not pair".into(),
         })?;
-    if options.pairing_code.is_some() {
+    if pairing_code.is_some() {
         store.save(&record).map_err(failed)?;
     }
     Ok(Arc::new(Terminal {
@@ -486,6 +507,7 @@ async fn connect_inner(options: ConnectOptions) -> Result<Arc<Terminal>, PosErro
             journal,
         ))),
         listener: Mutex::new(None),
+        pumps: Mutex::new(Vec::new()),
     }))
 }
 
@@ -763,6 +785,22 @@ impl Terminal {
             if let Some(t) = self.inner.write().await.take() {
                 let (adapter, _journal) = t.into_parts();
                 adapter.close().await;
+            }
+            // An app's stream is closed once the connection is; wait for its last calls into the
+            // app, so that none is left running when the app goes on (or exits).
+            let pumps: Vec<_> = self
+                .pumps
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain(..)
+                .collect();
+            for mut pump in pumps {
+                if tokio::time::timeout(Duration::from_secs(2), &mut pump)
+                    .await
+                    .is_err()
+                {
+                    pump.abort();
+                }
             }
         })
         .await

@@ -160,3 +160,56 @@ def test_a_lost_answer_is_in_doubt_then_recovered_exactly_once():
         await t.disconnect()
 
     run(scenario())
+
+
+def test_a_python_socket_as_the_link():
+    """The app brings its own transport: an asyncio socket, implemented in Python."""
+    from posbridge.posbridge import uniffi_set_event_loop
+
+    class SocketStream(posbridge.ByteStream):
+        def __init__(self, reader, writer):
+            self.reader, self.writer = reader, writer
+            self.carried = 0
+
+        async def read(self, max):
+            data = await self.reader.read(max)
+            self.carried += len(data)
+            return data
+
+        async def write(self, data):
+            self.writer.write(data)
+            await self.writer.drain()
+            self.carried += len(data)
+
+        async def shut(self):
+            self.writer.close()
+
+    async def scenario():
+        # posbridge calls the stream's async methods from its own threads: they run on this loop.
+        uniffi_set_event_loop(asyncio.get_running_loop())
+        sim = await posbridge.start_simulator(0)
+        host, port = sim.address().rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        stream = SocketStream(reader, writer)
+        data = tempfile.mkdtemp(prefix="posbridge-py-stream-")
+        t = await posbridge.connect_stream(
+            stream,
+            posbridge.StreamOptions(
+                data_dir=data, pairing_code=sim.pairing_code(), till_name="pytest", description="asyncio socket"
+            ),
+        )
+        sale = await t.sale("7.77", "EUR", None)
+        assert sale.outcome == posbridge.PaymentOutcome.APPROVED and sale.signed
+        assert stream.carried > 0, "every byte went through the Python stream"
+        await t.disconnect()
+
+        # The same data directory again, over a new Python socket: the pairing is kept.
+        reader, writer = await asyncio.open_connection(host, int(port))
+        t = await posbridge.connect_stream(
+            SocketStream(reader, writer),
+            posbridge.StreamOptions(data_dir=data, pairing_code=None, till_name="pytest", description="again"),
+        )
+        assert (await t.status(sale.key)).transaction_id == sale.transaction_id
+        await t.disconnect()
+
+    run(scenario())
