@@ -8,6 +8,10 @@ import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withContext
 import uniffi.posbridge.ByteStream
+import uniffi.posbridge.GattNotifier
+import uniffi.posbridge.GattOptions
+import uniffi.posbridge.GattPeripheral
+import uniffi.posbridge.connectGatt
 import uniffi.posbridge.StreamOptions
 import uniffi.posbridge.connectStream
 import java.net.Socket
@@ -160,6 +164,63 @@ suspend fun kotlinSocketAsTheLink() {
     again.disconnect()
 }
 
+/**
+ * The path an Android app takes: its own GATT connection handed to posbridge. Here the
+ * "peripheral" is a NUS bridge to the simulator over a socket: each write (posbridge chunks to the
+ * MTU) goes to the socket, and what the socket brings comes back as notifications of at most
+ * MTU - 3 bytes, as a radio would deliver them.
+ */
+class BridgedPeripheral(host: String, port: Int, private val mtu: Int, notifier: GattNotifier) : GattPeripheral {
+    private val socket = Socket(host, port)
+    val writes = AtomicLong()
+    @Volatile var largestWrite = 0
+
+    init {
+        Thread {
+            val buf = ByteArray(mtu - 3)
+            try {
+                while (true) {
+                    val n = socket.getInputStream().read(buf)
+                    if (n <= 0) break
+                    notifier.notification(buf.copyOf(n))
+                }
+            } catch (e: java.io.IOException) {
+                // closed
+            }
+            notifier.disconnected("the bridge's socket closed")
+        }.apply { isDaemon = true; start() }
+    }
+
+    override fun attMtu(): UShort = mtu.toUShort()
+
+    override suspend fun write(value: ByteArray, withResponse: Boolean) = withContext(Dispatchers.IO) {
+        check(value.size <= mtu - 3) { "a write of ${value.size} bytes exceeds MTU - 3" }
+        largestWrite = maxOf(largestWrite, value.size)
+        writes.incrementAndGet()
+        socket.getOutputStream().write(value)
+        socket.getOutputStream().flush()
+    }
+
+    override suspend fun disconnect() = withContext(Dispatchers.IO) {
+        socket.close()
+    }
+}
+
+suspend fun kotlinGattAsTheLink() {
+    val sim = startSimulator(0u)
+    val (host, port) = sim.address().split(":")
+    val data = Files.createTempDirectory("posbridge-kt-gatt-").toString()
+    val notifier = GattNotifier()
+    val peripheral = BridgedPeripheral(host, port.toInt(), 23, notifier)
+    val options = GattOptions(data, sim.pairingCode(), "kotlin", "00:11:22:33:44:55", "NUS bridge", true, true)
+    val t = connectGatt(peripheral, notifier, options)
+    val sale = t.sale("19.99", "EUR", null)
+    check(sale.outcome == PaymentOutcome.APPROVED && sale.signed) { "sale over GATT: $sale" }
+    check(peripheral.largestWrite == 20) { "writes are chunked to MTU - 3: ${peripheral.largestWrite}" }
+    check(peripheral.writes.get() > 10) { "many small writes: ${peripheral.writes.get()}" }
+    t.disconnect()
+}
+
 fun main() {
     val scenarios = listOf<Pair<String, suspend () -> Unit>>(
         "sales, refunds, pre-authorisation and settlement" to ::salesRefundsAndSettlement,
@@ -167,6 +228,7 @@ fun main() {
         "cancel mid-payment with progress events" to ::cancelWithProgress,
         "a lost answer recovered exactly once" to ::lostAnswerRecoveredOnce,
         "a Kotlin socket as the link" to ::kotlinSocketAsTheLink,
+        "a Kotlin GATT peripheral (MTU 23) as the link" to ::kotlinGattAsTheLink,
     )
     var passed = 0
     var failed = 0

@@ -31,7 +31,9 @@ use posbridge_wire::{
     TransactionCommand, TransactionRef, TransactionResult, TransactionStatus,
 };
 
+mod gatt;
 mod stream;
+pub use gatt::{GattNotifier, GattOptions, GattPeripheral, connect_gatt};
 pub use stream::{ByteStream, LinkFailure, StreamOptions, connect_stream};
 
 #[cfg(feature = "sim")]

@@ -213,3 +213,66 @@ def test_a_python_socket_as_the_link():
         await t.disconnect()
 
     run(scenario())
+
+
+def test_a_python_gatt_peripheral_as_the_link():
+    """An app's own Bluetooth LE connection handed to posbridge: a NUS bridge to the simulator
+    over a socket stands in for the radio (notifications of at most MTU - 3 bytes)."""
+    from posbridge.posbridge import uniffi_set_event_loop
+
+    MTU = 23
+
+    class Bridge(posbridge.GattPeripheral):
+        def __init__(self, writer):
+            self.writer = writer
+            self.sizes = []
+
+        def att_mtu(self):
+            return MTU
+
+        async def write(self, value, with_response):
+            assert len(value) <= MTU - 3, len(value)
+            self.sizes.append(len(value))
+            self.writer.write(value)
+            await self.writer.drain()
+
+        async def disconnect(self):
+            self.writer.close()
+
+    async def scenario():
+        uniffi_set_event_loop(asyncio.get_running_loop())
+        sim = await posbridge.start_simulator(0)
+        host, port = sim.address().rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        notifier = posbridge.GattNotifier()
+
+        async def radio():
+            while True:
+                data = await reader.read(MTU - 3)
+                if not data:
+                    notifier.disconnected("the bridge's socket closed")
+                    return
+                notifier.notification(data)
+
+        pump = asyncio.ensure_future(radio())
+        bridge = Bridge(writer)
+        t = await posbridge.connect_gatt(
+            bridge,
+            notifier,
+            posbridge.GattOptions(
+                data_dir=tempfile.mkdtemp(prefix="posbridge-py-gatt-"),
+                pairing_code=sim.pairing_code(),
+                till_name="pytest",
+                address="00:11:22:33:44:55",
+                name="NUS bridge",
+                write_without_response=True,
+                write_with_response=True,
+            ),
+        )
+        sale = await t.sale("19.99", "EUR", None)
+        assert sale.outcome == posbridge.PaymentOutcome.APPROVED and sale.signed
+        assert max(bridge.sizes) == MTU - 3 and len(bridge.sizes) > 10
+        await t.disconnect()
+        await asyncio.wait_for(pump, 5)
+
+    run(scenario())
