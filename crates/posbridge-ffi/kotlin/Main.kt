@@ -12,6 +12,12 @@ import uniffi.posbridge.GattNotifier
 import uniffi.posbridge.GattOptions
 import uniffi.posbridge.GattPeripheral
 import uniffi.posbridge.connectGatt
+import uniffi.posbridge.NexoOptions
+import uniffi.posbridge.NexoTrust
+import uniffi.posbridge.connectNexo
+import uniffi.posbridge.connectZvt
+import uniffi.posbridge.startNexoSimulator
+import uniffi.posbridge.startZvtSimulator
 import uniffi.posbridge.StreamOptions
 import uniffi.posbridge.connectStream
 import java.net.Socket
@@ -221,6 +227,29 @@ suspend fun kotlinGattAsTheLink() {
     t.disconnect()
 }
 
+suspend fun zvtAndNexoThroughTheSameObject() {
+    val zvtSim = startZvtSimulator()
+    val zvt = connectZvt(zvtSim.address(), 0u, Files.createTempDirectory("posbridge-kt-zvt-").toString())
+    val sale = zvt.sale("12.50", "EUR", null)
+    check(sale.outcome == PaymentOutcome.APPROVED) { "ZVT sale: $sale" }
+    check(zvt.settle(null).reconciled) { "ZVT end of day reconciled" }
+    zvt.disconnect()
+
+    val nexoSim = startNexoSimulator("kotlin", "a shared passphrase")
+    val options = NexoOptions(
+        nexoSim.address(), nexoSim.poiId(), "kotlin", "kotlin", 1u, "a shared passphrase",
+        NexoTrust.Root(nexoSim.rootCertificatePem(), false),
+        Files.createTempDirectory("posbridge-kt-nexo-").toString(),
+    )
+    val nexo = connectNexo(options)
+    val paid = nexo.sale("9.99", "EUR", null)
+    check(paid.outcome == PaymentOutcome.APPROVED) { "nexo sale: $paid" }
+    val void = nexo.void(paid.key, null, null)
+    check(void.kind == "void" && void.outcome == PaymentOutcome.APPROVED) { "nexo void: $void" }
+    nexo.disconnect()
+    expect<PosException.ConnectFailed> { connectNexo(options.copy(passphrase = "wrong")) }
+}
+
 fun main() {
     val scenarios = listOf<Pair<String, suspend () -> Unit>>(
         "sales, refunds, pre-authorisation and settlement" to ::salesRefundsAndSettlement,
@@ -229,6 +258,7 @@ fun main() {
         "a lost answer recovered exactly once" to ::lostAnswerRecoveredOnce,
         "a Kotlin socket as the link" to ::kotlinSocketAsTheLink,
         "a Kotlin GATT peripheral (MTU 23) as the link" to ::kotlinGattAsTheLink,
+        "ZVT and nexo terminals through the same object" to ::zvtAndNexoThroughTheSameObject,
     )
     var passed = 0
     var failed = 0

@@ -32,14 +32,19 @@ use posbridge_wire::{
 };
 
 mod gatt;
+mod protocols;
 mod stream;
 pub use gatt::{GattNotifier, GattOptions, GattPeripheral, connect_gatt};
+pub use protocols::{NexoOptions, NexoTrust, connect_nexo, connect_zvt};
 pub use stream::{ByteStream, LinkFailure, StreamOptions, connect_stream};
 
 #[cfg(feature = "sim")]
 mod sim;
 #[cfg(feature = "sim")]
-pub use sim::{Simulator, start_simulator};
+pub use sim::{
+    NexoSimulator, Simulator, ZvtSimulator, start_nexo_simulator, start_simulator,
+    start_zvt_simulator,
+};
 
 uniffi::setup_scaffolding!("posbridge");
 
@@ -376,11 +381,47 @@ pub struct ConnectOptions {
     pub till_name: String,
 }
 
-/// A connected terminal (see the crate).
+/// A native terminal.
+type Native = Payments<SqliteJournal>;
+/// A ZVT terminal.
+type Zvt = posbridge_zvt::client::ZvtTerminal<SqliteJournal>;
+/// A nexo terminal.
+type Nexo = posbridge_nexo::NexoTerminal<posbridge_nexo::https::HttpsTransport, SqliteJournal>;
+/// A terminal of any of the three protocols, as one `PaymentTerminal`.
+type Inner = posbridge_api::Either<Native, posbridge_api::Either<Zvt, Nexo>>;
+
+fn journal_of(t: &Inner) -> std::sync::MutexGuard<'_, SqliteJournal> {
+    use posbridge_api::Either::{Left, Right};
+    match t {
+        Left(t) => t.journal(),
+        Right(Left(t)) => t.journal(),
+        Right(Right(t)) => t.journal(),
+    }
+}
+
+fn terminal_key_of(t: &Inner) -> Option<posbridge_wire::PublicKey> {
+    use posbridge_api::Either::{Left, Right};
+    match t {
+        Left(t) => t.adapter().terminal_key(),
+        Right(Left(t)) => t.adapter().terminal_key(),
+        Right(Right(t)) => t.adapter().terminal_key(),
+    }
+}
+
+async fn close_inner(t: Inner) {
+    use posbridge_api::Either::{Left, Right};
+    match t {
+        Left(t) => Adapter::close(t.into_parts().0).await,
+        Right(Left(t)) => Adapter::close(t.into_parts().0).await,
+        Right(Right(t)) => Adapter::close(t.into_parts().0).await,
+    }
+}
+
+/// A connected terminal of any protocol (native, ZVT, nexo): see the crate.
 #[derive(uniffi::Object)]
 pub struct Terminal {
     /// `None` once closed.
-    inner: tokio::sync::RwLock<Option<Payments<SqliteJournal>>>,
+    inner: tokio::sync::RwLock<Option<Inner>>,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The tasks carrying an app-supplied stream's bytes (they end once it is closed).
     pumps: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -503,14 +544,10 @@ async fn connect_link(
     if pairing_code.is_some() {
         store.save(&record).map_err(failed)?;
     }
-    Ok(Arc::new(Terminal {
-        inner: tokio::sync::RwLock::new(Some(Payments::new(
-            NativeAdapter::new(client, Some(record.peer.signing_key)),
-            journal,
-        ))),
-        listener: Mutex::new(None),
-        pumps: Mutex::new(Vec::new()),
-    }))
+    Ok(Terminal::over(posbridge_api::Either::Left(Payments::new(
+        NativeAdapter::new(client, Some(record.peer.signing_key)),
+        journal,
+    ))))
 }
 
 fn parse_key(key: Option<String>) -> Result<IdempotencyKey, PosError> {
@@ -548,6 +585,14 @@ fn original(key: &str) -> Result<TransactionRef, PosError> {
 const DEADLINE: Duration = Duration::from_secs(120);
 
 impl Terminal {
+    fn over(inner: Inner) -> Arc<Self> {
+        Arc::new(Self {
+            inner: tokio::sync::RwLock::new(Some(inner)),
+            listener: Mutex::new(None),
+            pumps: Mutex::new(Vec::new()),
+        })
+    }
+
     async fn run(
         self: Arc<Self>,
         key: IdempotencyKey,
@@ -709,15 +754,15 @@ impl Terminal {
             let guard = self.inner.read().await;
             let t = guard.as_ref().ok_or_else(closed)?;
             let s = t.settle(key, call).await?;
-            let entries = t
-                .journal()
-                .query(&Query::default())
-                .map_err(|e| PosError::Journal {
-                    detail: e.to_string(),
-                })?;
-            let reconciled =
-                posbridge::reconcile(&entries, &s, t.adapter().terminal_key().as_ref()).is_clean()
-                    && s.status.is_ok();
+            let entries =
+                journal_of(t)
+                    .query(&Query::default())
+                    .map_err(|e| PosError::Journal {
+                        detail: e.to_string(),
+                    })?;
+            let reconciled = posbridge::reconcile(&entries, &s, terminal_key_of(t).as_ref())
+                .is_clean()
+                && s.status.is_ok();
             Ok(Settlement {
                 batch_number: s.batch_number,
                 totals: s
@@ -785,8 +830,7 @@ impl Terminal {
                 t.abort();
             }
             if let Some(t) = self.inner.write().await.take() {
-                let (adapter, _journal) = t.into_parts();
-                adapter.close().await;
+                close_inner(t).await;
             }
             // An app's stream is closed once the connection is; wait for its last calls into the
             // app, so that none is left running when the app goes on (or exits).
@@ -812,10 +856,7 @@ impl Terminal {
 impl Terminal {
     fn entries(&self, pick: impl Fn(EntryState) -> bool) -> Result<Vec<JournalEntry>, PosError> {
         let guard = self.inner.blocking_read();
-        let all = guard
-            .as_ref()
-            .ok_or_else(closed)?
-            .journal()
+        let all = journal_of(guard.as_ref().ok_or_else(closed)?)
             .query(&Query::default())
             .map_err(|e| PosError::Journal {
                 detail: e.to_string(),

@@ -71,3 +71,142 @@ impl Simulator {
         self.terminal.simulator().lock().transactions().count() as u64
     }
 }
+
+/// A simulated ZVT terminal in this process (the simulator behind posbridge's ZVT terminal role),
+/// on 127.0.0.1, password 000000.
+#[derive(uniffi::Object)]
+pub struct ZvtSimulator {
+    address: String,
+}
+
+impl std::fmt::Debug for ZvtSimulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZvtSimulator")
+            .field("address", &self.address)
+            .finish()
+    }
+}
+
+fn instant() -> TerminalProfile {
+    TerminalProfile {
+        latency: Latency::INSTANT,
+        ..TerminalProfile::default()
+    }
+}
+
+/// Starts a simulated ZVT terminal.
+#[uniffi::export]
+pub async fn start_zvt_simulator() -> Result<Arc<ZvtSimulator>, PosError> {
+    on_runtime(async move {
+        let backend = posbridge_sim::zvt::simulated(instant())
+            .await
+            .map_err(failed)?;
+        let server = Arc::new(
+            posbridge_sim::zvt::server(
+                backend,
+                29_001_001,
+                Vec::new(),
+                posbridge_zvt::server::ServerConfig {
+                    render: posbridge_sim::render,
+                    ..Default::default()
+                },
+            )
+            .map_err(failed)?,
+        );
+        let listener = posbridge_tcp::Listener::bind("127.0.0.1:0")
+            .await
+            .map_err(failed)?;
+        let address = listener.local_addr().map_err(failed)?.to_string();
+        tokio::spawn(async move {
+            while let Ok(link) = listener.accept().await {
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let link = posbridge_zvt::transport::ZvtLink::new(
+                        link,
+                        posbridge_zvt::transport::Framing::Tcp,
+                    );
+                    let _ = server.serve(link).await;
+                });
+            }
+        });
+        Ok(Arc::new(ZvtSimulator { address }))
+    })
+    .await
+}
+
+#[uniffi::export]
+impl ZvtSimulator {
+    /// Where it listens (`127.0.0.1:PORT`).
+    pub fn address(&self) -> String {
+        self.address.clone()
+    }
+}
+
+/// A simulated nexo terminal (Adyen's Terminal API) in this process, over HTTPS on 127.0.0.1.
+#[derive(uniffi::Object)]
+pub struct NexoSimulator {
+    address: String,
+    poi_id: String,
+    root_pem: String,
+}
+
+impl std::fmt::Debug for NexoSimulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NexoSimulator")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts a simulated nexo terminal `P400Plus-000000001` whose messages are encrypted under the
+/// shared key `key_identifier` version 1 with `passphrase` (in the clear without one).
+#[uniffi::export]
+pub async fn start_nexo_simulator(
+    key_identifier: String,
+    passphrase: Option<String>,
+) -> Result<Arc<NexoSimulator>, PosError> {
+    on_runtime(async move {
+        let poi_id = "P400Plus-000000001".to_string();
+        let key = passphrase.map(|p| {
+            posbridge_nexo::security::SecurityKey::derive(key_identifier, 1, p.as_bytes())
+        });
+        let backend = posbridge_sim::backend::simulated(instant())
+            .await
+            .map_err(failed)?;
+        let server = posbridge_sim::nexo::server(backend, &poi_id, key, &[]).map_err(failed)?;
+        let certs = posbridge_sim::nexo::certificates(&poi_id).map_err(failed)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(failed)?;
+        let address = listener.local_addr().map_err(failed)?.to_string();
+        tokio::spawn(posbridge_nexo::https::serve(
+            listener,
+            Some(certs.server_config()),
+            server,
+        ));
+        Ok(Arc::new(NexoSimulator {
+            address,
+            poi_id,
+            root_pem: certs.ca_pem,
+        }))
+    })
+    .await
+}
+
+#[uniffi::export]
+impl NexoSimulator {
+    /// Where it listens (`127.0.0.1:PORT`).
+    pub fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    /// Its POIID.
+    pub fn poi_id(&self) -> String {
+        self.poi_id.clone()
+    }
+
+    /// The root its HTTPS certificate chains to (PEM), for `NexoTrust::Root`.
+    pub fn root_certificate_pem(&self) -> String {
+        self.root_pem.clone()
+    }
+}

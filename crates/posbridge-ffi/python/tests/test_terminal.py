@@ -15,7 +15,15 @@ MANAGER = posbridge.Operator(name="manager", pin="2468")
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """Runs `coro` in a new event loop that posbridge's callbacks and futures use (UniFFI keeps
+    the loop it was last given, so every new loop must be given to it)."""
+    from posbridge.posbridge import uniffi_set_event_loop
+
+    async def main():
+        uniffi_set_event_loop(asyncio.get_running_loop())
+        return await coro
+
+    return asyncio.run(main())
 
 
 async def paired(card_delay_ms=0):
@@ -274,5 +282,49 @@ def test_a_python_gatt_peripheral_as_the_link():
         assert max(bridge.sizes) == MTU - 3 and len(bridge.sizes) > 10
         await t.disconnect()
         await asyncio.wait_for(pump, 5)
+
+    run(scenario())
+
+
+def test_zvt_and_nexo_terminals_through_the_same_object():
+    """One API over every protocol: a ZVT terminal and a nexo (Adyen Terminal API) terminal,
+    each the embedded simulator behind posbridge's terminal role for that protocol."""
+
+    async def scenario():
+        zvt_sim = await posbridge.start_zvt_simulator()
+        zvt = await posbridge.connect_zvt(zvt_sim.address(), 0, tempfile.mkdtemp(prefix="posbridge-py-zvt-"))
+        sale = await zvt.sale("12.50", "EUR", None)
+        assert sale.outcome == posbridge.PaymentOutcome.APPROVED and not sale.signed
+        declined = await zvt.sale("20.51", "EUR", None)
+        assert declined.outcome == posbridge.PaymentOutcome.DECLINED
+        refund = await zvt.refund("5.00", "EUR", None, None, None)
+        assert refund.kind == "refund"
+        settlement = await zvt.settle(None)
+        assert settlement.reconciled, settlement
+        await zvt.disconnect()
+
+        nexo_sim = await posbridge.start_nexo_simulator("pytest", "a shared passphrase")
+        options = posbridge.NexoOptions(
+            address=nexo_sim.address(),
+            poi_id=nexo_sim.poi_id(),
+            sale_id="pytest",
+            key_identifier="pytest",
+            key_version=1,
+            passphrase="a shared passphrase",
+            trust=posbridge.NexoTrust.ROOT(pem=nexo_sim.root_certificate_pem(), live=False),
+            data_dir=tempfile.mkdtemp(prefix="posbridge-py-nexo-"),
+        )
+        nexo = await posbridge.connect_nexo(options)
+        sale = await nexo.sale("9.99", "EUR", None)
+        assert sale.outcome == posbridge.PaymentOutcome.APPROVED
+        void = await nexo.void(sale.key, None, None)
+        assert (void.kind, void.outcome) == ("void", posbridge.PaymentOutcome.APPROVED)
+        await nexo.disconnect()
+
+        # A wrong passphrase is found when connecting, before any payment.
+        options.passphrase = "not the passphrase"
+        with pytest.raises(posbridge.PosError.ConnectFailed) as e:
+            await posbridge.connect_nexo(options)
+        assert "HMAC" in str(e.value) or "passphrase" in str(e.value), e.value
 
     run(scenario())
