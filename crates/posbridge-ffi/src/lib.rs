@@ -32,9 +32,11 @@ use posbridge_wire::{
 };
 
 mod gatt;
+mod keystore;
 mod protocols;
 mod stream;
 pub use gatt::{GattNotifier, GattOptions, GattPeripheral, connect_gatt};
+pub use keystore::{SecretStore, StoreFailure};
 pub use protocols::{NexoOptions, NexoTrust, connect_nexo, connect_zvt};
 pub use stream::{ByteStream, LinkFailure, StreamOptions, connect_stream};
 
@@ -449,25 +451,53 @@ fn hello(name: &str) -> Hello {
     }
 }
 
-/// Connects to the terminal `options` describe (pairing first when a code is given).
+/// Connects to the terminal `options` describe (pairing first when a code is given); this till's
+/// identity and the pairing are kept in files under the data directory (owner-only).
 #[uniffi::export]
 pub async fn connect(options: ConnectOptions) -> Result<Arc<Terminal>, PosError> {
-    on_runtime(connect_inner(options)).await
+    on_runtime(connect_inner(options, None)).await
 }
 
-async fn connect_inner(options: ConnectOptions) -> Result<Arc<Terminal>, PosError> {
+/// [`connect`], with this till's identity and the pairing kept in the app's `store` (the
+/// platform keystore) instead of files; the journal stays in the data directory.
+#[uniffi::export]
+pub async fn connect_with_store(
+    options: ConnectOptions,
+    store: Arc<dyn SecretStore>,
+) -> Result<Arc<Terminal>, PosError> {
+    on_runtime(connect_inner(options, Some(store))).await
+}
+
+async fn connect_inner(
+    options: ConnectOptions,
+    store: Option<Arc<dyn SecretStore>>,
+) -> Result<Arc<Terminal>, PosError> {
     let link = posbridge::tcp::connect(&options.address, &Default::default())
         .await
         .map_err(|e| PosError::ConnectFailed {
             detail: e.to_string(),
         })?;
-    connect_link(
-        link,
-        options.data_dir,
-        options.pairing_code,
-        options.till_name,
-    )
-    .await
+    match store {
+        Some(store) => {
+            connect_link_with(
+                link,
+                options.data_dir,
+                options.pairing_code,
+                options.till_name,
+                PairingStore::new(keystore::Foreign(store)),
+            )
+            .await
+        }
+        None => {
+            connect_link(
+                link,
+                options.data_dir,
+                options.pairing_code,
+                options.till_name,
+            )
+            .await
+        }
+    }
 }
 
 /// Pairs (or reconnects) over `link` with the keys, pairing and journal in `data_dir`.
@@ -481,6 +511,20 @@ async fn connect_link(
     posbridge_crypto::owner_only::create_dir(&dir)
         .map_err(|e| invalid(format!("data_dir: {e}")))?;
     let store = PairingStore::new(FileKeyStore::open(dir.join("keys")).map_err(failed)?);
+    connect_link_with(link, data_dir, pairing_code, till_name, store).await
+}
+
+/// [`connect_link`] with the identity and the pairing in `store`.
+async fn connect_link_with<S: posbridge_crypto::KeyStore>(
+    link: impl posbridge_link::Link + 'static,
+    data_dir: String,
+    pairing_code: Option<String>,
+    till_name: String,
+    store: PairingStore<S>,
+) -> Result<Arc<Terminal>, PosError> {
+    let dir = PathBuf::from(&data_dir);
+    posbridge_crypto::owner_only::create_dir(&dir)
+        .map_err(|e| invalid(format!("data_dir: {e}")))?;
     let identity: LocalIdentity = store
         .identity_or_generate(PeerId::random().map_err(failed)?, &till_name)
         .map_err(failed)?;
@@ -498,10 +542,7 @@ async fn connect_link(
                 }
                 [] => {
                     return Err(PosError::NotPaired {
-                        detail: format!(
-                            "{} holds no pairing: connect with the code the terminal shows",
-                            dir.display()
-                        ),
+                        detail: "no pairing is kept for this till: connect with the code the terminal shows".into(),
                     });
                 }
                 _ => {

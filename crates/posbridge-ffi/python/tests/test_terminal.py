@@ -328,3 +328,48 @@ def test_zvt_and_nexo_terminals_through_the_same_object():
         assert "HMAC" in str(e.value) or "passphrase" in str(e.value), e.value
 
     run(scenario())
+
+
+def test_keys_in_the_apps_own_store():
+    """The till's identity and pairing kept by the app (as in a platform keystore), never in
+    files; a second connection finds the pairing there."""
+
+    class Store(posbridge.SecretStore):
+        def __init__(self):
+            self.secrets = {}
+
+        def load(self, name):
+            return self.secrets.get(name)
+
+        def store(self, name, secret):
+            self.secrets[name] = bytes(secret)
+
+        def delete(self, name):
+            return self.secrets.pop(name, None) is not None
+
+        def names(self):
+            return sorted(self.secrets)
+
+    async def scenario():
+        sim = await posbridge.start_simulator(0)
+        store = Store()
+        data = tempfile.mkdtemp(prefix="posbridge-py-store-")
+        options = posbridge.ConnectOptions(
+            address=sim.address(), data_dir=data, pairing_code=sim.pairing_code(), till_name="pytest"
+        )
+        t = await posbridge.connect_with_store(options, store)
+        sale = await t.sale("4.20", "EUR", None)
+        assert sale.outcome == posbridge.PaymentOutcome.APPROVED
+        await t.disconnect()
+        assert len(store.secrets) >= 2, store.names()  # the identity and the pairing
+        assert not os.path.exists(os.path.join(data, "keys")), "no key file was written"
+
+        options.pairing_code = None
+        t = await posbridge.connect_with_store(options, store)
+        assert (await t.status(sale.key)).transaction_id == sale.transaction_id
+        await t.disconnect()
+        # Without the store's pairing: not paired.
+        with pytest.raises(posbridge.PosError.NotPaired):
+            await posbridge.connect_with_store(options, Store())
+
+    run(scenario())
