@@ -32,10 +32,12 @@ use posbridge_wire::{
 };
 
 mod gatt;
+mod handover;
 mod keystore;
 mod protocols;
 mod stream;
 pub use gatt::{GattNotifier, GattOptions, GattPeripheral, connect_gatt};
+pub use handover::{HandoverInfo, connect_handover, read_handover};
 pub use keystore::{SecretStore, StoreFailure};
 pub use protocols::{NexoOptions, NexoTrust, connect_nexo, connect_zvt};
 pub use stream::{ByteStream, LinkFailure, StreamOptions, connect_stream};
@@ -479,10 +481,16 @@ async fn connect_inner(
         })?;
     match store {
         Some(store) => {
+            let pairing = options
+                .pairing_code
+                .as_deref()
+                .map(PairingSecret::code)
+                .transpose()
+                .map_err(invalid)?;
             connect_link_with(
                 link,
                 options.data_dir,
-                options.pairing_code,
+                pairing,
                 options.till_name,
                 PairingStore::new(keystore::Foreign(store)),
             )
@@ -507,21 +515,37 @@ async fn connect_link(
     pairing_code: Option<String>,
     till_name: String,
 ) -> Result<Arc<Terminal>, PosError> {
+    let pairing = pairing_code
+        .as_deref()
+        .map(PairingSecret::code)
+        .transpose()
+        .map_err(invalid)?;
+    connect_link_paired(link, data_dir, pairing, till_name).await
+}
+
+/// [`connect_link`] with a pairing secret of any kind (a typed code, a handover's secret).
+async fn connect_link_paired(
+    link: impl posbridge_link::Link + 'static,
+    data_dir: String,
+    pairing: Option<PairingSecret>,
+    till_name: String,
+) -> Result<Arc<Terminal>, PosError> {
     let dir = PathBuf::from(&data_dir);
     posbridge_crypto::owner_only::create_dir(&dir)
         .map_err(|e| invalid(format!("data_dir: {e}")))?;
     let store = PairingStore::new(FileKeyStore::open(dir.join("keys")).map_err(failed)?);
-    connect_link_with(link, data_dir, pairing_code, till_name, store).await
+    connect_link_with(link, data_dir, pairing, till_name, store).await
 }
 
 /// [`connect_link`] with the identity and the pairing in `store`.
 async fn connect_link_with<S: posbridge_crypto::KeyStore>(
     link: impl posbridge_link::Link + 'static,
     data_dir: String,
-    pairing_code: Option<String>,
+    pairing: Option<PairingSecret>,
     till_name: String,
     store: PairingStore<S>,
 ) -> Result<Arc<Terminal>, PosError> {
+    let pairing_given = pairing.is_some();
     let dir = PathBuf::from(&data_dir);
     posbridge_crypto::owner_only::create_dir(&dir)
         .map_err(|e| invalid(format!("data_dir: {e}")))?;
@@ -529,8 +553,8 @@ async fn connect_link_with<S: posbridge_crypto::KeyStore>(
         .identity_or_generate(PeerId::random().map_err(failed)?, &till_name)
         .map_err(failed)?;
     let mut stored = None;
-    let security = match &pairing_code {
-        Some(code) => ClientSecurity::Pair(PairingSecret::code(code).map_err(invalid)?),
+    let security = match pairing {
+        Some(secret) => ClientSecurity::Pair(secret),
         None => {
             let records = store.records().map_err(failed)?;
             match records.as_slice() {
@@ -569,7 +593,7 @@ async fn connect_link_with<S: posbridge_crypto::KeyStore>(
     .await
     .map_err(|e| {
         let detail = e.to_string();
-        if pairing_code.is_none() && detail.contains("pair") {
+        if !pairing_given && detail.contains("pair") {
             PosError::NotPaired { detail }
         } else {
             PosError::ConnectFailed { detail }
@@ -582,7 +606,7 @@ async fn connect_link_with<S: posbridge_crypto::KeyStore>(
         .ok_or_else(|| PosError::NotPaired {
             detail: "the terminal did not pair".into(),
         })?;
-    if pairing_code.is_some() {
+    if pairing_given {
         store.save(&record).map_err(failed)?;
     }
     Ok(Terminal::over(posbridge_api::Either::Left(Payments::new(

@@ -51,6 +51,12 @@ impl Simulator {
         self.address.clone()
     }
 
+    /// The `posbridge://` URI its "screen" would show as a QR code to pair without typing (its
+    /// address and the pairing window's secret); `None` once pairing is closed.
+    pub fn handover_uri(&self) -> Option<String> {
+        self.terminal.handover_uri(&self.address)
+    }
+
     /// The pairing code its "screen" shows.
     pub fn pairing_code(&self) -> String {
         self.terminal.code.clone()

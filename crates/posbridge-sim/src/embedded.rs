@@ -82,6 +82,26 @@ impl EmbeddedTerminal {
         })
     }
 
+    /// The `posbridge://` URI a terminal shows as a QR code (or writes to an NFC tag) to pair
+    /// without typing: its id, `address` (`host:port`) and the open pairing window's secret.
+    /// `None` when pairing is closed.
+    pub fn handover_uri(&self, address: &str) -> Option<String> {
+        let registry = self
+            .context
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let secret = *registry.window()?.handover_secret()?;
+        let (host, port) = address.rsplit_once(':')?;
+        let mut handover = posbridge_handover::Handover::new(self.context.identity.id().0);
+        handover.tcp.push(posbridge_handover::TcpEndpoint {
+            host: host.to_owned(),
+            port: port.parse().ok()?,
+        });
+        handover.pairing_secret = Some(posbridge_handover::PairingSecret::from_bytes(secret));
+        Some(handover.to_uri())
+    }
+
     /// Faults for the next payments (replacing any left).
     pub fn set_faults(&self, faults: Vec<Fault>) {
         self.app.lock().set_faults(faults);

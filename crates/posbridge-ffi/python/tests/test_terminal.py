@@ -373,3 +373,27 @@ def test_keys_in_the_apps_own_store():
             await posbridge.connect_with_store(options, Store())
 
     run(scenario())
+
+
+def test_pairing_from_a_handover_uri():
+    """The QR code (or NFC tag) a terminal shows: read it, then pair without typing."""
+
+    async def scenario():
+        sim = await posbridge.start_simulator(0)
+        uri = sim.handover_uri()
+        assert uri.startswith("posbridge://"), uri
+        info = posbridge.read_handover(uri)
+        assert info.can_pair and info.tcp == [sim.address()] and len(info.terminal_id) == 32
+        data = tempfile.mkdtemp(prefix="posbridge-py-handover-")
+        t = await posbridge.connect_handover(uri, data, "pytest")
+        assert (await t.sale("1.00", "EUR", None)).outcome == posbridge.PaymentOutcome.APPROVED
+        await t.disconnect()
+        # Paired: the data directory reconnects without the URI.
+        t = await posbridge.connect(
+            posbridge.ConnectOptions(address=sim.address(), data_dir=data, pairing_code=None, till_name="pytest")
+        )
+        await t.disconnect()
+        with pytest.raises(posbridge.PosError.InvalidInput):
+            posbridge.read_handover("https://example.invalid/not-a-handover")
+
+    run(scenario())
