@@ -91,7 +91,7 @@ fn platform_pair() -> (PlatformLink, PlatformLink) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let terminal = common::Terminal::new(Vec::new());
+    let terminal = common::terminal(Vec::new());
     let (phone, terminal_end) = platform_pair();
     terminal.serve(terminal_end);
     let client = NativeClient::connect(

@@ -16,8 +16,8 @@ use posbridge_session::{ClientSecurity, SessionConfig};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let terminal = common::Terminal::new(Vec::new());
-    let address = terminal.listen().await;
+    let terminal = common::terminal(Vec::new());
+    let address = terminal.listen().await?;
     let dir = std::env::temp_dir().join(format!("pairing-example-{}", std::process::id()));
     let store = PairingStore::new(FileKeyStore::open(&dir)?);
     let me = Arc::new(store.identity_or_generate(PeerId::random()?, "Till 3")?);

@@ -20,8 +20,8 @@ use posbridge_wire::{Amount, Currency, IdempotencyKey};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let terminal = common::Terminal::new(vec!["drop:before-result".parse()?]);
-    let address = terminal.listen().await;
+    let terminal = common::terminal(vec!["drop:before-result".parse()?]);
+    let address = terminal.listen().await?;
     let me = Arc::new(LocalIdentity::generate(PeerId::random()?, "Till 4")?);
     let path = std::env::temp_dir().join(format!("recovery-example-{}.db", std::process::id()));
     let options = |security| ConnectOptions {
@@ -85,7 +85,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         entry.state,
         entry.result.map(|r| r.outcome),
         terminal
-            .app
+            .simulator()
             .lock()
             .transactions()
             .filter(|r| r.idempotency_key == key)

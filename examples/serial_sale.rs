@@ -11,28 +11,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posbridge::journal::MemoryJournal;
-use posbridge::{
-    Call, ConnectOptions, NativeAdapter, NativeClient, PaymentTerminal, Payments, driver,
-};
+use posbridge::{Call, ConnectOptions, NativeAdapter, NativeClient, PaymentTerminal, Payments};
 use posbridge_crypto::{LocalIdentity, PairingSecret, PeerId};
 use posbridge_link::Link;
-use posbridge_session::{ClientSecurity, SessionConfig, TerminalSession};
+use posbridge_session::{ClientSecurity, SessionConfig};
 use posbridge_wire::{Amount, Currency, IdempotencyKey};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let terminal = common::Terminal::new(Vec::new());
+    let terminal = common::terminal(Vec::new());
     let (line, till_end) = posbridge::serial::pty_pair()?;
     let path = till_end.port_path().ok_or("no path")?;
-    let (context, mut app) = (terminal.context.clone(), terminal.app.clone());
-    tokio::spawn(async move {
-        driver::serve_terminal_line(
-            line,
-            || TerminalSession::new(SessionConfig::default(), context.clone(), driver::now()),
-            &mut app,
-        )
-        .await
-    });
+    terminal.serve_line(line);
     println!(
         "terminal on serial port {path}, pairing code {}",
         terminal.code

@@ -18,8 +18,8 @@ use posbridge_wire::{Amount, Currency, IdempotencyKey};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let terminal = common::Terminal::new(Vec::new());
-    let address = terminal.listen().await;
+    let terminal = common::terminal(Vec::new());
+    let address = terminal.listen().await?;
     println!(
         "terminal on {address}, its screen shows pairing code {}",
         terminal.code

@@ -123,6 +123,21 @@ impl EmbeddedTerminal {
         tokio::spawn(async move { driver::serve_terminal(session, link, &mut app).await });
     }
 
+    /// Serves a serial line in the background: one till after another on the same line, a new
+    /// session each time (posbridge's line driver).
+    pub fn serve_line(&self, line: impl posbridge_link::Link + 'static) {
+        let context = self.context.clone();
+        let mut app = self.app.clone();
+        tokio::spawn(async move {
+            driver::serve_terminal_line(
+                line,
+                || TerminalSession::new(SessionConfig::default(), context.clone(), driver::now()),
+                &mut app,
+            )
+            .await
+        });
+    }
+
     /// Listens on 127.0.0.1 (any port) and serves every connection in the background; returns
     /// the address.
     pub async fn listen(&self) -> Result<String, EmbeddedError> {
