@@ -216,3 +216,46 @@ impl NexoSimulator {
         self.root_pem.clone()
     }
 }
+
+#[uniffi::export]
+impl Simulator {
+    /// Runs `n` sales of 1.00 EUR against this simulator from Rust — pairing a till of its own
+    /// with the code, through the same `Terminal` the bindings use, without crossing into the
+    /// app's language — and returns the nanoseconds the sales took. For measuring what the
+    /// bindings cost per call (`crates/posbridge-ffi/python/bench.py`); only against the
+    /// simulator, which is why it lives here.
+    pub async fn time_rust_sales(&self, n: u32) -> Result<u64, PosError> {
+        let address = self.address.clone();
+        let code = self.terminal.code.clone();
+        on_runtime(async move {
+            let dir = std::env::temp_dir().join(format!(
+                "posbridge-ffi-bench-{}-{}",
+                std::process::id(),
+                address.replace([':', '.'], "-")
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let terminal = crate::connect_inner(
+                crate::ConnectOptions {
+                    address,
+                    data_dir: dir.to_string_lossy().into_owned(),
+                    pairing_code: Some(code),
+                    till_name: "rust bench".into(),
+                },
+                None,
+            )
+            .await?;
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                terminal
+                    .clone()
+                    .sale("1.00".into(), "EUR".into(), None)
+                    .await?;
+            }
+            let elapsed = start.elapsed().as_nanos() as u64;
+            terminal.disconnect().await;
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(elapsed)
+        })
+        .await
+    }
+}
