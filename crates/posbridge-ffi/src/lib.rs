@@ -46,7 +46,7 @@ pub use stream::{ByteStream, LinkFailure, StreamOptions, connect_stream};
 mod sim;
 #[cfg(feature = "sim")]
 pub use sim::{
-    NexoSimulator, Simulator, ZvtSimulator, start_nexo_simulator, start_simulator,
+    NexoSimulator, Simulator, TlsEndpoint, ZvtSimulator, start_nexo_simulator, start_simulator,
     start_zvt_simulator,
 };
 
@@ -383,6 +383,11 @@ pub struct ConnectOptions {
     pub pairing_code: Option<String>,
     /// This till's name, as the terminal shows it.
     pub till_name: String,
+    /// TLS to the terminal, its certificate pinned to this SHA-256 fingerprint (64 hex digits,
+    /// colons optional); `None`: plain TCP (the native protocol is encrypted end to end either
+    /// way).
+    #[uniffi(default = None)]
+    pub tls_pin: Option<String>,
 }
 
 /// A native terminal.
@@ -429,6 +434,8 @@ pub struct Terminal {
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The tasks carrying an app-supplied stream's bytes (they end once it is closed).
     pumps: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Progress for [`Terminal::next_progress`], subscribed on first use.
+    progress: tokio::sync::Mutex<Option<posbridge::ProgressEvents>>,
 }
 
 fn closed() -> PosError {
@@ -474,7 +481,21 @@ async fn connect_inner(
     options: ConnectOptions,
     store: Option<Arc<dyn SecretStore>>,
 ) -> Result<Arc<Terminal>, PosError> {
-    let link = posbridge::tcp::connect(&options.address, &Default::default())
+    let mut config = posbridge::tcp::TcpConfig::default();
+    if let Some(pin) = &options.tls_pin {
+        let pin: posbridge_tcp::Fingerprint = pin
+            .parse()
+            .map_err(|_| invalid(format!("TLS pin {pin:?}: 64 hex digits, colons optional")))?;
+        config.set_tls(Some(
+            posbridge_tcp::TlsClientConfig::new(
+                "posbridge-terminal",
+                posbridge_tcp::ServerVerification::Pinned(vec![pin]),
+                posbridge_tcp::TlsVersions::Tls12AndTls13,
+            )
+            .map_err(|e| invalid(e.to_string()))?,
+        ));
+    }
+    let link = posbridge::tcp::connect(&options.address, &config)
         .await
         .map_err(|e| PosError::ConnectFailed {
             detail: e.to_string(),
@@ -655,6 +676,7 @@ impl Terminal {
             inner: tokio::sync::RwLock::new(Some(inner)),
             listener: Mutex::new(None),
             pumps: Mutex::new(Vec::new()),
+            progress: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -882,6 +904,38 @@ impl Terminal {
         }
     }
 
+    /// The next progress report of a payment this terminal runs, waiting for it: an async
+    /// stream for apps that prefer one to a listener (`while (u = await next_progress())`).
+    /// `None` once the terminal is disconnected. Reports that came while nobody waited are
+    /// kept (up to 256; older ones are dropped).
+    pub async fn next_progress(self: Arc<Self>) -> Option<ProgressUpdate> {
+        on_runtime(async move {
+            let mut slot = self.progress.lock().await;
+            if slot.is_none() {
+                let events = self.inner.read().await.as_ref()?.progress();
+                *slot = Some(events);
+            }
+            let p = slot.as_mut()?.next().await?;
+            Some(ProgressUpdate {
+                key: p.key.to_string(),
+                stage: format!("{:?}", p.stage),
+                detail: p.message,
+            })
+        })
+        .await
+    }
+
+    /// Whether the connection is up (a closed one needs `connect` again; the journal is kept).
+    pub fn is_connected(&self) -> bool {
+        use posbridge_api::Either::{Left, Right};
+        match self.inner.blocking_read().as_ref() {
+            None => false,
+            Some(Left(t)) => !t.adapter().is_closed(),
+            Some(Right(Left(t))) => !t.adapter().is_closed(),
+            Some(Right(Right(t))) => !t.adapter().is_closed(),
+        }
+    }
+
     /// Ends the connection (the journal stays in the data directory). Named so because Kotlin
     /// objects already have `close()` (freeing the object).
     pub async fn disconnect(self: Arc<Self>) {
@@ -897,6 +951,7 @@ impl Terminal {
             if let Some(t) = self.inner.write().await.take() {
                 close_inner(t).await;
             }
+            self.progress.lock().await.take();
             // An app's stream is closed once the connection is; wait for its last calls into the
             // app, so that none is left running when the app goes on (or exits).
             let pumps: Vec<_> = self

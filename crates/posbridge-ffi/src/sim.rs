@@ -25,6 +25,15 @@ impl std::fmt::Debug for Simulator {
     }
 }
 
+/// A TLS endpoint of the simulator.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct TlsEndpoint {
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    /// The certificate's SHA-256 fingerprint.
+    pub pin: String,
+}
+
 /// Starts a simulated terminal; `card_delay_ms` is how long the simulated customer takes to
 /// present a card (0: at once).
 #[uniffi::export]
@@ -55,6 +64,19 @@ impl Simulator {
     /// address and the pairing window's secret); `None` once pairing is closed.
     pub fn handover_uri(&self) -> Option<String> {
         self.terminal.handover_uri(&self.address)
+    }
+
+    /// Also serves TLS (a new self-signed certificate) on another port: its address and the
+    /// certificate's SHA-256 fingerprint, for `ConnectOptions.tls_pin`.
+    pub async fn listen_tls(self: Arc<Self>) -> Result<TlsEndpoint, PosError> {
+        on_runtime(async move {
+            let (address, pin) = self.terminal.listen_tls().await.map_err(failed)?;
+            Ok(TlsEndpoint {
+                address,
+                pin: pin.to_string(),
+            })
+        })
+        .await
     }
 
     /// The pairing code its "screen" shows.
@@ -240,6 +262,7 @@ impl Simulator {
                     data_dir: dir.to_string_lossy().into_owned(),
                     pairing_code: Some(code),
                     till_name: "rust bench".into(),
+                    tls_pin: None,
                 },
                 None,
             )

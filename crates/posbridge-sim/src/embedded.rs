@@ -144,6 +144,30 @@ impl EmbeddedTerminal {
         let listener = posbridge_tcp::Listener::bind("127.0.0.1:0")
             .await
             .map_err(fail)?;
+        self.accept_all(listener)
+    }
+
+    /// [`listen`](Self::listen) with TLS, under a new self-signed certificate; returns the
+    /// address and the certificate's SHA-256 fingerprint (the pin a till checks).
+    pub async fn listen_tls(&self) -> Result<(String, posbridge_tcp::Fingerprint), EmbeddedError> {
+        let cert =
+            rcgen::generate_simple_self_signed(vec!["posbridge-terminal".into()]).map_err(fail)?;
+        let der = cert.cert.der().to_vec();
+        let tls = posbridge_tcp::TlsServerConfig::new(
+            vec![der.clone()],
+            cert.signing_key.serialize_der(),
+            posbridge_tcp::TlsVersions::Tls12AndTls13,
+        );
+        let listener = posbridge_tcp::Listener::bind_tls("127.0.0.1:0", &tls)
+            .await
+            .map_err(fail)?;
+        Ok((
+            self.accept_all(listener)?,
+            posbridge_tcp::Fingerprint::of_der(&der),
+        ))
+    }
+
+    fn accept_all(&self, listener: posbridge_tcp::Listener) -> Result<String, EmbeddedError> {
         let address = listener.local_addr().map_err(fail)?.to_string();
         let (context, app) = (self.context.clone(), self.app.clone());
         tokio::spawn(async move {

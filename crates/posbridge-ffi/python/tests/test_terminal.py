@@ -397,3 +397,41 @@ def test_pairing_from_a_handover_uri():
             posbridge.read_handover("https://example.invalid/not-a-handover")
 
     run(scenario())
+
+
+def test_tls_with_a_pin_progress_as_a_stream_and_connection_state():
+    async def scenario():
+        sim = await posbridge.start_simulator(300)
+        tls = await sim.listen_tls()
+        data = tempfile.mkdtemp(prefix="posbridge-py-tls-")
+        t = await posbridge.connect(
+            posbridge.ConnectOptions(
+                address=tls.address, data_dir=data, pairing_code=sim.pairing_code(), till_name="pytest", tls_pin=tls.pin
+            )
+        )
+        assert t.is_connected()
+
+        stages = []
+
+        async def watch():
+            while (update := await t.next_progress()) is not None:
+                stages.append(update.stage)
+
+        watcher = asyncio.ensure_future(watch())
+        sale = await t.sale("3.00", "EUR", None)
+        assert sale.outcome == posbridge.PaymentOutcome.APPROVED
+        await asyncio.sleep(0.1)
+        assert "WaitingForCard" in stages, stages
+        await t.disconnect()
+        assert not t.is_connected()
+        assert await asyncio.wait_for(watcher, 5) is None, "the stream ends with the connection"
+
+        # A wrong pin is refused before anything is sent.
+        with pytest.raises(posbridge.PosError.ConnectFailed):
+            await posbridge.connect(
+                posbridge.ConnectOptions(
+                    address=tls.address, data_dir=data, pairing_code=None, till_name="pytest", tls_pin="00" * 32
+                )
+            )
+
+    run(scenario())
