@@ -434,7 +434,7 @@ pub struct Terminal {
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The tasks carrying an app-supplied stream's bytes (they end once it is closed).
     pumps: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// Progress for [`Terminal::next_progress`], subscribed on first use.
+    /// Progress for [`Terminal::next_progress`], subscribed at connecting.
     progress: tokio::sync::Mutex<Option<posbridge::ProgressEvents>>,
 }
 
@@ -672,11 +672,13 @@ const DEADLINE: Duration = Duration::from_secs(120);
 
 impl Terminal {
     fn over(inner: Inner) -> Arc<Self> {
+        // Subscribed now, so that no report is missed before the app first asks.
+        let progress = inner.progress();
         Arc::new(Self {
             inner: tokio::sync::RwLock::new(Some(inner)),
             listener: Mutex::new(None),
             pumps: Mutex::new(Vec::new()),
-            progress: tokio::sync::Mutex::new(None),
+            progress: tokio::sync::Mutex::new(Some(progress)),
         })
     }
 
@@ -874,6 +876,46 @@ impl Terminal {
         self.entries(|_| true)
     }
 
+    /// The whole journal as JSON lines, one object per command, oldest first — for the app's
+    /// back office or an audit: key, kind, state, amount and currency, and once known the
+    /// outcome, approved amount, transaction id, whether the terminal signed it and when
+    /// (milliseconds since 1970, UTC). Never card numbers beyond the masked one, never PINs.
+    pub fn export_journal(&self) -> Result<String, PosError> {
+        let guard = self.inner.blocking_read();
+        let all = journal_of(guard.as_ref().ok_or_else(closed)?)
+            .query(&Query::default())
+            .map_err(|e| PosError::Journal {
+                detail: e.to_string(),
+            })?;
+        let text = |v: Option<&str>| v.map_or("null".into(), |s| format!("{s:?}"));
+        let mut out = String::new();
+        for e in all {
+            let amount = e.amount();
+            let r = e.result.as_ref();
+            let (outcome, code) = r.map_or((None, None), |r| {
+                let (o, c) = outcome_of(r.outcome);
+                (Some(format!("{o:?}").to_lowercase()), c)
+            });
+            out.push_str(&format!(
+                "{{\"key\":\"{}\",\"kind\":\"{}\",\"state\":\"{}\",\"amount_minor\":{},\"currency\":{},\"outcome\":{},\"code\":{},\"approved_minor\":{},\"transaction_id\":{},\"masked_pan\":{},\"signed\":{},\"created_ms\":{},\"updated_ms\":{}}}\n",
+                e.key(),
+                kind_name(e.kind()),
+                format!("{:?}", e.state).to_lowercase(),
+                amount.map_or(0, |a| a.minor),
+                text(amount.and_then(|a| alpha_code(a.currency))),
+                text(outcome.as_deref()),
+                code.map_or("null".into(), |c| c.to_string()),
+                r.map_or("null".into(), |r| r.approved_minor.to_string()),
+                text(r.map(|r| r.transaction_id.to_string()).as_deref()),
+                text(r.and_then(|r| r.pan.map(|p| p.to_string())).as_deref()),
+                r.is_some_and(|r| r.signature.is_some()),
+                e.created.0,
+                e.updated.0,
+            ));
+        }
+        Ok(out)
+    }
+
     /// The entries in doubt.
     pub fn in_doubt(&self) -> Result<Vec<JournalEntry>, PosError> {
         self.entries(|s| s == EntryState::InDoubt)
@@ -906,15 +948,11 @@ impl Terminal {
 
     /// The next progress report of a payment this terminal runs, waiting for it: an async
     /// stream for apps that prefer one to a listener (`while (u = await next_progress())`).
-    /// `None` once the terminal is disconnected. Reports that came while nobody waited are
-    /// kept (up to 256; older ones are dropped).
+    /// `None` once the terminal is disconnected. Reports since connecting that nobody read yet
+    /// are kept (up to 256; older ones are dropped).
     pub async fn next_progress(self: Arc<Self>) -> Option<ProgressUpdate> {
         on_runtime(async move {
             let mut slot = self.progress.lock().await;
-            if slot.is_none() {
-                let events = self.inner.read().await.as_ref()?.progress();
-                *slot = Some(events);
-            }
             let p = slot.as_mut()?.next().await?;
             Some(ProgressUpdate {
                 key: p.key.to_string(),
