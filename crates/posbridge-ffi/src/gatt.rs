@@ -11,7 +11,7 @@ use posbridge_ble::{BleConfig, BleLink, GattConnection, GattError, GattErrorKind
 use tokio::sync::mpsc;
 
 use crate::stream::LinkFailure;
-use crate::{PosError, Terminal, connect_link, failed, on_runtime};
+use crate::{PosError, Terminal, failed, on_runtime};
 
 /// The app's side of a connected, subscribed peripheral.
 #[uniffi::export(with_foreign)]
@@ -117,12 +117,15 @@ impl posbridge_ble::GattWriter for ForeignWriter {
 }
 
 /// Connects to a terminal through the app's connected peripheral (pairing first when a code is
-/// given). `notifier` must already receive the peripheral's notifications.
-#[uniffi::export]
+/// given). `notifier` must already receive the peripheral's notifications. This till's identity
+/// and the pairing are kept in the app's `store` when given, else in files under the data
+/// directory.
+#[uniffi::export(default(store = None))]
 pub async fn connect_gatt(
     peripheral: Arc<dyn GattPeripheral>,
     notifier: Arc<GattNotifier>,
     options: GattOptions,
+    store: Option<Arc<dyn crate::SecretStore>>,
 ) -> Result<Arc<Terminal>, PosError> {
     let events = notifier
         .rx
@@ -145,11 +148,12 @@ pub async fn connect_gatt(
             BleConfig::default(),
         )
         .map_err(failed)?;
-        connect_link(
+        crate::connect_link_stored(
             link,
             options.data_dir,
             options.pairing_code,
             options.till_name,
+            store,
         )
         .await
     })

@@ -500,32 +500,42 @@ async fn connect_inner(
         .map_err(|e| PosError::ConnectFailed {
             detail: e.to_string(),
         })?;
+    connect_link_stored(
+        link,
+        options.data_dir,
+        options.pairing_code,
+        options.till_name,
+        store,
+    )
+    .await
+}
+
+/// Pairs (or reconnects) over `link`, the identity and pairing in the app's `store` when given,
+/// else in files under `data_dir`.
+async fn connect_link_stored(
+    link: impl posbridge_link::Link + 'static,
+    data_dir: String,
+    pairing_code: Option<String>,
+    till_name: String,
+    store: Option<Arc<dyn SecretStore>>,
+) -> Result<Arc<Terminal>, PosError> {
     match store {
         Some(store) => {
-            let pairing = options
-                .pairing_code
+            let pairing = pairing_code
                 .as_deref()
                 .map(PairingSecret::code)
                 .transpose()
                 .map_err(invalid)?;
             connect_link_with(
                 link,
-                options.data_dir,
+                data_dir,
                 pairing,
-                options.till_name,
+                till_name,
                 PairingStore::new(keystore::Foreign(store)),
             )
             .await
         }
-        None => {
-            connect_link(
-                link,
-                options.data_dir,
-                options.pairing_code,
-                options.till_name,
-            )
-            .await
-        }
+        None => connect_link(link, data_dir, pairing_code, till_name).await,
     }
 }
 

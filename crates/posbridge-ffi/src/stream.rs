@@ -8,7 +8,7 @@ use std::sync::Arc;
 use posbridge_link::{Delivery, IoLink, LinkInfo, LinkKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{PosError, Terminal, connect_link, on_runtime};
+use crate::{PosError, Terminal, on_runtime};
 
 /// Why the app's stream failed.
 #[derive(Debug, uniffi::Error)]
@@ -63,11 +63,13 @@ pub struct StreamOptions {
 }
 
 /// Connects to a terminal over `stream`, which the app opened (pairing first when a code is
-/// given).
-#[uniffi::export]
+/// given); this till's identity and the pairing are kept in the app's `store` when given, else in
+/// files under the data directory.
+#[uniffi::export(default(store = None))]
 pub async fn connect_stream(
     stream: Arc<dyn ByteStream>,
     options: StreamOptions,
+    store: Option<Arc<dyn crate::SecretStore>>,
 ) -> Result<Arc<Terminal>, PosError> {
     on_runtime(async move {
         // posbridge's side of an in-process pipe; two tasks pump the other side to and from the
@@ -105,11 +107,12 @@ pub async fn connect_stream(
         });
         let info = LinkInfo::new(LinkKind::Memory, Delivery::Stream, 16 * 1024)
             .with_address(options.description);
-        let terminal = connect_link(
+        let terminal = crate::connect_link_stored(
             IoLink::new(ours, info),
             options.data_dir,
             options.pairing_code,
             options.till_name,
+            store,
         )
         .await;
         match &terminal {

@@ -14,6 +14,27 @@ import posbridge
 MANAGER = posbridge.Operator(name="manager", pin="2468")
 
 
+class SocketStream(posbridge.ByteStream):
+    """An app's own transport: an asyncio socket."""
+
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+        self.carried = 0
+
+    async def read(self, max):
+        data = await self.reader.read(max)
+        self.carried += len(data)
+        return data
+
+    async def write(self, data):
+        self.writer.write(data)
+        await self.writer.drain()
+        self.carried += len(data)
+
+    async def shut(self):
+        self.writer.close()
+
+
 def run(coro):
     """Runs `coro` in a new event loop that posbridge's callbacks and futures use (UniFFI keeps
     the loop it was last given, so every new loop must be given to it)."""
@@ -173,24 +194,6 @@ def test_a_lost_answer_is_in_doubt_then_recovered_exactly_once():
 def test_a_python_socket_as_the_link():
     """The app brings its own transport: an asyncio socket, implemented in Python."""
     from posbridge.posbridge import uniffi_set_event_loop
-
-    class SocketStream(posbridge.ByteStream):
-        def __init__(self, reader, writer):
-            self.reader, self.writer = reader, writer
-            self.carried = 0
-
-        async def read(self, max):
-            data = await self.reader.read(max)
-            self.carried += len(data)
-            return data
-
-        async def write(self, data):
-            self.writer.write(data)
-            await self.writer.drain()
-            self.carried += len(data)
-
-        async def shut(self):
-            self.writer.close()
 
     async def scenario():
         # posbridge calls the stream's async methods from its own threads: they run on this loop.
@@ -371,6 +374,23 @@ def test_keys_in_the_apps_own_store():
         # Without the store's pairing: not paired.
         with pytest.raises(posbridge.PosError.NotPaired):
             await posbridge.connect_with_store(options, Store())
+
+        # The app's own stream with the app's own store.
+        sim = await posbridge.start_simulator(0)
+        host, port = sim.address().rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        stream_store, stream_data = Store(), tempfile.mkdtemp(prefix="posbridge-py-store-stream-")
+        t = await posbridge.connect_stream(
+            SocketStream(reader, writer),
+            posbridge.StreamOptions(
+                data_dir=stream_data, pairing_code=sim.pairing_code(), till_name="pytest", description="socket"
+            ),
+            stream_store,
+        )
+        assert (await t.sale("1.50", "EUR", None)).outcome == posbridge.PaymentOutcome.APPROVED
+        await t.disconnect()
+        assert len(stream_store.secrets) >= 2
+        assert not os.path.exists(os.path.join(stream_data, "keys"))
 
     run(scenario())
 
