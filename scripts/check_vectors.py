@@ -200,6 +200,81 @@ def check_pairing() -> None:
     assert (msg_b + confirm_t).hex() == PAIRING_M2_HEAD, (msg_b + confirm_t).hex()
 
 
+# The signature of the approved-result vector under the RFC 8032 test key (RFC 8032 §7.1, test 1),
+# as pinned in crates/posbridge-crypto/tests/signing.rs (known_answer_for_the_approved_result_vector).
+RFC_SECRET = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+RFC_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+RESULT_SIGNATURE = (
+    "67d32ddac87ab61903f571c253e1e0d66becd9401ac2c8726666d334a10a1ad7"
+    "9fc7ca51c9ff1f86b9983f77f78f391e2845cd625dfd98a9970e778316135f09"
+)
+
+
+def result_signing_bytes(message: bytes) -> bytes:
+    """The canonical bytes of a TransactionResult (type 0x21) as docs/security.md ("Signed
+    results") defines them, from the message's fields as docs/protocol.md lists them."""
+    assert message[0] == 0x21
+    f = dict(fields(message[1:]))
+    uint = lambda key, default=0: int.from_bytes(f[key], "big") if key in f else default
+    def opt(key):
+        return (b"\x01" + uint(key).to_bytes(8, "big")) if key in f else bytes(9)
+    def text(key):
+        value = f.get(key, b"")
+        return bytes([min(len(value), 255)]) + value[:255]
+    return (
+        b"posbridge/result/v1\x00"
+        + f[0x09] + f[0x05] + f[0x07]             # terminal id, idempotency key, transaction id
+        + bytes([uint(0x0b), uint(0x0d)])         # kind, outcome
+        + uint(0x0f).to_bytes(2, "big")           # reason
+        + uint(0x13).to_bytes(2, "big")           # currency
+        + uint(0x11).to_bytes(8, "big")           # amount
+        + uint(0x15).to_bytes(8, "big")           # approved amount
+        + opt(0x17) + opt(0x19) + opt(0x28)       # tip, cashback, balance
+        + uint(0x25).to_bytes(8, "big")           # time
+        + bytes([1 if 0x27 in f else 0, uint(0x1a)])  # offline, payment method
+        + text(0x1c) + text(0x20) + text(0x22)    # masked PAN, authorisation code, reference
+    )
+
+
+def ed25519_sign(secret: bytes, message: bytes) -> tuple[bytes, bytes]:
+    """RFC 8032 Ed25519: (public key, signature), with the curve above and hashlib's SHA-512."""
+    B = decompress(bytes.fromhex("5866666666666666666666666666666666666666666666666666666666666666"))
+    h = hashlib.sha512(secret).digest()
+    a = int.from_bytes(h[:32], "little")
+    a &= (1 << 254) - 8
+    a |= 1 << 254
+    A = compress(mul(a, B))
+    r = int.from_bytes(hashlib.sha512(h[32:] + message).digest(), "little") % L
+    R = compress(mul(r, B))
+    k = int.from_bytes(hashlib.sha512(R + A + message).digest(), "little") % L
+    S = (r + k * a) % L
+    return A, R + S.to_bytes(32, "little")
+
+
+def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    B = decompress(bytes.fromhex("5866666666666666666666666666666666666666666666666666666666666666"))
+    R, S = signature[:32], int.from_bytes(signature[32:], "little")
+    if S >= L:
+        return False
+    k = int.from_bytes(hashlib.sha512(R + public + message).digest(), "little") % L
+    return mul(S, B) == add(decompress(R), mul(k, decompress(public)))
+
+
+def check_signature(vectors) -> None:
+    """The approved-result vector's canonical bytes built from the documents, signed with the
+    RFC 8032 test key from scratch: the same signature as posbridge's; and it verifies, and a
+    changed amount does not."""
+    message = bytes(int(h, 16) for h in vectors["approved-result"]["message"].split())
+    signed = result_signing_bytes(message)
+    public, signature = ed25519_sign(bytes.fromhex(RFC_SECRET), signed)
+    assert public.hex() == RFC_PUBLIC, public.hex()
+    assert signature.hex() == RESULT_SIGNATURE, signature.hex()
+    assert ed25519_verify(public, signed, signature)
+    tampered = bytearray(signed)
+    tampered[-60] ^= 1
+    assert not ed25519_verify(public, bytes(tampered), signature)
+
+
 def main() -> int:
     root = pathlib.Path(__file__).resolve().parent.parent
     vectors = load(root / "docs" / "test-vectors.txt")
@@ -228,6 +303,8 @@ def main() -> int:
     print(f"test vectors: all {checked} match docs/protocol.md")
     check_pairing()
     print("pairing: SPAKE2 and the key schedule match docs/security.md")
+    check_signature(vectors)
+    print("signed results: the canonical bytes and Ed25519 signature match docs/security.md")
     return 0
 
 
