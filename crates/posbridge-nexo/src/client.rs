@@ -221,6 +221,15 @@ fn lock<V>(m: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Clears the running mark when dropped.
+struct Running<'a>(&'a Mutex<Option<(String, MessageCategory)>>);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        *lock(self.0) = None;
+    }
+}
+
 /// What a money command becomes in nexo.
 struct Plan {
     category: MessageCategory,
@@ -829,6 +838,9 @@ impl<T: Transport> NexoClient<T> {
         }
         let sid = service_id(&request.idempotency_key);
         *lock(&self.running) = Some((sid.clone(), plan.category));
+        // Cleared however this ends, a dropped call too: a stale mark would make recovery wait
+        // for a dialogue that no longer runs here.
+        let _running = Running(&self.running);
         sent();
         let answer = loop {
             let header = self.header(plan.category, sid.clone());
@@ -871,7 +883,6 @@ impl<T: Transport> NexoClient<T> {
                 other => break other,
             }
         };
-        *lock(&self.running) = None;
         answer
     }
 
