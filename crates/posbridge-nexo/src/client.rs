@@ -842,7 +842,7 @@ impl<T: Transport> NexoClient<T> {
         // for a dialogue that no longer runs here.
         let _running = Running(&self.running);
         sent();
-        let answer = loop {
+        loop {
             let header = self.header(plan.category, sid.clone());
             let outcome = self.call(header, plan.body.clone(), left()).await;
             let answer = match outcome {
@@ -882,8 +882,7 @@ impl<T: Transport> NexoClient<T> {
                 }
                 other => break other,
             }
-        };
-        answer
+        }
     }
 
     /// Asks the terminal about the dialogue `service_id` of `category`.
