@@ -12,6 +12,10 @@ import uniffi.posbridge.GattNotifier
 import uniffi.posbridge.GattOptions
 import uniffi.posbridge.GattPeripheral
 import uniffi.posbridge.connectGatt
+import uniffi.posbridge.SimulatedUsbDevice
+import uniffi.posbridge.UsbBulk
+import uniffi.posbridge.UsbOptions
+import uniffi.posbridge.connectUsb
 import uniffi.posbridge.NexoOptions
 import uniffi.posbridge.NexoTrust
 import uniffi.posbridge.connectNexo
@@ -227,6 +231,30 @@ suspend fun kotlinGattAsTheLink() {
     t.disconnect()
 }
 
+/** The path an Android app's USB code takes, its transfers passed to the simulator as a device. */
+class KotlinBulk(private val device: SimulatedUsbDevice) : UsbBulk {
+    val outs = AtomicLong()
+    override fun outMaxPacket(): UInt = device.maxPacket()
+    override fun inMaxPacket(): UInt = device.maxPacket()
+    override suspend fun bulkOut(data: ByteArray) {
+        check(data.size <= 64) { "an OUT transfer of ${data.size} bytes exceeds the packet size" }
+        outs.incrementAndGet()
+        device.bulkOut(data)
+    }
+    override suspend fun bulkIn(max: UInt): ByteArray = device.bulkIn(max)
+}
+
+suspend fun kotlinUsbAsTheLink() {
+    val sim = startSimulator(0u)
+    val bulk = KotlinBulk(sim.usbDevice())
+    val data = Files.createTempDirectory("posbridge-kt-usb-").toString()
+    val t = connectUsb(bulk, UsbOptions(data, sim.pairingCode(), "kotlin", "USB 1234:5678"))
+    val sale = t.sale("6.66", "EUR", null)
+    check(sale.outcome == PaymentOutcome.APPROVED && sale.signed) { "sale over USB: $sale" }
+    check(bulk.outs.get() > 10) { "messages segmented into packets: ${bulk.outs.get()}" }
+    t.disconnect()
+}
+
 suspend fun zvtAndNexoThroughTheSameObject() {
     val zvtSim = startZvtSimulator()
     val zvt = connectZvt(zvtSim.address(), 0u, Files.createTempDirectory("posbridge-kt-zvt-").toString())
@@ -258,6 +286,7 @@ fun main() {
         "a lost answer recovered exactly once" to ::lostAnswerRecoveredOnce,
         "a Kotlin socket as the link" to ::kotlinSocketAsTheLink,
         "a Kotlin GATT peripheral (MTU 23) as the link" to ::kotlinGattAsTheLink,
+        "a Kotlin USB bulk pair (64-byte packets) as the link" to ::kotlinUsbAsTheLink,
         "ZVT and nexo terminals through the same object" to ::zvtAndNexoThroughTheSameObject,
     )
     var passed = 0

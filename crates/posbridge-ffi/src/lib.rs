@@ -36,24 +36,26 @@ mod handover;
 mod keystore;
 mod protocols;
 mod stream;
+mod usb;
 pub use gatt::{GattNotifier, GattOptions, GattPeripheral, connect_gatt};
 pub use handover::{HandoverInfo, connect_handover, read_handover};
 pub use keystore::{SecretStore, StoreFailure};
 pub use protocols::{NexoOptions, NexoTrust, connect_nexo, connect_zvt};
 pub use stream::{ByteStream, LinkFailure, StreamOptions, connect_stream};
+pub use usb::{UsbBulk, UsbOptions, connect_usb};
 
 #[cfg(feature = "sim")]
 mod sim;
 #[cfg(feature = "sim")]
 pub use sim::{
-    NexoSimulator, Simulator, TlsEndpoint, ZvtSimulator, start_nexo_simulator, start_simulator,
-    start_zvt_simulator,
+    NexoSimulator, SimulatedUsbDevice, Simulator, TlsEndpoint, ZvtSimulator, start_nexo_simulator,
+    start_simulator, start_zvt_simulator,
 };
 
 uniffi::setup_scaffolding!("posbridge");
 
 /// posbridge's runtime: two worker threads, started on first use.
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+pub(crate) static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("posbridge")

@@ -282,3 +282,86 @@ impl Simulator {
         .await
     }
 }
+
+/// The embedded simulator as a USB device (feature `sim`): bulk endpoints an app's `UsbBulk`
+/// can pass transfers to, with the simulator behind them (64-byte packets, messages segmented),
+/// so an app's USB code path is tested without a device.
+#[derive(uniffi::Object)]
+pub struct SimulatedUsbDevice {
+    endpoints: std::sync::Mutex<posbridge_usb::MemoryEndpoints>,
+}
+
+impl std::fmt::Debug for SimulatedUsbDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SimulatedUsbDevice")
+    }
+}
+
+fn transfer(e: posbridge_usb::TransferError) -> crate::LinkFailure {
+    crate::LinkFailure::Closed {
+        detail: e.to_string(),
+    }
+}
+
+#[uniffi::export]
+impl Simulator {
+    /// A USB device with this simulator behind it (a new terminal session on its own bus).
+    pub fn usb_device(&self) -> Arc<SimulatedUsbDevice> {
+        let (endpoints, device) = posbridge_usb::memory_usb(64);
+        let device =
+            posbridge_link::Segmented::new(device, 64 * 1024).expect("a valid segment size");
+        let _guard = crate::RUNTIME.enter();
+        self.terminal.serve(device);
+        Arc::new(SimulatedUsbDevice {
+            endpoints: std::sync::Mutex::new(endpoints),
+        })
+    }
+}
+
+#[uniffi::export]
+impl SimulatedUsbDevice {
+    /// Its packet size.
+    pub fn max_packet(&self) -> u32 {
+        64
+    }
+
+    /// One OUT transfer to the device.
+    pub async fn bulk_out(self: Arc<Self>, data: Vec<u8>) -> Result<(), crate::LinkFailure> {
+        use posbridge_usb::BulkEndpoints;
+        on_runtime(async move {
+            self.endpoints
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .submit_out(data);
+            std::future::poll_fn(|cx| {
+                self.endpoints
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .poll_out(cx)
+            })
+            .await
+            .map_err(transfer)
+        })
+        .await
+    }
+
+    /// One IN transfer from the device: its next packet.
+    pub async fn bulk_in(self: Arc<Self>, max: u32) -> Result<Vec<u8>, crate::LinkFailure> {
+        use posbridge_usb::BulkEndpoints;
+        on_runtime(async move {
+            self.endpoints
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .submit_in(max as usize);
+            std::future::poll_fn(|cx| {
+                self.endpoints
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .poll_in(cx)
+            })
+            .await
+            .map_err(transfer)
+        })
+        .await
+    }
+}

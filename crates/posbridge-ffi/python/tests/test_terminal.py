@@ -475,3 +475,48 @@ def test_the_journal_exports_as_json_lines():
         await t.disconnect()
 
     run(scenario())
+
+
+def test_a_python_usb_bulk_pair_as_the_link():
+    """An app's own USB connection (the bulk transfers its USB stack performs, in Python) to the
+    simulator as a USB device (64-byte packets; messages segmented)."""
+
+    class Bulk(posbridge.UsbBulk):
+        def __init__(self, device):
+            self.device = device
+            self.outs, self.ins = [], []
+
+        def out_max_packet(self):
+            return self.device.max_packet()
+
+        def in_max_packet(self):
+            return self.device.max_packet()
+
+        async def bulk_out(self, data):
+            self.outs.append(len(data))
+            await self.device.bulk_out(data)
+
+        async def bulk_in(self, max):
+            packet = await self.device.bulk_in(max)
+            self.ins.append(len(packet))
+            return packet
+
+    async def scenario():
+        sim = await posbridge.start_simulator(0)
+        bulk = Bulk(sim.usb_device())
+        t = await posbridge.connect_usb(
+            bulk,
+            posbridge.UsbOptions(
+                data_dir=tempfile.mkdtemp(prefix="posbridge-py-usb-"),
+                pairing_code=sim.pairing_code(),
+                till_name="pytest",
+                description="USB 1234:5678",
+            ),
+        )
+        sale = await t.sale("6.66", "EUR", None)
+        assert sale.outcome == posbridge.PaymentOutcome.APPROVED and sale.signed
+        assert max(bulk.outs) == 64 and max(bulk.ins) <= 64, (bulk.outs, bulk.ins)
+        assert len(bulk.outs) > 10, "messages were segmented into packets"
+        await t.disconnect()
+
+    run(scenario())

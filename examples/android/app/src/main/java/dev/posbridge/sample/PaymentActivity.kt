@@ -1,7 +1,7 @@
 // SOURCE ONLY — this Android sample is not built or run by posbridge's CI (there is no Android
 // SDK on the machine that tests posbridge). It shows how an app hands posbridge its own Bluetooth
 // LE connection (BluetoothLeScanner + BluetoothGatt as posbridge's GattPeripheral) or its own USB
-// connection (UsbManager's permission flow + bulk transfers as posbridge's ByteStream), then takes
+// connection (UsbManager's permission flow + bulk transfers as posbridge's UsbBulk), then takes
 // a payment. The posbridge calls are the generated Kotlin bindings (`uniffi.posbridge`), exercised
 // on the JVM in CI by crates/posbridge-ffi/kotlin/Main.kt. See docs/mobile.md for the build
 // (cargo ndk, JNA's AAR), the permissions and the manifest entries.
@@ -44,7 +44,6 @@ import kotlinx.coroutines.MainScope
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
-import uniffi.posbridge.ByteStream
 import uniffi.posbridge.GattNotifier
 import uniffi.posbridge.GattOptions
 import uniffi.posbridge.GattPeripheral
@@ -53,10 +52,11 @@ import uniffi.posbridge.PaymentOutcome
 import uniffi.posbridge.PosException
 import uniffi.posbridge.ProgressListener
 import uniffi.posbridge.ProgressUpdate
-import uniffi.posbridge.StreamOptions
+import uniffi.posbridge.UsbBulk
+import uniffi.posbridge.UsbOptions
 import uniffi.posbridge.Terminal
 import uniffi.posbridge.connectGatt
-import uniffi.posbridge.connectStream
+import uniffi.posbridge.connectUsb
 import java.util.UUID
 
 /** The Nordic UART Service posbridge terminals offer over Bluetooth LE. */
@@ -95,34 +95,40 @@ class AndroidPeripheral(
     }
 }
 
-/** posbridge's ByteStream over a USB device's bulk endpoints (a terminal's vendor interface). */
-class UsbBulkStream(
+/**
+ * posbridge's UsbBulk over a USB device's bulk endpoints (a terminal's vendor interface):
+ * posbridge queues the transfers, segments messages into packets and handles zero-length
+ * packets; this class performs one transfer at a time per direction.
+ */
+class AndroidUsbBulk(
     private val connection: UsbDeviceConnection,
     private val bulkIn: UsbEndpoint,
     private val bulkOut: UsbEndpoint,
-) : ByteStream {
+) : UsbBulk {
     @Volatile private var closed = false
 
-    override suspend fun read(max: UInt): ByteArray = withContext(Dispatchers.IO) {
-        val buf = ByteArray(maxOf(max.toInt(), bulkIn.maxPacketSize))
-        var n: Int
-        // bulkTransfer returns -1 on a timeout as on an error: wait until data or shut().
-        do {
-            n = connection.bulkTransfer(bulkIn, buf, buf.size, 1000)
-        } while (n < 0 && !closed)
-        if (n <= 0) ByteArray(0) else buf.copyOf(n)
-    }
+    override fun outMaxPacket(): UInt = bulkOut.maxPacketSize.toUInt()
 
-    override suspend fun write(data: ByteArray) = withContext(Dispatchers.IO) {
-        var off = 0
-        while (off < data.size) {
-            val n = connection.bulkTransfer(bulkOut, data, off, data.size - off, 5000)
-            if (n < 0) throw LinkFailure.Closed("USB bulk write failed")
-            off += n
+    override fun inMaxPacket(): UInt = bulkIn.maxPacketSize.toUInt()
+
+    override suspend fun bulkOut(data: ByteArray) = withContext(Dispatchers.IO) {
+        if (connection.bulkTransfer(bulkOut, data, data.size, 5000) < 0) {
+            throw LinkFailure.Closed("USB bulk OUT failed")
         }
     }
 
-    override suspend fun shut() = withContext(Dispatchers.IO) {
+    override suspend fun bulkIn(max: UInt): ByteArray = withContext(Dispatchers.IO) {
+        val buf = ByteArray(max.toInt())
+        var n: Int
+        // bulkTransfer returns -1 on a timeout as on an error: wait until data or closing.
+        do {
+            n = connection.bulkTransfer(bulkIn, buf, buf.size, 1000)
+        } while (n < 0 && !closed)
+        if (n < 0) throw LinkFailure.Closed("USB device closed")
+        buf.copyOf(n)
+    }
+
+    fun close() {
         closed = true
         connection.close()
     }
@@ -248,9 +254,9 @@ class PaymentActivity : Activity() {
         connection.claimInterface(iface, true)
         scope.launch {
             try {
-                terminal = connectStream(
-                    UsbBulkStream(connection, bulkIn, bulkOut),
-                    StreamOptions(dataDir, pairingCode, "Android till", "USB ${device.deviceName}"),
+                terminal = connectUsb(
+                    AndroidUsbBulk(connection, bulkIn, bulkOut),
+                    UsbOptions(dataDir, pairingCode, "Android till", "USB ${device.deviceName}"),
                 )
                 show("connected over USB")
             } catch (e: PosException) {
