@@ -541,6 +541,31 @@ async fn connect_link_stored(
     }
 }
 
+/// Connects to a terminal on a serial port (RS-232, or USB CDC-ACM seen as one) at `path`
+/// (`/dev/ttyUSB0`, `COM3`), `baud` 8N1 — on desktops, where posbridge opens the port itself.
+/// Pairing and the journal as for [`connect`].
+#[uniffi::export]
+pub async fn connect_serial(
+    path: String,
+    baud: u32,
+    data_dir: String,
+    pairing_code: Option<String>,
+    till_name: String,
+) -> Result<Arc<Terminal>, PosError> {
+    on_runtime(async move {
+        let config = posbridge::serial::SerialConfig {
+            baud,
+            ..Default::default()
+        };
+        let link =
+            posbridge::serial::open(&path, &config).map_err(|e| PosError::ConnectFailed {
+                detail: e.to_string(),
+            })?;
+        connect_link(link, data_dir, pairing_code, till_name).await
+    })
+    .await
+}
+
 /// Pairs (or reconnects) over `link` with the keys, pairing and journal in `data_dir`.
 async fn connect_link(
     link: impl posbridge_link::Link + 'static,

@@ -15,6 +15,8 @@ use crate::{PosError, failed, on_runtime};
 pub struct Simulator {
     terminal: EmbeddedTerminal,
     address: String,
+    /// The till ends of serial lines made by `serial_port`, kept open while the simulator lives.
+    ports: std::sync::Mutex<Vec<posbridge::serial::SerialLink>>,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -48,7 +50,11 @@ pub async fn start_simulator(card_delay_ms: u64) -> Result<Arc<Simulator>, PosEr
         };
         let terminal = EmbeddedTerminal::new(profile, &[("manager", "2468")]).map_err(failed)?;
         let address = terminal.listen().await.map_err(failed)?;
-        Ok(Arc::new(Simulator { terminal, address }))
+        Ok(Arc::new(Simulator {
+            terminal,
+            address,
+            ports: std::sync::Mutex::new(Vec::new()),
+        }))
     })
     .await
 }
@@ -305,6 +311,24 @@ fn transfer(e: posbridge_usb::TransferError) -> crate::LinkFailure {
 
 #[uniffi::export]
 impl Simulator {
+    /// A serial line (a pseudo-terminal pair) with this simulator on one end: the path of the
+    /// other end, for `connect_serial`.
+    pub fn serial_port(&self) -> Result<String, PosError> {
+        // The ports register with posbridge's runtime.
+        let _guard = crate::RUNTIME.enter();
+        let (line, till_end) = posbridge::serial::pty_pair().map_err(failed)?;
+        let path = till_end
+            .port_path()
+            .ok_or_else(|| failed("the pseudo-terminal has no path"))?
+            .to_string();
+        self.terminal.serve_line(line);
+        self.ports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(till_end);
+        Ok(path)
+    }
+
     /// A USB device with this simulator behind it (a new terminal session on its own bus).
     pub fn usb_device(&self) -> Arc<SimulatedUsbDevice> {
         let (endpoints, device) = posbridge_usb::memory_usb(64);

@@ -520,3 +520,20 @@ def test_a_python_usb_bulk_pair_as_the_link():
         await t.disconnect()
 
     run(scenario())
+
+
+def test_a_serial_port_opened_by_posbridge():
+    """A desktop till on a serial line: a pseudo-terminal pair with the simulator on one end."""
+
+    async def scenario():
+        sim = await posbridge.start_simulator(0)
+        path = sim.serial_port()
+        data = tempfile.mkdtemp(prefix="posbridge-py-serial-")
+        t = await posbridge.connect_serial(path, 115200, data, sim.pairing_code(), "pytest")
+        sale = await t.sale("8.80", "EUR", None)
+        assert sale.outcome == posbridge.PaymentOutcome.APPROVED and sale.signed
+        await t.disconnect()
+        with pytest.raises(posbridge.PosError.ConnectFailed):
+            await posbridge.connect_serial("/dev/posbridge-no-such-port", 9600, data, None, "pytest")
+
+    run(scenario())
