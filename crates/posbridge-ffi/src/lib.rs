@@ -913,44 +913,26 @@ impl Terminal {
         self.entries(|_| true)
     }
 
-    /// The whole journal as JSON lines, one object per command, oldest first — for the app's
-    /// back office or an audit: key, kind, state, amount and currency, and once known the
-    /// outcome, approved amount, transaction id, whether the terminal signed it and when
-    /// (milliseconds since 1970, UTC). Never card numbers beyond the masked one, never PINs.
-    pub fn export_journal(&self) -> Result<String, PosError> {
+    /// The whole journal, oldest first, as JSON Lines (`csv` false: one object per command) or
+    /// CSV (`csv` true: for spreadsheets and accountants) — posbridge-journal's export: keys,
+    /// kinds, states, amounts (as strings of digits), outcomes and codes, masked card numbers,
+    /// transaction ids, each signature checked offline against the key journaled with it
+    /// (`valid`, `INVALID`, `unsigned`, `no_key`), times. Never PINs.
+    pub fn export_journal(&self, csv: bool) -> Result<String, PosError> {
         let guard = self.inner.blocking_read();
         let all = journal_of(guard.as_ref().ok_or_else(closed)?)
             .query(&Query::default())
             .map_err(|e| PosError::Journal {
                 detail: e.to_string(),
             })?;
-        let text = |v: Option<&str>| v.map_or("null".into(), |s| format!("{s:?}"));
-        let mut out = String::new();
-        for e in all {
-            let amount = e.amount();
-            let r = e.result.as_ref();
-            let (outcome, code) = r.map_or((None, None), |r| {
-                let (o, c) = outcome_of(r.outcome);
-                (Some(format!("{o:?}").to_lowercase()), c)
-            });
-            out.push_str(&format!(
-                "{{\"key\":\"{}\",\"kind\":\"{}\",\"state\":\"{}\",\"amount_minor\":{},\"currency\":{},\"outcome\":{},\"code\":{},\"approved_minor\":{},\"transaction_id\":{},\"masked_pan\":{},\"signed\":{},\"created_ms\":{},\"updated_ms\":{}}}\n",
-                e.key(),
-                kind_name(e.kind()),
-                format!("{:?}", e.state).to_lowercase(),
-                amount.map_or(0, |a| a.minor),
-                text(amount.and_then(|a| alpha_code(a.currency))),
-                text(outcome.as_deref()),
-                code.map_or("null".into(), |c| c.to_string()),
-                r.map_or("null".into(), |r| r.approved_minor.to_string()),
-                text(r.map(|r| r.transaction_id.to_string()).as_deref()),
-                text(r.and_then(|r| r.pan.map(|p| p.to_string())).as_deref()),
-                r.is_some_and(|r| r.signature.is_some()),
-                e.created.0,
-                e.updated.0,
-            ));
-        }
-        Ok(out)
+        let mut out = Vec::new();
+        let written = if csv {
+            posbridge::journal::export_csv(&all, &mut out)
+        } else {
+            posbridge::journal::export_jsonl(&all, &mut out)
+        };
+        written.map_err(failed)?;
+        String::from_utf8(out).map_err(failed)
     }
 
     /// The entries in doubt.

@@ -38,7 +38,8 @@
 //!   capture, release, balance inquiry, status, recovery, last transaction, cancel, settlement,
 //!   receipt — each with a deadline ([`Call`]), progress as a `Stream` of neutral
 //!   [`ProgressEvent`]s, errors typed ([`PaymentError`]). [`Engine`] implements it over any
-//!   [`Adapter`]: [`NativeAdapter`] here, the ZVT adapter with feature `zvt` (`posbridge::zvt`).
+//!   [`Adapter`]: [`NativeAdapter`] here, the ZVT adapter with feature `zvt` (`posbridge::zvt`),
+//!   the nexo adapter with feature `nexo` (`posbridge::nexo`).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -121,3 +122,8 @@ pub use posbridge_usb as usb;
 /// over the ZVT adapter.
 #[cfg(feature = "zvt")]
 pub use posbridge_zvt as zvt;
+
+/// nexo terminals, Adyen's Terminal API among them (feature `nexo`, with HTTPS):
+/// `posbridge-nexo` — `nexo::NexoTerminal` is the engine over the nexo adapter.
+#[cfg(feature = "nexo")]
+pub use posbridge_nexo as nexo;
