@@ -364,7 +364,11 @@ impl BleCentral {
         let id: PeripheralId = p.id();
         let notify_uuid = uuids.notify;
         let watch = p.clone();
+        // The link may outlive this central (an app keeps the link, not the central): the
+        // adapter's event pump must run as long as a connection watches it.
+        let pump = self._pump.clone();
         tokio::spawn(async move {
+            let _pump = pump;
             loop {
                 tokio::select! {
                     n = notifications.next() => match n {

@@ -66,6 +66,8 @@ inline fun <reified E : Throwable> expect(block: () -> Unit): E {
 
 suspend fun salesRefundsAndSettlement() {
     val (sim, _, t) = paired()
+    val info = t.info()
+    check(info.terminalId.length == 32 && "sale" in info.kinds && "EUR" in info.currencies) { "info: $info" }
     val sale = t.sale("12.50", "EUR", null)
     check(sale.outcome == PaymentOutcome.APPROVED) { "sale: $sale" }
     check(sale.amountMinor == 1250uL && sale.signed) { "sale: $sale" }

@@ -5,6 +5,10 @@
 //!   recovery, settlement, the journal and progress — every money command journaled (SQLite, in
 //!   the app's data directory) before it is sent, its signed result verified, lost answers in
 //!   doubt until [`Terminal::recover`] resolves them.
+//! * [`discover`] lists the terminals in reach (LAN by mDNS, serial ports, and with the `ble` and
+//!   `usb` features Bluetooth LE and USB through posbridge's own transports) and
+//!   [`connect_device`] connects to one it found; on phones the app brings its own Bluetooth or
+//!   USB connection ([`connect_gatt`], [`connect_usb`]) or any byte stream ([`connect_stream`]).
 //! * [`start_simulator`] (feature `sim`) runs posbridge's simulator inside the app's process, on
 //!   127.0.0.1, so apps and their tests run without hardware.
 //! * Errors are one enum, [`PosError`], whose variants say what to do.
@@ -31,12 +35,17 @@ use posbridge_wire::{
     TransactionCommand, TransactionRef, TransactionResult, TransactionStatus,
 };
 
+mod discover;
 mod gatt;
 mod handover;
 mod keystore;
 mod protocols;
 mod stream;
 mod usb;
+pub use discover::{
+    Device, DeviceOptions, DiscoverOptions, Discovered, DiscoveryProblem, Transport,
+    connect_device, discover,
+};
 pub use gatt::{GattNotifier, GattOptions, GattPeripheral, connect_gatt};
 pub use handover::{HandoverInfo, connect_handover, read_handover};
 pub use keystore::{SecretStore, StoreFailure};
@@ -278,8 +287,7 @@ impl From<&TransactionResult> for PaymentResult {
             outcome,
             decline_code,
             amount_minor: r.amount.minor,
-            currency: alpha_code(r.amount.currency)
-                .map_or_else(|| r.amount.currency.code().to_string(), str::to_owned),
+            currency: currency_name(r.amount.currency),
             approved_minor: r.approved_minor,
             tip_minor: r.tip,
             card_scheme: r.card_scheme.clone(),
@@ -438,6 +446,96 @@ pub struct Terminal {
     pumps: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Progress for [`Terminal::next_progress`], subscribed at connecting.
     progress: tokio::sync::Mutex<Option<posbridge::ProgressEvents>>,
+    /// What the terminal said it is and accepts, when connecting.
+    info: TerminalInfo,
+}
+
+/// An amount limit of one kind of payment in one currency.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct AmountLimit {
+    /// The kind (`sale`, `refund`, …).
+    pub kind: String,
+    /// The currency (ISO 4217 alphabetic).
+    pub currency: String,
+    /// The smallest amount, minor units.
+    pub min_minor: u64,
+    /// The largest amount, minor units.
+    pub max_minor: u64,
+}
+
+/// What a terminal is and accepts: commands outside it are refused before anything is sent.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct TerminalInfo {
+    /// The terminal's permanent id (32 hex digits).
+    pub terminal_id: String,
+    /// Its model.
+    pub model: Option<String>,
+    /// Its firmware version.
+    pub firmware: Option<String>,
+    /// Its serial number.
+    pub serial_number: Option<String>,
+    /// The merchant's name as configured on it.
+    pub merchant_name: Option<String>,
+    /// The native protocol version in use (1 is 1.0); for ZVT and nexo what their adapters report.
+    pub protocol_version: u16,
+    /// Kinds of payment enabled (`sale`, `refund`, `void`, `pre_auth`, `capture`, …).
+    pub kinds: Vec<String>,
+    /// Payment methods enabled (`chip`, `contactless`, `swipe`, `customer_qr`, …).
+    pub methods: Vec<String>,
+    /// Currencies accepted (ISO 4217 alphabetic).
+    pub currencies: Vec<String>,
+    /// Amount limits; a kind and currency without one has none beyond the protocol's.
+    pub limits: Vec<AmountLimit>,
+    /// Optional abilities (`tipping`, `cashback`, `partial_approval`, `offline_approval`,
+    /// `signature_capture`, `printer`, `operator_totp`).
+    pub features: Vec<String>,
+}
+
+/// `CustomerQr` → `customer_qr`.
+fn snake(name: &dyn fmt::Debug) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{name:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn currency_name(c: posbridge_wire::Currency) -> String {
+    alpha_code(c).map_or_else(|| c.code().to_string(), str::to_owned)
+}
+
+impl From<&posbridge_wire::Capabilities> for TerminalInfo {
+    fn from(c: &posbridge_wire::Capabilities) -> Self {
+        Self {
+            terminal_id: c.terminal_id.to_string(),
+            model: c.model.clone(),
+            firmware: c.firmware.clone(),
+            serial_number: c.serial_number.clone(),
+            merchant_name: c.merchant_name.clone(),
+            protocol_version: c.selected_version,
+            kinds: c.kinds.iter().map(kind_name).collect(),
+            methods: c.methods.iter().map(|m| snake(&m)).collect(),
+            currencies: c.currencies.iter().copied().map(currency_name).collect(),
+            limits: c
+                .limits
+                .iter()
+                .map(|l| AmountLimit {
+                    kind: kind_name(l.kind),
+                    currency: currency_name(l.currency),
+                    min_minor: l.min,
+                    max_minor: l.max,
+                })
+                .collect(),
+            features: c.features.iter().map(|f| snake(&f)).collect(),
+        }
+    }
 }
 
 fn closed() -> PosError {
@@ -483,20 +581,7 @@ async fn connect_inner(
     options: ConnectOptions,
     store: Option<Arc<dyn SecretStore>>,
 ) -> Result<Arc<Terminal>, PosError> {
-    let mut config = posbridge::tcp::TcpConfig::default();
-    if let Some(pin) = &options.tls_pin {
-        let pin: posbridge_tcp::Fingerprint = pin
-            .parse()
-            .map_err(|_| invalid(format!("TLS pin {pin:?}: 64 hex digits, colons optional")))?;
-        config.set_tls(Some(
-            posbridge_tcp::TlsClientConfig::new(
-                "posbridge-terminal",
-                posbridge_tcp::ServerVerification::Pinned(vec![pin]),
-                posbridge_tcp::TlsVersions::Tls12AndTls13,
-            )
-            .map_err(|e| invalid(e.to_string()))?,
-        ));
-    }
+    let config = tcp_config(options.tls_pin.as_deref())?;
     let link = posbridge::tcp::connect(&options.address, &config)
         .await
         .map_err(|e| PosError::ConnectFailed {
@@ -510,6 +595,25 @@ async fn connect_inner(
         store,
     )
     .await
+}
+
+/// Plain TCP, or TLS with the terminal's certificate pinned to `pin` (SHA-256, 64 hex digits).
+fn tcp_config(pin: Option<&str>) -> Result<posbridge::tcp::TcpConfig, PosError> {
+    let mut config = posbridge::tcp::TcpConfig::default();
+    if let Some(pin) = pin {
+        let pin: posbridge_tcp::Fingerprint = pin
+            .parse()
+            .map_err(|_| invalid(format!("TLS pin {pin:?}: 64 hex digits, colons optional")))?;
+        config.set_tls(Some(
+            posbridge_tcp::TlsClientConfig::new(
+                "posbridge-terminal",
+                posbridge_tcp::ServerVerification::Pinned(vec![pin]),
+                posbridge_tcp::TlsVersions::Tls12AndTls13,
+            )
+            .map_err(|e| invalid(e.to_string()))?,
+        ));
+    }
+    Ok(config)
 }
 
 /// Pairs (or reconnects) over `link`, the identity and pairing in the app's `store` when given,
@@ -711,7 +815,9 @@ impl Terminal {
     fn over(inner: Inner) -> Arc<Self> {
         // Subscribed now, so that no report is missed before the app first asks.
         let progress = inner.progress();
+        let info = TerminalInfo::from(inner.capabilities());
         Arc::new(Self {
+            info,
             inner: tokio::sync::RwLock::new(Some(inner)),
             listener: Mutex::new(None),
             pumps: Mutex::new(Vec::new()),
@@ -933,6 +1039,12 @@ impl Terminal {
         };
         written.map_err(failed)?;
         String::from_utf8(out).map_err(failed)
+    }
+
+    /// What the terminal said it is and accepts when connecting: id, model, firmware, kinds,
+    /// methods, currencies, limits and features.
+    pub fn info(&self) -> TerminalInfo {
+        self.info.clone()
     }
 
     /// The entries in doubt.

@@ -16,6 +16,10 @@ pub struct DiscoverOptions {
     pub timeout: Duration,
     /// Terminals announcing `_posbridge._tcp` on the LAN (feature `tcp`).
     pub mdns: bool,
+    /// Where mDNS runs: the standard port on every interface unless a test or a simulator on
+    /// the same machine says otherwise.
+    #[cfg(feature = "tcp")]
+    pub mdns_config: posbridge_tcp::MdnsConfig,
     /// Serial ports, with their USB ids where they are USB (feature `serial`).
     pub serial: bool,
     /// BLE peripherals matching this filter (feature `ble`); `None` skips the scan.
@@ -31,6 +35,8 @@ impl Default for DiscoverOptions {
         Self {
             timeout: Duration::from_secs(3),
             mdns: true,
+            #[cfg(feature = "tcp")]
+            mdns_config: posbridge_tcp::MdnsConfig::default(),
             serial: true,
             #[cfg(feature = "ble")]
             ble: Some(posbridge_ble::BleFilter::default()),
@@ -69,8 +75,9 @@ pub async fn discover(options: &DiscoverOptions) -> Discovered {
     let timeout = options.timeout;
     #[cfg(feature = "tcp")]
     if options.mdns {
+        let config = options.mdns_config.clone();
         tasks.spawn(async move {
-            let found = posbridge_tcp::MdnsDiscovery::default()
+            let found = posbridge_tcp::MdnsDiscovery::new(config)
                 .discover(timeout)
                 .await
                 .map_err(|e| DiscoveryProblem {

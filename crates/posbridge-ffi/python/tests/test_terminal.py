@@ -538,3 +538,60 @@ def test_a_serial_port_opened_by_posbridge():
             await posbridge.connect_serial("/dev/posbridge-no-such-port", 9600, data, None, "pytest")
 
     run(scenario())
+
+
+def test_what_the_terminal_is_discovery_and_connecting_to_a_found_device():
+    """`info` tells what the terminal accepts; `discover` lists devices and says which transports
+    it could not search (here: BLE and USB are not built into this wheel); `connect_device`
+    reaches a device by what discovery returns, over TCP and a serial port."""
+
+    async def scenario():
+        sim, _, t = await paired()
+        info = t.info()
+        assert len(info.terminal_id) == 32 and int(info.terminal_id, 16) >= 0
+        assert {"sale", "refund", "void", "pre_auth", "capture"} <= set(info.kinds)
+        assert "EUR" in info.currencies and info.protocol_version >= 1
+        assert all(lim.min_minor <= lim.max_minor for lim in info.limits)
+        await t.disconnect()
+
+        found = await posbridge.discover(
+            posbridge.DiscoverOptions(timeout_ms=200, lan=False, serial=True, ble=True, usb=True)
+        )
+        missing = {p.transport for p in found.problems}
+        assert {posbridge.Transport.BLE, posbridge.Transport.USB} <= missing, found.problems
+        assert all("connect_gatt" in p.detail or "connect_usb" in p.detail for p in found.problems
+                   if p.transport in (posbridge.Transport.BLE, posbridge.Transport.USB))
+        assert all(d.transport == posbridge.Transport.SERIAL for d in found.devices), found.devices
+
+        # A LAN terminal as mDNS would report it (a second simulator: the first one's pairing
+        # window is spent), and the same simulator's serial port.
+        sim = await posbridge.start_simulator(0)
+        lan = posbridge.Device(transport=posbridge.Transport.TCP, id=sim.address(), name="sim",
+                               rssi_dbm=None, usb_vendor_id=None, usb_product_id=None,
+                               usb_serial_number=None)
+        data = tempfile.mkdtemp(prefix="posbridge-py-device-")
+        t = await posbridge.connect_device(
+            lan, posbridge.DeviceOptions(data_dir=data, pairing_code=sim.pairing_code(),
+                                         till_name="pytest"))
+        assert len(t.info().terminal_id) == 32
+        assert (await t.sale("3.00", "EUR", None)).outcome == posbridge.PaymentOutcome.APPROVED
+        await t.disconnect()
+
+        port = posbridge.Device(transport=posbridge.Transport.SERIAL, id=sim.serial_port(),
+                                name=None, rssi_dbm=None, usb_vendor_id=None, usb_product_id=None,
+                                usb_serial_number=None)
+        # Paired above: the pairing kept in the data directory is used over the serial line.
+        t = await posbridge.connect_device(
+            port, posbridge.DeviceOptions(data_dir=data, pairing_code=None, till_name="pytest"))
+        assert (await t.sale("4.00", "EUR", None)).outcome == posbridge.PaymentOutcome.APPROVED
+        assert len(t.journal()) == 2
+        await t.disconnect()
+
+        with pytest.raises(posbridge.PosError.InvalidInput):
+            ble = posbridge.Device(transport=posbridge.Transport.BLE, id="AA:BB:CC:DD:EE:FF",
+                                   name=None, rssi_dbm=None, usb_vendor_id=None,
+                                   usb_product_id=None, usb_serial_number=None)
+            await posbridge.connect_device(
+                ble, posbridge.DeviceOptions(data_dir=data, pairing_code=None, till_name="pytest"))
+
+    run(scenario())
