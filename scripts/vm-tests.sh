@@ -2,7 +2,8 @@
 # vm-tests.sh — posbridge-usb, posbridge-serial (CDC-ACM) and posbridge-ble through real Linux
 # USB and Bluetooth stacks, inside the linux-vm test bed (QEMU with Debian's kernel: dummy_hcd with
 # a CDC-ACM + bulk-echo gadget; two virtual Bluetooth controllers with BlueZ and a NUS peripheral),
-# then a paired sale phone -> BLE -> NUS bridge -> simulator through the same stack.
+# then a paired sale phone -> BLE -> NUS bridge -> simulator through the same stack, and the
+# bindings' discovery and a sale through the USB serial function.
 #
 # usage: scripts/vm-tests.sh            exit status = the tests' (125: the VM failed)
 # env:   POSBRIDGE_TESTBEDS  the testbeds directory (default: ../shared/testbeds next to the
@@ -37,12 +38,13 @@ testbin() {  # $1 = package, $2 = features, $3 = test target
 usb=$(testbin posbridge-usb nusb vm)
 ble=$(testbin posbridge-ble btleplug vm)
 sale=$(testbin posbridge ble,tcp vm_ble_sale)
-[ -x "$usb" ] && [ -x "$ble" ] && [ -x "$sale" ] || { echo "vm-tests: test binaries not found" >&2; exit 1; }
+ffi=$(testbin posbridge-ffi usb,sim vm_usb)
+[ -x "$usb" ] && [ -x "$ble" ] && [ -x "$sale" ] && [ -x "$ffi" ] || { echo "vm-tests: test binaries not found" >&2; exit 1; }
 
 payload=$(mktemp -d "$VM_CACHE/posbridge-payload.XXXXXX")
 trap 'rm -rf "$payload"' EXIT
 "$TB/addbin.sh" "$payload" "$usb=/opt/posbridge/usb-tests" "$ble=/opt/posbridge/ble-tests" \
-  "$sale=/opt/posbridge/ble-sale-tests" >/dev/null
+  "$sale=/opt/posbridge/ble-sale-tests" "$ffi=/opt/posbridge/ffi-usb-tests" >/dev/null
 # Everything in the VM lives in RAM: drop the debug info.
 strip --strip-debug "$payload"/opt/posbridge/* 2>/dev/null || true
 cat >"$payload/test.sh" <<'VM'
@@ -52,6 +54,8 @@ rc=0
 . /opt/testbed/usb-gadget.sh || { tb_logs; exit 1; }
 echo "=== posbridge-usb and posbridge-serial through dummy_hcd"
 /opt/posbridge/usb-tests --test-threads=1 --nocapture || rc=1
+echo "=== the bindings (posbridge-ffi): discover and a sale through USB CDC-ACM"
+/opt/posbridge/ffi-usb-tests --test-threads=1 --nocapture || rc=1
 . /opt/testbed/bluetooth.sh || { tb_logs; exit 1; }
 echo "=== posbridge-ble through BlueZ and two virtual controllers"
 /opt/posbridge/ble-tests --test-threads=1 --nocapture || rc=1

@@ -329,6 +329,23 @@ impl Simulator {
         Ok(path)
     }
 
+    /// Serves the serial port at `path` (`baud` 8N1) as the terminal: the device end of a
+    /// null-modem cable, or a USB gadget's serial function, so that a till on the other end
+    /// pays through real hardware or a real kernel driver.
+    pub fn serve_serial_port(&self, path: String, baud: u32) -> Result<(), PosError> {
+        let _guard = crate::RUNTIME.enter();
+        let config = posbridge::serial::SerialConfig {
+            baud,
+            ..Default::default()
+        };
+        let line =
+            posbridge::serial::open(&path, &config).map_err(|e| PosError::ConnectFailed {
+                detail: format!("{path}: {e}"),
+            })?;
+        self.terminal.serve_line(line);
+        Ok(())
+    }
+
     /// A USB device with this simulator behind it (a new terminal session on its own bus).
     pub fn usb_device(&self) -> Arc<SimulatedUsbDevice> {
         let (endpoints, device) = posbridge_usb::memory_usb(64);
