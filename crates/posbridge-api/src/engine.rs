@@ -782,10 +782,17 @@ impl<A: Adapter, J: Journal> PaymentTerminal for Engine<A, J> {
         key: IdempotencyKey,
         call: Call,
     ) -> Result<SettlementResult, PaymentError<A::Error>> {
-        self.adapter
+        let result = self
+            .adapter
             .settle(key, call.operator, call.deadline)
             .await
-            .map_err(|e| call_error(Some(key), e))
+            .map_err(|e| call_error(Some(key), e))?;
+        // Kept with the payments it closes (and queued for a back office). Should this write
+        // fail, the batch is closed all the same: settling again under the same key returns the
+        // same result, which is then kept.
+        self.journal()
+            .record_settlement(&result, self.adapter.terminal_key(), self.now())?;
+        Ok(result)
     }
 
     async fn receipt(

@@ -339,6 +339,25 @@ impl Journal for Failing {
     fn query(&self, query: &Query) -> Result<Vec<Entry>, JournalError> {
         self.inner.query(query)
     }
+
+    fn record_settlement(
+        &mut self,
+        result: &posbridge_wire::SettlementResult,
+        terminal_key: Option<PublicKey>,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        if self.fail {
+            return Err(JournalError::Storage("disk full".into()));
+        }
+        self.inner.record_settlement(result, terminal_key, now)
+    }
+
+    fn settlements(
+        &self,
+        terminal: Option<TerminalId>,
+    ) -> Result<Vec<posbridge_journal::SettlementRecord>, JournalError> {
+        self.inner.settlements(terminal)
+    }
 }
 
 #[tokio::test]

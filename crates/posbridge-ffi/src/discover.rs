@@ -177,17 +177,31 @@ pub async fn discover(options: DiscoverOptions) -> Discovered {
                 "on a phone the app opens the device and connects with connect_usb",
             ));
         }
-        let found = posbridge::discover(&posbridge::DiscoverOptions {
+        // The fields of posbridge's BLE and USB exist only when a crate of the build turned them
+        // on: the update fills them when they do.
+        #[allow(clippy::needless_update)]
+        let mut search = posbridge::DiscoverOptions {
             timeout: Duration::from_millis(options.timeout_ms),
             mdns: options.lan,
             mdns_config,
             serial: options.serial,
-            #[cfg(feature = "ble")]
-            ble,
-            #[cfg(feature = "usb")]
-            usb,
-        })
-        .await;
+            ..Default::default()
+        };
+        // posbridge may have BLE or USB from another crate of the build: searched only when
+        // this library asks for them.
+        #[cfg(feature = "ble")]
+        {
+            search.ble = ble;
+        }
+        #[cfg(not(feature = "ble"))]
+        search.skip_ble();
+        #[cfg(feature = "usb")]
+        {
+            search.usb = usb;
+        }
+        #[cfg(not(feature = "usb"))]
+        search.skip_usb();
+        let found = posbridge::discover(&search).await;
         let devices = found
             .devices
             .into_iter()

@@ -37,15 +37,15 @@ mod sqlite;
 use std::fmt;
 
 use posbridge_wire::{
-    Amount, IdempotencyKey, Message, ProgressStage, PublicKey, TerminalId, Timestamp,
-    TransactionKind, TransactionRequest, TransactionResult,
+    Amount, IdempotencyKey, Message, ProgressStage, PublicKey, SettlementResult, TerminalId,
+    Timestamp, TransactionKind, TransactionRequest, TransactionResult,
 };
 
 #[cfg(feature = "export")]
 pub use export::{export_csv, export_jsonl};
 pub use memory::MemoryJournal;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{Scan, SqliteJournal};
+pub use sqlite::{OutboxItem, OutboxRecord, OutboxStatus, Scan, SqliteJournal};
 
 /// Where a journalled command stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,6 +92,19 @@ impl EntryState {
             _ => return None,
         })
     }
+}
+
+/// A closed batch as the terminal reported it: its totals, signed by the terminal. Kept so that
+/// reconciliation (here and in a back office) compares the journal with what the terminal
+/// itself counted, and never deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementRecord {
+    /// The terminal's result, as received.
+    pub result: SettlementResult,
+    /// The terminal's signing key at the time (to verify the result offline).
+    pub terminal_key: Option<PublicKey>,
+    /// When it was journaled.
+    pub recorded: Timestamp,
 }
 
 /// One journalled money command.
@@ -333,6 +346,22 @@ pub trait Journal: Send {
     /// The entry for `key`.
     fn get(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError>;
 
+    /// Keeps a settlement's result (a closed batch and its signed totals), durably. The same
+    /// result again under its key changes nothing (a retried settlement); a different one is
+    /// [`JournalError::ConflictingResult`] and the first is kept.
+    fn record_settlement(
+        &mut self,
+        result: &SettlementResult,
+        terminal_key: Option<PublicKey>,
+        now: Timestamp,
+    ) -> Result<(), JournalError>;
+
+    /// The settlements kept, oldest first; of one terminal when `terminal` is given.
+    fn settlements(
+        &self,
+        terminal: Option<TerminalId>,
+    ) -> Result<Vec<SettlementRecord>, JournalError>;
+
     /// The entries matching `query`, oldest first.
     fn query(&self, query: &Query) -> Result<Vec<Entry>, JournalError>;
 
@@ -372,6 +401,14 @@ pub fn same_command(a: &TransactionRequest, b: &TransactionRequest) -> bool {
 
 /// Whether two results are the same final answer (the request id may differ: a repeat).
 pub(crate) fn same_result(a: &TransactionResult, b: &TransactionResult) -> bool {
+    let mut b = b.clone();
+    b.request_id = a.request_id;
+    *a == b
+}
+
+/// Whether two settlement results are the same one (a retried settlement has another request
+/// id).
+pub(crate) fn same_settlement(a: &SettlementResult, b: &SettlementResult) -> bool {
     let mut b = b.clone();
     b.request_id = a.request_id;
     *a == b
@@ -466,6 +503,17 @@ pub(crate) fn encode_request(r: &TransactionRequest) -> Result<Vec<u8>, JournalE
         .map_err(|e| JournalError::Corrupt {
             key: Some(r.idempotency_key),
             reason: format!("request cannot be encoded: {e}"),
+        })
+}
+
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn encode_settlement(r: &SettlementResult) -> Result<Vec<u8>, JournalError> {
+    Message::SettlementResult(r.clone())
+        .to_bytes()
+        .map(|b| b.to_vec())
+        .map_err(|e| JournalError::Corrupt {
+            key: Some(r.idempotency_key),
+            reason: format!("settlement cannot be encoded: {e}"),
         })
 }
 

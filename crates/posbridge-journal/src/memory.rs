@@ -2,9 +2,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use posbridge_wire::{IdempotencyKey, PublicKey, TerminalId, Timestamp, TransactionRequest};
+use posbridge_wire::{
+    IdempotencyKey, PublicKey, SettlementResult, TerminalId, Timestamp, TransactionRequest,
+};
 
-use crate::{Entry, Journal, JournalError, Query};
+use crate::{Entry, Journal, JournalError, Query, SettlementRecord};
 
 /// A journal in memory: for tests, and for apps that keep their own books and only need the
 /// recovery logic.
@@ -14,6 +16,7 @@ pub struct MemoryJournal {
     index: HashMap<IdempotencyKey, usize>,
     /// The entries not final yet (what recovery reads before every command), by position.
     open: BTreeSet<usize>,
+    settlements: Vec<SettlementRecord>,
 }
 
 impl MemoryJournal {
@@ -62,6 +65,44 @@ impl Journal for MemoryJournal {
 
     fn get(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError> {
         Ok(self.index.get(key).map(|&i| self.entries[i].clone()))
+    }
+
+    fn record_settlement(
+        &mut self,
+        result: &SettlementResult,
+        terminal_key: Option<PublicKey>,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        let key = result.idempotency_key;
+        if let Some(kept) = self
+            .settlements
+            .iter()
+            .find(|s| s.result.idempotency_key == key)
+        {
+            return if crate::same_settlement(&kept.result, result) {
+                Ok(())
+            } else {
+                Err(JournalError::ConflictingResult(key))
+            };
+        }
+        self.settlements.push(SettlementRecord {
+            result: result.clone(),
+            terminal_key,
+            recorded: now,
+        });
+        Ok(())
+    }
+
+    fn settlements(
+        &self,
+        terminal: Option<TerminalId>,
+    ) -> Result<Vec<SettlementRecord>, JournalError> {
+        Ok(self
+            .settlements
+            .iter()
+            .filter(|s| terminal.is_none_or(|t| s.result.terminal_id == t))
+            .cloned()
+            .collect())
     }
 
     fn unresolved(&self) -> Result<Vec<Entry>, JournalError> {

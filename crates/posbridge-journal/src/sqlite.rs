@@ -3,11 +3,15 @@
 use std::path::Path;
 
 use posbridge_wire::{
-    IdempotencyKey, Message, ProgressStage, PublicKey, TerminalId, Timestamp, TransactionRequest,
+    IdempotencyKey, Message, ProgressStage, PublicKey, SettlementResult, TerminalId, Timestamp,
+    TransactionRequest,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{Entry, EntryState, Journal, JournalError, Query, encode_request, encode_result};
+use crate::{
+    Entry, EntryState, Journal, JournalError, Query, SettlementRecord, encode_request,
+    encode_result, encode_settlement,
+};
 
 /// The schema, one step per version. A database at version *n* gets steps *n+1…* applied in
 /// one transaction; one newer than this list is refused.
@@ -39,6 +43,57 @@ const MIGRATIONS: &[&str] = &[
     // from an empty one made in its place after the file was lost, truncated or replaced.
     "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);
      INSERT INTO meta (name, value) VALUES ('identity', randomblob(16));",
+    // 4: settlements, and the outbox: every change of an entry's state, result or note and every
+    // settlement gets the next sequence number in the same transaction that makes it (triggers,
+    // so that no write path can forget), for an uploader to ship in order and exactly once. A
+    // journal from before this version queues its whole history now.
+    "CREATE TABLE settlements (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key BLOB NOT NULL UNIQUE,
+        terminal BLOB NOT NULL,
+        result BLOB NOT NULL,
+        terminal_key BLOB,
+        recorded INTEGER NOT NULL
+    );
+    CREATE INDEX settlements_terminal ON settlements (terminal);
+    CREATE TRIGGER settlements_never_deleted BEFORE DELETE ON settlements
+     BEGIN SELECT RAISE(ABORT, 'settlements are never deleted'); END;
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        entry BLOB,
+        settlement INTEGER,
+        terminal BLOB,
+        state TEXT,
+        request BLOB,
+        result BLOB,
+        terminal_key BLOB,
+        note TEXT,
+        created INTEGER,
+        updated INTEGER
+    );
+    CREATE TRIGGER outbox_entry_inserted AFTER INSERT ON entries BEGIN
+        INSERT INTO outbox (entry, terminal, state, request, result, terminal_key, note, created,
+            updated)
+        VALUES (NEW.key, NEW.terminal, NEW.state, NEW.request, NEW.result, NEW.terminal_key,
+            NEW.note, NEW.created, NEW.updated);
+    END;
+    CREATE TRIGGER outbox_entry_changed AFTER UPDATE ON entries
+        WHEN OLD.state IS NOT NEW.state OR OLD.result IS NOT NEW.result
+            OR OLD.note IS NOT NEW.note
+    BEGIN
+        INSERT INTO outbox (entry, terminal, state, request, result, terminal_key, note, created,
+            updated)
+        VALUES (NEW.key, NEW.terminal, NEW.state, NEW.request, NEW.result, NEW.terminal_key,
+            NEW.note, NEW.created, NEW.updated);
+    END;
+    CREATE TRIGGER outbox_settlement AFTER INSERT ON settlements BEGIN
+        INSERT INTO outbox (settlement) VALUES (NEW.id);
+    END;
+    INSERT INTO outbox (entry, terminal, state, request, result, terminal_key, note, created,
+        updated)
+        SELECT key, terminal, state, request, result, terminal_key, note, created, updated
+        FROM entries ORDER BY created, rowid;
+    INSERT INTO meta (name, value) VALUES ('shipped', 0);",
 ];
 
 fn storage(e: rusqlite::Error) -> JournalError {
@@ -176,6 +231,145 @@ impl SqliteJournal {
         self.db
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(storage)
+    }
+
+    /// Up to `limit` changes not yet shipped, oldest first: those after the shipped mark
+    /// ([`acknowledge`](Self::acknowledge)). Each carries the bytes as journaled, so that a
+    /// damaged one is shipped as it is (for the receiver to quarantine) instead of blocking the
+    /// queue.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxRecord>, JournalError> {
+        let shipped = self.shipped()?;
+        let mut stmt = self
+            .db
+            .prepare_cached(
+                "SELECT o.seq, o.entry, o.terminal, o.state, o.request, o.result, o.terminal_key,
+                    o.note, o.created, o.updated,
+                    s.key, s.terminal, s.result, s.terminal_key, s.recorded
+                 FROM outbox o LEFT JOIN settlements s ON s.id = o.settlement
+                 WHERE o.seq > ?1 ORDER BY o.seq LIMIT ?2",
+            )
+            .map_err(storage)?;
+        let rows = stmt
+            .query_map(params![shipped as i64, limit as i64], |r| {
+                let seq: i64 = r.get(0)?;
+                let entry: Option<Vec<u8>> = r.get(1)?;
+                let item = match entry {
+                    Some(key) => OutboxItem::Entry {
+                        key,
+                        terminal: r.get(2)?,
+                        state: r.get(3)?,
+                        request: r.get(4)?,
+                        result: r.get(5)?,
+                        terminal_key: r.get(6)?,
+                        note: r.get(7)?,
+                        created: r.get::<_, i64>(8)? as u64,
+                        updated: r.get::<_, i64>(9)? as u64,
+                    },
+                    None => OutboxItem::Settlement {
+                        key: r.get(10)?,
+                        terminal: r.get(11)?,
+                        result: r.get(12)?,
+                        terminal_key: r.get(13)?,
+                        recorded: r.get::<_, i64>(14)? as u64,
+                    },
+                };
+                Ok(OutboxRecord {
+                    seq: seq as u64,
+                    item,
+                })
+            })
+            .map_err(storage)?;
+        rows.map(|r| r.map_err(storage)).collect()
+    }
+
+    /// The highest sequence number the receiver has committed.
+    pub fn shipped(&self) -> Result<u64, JournalError> {
+        let v: i64 = self
+            .db
+            .prepare_cached("SELECT value FROM meta WHERE name = 'shipped'")
+            .map_err(storage)?
+            .query_row([], |r| r.get(0))
+            .map_err(storage)?;
+        Ok(v as u64)
+    }
+
+    /// The receiver has committed every change up to `seq`: advances the shipped mark (never
+    /// backwards) and drops those changes from the queue (the entries and settlements stay).
+    /// Durable when it returns; a crash before it returns ships them again, which the receiver
+    /// ignores by sequence number.
+    pub fn acknowledge(&mut self, seq: u64) -> Result<(), JournalError> {
+        let last = self.last_seq()?;
+        if seq > last {
+            return Err(JournalError::Storage(format!(
+                "acknowledged change {seq} was never made (the last is {last}): is this the receiver of another journal?"
+            )));
+        }
+        let tx = self.db.transaction().map_err(storage)?;
+        tx.execute(
+            "UPDATE meta SET value = max(value, ?1) WHERE name = 'shipped'",
+            params![seq as i64],
+        )
+        .map_err(storage)?;
+        tx.execute("DELETE FROM outbox WHERE seq <= ?1", params![seq as i64])
+            .map_err(storage)?;
+        tx.commit().map_err(storage)
+    }
+
+    /// The sequence number of the latest change (0 before the first).
+    pub fn last_seq(&self) -> Result<u64, JournalError> {
+        let v: Option<i64> = self
+            .db
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(storage)?;
+        Ok(v.unwrap_or(0) as u64)
+    }
+
+    /// How much waits to be shipped, and how old the oldest approved payment among it is.
+    pub fn outbox_status(&self) -> Result<OutboxStatus, JournalError> {
+        let shipped = self.shipped()?;
+        let (unshipped, oldest): (i64, Option<i64>) = self
+            .db
+            .query_row(
+                "SELECT count(*), min(updated) FROM outbox WHERE seq > ?1",
+                params![shipped as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(storage)?;
+        // The first unshipped final result that approved money (a decline or a refusal moves
+        // none): results are read until one is found, oldest first.
+        let mut stmt = self
+            .db
+            .prepare_cached(
+                "SELECT result, updated FROM outbox
+                 WHERE seq > ?1 AND state = 'done' AND result IS NOT NULL ORDER BY seq",
+            )
+            .map_err(storage)?;
+        let mut rows = stmt.query(params![shipped as i64]).map_err(storage)?;
+        let mut oldest_approved = None;
+        while let Some(r) = rows.next().map_err(storage)? {
+            let bytes: Vec<u8> = r.get(0).map_err(storage)?;
+            let approved = match Message::decode(&bytes) {
+                Ok(Message::TransactionResult(t)) => t.outcome.is_approved(),
+                // Damaged: counted as approved, so that the warning errs on the safe side.
+                _ => true,
+            };
+            if approved {
+                oldest_approved = Some(Timestamp(r.get::<_, i64>(1).map_err(storage)? as u64));
+                break;
+            }
+        }
+        Ok(OutboxStatus {
+            shipped,
+            last: self.last_seq()?,
+            unshipped: unshipped as u64,
+            oldest_unshipped: oldest.map(|t| Timestamp(t as u64)),
+            oldest_unshipped_approved: oldest_approved,
+        })
     }
 
     /// Runs `f` with commits that reach the operating system but are not synced to disk (WAL
@@ -372,6 +566,88 @@ impl Journal for SqliteJournal {
         self.load(key)
     }
 
+    fn record_settlement(
+        &mut self,
+        result: &SettlementResult,
+        terminal_key: Option<PublicKey>,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        let key = result.idempotency_key;
+        let kept: Option<Vec<u8>> = self
+            .db
+            .prepare_cached("SELECT result FROM settlements WHERE key = ?1")
+            .map_err(storage)?
+            .query_row(params![key.as_bytes().as_slice()], |r| r.get(0))
+            .optional()
+            .map_err(storage)?;
+        if let Some(bytes) = kept {
+            return match Message::decode(&bytes) {
+                Ok(Message::SettlementResult(k)) if crate::same_settlement(&k, result) => Ok(()),
+                Ok(Message::SettlementResult(_)) => Err(JournalError::ConflictingResult(key)),
+                _ => Err(corrupt(Some(key), "the kept settlement cannot be read")),
+            };
+        }
+        self.db
+            .prepare_cached(
+                "INSERT INTO settlements (key, terminal, result, terminal_key, recorded)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(storage)?
+            .execute(params![
+                key.as_bytes().as_slice(),
+                result.terminal_id.as_bytes().as_slice(),
+                encode_settlement(result)?,
+                terminal_key.map(|k| k.0.to_vec()),
+                now.0 as i64,
+            ])
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    fn settlements(
+        &self,
+        terminal: Option<TerminalId>,
+    ) -> Result<Vec<SettlementRecord>, JournalError> {
+        let mut stmt = self
+            .db
+            .prepare_cached(
+                "SELECT key, result, terminal_key, recorded FROM settlements
+                 WHERE ?1 IS NULL OR terminal = ?1 ORDER BY id",
+            )
+            .map_err(storage)?;
+        let rows = stmt
+            .query_map(params![terminal.map(|t| t.as_bytes().to_vec())], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .map_err(storage)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (key, result, terminal_key, recorded) = r.map_err(storage)?;
+            let key = <[u8; 16]>::try_from(key).ok().map(IdempotencyKey);
+            let Ok(Message::SettlementResult(result)) = Message::decode(&result) else {
+                return Err(corrupt(key, "a kept settlement cannot be read"));
+            };
+            let terminal_key = terminal_key
+                .map(|k| {
+                    k.try_into()
+                        .map(PublicKey)
+                        .map_err(|_| corrupt(key, "terminal key is not 32 bytes"))
+                })
+                .transpose()?;
+            out.push(SettlementRecord {
+                result,
+                terminal_key,
+                recorded: Timestamp(recorded as u64),
+            });
+        }
+        Ok(out)
+    }
+
     fn unresolved(&self) -> Result<Vec<Entry>, JournalError> {
         // Through the state index: read before every money command, it must not scan the
         // journal's history.
@@ -439,4 +715,69 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// One change waiting in the outbox, with its sequence number (per journal, increasing, never
+/// reused). The fields are the journal's bytes as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxRecord {
+    /// Its sequence number.
+    pub seq: u64,
+    /// What changed.
+    pub item: OutboxItem,
+}
+
+/// What an outbox record carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutboxItem {
+    /// An entry as it was after the change.
+    Entry {
+        /// The idempotency key (16 bytes).
+        key: Vec<u8>,
+        /// The terminal's id (16 bytes).
+        terminal: Vec<u8>,
+        /// The state's name ([`EntryState::as_str`]).
+        state: String,
+        /// The request, an encoded native-protocol message.
+        request: Vec<u8>,
+        /// The result, an encoded native-protocol message, once there is one.
+        result: Option<Vec<u8>>,
+        /// The terminal's signing key (32 bytes).
+        terminal_key: Option<Vec<u8>>,
+        /// Why it is in doubt or was refused.
+        note: Option<String>,
+        /// When the intent was written (ms since 1970).
+        created: u64,
+        /// When it changed (ms since 1970).
+        updated: u64,
+    },
+    /// A settlement kept.
+    Settlement {
+        /// Its idempotency key (16 bytes).
+        key: Vec<u8>,
+        /// The terminal's id (16 bytes).
+        terminal: Vec<u8>,
+        /// The settlement's result, an encoded native-protocol message.
+        result: Vec<u8>,
+        /// The terminal's signing key (32 bytes).
+        terminal_key: Option<Vec<u8>>,
+        /// When it was journaled (ms since 1970).
+        recorded: u64,
+    },
+}
+
+/// What waits to be shipped ([`SqliteJournal::outbox_status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutboxStatus {
+    /// The highest sequence number the receiver committed.
+    pub shipped: u64,
+    /// The latest sequence number made.
+    pub last: u64,
+    /// How many changes wait.
+    pub unshipped: u64,
+    /// When the oldest waiting change was made.
+    pub oldest_unshipped: Option<Timestamp>,
+    /// When the oldest waiting approved payment was recorded: the figure to warn on, since
+    /// an approved payment the back office has not seen is money it cannot account for.
+    pub oldest_unshipped_approved: Option<Timestamp>,
 }

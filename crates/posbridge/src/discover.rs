@@ -46,6 +46,27 @@ impl Default for DiscoverOptions {
     }
 }
 
+impl DiscoverOptions {
+    /// Searches no Bluetooth LE (nothing to do without the `ble` feature). For code that cannot
+    /// know whether another crate turned the feature on.
+    pub fn skip_ble(&mut self) -> &mut Self {
+        #[cfg(feature = "ble")]
+        {
+            self.ble = None;
+        }
+        self
+    }
+
+    /// Searches no USB devices (nothing to do without the `usb` feature).
+    pub fn skip_usb(&mut self) -> &mut Self {
+        #[cfg(feature = "usb")]
+        {
+            self.usb = None;
+        }
+        self
+    }
+}
+
 /// A transport that could not be searched, and why (Bluetooth off, no permission, no multicast).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscoveryProblem {

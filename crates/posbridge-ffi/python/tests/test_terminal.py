@@ -536,6 +536,8 @@ def test_a_serial_port_opened_by_posbridge():
         await t.disconnect()
         with pytest.raises(posbridge.PosError.ConnectFailed):
             await posbridge.connect_serial("/dev/posbridge-no-such-port", 9600, data, None, "pytest")
+        with pytest.raises(posbridge.PosError.ConnectFailed):
+            sim.serve_serial_port("/dev/posbridge-no-such-port", 9600)
 
     run(scenario())
 
