@@ -2,7 +2,8 @@
 # Every test of posbridge: cargo's (the whole workspace, every feature), then the bindings':
 # Python (scripts/python-tests.sh: a wheel built with maturin, installed into a fresh virtualenv,
 # pytest against the embedded simulator) and Kotlin (scripts/kotlin-tests.sh: compiled with
-# kotlinc, run on the JVM against the embedded simulator; the Swift bindings generated).
+# kotlinc, run on the JVM against the embedded simulator; the Swift bindings generated). The back
+# office's tests (in cargo's) start PostgreSQL clusters of their own (initdb; Debian: postgresql).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --all-features

@@ -106,6 +106,13 @@ impl SigningIdentity {
         result.signature = Some(self.key.sign(&result_signing_bytes(result)).to_bytes());
     }
 
+    /// Signs an upload of a till's journal changes to a back office (`body` as sent): the
+    /// signature covers a context of its own and the whole body, so it proves neither a payment
+    /// nor a settlement.
+    pub fn sign_upload(&self, body: &[u8]) -> [u8; 64] {
+        self.key.sign(&upload_signing_bytes(body)).to_bytes()
+    }
+
     /// Signs `settlement` (sets its `signature`).
     pub fn sign_settlement(&self, settlement: &mut SettlementResult) {
         settlement.signature = Some(
@@ -132,6 +139,15 @@ fn text(out: &mut Vec<u8>, value: Option<&str>) {
     let len = b.len().min(255);
     out.push(len as u8);
     out.extend_from_slice(&b[..len]);
+}
+
+const UPLOAD_DOMAIN: &[u8] = b"posbridge/upload/v1\0";
+
+fn upload_signing_bytes(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(UPLOAD_DOMAIN.len() + body.len());
+    out.extend_from_slice(UPLOAD_DOMAIN);
+    out.extend_from_slice(body);
+    out
 }
 
 /// The bytes a transaction result's signature covers (docs/security.md, "Signed results").
@@ -212,6 +228,11 @@ impl Verifier {
     /// Checks a result's signature.
     pub fn verify_result(&self, result: &TransactionResult) -> Result<(), SignatureError> {
         self.check(&result_signing_bytes(result), result.signature.as_ref())
+    }
+
+    /// Checks an upload's signature ([`SigningIdentity::sign_upload`]).
+    pub fn verify_upload(&self, body: &[u8], signature: &[u8; 64]) -> Result<(), SignatureError> {
+        self.check(&upload_signing_bytes(body), Some(signature))
     }
 
     /// Checks a settlement's signature.

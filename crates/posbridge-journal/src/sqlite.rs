@@ -9,8 +9,8 @@ use posbridge_wire::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{
-    Entry, EntryState, Journal, JournalError, Query, SettlementRecord, encode_request,
-    encode_result, encode_settlement,
+    Entry, EntryState, Journal, JournalError, OutboxItem, OutboxRecord, OutboxStatus, Query,
+    SettlementRecord, encode_request, encode_result, encode_settlement,
 };
 
 /// The schema, one step per version. A database at version *n* gets steps *n+1…* applied in
@@ -715,69 +715,4 @@ fn owner_only(path: &Path) -> std::io::Result<()> {
         }
         Err(e) => Err(e),
     }
-}
-
-/// One change waiting in the outbox, with its sequence number (per journal, increasing, never
-/// reused). The fields are the journal's bytes as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutboxRecord {
-    /// Its sequence number.
-    pub seq: u64,
-    /// What changed.
-    pub item: OutboxItem,
-}
-
-/// What an outbox record carries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OutboxItem {
-    /// An entry as it was after the change.
-    Entry {
-        /// The idempotency key (16 bytes).
-        key: Vec<u8>,
-        /// The terminal's id (16 bytes).
-        terminal: Vec<u8>,
-        /// The state's name ([`EntryState::as_str`]).
-        state: String,
-        /// The request, an encoded native-protocol message.
-        request: Vec<u8>,
-        /// The result, an encoded native-protocol message, once there is one.
-        result: Option<Vec<u8>>,
-        /// The terminal's signing key (32 bytes).
-        terminal_key: Option<Vec<u8>>,
-        /// Why it is in doubt or was refused.
-        note: Option<String>,
-        /// When the intent was written (ms since 1970).
-        created: u64,
-        /// When it changed (ms since 1970).
-        updated: u64,
-    },
-    /// A settlement kept.
-    Settlement {
-        /// Its idempotency key (16 bytes).
-        key: Vec<u8>,
-        /// The terminal's id (16 bytes).
-        terminal: Vec<u8>,
-        /// The settlement's result, an encoded native-protocol message.
-        result: Vec<u8>,
-        /// The terminal's signing key (32 bytes).
-        terminal_key: Option<Vec<u8>>,
-        /// When it was journaled (ms since 1970).
-        recorded: u64,
-    },
-}
-
-/// What waits to be shipped ([`SqliteJournal::outbox_status`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutboxStatus {
-    /// The highest sequence number the receiver committed.
-    pub shipped: u64,
-    /// The latest sequence number made.
-    pub last: u64,
-    /// How many changes wait.
-    pub unshipped: u64,
-    /// When the oldest waiting change was made.
-    pub oldest_unshipped: Option<Timestamp>,
-    /// When the oldest waiting approved payment was recorded: the figure to warn on, since
-    /// an approved payment the back office has not seen is money it cannot account for.
-    pub oldest_unshipped_approved: Option<Timestamp>,
 }

@@ -301,6 +301,31 @@ impl TlsServerConfig {
         }
     }
 
+    /// The certificate chain in the PEM file `chain` (leaf first) and the PKCS#8 private key
+    /// in the PEM file `key`, as a certificate authority or `openssl` writes them.
+    pub fn from_pem_files(
+        chain: &std::path::Path,
+        key: &std::path::Path,
+        versions: TlsVersions,
+    ) -> Result<Self, String> {
+        use rustls::pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_file_iter(chain)
+            .map_err(|e| format!("{}: {e}", chain.display()))?
+            .map(|c| c.map(|c| c.to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{}: {e}", chain.display()))?;
+        if certs.is_empty() {
+            return Err(format!("{}: no certificate", chain.display()));
+        }
+        let key = PrivatePkcs8KeyDer::from_pem_file(key).map_err(|e| {
+            format!(
+                "{}: a PKCS#8 private key (BEGIN PRIVATE KEY): {e}",
+                key.display()
+            )
+        })?;
+        Ok(Self::new(certs, key.secret_pkcs8_der().to_vec(), versions))
+    }
+
     /// A TLS acceptor of this chain and key (for protocols that run their own framing over
     /// TLS, such as nexo's HTTPS).
     pub fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, TcpError> {

@@ -127,3 +127,6 @@ pub use posbridge_zvt as zvt;
 /// `posbridge-nexo` — `nexo::NexoTerminal` is the engine over the nexo adapter.
 #[cfg(feature = "nexo")]
 pub use posbridge_nexo as nexo;
+/// Uploading the journal to a back office: the outbox's uploader (feature `sync`).
+#[cfg(feature = "sync")]
+pub use posbridge_sync as sync;
