@@ -6,16 +6,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
 use posbridge_crypto::{LocalIdentity, SigningIdentity};
 use posbridge_journal::{JournalError, OutboxStatus, SqliteJournal};
 use posbridge_tcp::TlsClientConfig;
+use posbridge_tcp::http::HttpClient;
 use posbridge_wire::Timestamp;
-use tokio::net::TcpStream;
 
 use crate::{Ack, SIGNATURE_HEADER, TILL_HEADER, UPLOAD_PATH, Upload};
 
@@ -75,22 +70,11 @@ pub trait Sink: Send + Sync {
     ) -> impl Future<Output = Result<Ack, SinkError>> + Send;
 }
 
-/// The back office over HTTP(S): `POST /v1/upload`, one connection kept and reused.
+/// The back office over HTTP(S): `POST /v1/upload`, connections kept and reused.
+#[derive(Debug)]
 pub struct HttpSink {
-    addr: SocketAddr,
-    authority: String,
-    tls: Option<TlsClientConfig>,
+    client: HttpClient,
     timeout: Duration,
-    conn: tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>,
-}
-
-impl fmt::Debug for HttpSink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpSink")
-            .field("addr", &self.addr)
-            .field("tls", &self.tls.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 impl HttpSink {
@@ -107,101 +91,31 @@ impl HttpSink {
 
     fn new(addr: SocketAddr, tls: Option<TlsClientConfig>) -> Self {
         Self {
-            addr,
-            authority: addr.to_string(),
-            tls,
+            client: HttpClient::new(addr, tls),
             timeout: Duration::from_secs(30),
-            conn: tokio::sync::Mutex::new(None),
         }
     }
-
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, SinkError> {
-        let unreachable =
-            |e: &dyn fmt::Display| SinkError::Unreachable(format!("{}: {e}", self.addr));
-        let tcp = TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| unreachable(&e))?;
-        let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            Some(tls) => {
-                let stream = tls.handshake(tcp).await.map_err(|e| unreachable(&e))?;
-                handshake(TokioIo::new(stream)).await
-            }
-            None => handshake(TokioIo::new(tcp)).await,
-        }
-        .map_err(|e| unreachable(&e))
-    }
-
-    async fn post(&self, till: &str, body: Vec<u8>, signature: String) -> Result<Ack, SinkError> {
-        let mut slot = self.conn.lock().await;
-        let mut sender = match slot.take() {
-            Some(s) if !s.is_closed() => s,
-            _ => self.connect().await?,
-        };
-        let request = |body: Vec<u8>| {
-            Request::builder()
-                .method(Method::POST)
-                .uri(UPLOAD_PATH)
-                .header(hyper::header::HOST, &self.authority)
-                .header(hyper::header::CONTENT_TYPE, "application/json")
-                .header(TILL_HEADER, till)
-                .header(SIGNATURE_HEADER, &signature)
-                .body(Full::new(Bytes::from(body)))
-                .map_err(|e| SinkError::BadAnswer(format!("request: {e}")))
-        };
-        let response = match sender.try_send_request(request(body)?).await {
-            Ok(r) => r,
-            Err(mut e) => match e.take_message() {
-                // Never written (a kept connection the back office had closed): once more on
-                // a new one.
-                Some(again) => {
-                    sender = self.connect().await?;
-                    sender
-                        .send_request(again)
-                        .await
-                        .map_err(|e| SinkError::Unreachable(e.to_string()))?
-                }
-                None => return Err(SinkError::Unreachable(e.into_error().to_string())),
-            },
-        };
-        let status = response.status();
-        let bytes = Limited::new(response.into_body(), 1 << 20)
-            .collect()
-            .await
-            .map_err(|e| SinkError::Unreachable(format!("reading the answer: {e}")))?
-            .to_bytes();
-        *slot = Some(sender);
-        if !status.is_success() {
-            let detail = String::from_utf8_lossy(&bytes).chars().take(500).collect();
-            return Err(if status.is_server_error() {
-                SinkError::Unreachable(format!("{status}: {detail}"))
-            } else {
-                SinkError::Refused {
-                    status: status.as_u16(),
-                    detail,
-                }
-            });
-        }
-        Ack::from_json(&bytes).map_err(|e| SinkError::BadAnswer(e.to_string()))
-    }
-}
-
-async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, hyper::Error>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, connection) = hyper::client::conn::http1::handshake(io).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
 }
 
 impl Sink for HttpSink {
     async fn send(&self, till: &str, body: Vec<u8>, signature: String) -> Result<Ack, SinkError> {
-        tokio::time::timeout(self.timeout, self.post(till, body, signature))
-            .await
-            .map_err(|_| SinkError::Unreachable(format!("no answer within {:?}", self.timeout)))?
+        let headers = [(TILL_HEADER, till), (SIGNATURE_HEADER, signature.as_str())];
+        let (status, bytes) = tokio::time::timeout(
+            self.timeout,
+            self.client.post(UPLOAD_PATH, &headers, body, 1 << 20),
+        )
+        .await
+        .map_err(|_| SinkError::Unreachable(format!("no answer within {:?}", self.timeout)))?
+        .map_err(|e| SinkError::Unreachable(format!("{}: {e}", self.client.addr())))?;
+        if !(200..300).contains(&status) {
+            let detail = String::from_utf8_lossy(&bytes).chars().take(500).collect();
+            return Err(if status >= 500 {
+                SinkError::Unreachable(format!("{status}: {detail}"))
+            } else {
+                SinkError::Refused { status, detail }
+            });
+        }
+        Ack::from_json(&bytes).map_err(|e| SinkError::BadAnswer(e.to_string()))
     }
 }
 

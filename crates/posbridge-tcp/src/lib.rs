@@ -27,6 +27,9 @@ use posbridge_link::{Delivery, IoLink, LinkInfo, LinkKind};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+/// HTTP/1.1 over TCP or TLS (feature `http`).
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "mdns")]
 mod mdns;
 #[cfg(feature = "mdns")]
