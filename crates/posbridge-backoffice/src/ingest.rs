@@ -17,30 +17,12 @@ fn time(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-/// `PreAuthCancel` → `pre_auth_cancel`.
-pub(crate) fn snake(name: &dyn std::fmt::Debug) -> String {
-    let mut out = String::new();
-    for (i, c) in format!("{name:?}").chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else if c.is_ascii_alphanumeric() || c == '_' {
-            out.push(c);
-        } else {
-            break;
-        }
-    }
-    out
-}
-
 fn kind_name(k: TransactionKind) -> String {
-    snake(&k)
+    posbridge_wire::snake_name(&k)
 }
 
 fn outcome_name(o: Outcome) -> String {
-    snake(&o)
+    posbridge_wire::snake_name(&o)
 }
 
 /// An entry change that checked out, as stored.

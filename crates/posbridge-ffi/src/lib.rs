@@ -491,22 +491,6 @@ pub struct TerminalInfo {
     pub features: Vec<String>,
 }
 
-/// `CustomerQr` → `customer_qr`.
-fn snake(name: &dyn fmt::Debug) -> String {
-    let mut out = String::new();
-    for (i, c) in format!("{name:?}").chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn currency_name(c: posbridge_wire::Currency) -> String {
     alpha_code(c).map_or_else(|| c.code().to_string(), str::to_owned)
 }
@@ -521,7 +505,11 @@ impl From<&posbridge_wire::Capabilities> for TerminalInfo {
             merchant_name: c.merchant_name.clone(),
             protocol_version: c.selected_version,
             kinds: c.kinds.iter().map(kind_name).collect(),
-            methods: c.methods.iter().map(|m| snake(&m)).collect(),
+            methods: c
+                .methods
+                .iter()
+                .map(|m| posbridge_wire::snake_name(&m))
+                .collect(),
             currencies: c.currencies.iter().copied().map(currency_name).collect(),
             limits: c
                 .limits
@@ -533,7 +521,11 @@ impl From<&posbridge_wire::Capabilities> for TerminalInfo {
                     max_minor: l.max,
                 })
                 .collect(),
-            features: c.features.iter().map(|f| snake(&f)).collect(),
+            features: c
+                .features
+                .iter()
+                .map(|f| posbridge_wire::snake_name(&f))
+                .collect(),
         }
     }
 }

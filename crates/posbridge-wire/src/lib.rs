@@ -76,7 +76,7 @@ pub use types::{
     Amount, ClientId, Currency, DeclineReason, ErrorCode, Feature, FeatureSet, IdempotencyKey,
     InvalidCurrency, KindSet, MaskedPan, MaskedPanError, MethodSet, Outcome, ParseIdError,
     PaymentMethod, ProgressStage, PublicKey, ReceiptCopy, RequestId, TerminalId, Timestamp,
-    TransactionId, TransactionKind,
+    TransactionId, TransactionKind, snake_name,
 };
 
 /// The README's code examples, compiled and run as doctests.

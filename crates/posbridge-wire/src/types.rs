@@ -361,6 +361,26 @@ impl fmt::Debug for MaskedPan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub u64);
 
+/// The name of a value of this crate's enums as exported and stored: its variant in snake case
+/// (`PreAuthCancel` → `pre_auth_cancel`, `Declined(..)` → `declined`).
+pub fn snake_name(value: &dyn fmt::Debug) -> String {
+    let debug = alloc::format!("{value:?}");
+    let mut out = String::with_capacity(debug.len() + 4);
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+        } else {
+            break;
+        }
+    }
+    out
+}
+
 /// Civil dates of the proleptic Gregorian calendar as day numbers since 1970-01-01, for
 /// protocols that carry dates as text or digits (ZVT's `MMDD`, nexo's ISO 8601).
 pub mod civil {

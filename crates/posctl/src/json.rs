@@ -78,21 +78,6 @@ pub(crate) struct Payment {
     pub(crate) signed: bool,
 }
 
-fn snake(debug: String) -> String {
-    let mut out = String::with_capacity(debug.len() + 4);
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 impl Payment {
     pub(crate) fn of(r: &TransactionResult) -> Self {
         let (outcome, reason_code) = match r.outcome {
@@ -109,7 +94,7 @@ impl Payment {
             idempotency_key: r.idempotency_key.to_string(),
             transaction_id: r.transaction_id.to_string(),
             terminal_id: r.terminal_id.to_string(),
-            kind: snake(format!("{:?}", r.kind)),
+            kind: posbridge_wire::snake_name(&r.kind),
             outcome,
             reason_code,
             amount: Amount::new(r.amount.minor, currency),
