@@ -40,6 +40,7 @@ struct Row {
     tip: Option<i64>,
     cashback: Option<i64>,
     transaction_id: Option<Vec<u8>>,
+    result_time: Option<SystemTime>,
     signed: bool,
     created: SystemTime,
     updated: SystemTime,
@@ -55,6 +56,7 @@ struct SettlementRow {
     key: Vec<u8>,
     terminal: Vec<u8>,
     batch: i64,
+    opened: Option<SystemTime>,
     closed: SystemTime,
     accepted: bool,
     totals: String,
@@ -133,6 +135,7 @@ fn check(record: &OutboxRecord) -> Checked {
                 tip: None,
                 cashback: None,
                 transaction_id: None,
+                result_time: None,
                 signed: false,
                 created: time(*created),
                 updated: time(*updated),
@@ -158,6 +161,7 @@ fn check(record: &OutboxRecord) -> Checked {
                 row.tip = res.tip.map(|t| t as i64);
                 row.cashback = res.cashback.map(|c| c as i64);
                 row.transaction_id = Some(res.transaction_id.as_bytes().to_vec());
+                row.result_time = Some(time(res.time.0));
             }
             Checked::Entry(Box::new(row))
         }
@@ -204,6 +208,7 @@ fn check(record: &OutboxRecord) -> Checked {
                 key: key.clone(),
                 terminal: terminal.clone(),
                 batch: i64::from(s.batch_number),
+                opened: s.opened.map(|t| time(t.0)),
                 closed: time(s.closed.0),
                 accepted: s.status.is_ok(),
                 totals: serde_json::Value::Array(totals).to_string(),
@@ -272,6 +277,7 @@ pub(crate) async fn store(db: &Db, upload: &Upload) -> Result<Ack, BackofficeErr
         let cashback: Vec<Option<i64>> = entries.iter().map(|r| r.cashback).collect();
         let transaction_id: Vec<Option<Vec<u8>>> =
             entries.iter().map(|r| r.transaction_id.clone()).collect();
+        let result_time: Vec<Option<SystemTime>> = entries.iter().map(|r| r.result_time).collect();
         let signed: Vec<bool> = entries.iter().map(|r| r.signed).collect();
         let created: Vec<SystemTime> = entries.iter().map(|r| r.created).collect();
         let updated: Vec<SystemTime> = entries.iter().map(|r| r.updated).collect();
@@ -284,18 +290,20 @@ pub(crate) async fn store(db: &Db, upload: &Upload) -> Result<Ack, BackofficeErr
             .execute(
                 "INSERT INTO changes (till, journal, seq, day, entry_key, terminal, state, kind,
                     amount_minor, currency, outcome, approved_minor, tip_minor, cashback_minor,
-                    transaction_id, signed, created, updated, request, result, terminal_key, note)
+                    transaction_id, result_time, signed, created, updated, request, result,
+                    terminal_key, note)
                  SELECT $1, $2, u.seq, DATE '1970-01-01' + u.day, u.entry_key, u.terminal,
                     u.state, u.kind, u.amount, u.currency, u.outcome, u.approved, u.tip,
-                    u.cashback, u.transaction_id, u.signed, u.created, u.updated, u.request,
-                    u.result, u.terminal_key, u.note
+                    u.cashback, u.transaction_id, u.result_time, u.signed, u.created, u.updated,
+                    u.request, u.result, u.terminal_key, u.note
                  FROM unnest($3::bigint[], $4::int[], $5::bytea[], $6::bytea[], $7::text[],
                     $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[],
-                    $13::bigint[], $14::bigint[], $15::bytea[], $16::bool[], $17::timestamptz[],
-                    $18::timestamptz[], $19::bytea[], $20::bytea[], $21::bytea[], $22::text[])
+                    $13::bigint[], $14::bigint[], $15::bytea[], $16::timestamptz[], $17::bool[],
+                    $18::timestamptz[], $19::timestamptz[], $20::bytea[], $21::bytea[],
+                    $22::bytea[], $23::text[])
                     AS u(seq, day, entry_key, terminal, state, kind, amount, currency, outcome,
-                    approved, tip, cashback, transaction_id, signed, created, updated, request,
-                    result, terminal_key, note)
+                    approved, tip, cashback, transaction_id, result_time, signed, created,
+                    updated, request, result, terminal_key, note)
                  ON CONFLICT DO NOTHING",
                 &[
                     &till,
@@ -313,6 +321,7 @@ pub(crate) async fn store(db: &Db, upload: &Upload) -> Result<Ack, BackofficeErr
                     &tip,
                     &cashback,
                     &transaction_id,
+                    &result_time,
                     &signed,
                     &created,
                     &updated,
@@ -327,9 +336,10 @@ pub(crate) async fn store(db: &Db, upload: &Upload) -> Result<Ack, BackofficeErr
     for s in &settlements {
         accepted += tx
             .execute(
-                "INSERT INTO settlements (till, journal, seq, key, terminal, batch_number, closed,
-                    accepted, totals, signed, result, terminal_key, recorded)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11, $12, $13)
+                "INSERT INTO settlements (till, journal, seq, key, terminal, batch_number, opened,
+                    closed, accepted, totals, signed, result, terminal_key, recorded)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb, $11, $12, $13,
+                    $14)
                  ON CONFLICT DO NOTHING",
                 &[
                     &till,
@@ -338,6 +348,7 @@ pub(crate) async fn store(db: &Db, upload: &Upload) -> Result<Ack, BackofficeErr
                     &s.key,
                     &s.terminal,
                     &s.batch,
+                    &s.opened,
                     &s.closed,
                     &s.accepted,
                     &s.totals,
@@ -379,11 +390,29 @@ pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Adds a store and returns its token (shown once; only its hash is kept).
-pub async fn add_store(db: &Db, id: &str, name: &str) -> Result<String, BackofficeError> {
+fn new_token(prefix: &str) -> Result<String, BackofficeError> {
     let mut secret = [0u8; 24];
     getrandom::fill(&mut secret).map_err(|e| BackofficeError::Config(e.to_string()))?;
-    let token = format!("pbs_{}", hex(&secret));
+    Ok(format!("{prefix}_{}", hex(&secret)))
+}
+
+/// Adds an administrator of the whole chain (reports and pages of every store) and returns
+/// their token (shown once; only its hash is kept).
+pub async fn add_admin(db: &Db, name: &str) -> Result<String, BackofficeError> {
+    let token = new_token("pba")?;
+    db.get()
+        .await?
+        .execute(
+            "INSERT INTO admin_tokens (token_sha256, name) VALUES ($1, $2)",
+            &[&token_hash(&token), &name],
+        )
+        .await?;
+    Ok(token)
+}
+
+/// Adds a store and returns its token (shown once; only its hash is kept).
+pub async fn add_store(db: &Db, id: &str, name: &str) -> Result<String, BackofficeError> {
+    let token = new_token("pbs")?;
     let conn = db.get().await?;
     let n = conn
         .execute(

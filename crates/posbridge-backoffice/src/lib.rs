@@ -10,11 +10,16 @@
 //! * [`schema::migrate`] brings a database to this build's schema (under an advisory lock).
 //! * [`add_store`] makes a store and its token; the store registers its tills
 //!   ([`register_till`], or `POST /v1/tills` with the token) and can register only its own.
+//! * [`reports`]: chain reconciliation — journal totals per store, till, terminal, day,
+//!   currency and kind; every settlement against the journals; payments in doubt too long;
+//!   transaction ids booked twice; tills that stopped uploading — for the whole chain (an
+//!   administrator's token, [`add_admin`]) or one store (its own token).
 //! * [`server::serve`] runs the HTTP(S) service (`POST /v1/upload`, `POST /v1/tills`,
-//!   `GET /healthz`).
+//!   `GET /v1/reports/<name>`, `GET /healthz`).
 
 mod db;
 mod ingest;
+pub mod reports;
 pub mod schema;
 pub mod server;
 #[cfg(feature = "testing")]
@@ -23,7 +28,8 @@ pub mod testing;
 use std::fmt;
 
 pub use db::{Conn, Db};
-pub use ingest::{add_store, register_till};
+pub use ingest::{add_admin, add_store, register_till};
+pub use reports::{Report, Scope};
 
 /// What went wrong.
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use posbridge_backoffice::{Db, add_store, schema, server};
+use posbridge_backoffice::{Db, add_admin, add_store, schema, server};
 
 /// A chain's back office: every till's journal in one PostgreSQL.
 #[derive(Parser, Debug)]
@@ -22,6 +22,13 @@ struct Cli {
 enum Command {
     /// Brings the database to this build's schema.
     Migrate,
+    /// Adds an administrator of the whole chain and prints their token (shown once: it reads
+    /// every store's reports and pages).
+    AddAdmin {
+        /// Who it is for.
+        #[arg(long)]
+        name: String,
+    },
     /// Adds a store and prints its token (shown once: the store registers its tills with it).
     AddStore {
         /// The store's id (`berlin-mitte`).
@@ -62,6 +69,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("schema version {v}");
+        }
+        Command::AddAdmin { name } => {
+            let mut conn = db.get().await.map_err(|e| e.to_string())?;
+            schema::migrate(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            drop(conn);
+            let token = add_admin(&db, &name).await.map_err(|e| e.to_string())?;
+            println!("{token}");
         }
         Command::AddStore { id, name } => {
             let mut conn = db.get().await.map_err(|e| e.to_string())?;

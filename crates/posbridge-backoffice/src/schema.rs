@@ -7,9 +7,13 @@ use crate::BackofficeError;
 
 /// The steps. A database at version *n* gets steps *n+1…*; one newer than this list is refused.
 const MIGRATIONS: &[&str] = &[
-    // 1: stores and their tills; every journal change, partitioned by the day its entry was
-    // made; settlements; quarantine.
-    "CREATE TABLE stores (
+    // 1: the chain's administrators, stores and their tills; every journal change, partitioned
+    // by the day its entry was made, and each entry's latest state; settlements; quarantine.
+    "CREATE TABLE admin_tokens (
+        token_sha256 bytea PRIMARY KEY,
+        name text NOT NULL
+    );
+    CREATE TABLE stores (
         id text PRIMARY KEY,
         name text NOT NULL,
         token_sha256 bytea NOT NULL UNIQUE
@@ -39,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
         tip_minor bigint,
         cashback_minor bigint,
         transaction_id bytea,
+        result_time timestamptz,
         signed boolean NOT NULL,
         created timestamptz NOT NULL,
         updated timestamptz NOT NULL,
@@ -52,6 +57,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX changes_entry ON changes (till, entry_key, seq);
     CREATE INDEX changes_day_state ON changes (day, state);
     CREATE INDEX changes_transaction ON changes (transaction_id) WHERE transaction_id IS NOT NULL;
+    CREATE INDEX changes_terminal_time ON changes (terminal, result_time) WHERE result_time IS NOT NULL;
+    -- An entry's state now: its change with the highest sequence number.
+    CREATE VIEW entries_latest AS
+        SELECT DISTINCT ON (till, entry_key) *
+        FROM changes ORDER BY till, entry_key, seq DESC;
     CREATE TABLE settlements (
         till bytea NOT NULL,
         journal bytea NOT NULL,
@@ -59,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
         key bytea NOT NULL,
         terminal bytea NOT NULL,
         batch_number bigint NOT NULL,
+        opened timestamptz,
         closed timestamptz NOT NULL,
         accepted boolean NOT NULL,
         totals jsonb NOT NULL,

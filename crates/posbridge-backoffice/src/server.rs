@@ -2,6 +2,7 @@
 //! reads and writes PostgreSQL only, so several instances serve side by side.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use posbridge_sync::{SIGNATURE_HEADER, TILL_HEADER, UPLOAD_PATH, Upload};
 use posbridge_tcp::TlsServerConfig;
@@ -9,13 +10,85 @@ use posbridge_tcp::http::{HttpRequest, HttpResponse, Method};
 use posbridge_wire::PublicKey;
 use tokio::net::TcpListener;
 
-use crate::{BackofficeError, Db, ingest};
+use crate::{BackofficeError, Db, ingest, reports};
 
 /// The largest upload taken (a batch of 500 changes is about 400 KB).
 pub const MAX_UPLOAD: usize = 8 << 20;
 
 /// The path tills are registered on (by their store, with its token).
 pub const TILLS_PATH: &str = "/v1/tills";
+
+/// Reports are at `/v1/reports/<name>`: `totals`, `settlements`, `in-doubt`, `duplicates`,
+/// `silent-tills`.
+pub const REPORTS_PATH: &str = "/v1/reports/";
+
+fn bearer(request: &HttpRequest) -> Result<&str, BackofficeError> {
+    header(request, "authorization")?
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| BackofficeError::Unauthorized("Authorization: Bearer <token>".into()))
+}
+
+fn today() -> i32 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400)) as i32
+}
+
+fn minutes(request: &HttpRequest, name: &str, default: u64) -> Result<Duration, BackofficeError> {
+    match request.param(name) {
+        None => Ok(Duration::from_secs(default * 60)),
+        Some(v) => v
+            .parse::<u64>()
+            .map(|m| Duration::from_secs(m * 60))
+            .map_err(|_| BackofficeError::BadRequest(format!("{name}: minutes, a whole number"))),
+    }
+}
+
+async fn report(db: &Db, request: &HttpRequest) -> Result<HttpResponse, BackofficeError> {
+    let scope = reports::scope_of(db, bearer(request)?).await?;
+    // `to` is exclusive; by default the last seven days up to and including today.
+    let to = match request.param("to") {
+        Some(d) => reports::parse_day(&d)?,
+        None => today() + 1,
+    };
+    let from = match request.param("from") {
+        Some(d) => reports::parse_day(&d)?,
+        None => to - 7,
+    };
+    let name = &request.path[REPORTS_PATH.len()..];
+    let report = match name {
+        "totals" => reports::totals(db, &scope, from, to).await?,
+        "settlements" => reports::settlements(db, &scope, from, to).await?,
+        "in-doubt" => {
+            reports::in_doubt(db, &scope, minutes(request, "older_than_minutes", 60)?).await?
+        }
+        "duplicates" => reports::duplicate_transactions(db, &scope).await?,
+        "silent-tills" => {
+            reports::silent_tills(db, &scope, minutes(request, "quiet_minutes", 60)?).await?
+        }
+        other => {
+            return Ok(HttpResponse::text(
+                404,
+                format!(
+                    "no report {other:?}: totals, settlements, in-doubt, duplicates, silent-tills"
+                ),
+            ));
+        }
+    };
+    Ok(match request.param("format").as_deref() {
+        Some("csv") => HttpResponse {
+            status: 200,
+            content_type: "text/csv; charset=utf-8",
+            body: report.to_csv().into_bytes(),
+        },
+        None | Some("json") => HttpResponse::json(200, report.to_json().into_bytes()),
+        Some(other) => {
+            return Err(BackofficeError::BadRequest(format!(
+                "format {other:?}: csv or json"
+            )));
+        }
+    })
+}
 
 /// Serves the back office on `listener` (TLS when `tls` is given) until the listener fails.
 pub async fn serve(
@@ -50,6 +123,7 @@ async fn route(db: &Db, request: HttpRequest) -> HttpResponse {
     let outcome = match (&request.method, request.path.as_str()) {
         (&Method::POST, UPLOAD_PATH) => upload(db, &request).await,
         (&Method::POST, TILLS_PATH) => register(db, &request).await,
+        (&Method::GET, path) if path.starts_with(REPORTS_PATH) => report(db, &request).await,
         (&Method::GET, "/healthz") => match db.get().await {
             Ok(c) => match c.query_one("SELECT 1", &[]).await {
                 Ok(_) => Ok(HttpResponse::text(200, "ok")),
@@ -97,10 +171,7 @@ async fn upload(db: &Db, request: &HttpRequest) -> Result<HttpResponse, Backoffi
 }
 
 async fn register(db: &Db, request: &HttpRequest) -> Result<HttpResponse, BackofficeError> {
-    let token = header(request, "authorization")?
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| BackofficeError::Unauthorized("Authorization: Bearer <store token>".into()))?
-        .to_owned();
+    let token = bearer(request)?.to_owned();
     let v: serde_json::Value = serde_json::from_slice(&request.body)
         .map_err(|e| BackofficeError::BadRequest(format!("not JSON: {e}")))?;
     let field = |name: &str| {

@@ -2,91 +2,13 @@
 //! its own, started by the test): every change once, a resend after a lost answer recognised,
 //! a forged result quarantined, a till of another store or with another key refused.
 
-use std::net::SocketAddr;
+mod support;
 
 use posbridge_backoffice::testing::PgCluster;
 use posbridge_backoffice::{BackofficeError, Db, add_store, register_till, schema, server};
-use posbridge_crypto::{LocalIdentity, PeerId, SigningIdentity};
-use posbridge_journal::{Journal, SqliteJournal};
-use posbridge_sync::{Ack, HttpSink, Sink, SinkError, Uploader, UploaderConfig, hex};
-use posbridge_wire::{
-    Currency, IdempotencyKey, RequestId, SettlementResult, TerminalId, Timestamp, Totals,
-    TransactionKind, TransactionRequest, TransactionResult, samples,
-};
-
-const TERMINAL: TerminalId = TerminalId([4; 16]);
-
-fn sale(key: u128) -> TransactionRequest {
-    let mut r = samples::sale_request();
-    r.idempotency_key = IdempotencyKey::from_u128(key);
-    r
-}
-
-fn approved(r: &TransactionRequest, terminal: &SigningIdentity) -> TransactionResult {
-    let mut x = samples::approved_result();
-    x.idempotency_key = r.idempotency_key;
-    x.terminal_id = TERMINAL;
-    x.transaction_id = posbridge_wire::TransactionId(r.idempotency_key.0);
-    terminal.sign_result(&mut x);
-    x
-}
-
-/// A till's journal file with `n` signed sales (one of them a forgery when `forge`), a
-/// settlement, and the till's identity.
-fn till_journal(
-    dir: &std::path::Path,
-    n: u128,
-    forge: bool,
-) -> (std::path::PathBuf, LocalIdentity) {
-    let terminal = SigningIdentity::from_secret(&[7; 32]);
-    let path = dir.join(format!("till-{n}-{forge}.db"));
-    let mut j = SqliteJournal::open(&path).unwrap();
-    for k in 1..=n {
-        let r = sale(k);
-        j.record_intent(
-            TERMINAL,
-            &r,
-            Some(terminal.public_key()),
-            Timestamp(1_764_000_000_000 + k as u64),
-        )
-        .unwrap();
-        j.mark_sent(&r.idempotency_key, Timestamp(1_764_000_000_100 + k as u64))
-            .unwrap();
-        let mut result = approved(&r, &terminal);
-        if forge && k == n {
-            // Changed after the terminal signed it.
-            result.auth_code = Some("FORGED".into());
-        }
-        j.record_result(&result, Timestamp(1_764_000_000_200 + k as u64))
-            .unwrap();
-    }
-    let mut s = SettlementResult {
-        request_id: RequestId::default(),
-        idempotency_key: IdempotencyKey::from_u128(9_000 + n),
-        terminal_id: TERMINAL,
-        batch_number: 1,
-        status: Ok(()),
-        opened: Some(Timestamp(1_764_000_000_000)),
-        closed: Timestamp(1_764_000_900_000),
-        totals: vec![Totals {
-            kind: TransactionKind::Sale,
-            currency: Currency::EUR,
-            count: n as u32,
-            amount: 1350 * n as u64,
-        }],
-        receipt: None,
-        signature: None,
-    };
-    terminal.sign_settlement(&mut s);
-    j.record_settlement(
-        &s,
-        Some(terminal.public_key()),
-        Timestamp(1_764_000_900_001),
-    )
-    .unwrap();
-    let identity = LocalIdentity::generate(PeerId::random().unwrap(), "till").unwrap();
-    (path, identity)
-}
+use posbridge_crypto::LocalIdentity;
+use posbridge_sync::{Ack, HttpSink, Sink, SinkError, Uploader, UploaderConfig};
+use support::{Day, count, http, registration, till_journal};
 
 /// Forwards to the service, then loses the answer once: what a crash between the back office's
 /// commit and the till's acknowledgement looks like.
@@ -103,31 +25,6 @@ impl Sink for LoseFirstAnswer {
         }
         Ok(ack)
     }
-}
-
-async fn count(db: &Db, sql: &str) -> i64 {
-    db.get()
-        .await
-        .unwrap()
-        .query_one(sql, &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
-async fn post_till(addr: SocketAddr, token: &str, body: String) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "POST /v1/tills HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,8 +50,14 @@ async fn uploads_land_once_forgeries_are_quarantined_and_stores_keep_to_their_ti
 
     let dir = pg.dir().join("tills");
     std::fs::create_dir_all(&dir).unwrap();
-    let (path, till) = till_journal(&dir, 40, false);
-    let (forged_path, forger) = till_journal(&dir, 3, true);
+    let (path, till) = till_journal(&dir, Day::sales(1, 40));
+    let (forged_path, forger) = till_journal(
+        &dir,
+        Day {
+            forge_last: true,
+            ..Day::sales(2, 3)
+        },
+    );
 
     // Stores and their tills.
     let north = add_store(&db, "north", "North").await.unwrap();
@@ -163,30 +66,27 @@ async fn uploads_land_once_forgeries_are_quarantined_and_stores_keep_to_their_ti
         add_store(&db, "north", "again").await,
         Err(BackofficeError::Conflict(_))
     ));
-    let body = |id: &LocalIdentity| {
-        format!(
-            r#"{{"till":"{}","name":"till 1","public_key":"{}"}}"#,
-            hex(&id.id().0),
-            hex(&id.signing().public_key().0)
-        )
+    let body = |id: &LocalIdentity| registration(id, "till 1");
+    let post_till = |token: String, body: String| async move {
+        http(addr, "POST", "/v1/tills", &token, &body).await
     };
-    let (status, answer) = post_till(addr, &north, body(&till)).await;
+    let (status, answer) = post_till(north.clone(), body(&till)).await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("\"store\":\"north\""), "{answer}");
     assert_eq!(
-        post_till(addr, &north, body(&till)).await.0,
+        post_till(north.clone(), body(&till)).await.0,
         200,
         "again: no change"
     );
     assert_eq!(
-        post_till(addr, &south, body(&till)).await.0,
+        post_till(south.clone(), body(&till)).await.0,
         403,
         "another store's till"
     );
-    assert_eq!(post_till(addr, "pbs_wrong", body(&till)).await.0, 401);
+    assert_eq!(post_till("pbs_wrong".into(), body(&till)).await.0, 401);
     let other_key = LocalIdentity::generate(till.id(), "till").unwrap();
     assert_eq!(
-        post_till(addr, &north, body(&other_key)).await.0,
+        post_till(north.clone(), body(&other_key)).await.0,
         409,
         "another key"
     );
@@ -293,7 +193,7 @@ async fn uploads_land_once_forgeries_are_quarantined_and_stores_keep_to_their_ti
     );
 
     // A till nobody registered, and a till signing with a key not its own.
-    let (stray_path, stray) = till_journal(&dir, 1, false);
+    let (stray_path, stray) = till_journal(&dir, Day::sales(3, 1));
     let mut unknown = Uploader::open(
         &stray_path,
         &stray,

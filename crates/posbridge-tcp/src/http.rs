@@ -146,12 +146,35 @@ impl HttpClient {
         body: Vec<u8>,
         max_answer: usize,
     ) -> Result<(u16, Vec<u8>), HttpError> {
+        self.send(Method::POST, path, headers, body, max_answer)
+            .await
+    }
+
+    /// `GET path` (with its query) and `headers`, as [`post`](Self::post).
+    pub async fn get(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        max_answer: usize,
+    ) -> Result<(u16, Vec<u8>), HttpError> {
+        self.send(Method::GET, path, headers, Vec::new(), max_answer)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        max_answer: usize,
+    ) -> Result<(u16, Vec<u8>), HttpError> {
         let mut sender = match self.take_idle() {
             Some(s) => s,
             None => self.connect().await?,
         };
         let mut request = Request::builder()
-            .method(Method::POST)
+            .method(method)
             .uri(path)
             .header(hyper::header::HOST, &self.authority)
             .header(hyper::header::CONTENT_TYPE, "application/json");
@@ -205,6 +228,8 @@ pub struct HttpRequest {
     pub method: Method,
     /// The path (no query).
     pub path: String,
+    /// The query (after `?`; empty without one).
+    pub query: String,
     headers: hyper::HeaderMap,
     /// The body.
     pub body: Vec<u8>,
@@ -215,6 +240,40 @@ impl HttpRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// A query parameter's value (`%XX` and `+` decoded), if given.
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == name).then(|| percent_decode(v))
+        })
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                match text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// An answer.
@@ -320,6 +379,7 @@ where
             handle(HttpRequest {
                 method: parts.method,
                 path: parts.uri.path().to_owned(),
+                query: parts.uri.query().unwrap_or_default().to_owned(),
                 headers: parts.headers,
                 body: b.to_bytes().to_vec(),
             })

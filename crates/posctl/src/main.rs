@@ -25,6 +25,7 @@ macro_rules! errln {
     }};
 }
 
+mod backoffice;
 mod commands;
 mod demo;
 mod doctor;
@@ -102,6 +103,11 @@ enum Command {
     /// Diagnoses the way to a terminal step by step (port or address, reachability, pairing,
     /// protocol version, clock, what it accepts) and prints the fix for each failure.
     Doctor(doctor::DoctorArgs),
+    /// Reads the chain's reports from a posbridge back office (docs/backoffice.md): journal
+    /// totals, settlements against the journals, payments in doubt, transaction ids booked
+    /// twice, tills that stopped uploading. The token comes from $POSBRIDGE_BACKOFFICE_TOKEN
+    /// or --token-file.
+    Backoffice(backoffice::BackofficeArgs),
     /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -153,6 +159,7 @@ fn main() -> ExitCode {
         Command::Resolve(args) => commands::finish(commands::resolve(args)),
         Command::Doctor(args) => commands::finish(runtime.block_on(doctor::doctor(args))),
         Command::Discover(args) => commands::finish(runtime.block_on(commands::discover(args))),
+        Command::Backoffice(args) => commands::finish(runtime.block_on(backoffice::report(args))),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut script = Vec::new();
