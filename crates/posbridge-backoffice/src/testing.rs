@@ -227,6 +227,106 @@ impl PgCluster {
         Ok(self.url(name))
     }
 
+    /// A streaming-replication standby of this cluster (`pg_basebackup -R`), started on a port of
+    /// its own; with `synchronous`, this cluster then waits for the standby before it reports a
+    /// commit (`synchronous_standby_names = '*'`), so that what it acknowledged is on both.
+    pub fn start_standby(&self, synchronous: bool) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "posbridge-pg-standby-{}-{}",
+            std::process::id(),
+            free_port().map_err(|e| e.to_string())?
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let standby = Self {
+            port: free_port().map_err(|e| e.to_string())?,
+            dir,
+            bin: self.bin.clone(),
+            run_as: self.run_as.clone(),
+        };
+        if let Some(user) = &standby.run_as {
+            Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(&standby.dir)
+                .status()
+                .map_err(|e| e.to_string())?;
+        }
+        standby.run(
+            "pg_basebackup",
+            &[
+                "-D",
+                &standby.data().display().to_string(),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "posbridge",
+                "-X",
+                "stream",
+                "-R",
+                "--checkpoint=fast",
+                "--no-sync",
+            ],
+        )?;
+        standby.pg_ctl_start()?;
+        if synchronous {
+            self.psql("ALTER SYSTEM SET synchronous_standby_names = '*'")?;
+            self.psql("SELECT pg_reload_conf()")?;
+            // Until the standby reports itself synchronous, commits would not wait for it.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let state = self.psql("SELECT sync_state FROM pg_stat_replication")?;
+                if state.trim() == "sync" {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("the standby did not become synchronous: {state:?}"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        Ok(standby)
+    }
+
+    /// Promotes this standby to a primary (`pg_ctl promote`, waiting until it takes writes).
+    pub fn promote(&self) -> Result<(), String> {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data().display().to_string(),
+                "-w",
+                "-t",
+                "60",
+                "promote",
+            ],
+        )
+        .map(|_| ())
+    }
+
+    /// Runs one statement with `psql` on database `postgres`; its output, unaligned.
+    pub fn psql(&self, sql: &str) -> Result<String, String> {
+        self.run(
+            "psql",
+            &[
+                "-X",
+                "-A",
+                "-t",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "posbridge",
+                "-d",
+                "postgres",
+                "-c",
+                sql,
+            ],
+        )
+    }
+
     /// Stops the server at once, as a crash would (`pg_ctl stop -m immediate`: no checkpoint,
     /// recovery from the WAL at the next start).
     pub fn crash(&self) -> Result<(), String> {
