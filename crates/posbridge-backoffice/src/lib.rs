@@ -14,11 +14,15 @@
 //!   currency and kind; every settlement against the journals; payments in doubt too long;
 //!   transaction ids booked twice; tills that stopped uploading — for the whole chain (an
 //!   administrator's token, [`add_admin`]) or one store (its own token).
+//! * Web pages for people (`/`, `/stores/<id>`, `/tills/<hex>`; HTTP Basic, the token as the
+//!   password): the chain's day per store with mismatches highlighted and sales per hour as
+//!   an inline SVG chart, a store's tills and settlements, a till's payments.
 //! * [`server::serve`] runs the HTTP(S) service (`POST /v1/upload`, `POST /v1/tills`,
 //!   `GET /v1/reports/<name>`, `GET /healthz`).
 
 mod db;
 mod ingest;
+mod pages;
 pub mod reports;
 pub mod schema;
 pub mod server;

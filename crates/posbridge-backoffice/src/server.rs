@@ -76,11 +76,9 @@ async fn report(db: &Db, request: &HttpRequest) -> Result<HttpResponse, Backoffi
         }
     };
     Ok(match request.param("format").as_deref() {
-        Some("csv") => HttpResponse {
-            status: 200,
-            content_type: "text/csv; charset=utf-8",
-            body: report.to_csv().into_bytes(),
-        },
+        Some("csv") => {
+            HttpResponse::new(200, "text/csv; charset=utf-8", report.to_csv().into_bytes())
+        }
         None | Some("json") => HttpResponse::json(200, report.to_json().into_bytes()),
         Some(other) => {
             return Err(BackofficeError::BadRequest(format!(
@@ -104,7 +102,7 @@ pub async fn serve(
     .await
 }
 
-fn failure(e: &BackofficeError) -> HttpResponse {
+pub(crate) fn failure(e: &BackofficeError) -> HttpResponse {
     let status = match e {
         BackofficeError::BadRequest(_) => 400,
         BackofficeError::Unauthorized(_) => 401,
@@ -124,6 +122,11 @@ async fn route(db: &Db, request: HttpRequest) -> HttpResponse {
         (&Method::POST, UPLOAD_PATH) => upload(db, &request).await,
         (&Method::POST, TILLS_PATH) => register(db, &request).await,
         (&Method::GET, path) if path.starts_with(REPORTS_PATH) => report(db, &request).await,
+        (&Method::GET, path)
+            if path == "/" || path.starts_with("/stores/") || path.starts_with("/tills/") =>
+        {
+            crate::pages::serve(db, &request).await
+        }
         (&Method::GET, "/healthz") => match db.get().await {
             Ok(c) => match c.query_one("SELECT 1", &[]).await {
                 Ok(_) => Ok(HttpResponse::text(200, "ok")),

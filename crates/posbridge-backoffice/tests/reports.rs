@@ -187,6 +187,52 @@ async fn reports_find_what_matches_and_what_does_not() {
     assert_eq!(lines.len(), 4);
     assert!(lines[2].ends_with(",6,8100,5,6750,false"), "{}", lines[2]);
 
+    // The pages: the chain's day with south's mismatches highlighted, sales per hour.
+    let basic = |token: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("head office:{token}"))
+    };
+    let page = |path: &str, token: &str| {
+        let (path, auth) = (path.to_owned(), basic(token));
+        async move { support::http_with(addr, "GET", &path, &format!("Basic {auth}"), "").await }
+    };
+    let (status, html) = page("/?day=2025-11-24", &admin).await;
+    assert_eq!(status, 200, "{html}");
+    let row = |store: &str| {
+        let start = html.find(&format!("data-store=\"{store}\"")).unwrap();
+        let end = html[start..].find("</tr>").unwrap() + start;
+        let open = html[..start].rfind("<tr").unwrap();
+        html[open..end].to_owned()
+    };
+    assert!(row("north").contains("class=\"ok\""), "{}", row("north"));
+    assert!(row("north").contains("270.00 EUR"), "{}", row("north"));
+    assert!(
+        row("south").contains("class=\"mismatch\""),
+        "{}",
+        row("south")
+    );
+    assert!(row("south").contains("94.50 EUR"), "{}", row("south"));
+    assert!(
+        html.contains("data-hour=\"16\" data-sales=\"27\""),
+        "the 16:00 bar"
+    );
+    let (status, html) = page("/stores/south?day=2025-11-24", &south).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(
+        html.matches("class=\"mismatch\"").count(),
+        3,
+        "a till in doubt and two settlements: {html}"
+    );
+    let (status, _) = page("/stores/south", &north).await;
+    assert_eq!(status, 403, "another store's page");
+    let (status, html) = page(&format!("/tills/{}?day=2025-11-24", hex(&c.id().0)), &south).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(">sent<"), "{html}");
+    let (status, _) = http(addr, "GET", "/", "", "").await;
+    assert_eq!(status, 401);
+    let (status, _) = page("/", "pba_wrong").await;
+    assert_eq!(status, 401);
+
     // Refusals, each typed.
     for (path, token, status) in [
         ("/v1/reports/totals", "pbs_nobody", 401),

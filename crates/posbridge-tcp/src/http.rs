@@ -285,34 +285,45 @@ pub struct HttpResponse {
     pub content_type: &'static str,
     /// The body.
     pub body: Vec<u8>,
+    /// More headers (`WWW-Authenticate`, `Cache-Control`, …).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl HttpResponse {
-    /// `status` with a JSON body.
-    pub fn json(status: u16, body: Vec<u8>) -> Self {
+    /// `status` with a body of `content_type`.
+    pub fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
         Self {
             status,
-            content_type: "application/json",
+            content_type,
             body,
+            headers: Vec::new(),
         }
+    }
+
+    /// This response with the header `name: value` too.
+    #[must_use]
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// `status` with a JSON body.
+    pub fn json(status: u16, body: Vec<u8>) -> Self {
+        Self::new(status, "application/json", body)
     }
 
     /// `status` with a text body.
     pub fn text(status: u16, body: impl Into<String>) -> Self {
-        Self {
+        Self::new(
             status,
-            content_type: "text/plain; charset=utf-8",
-            body: body.into().into_bytes(),
-        }
+            "text/plain; charset=utf-8",
+            body.into().into_bytes(),
+        )
     }
 
     /// `status` with an HTML page.
     pub fn html(status: u16, body: impl Into<String>) -> Self {
-        Self {
-            status,
-            content_type: "text/html; charset=utf-8",
-            body: body.into().into_bytes(),
-        }
+        Self::new(status, "text/html; charset=utf-8", body.into().into_bytes())
     }
 }
 
@@ -387,9 +398,13 @@ where
         }
         Err(e) => HttpResponse::text(413, e.to_string()),
     };
-    Response::builder()
+    let mut response = Response::builder()
         .status(answer.status)
-        .header(hyper::header::CONTENT_TYPE, answer.content_type)
+        .header(hyper::header::CONTENT_TYPE, answer.content_type);
+    for (name, value) in &answer.headers {
+        response = response.header(*name, value);
+    }
+    response
         .body(Full::new(Bytes::from(answer.body)))
         .unwrap_or_else(|_| {
             let mut r = Response::new(Full::new(Bytes::from_static(b"bad status")));
