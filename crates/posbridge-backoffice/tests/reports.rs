@@ -86,7 +86,7 @@ async fn reports_find_what_matches_and_what_does_not() {
 
     // Totals per till and day: 20 + 5 + 2 approved sales of 13.50.
     let totals = json(get(format!("/v1/reports/totals?{range}"), admin.clone()).await);
-    let by_till: Vec<(String, i64, i64)> = totals
+    let mut by_till: Vec<(String, i64, i64)> = totals
         .iter()
         .map(|r| {
             (
@@ -96,12 +96,14 @@ async fn reports_find_what_matches_and_what_does_not() {
             )
         })
         .collect();
+    // Tills are ordered by their (random) ids within a store.
+    by_till.sort();
     assert_eq!(
         by_till,
         [
             ("north".into(), 20, 20 * 1350),
-            ("south".into(), 5, 5 * 1350),
-            ("south".into(), 2, 2 * 1350)
+            ("south".into(), 2, 2 * 1350),
+            ("south".into(), 5, 5 * 1350)
         ]
     );
     assert!(
@@ -233,6 +235,9 @@ async fn reports_find_what_matches_and_what_does_not() {
     let (status, _) = page("/", "pba_wrong").await;
     assert_eq!(status, 401);
 
+    // The same pages in a real browser.
+    browser(&format!("http://{addr}"), &admin).await;
+
     // Refusals, each typed.
     for (path, token, status) in [
         ("/v1/reports/totals", "pbs_nobody", 401),
@@ -248,4 +253,63 @@ async fn reports_find_what_matches_and_what_does_not() {
         let (got, body) = http(addr, "GET", path, token, "").await;
         assert_eq!(got, status, "{path}: {body}");
     }
+}
+
+/// Runs `tests/browser/pages.cjs` (playwright-core driving headless chromium) against the
+/// service; its screenshots are kept in `target/backoffice-pages/`. Skipped with the reason when
+/// node, playwright-core or chromium is missing, except under `CI=true`.
+async fn browser(url: &str, token: &str) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let modules = target.join("npm/node_modules");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let missing = if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        Some("node is not installed".to_owned())
+    } else if !modules.join("playwright-core/package.json").is_file() {
+        Some(format!(
+            "playwright-core is not in {} (npm install --prefix target/npm playwright-core)",
+            modules.display()
+        ))
+    } else if !std::path::Path::new(&chromium).is_file() {
+        Some(format!("{chromium} is missing (apt-get install chromium)"))
+    } else {
+        None
+    };
+    if let Some(why) = missing {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "the browser test is required under CI: {why}"
+        );
+        println!("browser check skipped: {why}");
+        return;
+    }
+    let shots = target.join("backoffice-pages");
+    std::fs::create_dir_all(&shots).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/pages.cjs");
+    let (url, token) = (url.to_owned(), token.to_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .args([&url, &token])
+            .arg(&shots)
+            .env("NODE_PATH", &modules)
+            .env("CHROMIUM", &chromium)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the browser check failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
