@@ -9,6 +9,23 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use posbridge_crypto::{LocalIdentity, PeerId, SigningIdentity, StaticKeypair};
+
+/// The identity of load-test till `index`: made from the index, so that the test registers the
+/// same keys the tills process signs with.
+pub fn load_till_identity(index: u32) -> LocalIdentity {
+    let mut id = [0x10u8; 16];
+    id[12..].copy_from_slice(&index.to_be_bytes());
+    let mut secret = [0x5au8; 32];
+    secret[28..].copy_from_slice(&index.to_be_bytes());
+    LocalIdentity::from_parts(
+        PeerId(id),
+        &format!("load till {index}"),
+        StaticKeypair::generate().expect("random"),
+        SigningIdentity::from_secret(&secret),
+    )
+}
+
 /// A running PostgreSQL cluster of its own.
 #[derive(Debug)]
 pub struct PgCluster {
