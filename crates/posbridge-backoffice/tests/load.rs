@@ -235,10 +235,17 @@ async fn five_hundred_tills_upload_through_kills_and_database_restarts_exactly_o
         let j = posbridge_journal::SqliteJournal::open(dir.join(format!("till-{i}.db"))).unwrap();
         assert_eq!(j.outbox_status().unwrap().unshipped, 0);
     }
+    let bytes = count(
+        &db,
+        "SELECT sum(pg_total_relation_size(inhrelid))::bigint FROM pg_inherits
+         WHERE inhparent = 'changes'::regclass",
+    )
+    .await;
     let kills = service_kills + till_kills;
     println!(
-        "load: {TILLS} tills, {} sales, {total} changes in {uploaded:.1?} (prepared in {prepared:.1?}) through 2 instances; {service_kills} service and {till_kills} tills-process SIGKILLs, {pg_restarts} PostgreSQL crashes and restarts; every change once",
-        u128::from(TILLS) * SALES_PER_TILL
+        "load: {TILLS} tills, {} sales, {total} changes in {uploaded:.1?} (prepared in {prepared:.1?}) through 2 instances; {service_kills} service and {till_kills} tills-process SIGKILLs, {pg_restarts} PostgreSQL crashes and restarts; every change once; {} bytes per change stored with its indexes",
+        u128::from(TILLS) * SALES_PER_TILL,
+        bytes / (total - i64::from(TILLS))
     );
     assert!(
         kills >= 50,
