@@ -130,22 +130,30 @@ async fn overview(db: &Db, scope: &Scope, day: i32) -> Result<HttpResponse, Back
     };
     let stores = conn
         .query(
-            "WITH e AS (
-                SELECT t.store, e.* FROM entries_latest e JOIN tills t ON t.id = e.till
-                WHERE e.day = DATE '1970-01-01' + $1::int AND ($2::text IS NULL OR t.store = $2)
+            // One pass over the day's partition (an entry's changes all carry the day it was
+            // made) and one over the open entries, instead of a scan per store.
+            "WITH day AS (
+                SELECT DISTINCT ON (c.till, c.entry_key) c.till, c.state, c.outcome, c.currency,
+                    c.approved_minor + coalesce(c.tip_minor, 0) + coalesce(c.cashback_minor, 0)
+                        AS value
+                FROM changes c WHERE c.day = DATE '1970-01-01' + $1::int
+                ORDER BY c.till, c.entry_key, c.seq DESC
+             ), approved AS MATERIALIZED (
+                SELECT t.store, d.currency, count(*) AS n, sum(d.value) AS amount
+                FROM day d JOIN tills t ON t.id = d.till
+                WHERE d.state = 'done' AND d.outcome IN ('approved', 'partially_approved')
+                GROUP BY 1, 2
+             ), open AS MATERIALIZED (
+                SELECT t.store, count(*) AS n
+                FROM entries_latest e JOIN tills t ON t.id = e.till
+                WHERE e.state IN ('intent', 'sent', 'in_doubt') GROUP BY 1
              )
              SELECT s.id, s.name,
                 (SELECT count(*) FROM tills t WHERE t.store = s.id)::bigint,
-                (SELECT count(*) FROM e WHERE e.store = s.id AND e.state = 'done'
-                    AND e.outcome IN ('approved', 'partially_approved'))::bigint,
-                (SELECT string_agg(c, ' ') FROM (
-                    SELECT e.currency || ':' || sum(e.approved_minor + coalesce(e.tip_minor, 0)
-                        + coalesce(e.cashback_minor, 0)) AS c
-                    FROM e WHERE e.store = s.id AND e.state = 'done'
-                        AND e.outcome IN ('approved', 'partially_approved')
-                    GROUP BY e.currency ORDER BY e.currency) x),
-                (SELECT count(*) FROM entries_latest d JOIN tills t ON t.id = d.till
-                    WHERE t.store = s.id AND d.state IN ('intent', 'sent', 'in_doubt'))::bigint
+                coalesce((SELECT sum(n) FROM approved a WHERE a.store = s.id), 0)::bigint,
+                (SELECT string_agg(a.currency || ':' || a.amount, ' ' ORDER BY a.currency)
+                    FROM approved a WHERE a.store = s.id),
+                coalesce((SELECT n FROM open o WHERE o.store = s.id), 0)::bigint
              FROM stores s WHERE ($2::text IS NULL OR s.id = $2) ORDER BY s.id",
             &[&day, &store],
         )
@@ -209,11 +217,16 @@ async fn hourly_chart(db: &Db, store: Option<&str>, day: i32) -> Result<String, 
     let conn = db.get().await?;
     let rows = conn
         .query(
-            "SELECT extract(hour FROM e.result_time AT TIME ZONE 'UTC')::int, count(*)::bigint
-             FROM entries_latest e JOIN tills t ON t.id = e.till
-             WHERE e.day = DATE '1970-01-01' + $1::int AND e.state = 'done'
-               AND e.outcome IN ('approved', 'partially_approved') AND e.kind = 'sale'
-               AND ($2::text IS NULL OR t.store = $2)
+            "WITH day AS (
+                SELECT DISTINCT ON (c.till, c.entry_key) c.till, c.state, c.outcome, c.kind,
+                    c.result_time
+                FROM changes c WHERE c.day = DATE '1970-01-01' + $1::int
+                ORDER BY c.till, c.entry_key, c.seq DESC
+             )
+             SELECT extract(hour FROM e.result_time AT TIME ZONE 'UTC')::int, count(*)::bigint
+             FROM day e JOIN tills t ON t.id = e.till
+             WHERE e.state = 'done' AND e.outcome IN ('approved', 'partially_approved')
+               AND e.kind = 'sale' AND ($2::text IS NULL OR t.store = $2)
              GROUP BY 1 ORDER BY 1",
             &[&day, &store],
         )
