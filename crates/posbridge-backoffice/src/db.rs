@@ -2,11 +2,12 @@
 //! so that the service carries on after the database restarts or fails over (a connection
 //! string with several hosts and `target_session_attrs=read-write` finds the new primary).
 
+use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use crate::BackofficeError;
 
@@ -18,8 +19,10 @@ pub struct Db {
 
 struct Inner {
     config: Config,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Pooled>>,
     permits: Arc<Semaphore>,
+    /// Days whose partition of `changes` is known to exist.
+    partitions: Mutex<HashSet<i32>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -31,9 +34,15 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// A pooled connection and the statements prepared on it.
+struct Pooled {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
 /// A connection taken from the pool; back to it when dropped (unless it broke).
 pub struct Conn {
-    client: Option<Client>,
+    client: Option<Pooled>,
     pool: Arc<Inner>,
     _permit: OwnedSemaphorePermit,
 }
@@ -41,20 +50,34 @@ pub struct Conn {
 impl Deref for Conn {
     type Target = Client;
     fn deref(&self) -> &Client {
-        self.client.as_ref().expect("held until dropped")
+        &self.client.as_ref().expect("held until dropped").client
     }
 }
 
 impl DerefMut for Conn {
     fn deref_mut(&mut self) -> &mut Client {
-        self.client.as_mut().expect("held until dropped")
+        &mut self.client.as_mut().expect("held until dropped").client
+    }
+}
+
+impl Conn {
+    /// `sql` prepared on this connection: once per connection, not once per use (parsing and
+    /// planning a statement is a round trip and, for a wide insert, a good part of its cost).
+    pub async fn prepared(&mut self, sql: &'static str) -> Result<Statement, BackofficeError> {
+        let pooled = self.client.as_mut().expect("held until dropped");
+        if let Some(s) = pooled.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let statement = pooled.client.prepare(sql).await?;
+        pooled.statements.insert(sql, statement.clone());
+        Ok(statement)
     }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
         if let Some(c) = self.client.take()
-            && !c.is_closed()
+            && !c.client.is_closed()
         {
             self.pool
                 .idle
@@ -77,6 +100,7 @@ impl Db {
                 config,
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(size.max(1))),
+                partitions: Mutex::new(HashSet::new()),
             }),
         })
     }
@@ -98,7 +122,7 @@ impl Db {
                 .unwrap_or_else(|p| p.into_inner())
                 .pop();
             match next {
-                Some(c) if c.is_closed() => continue,
+                Some(c) if c.client.is_closed() => continue,
                 other => break other,
             }
         };
@@ -109,7 +133,10 @@ impl Db {
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
-                client
+                Pooled {
+                    client,
+                    statements: HashMap::new(),
+                }
             }
         };
         Ok(Conn {
@@ -117,5 +144,24 @@ impl Db {
             pool: self.inner.clone(),
             _permit: permit,
         })
+    }
+
+    pub(crate) fn knows_partition(&self, day: i32) -> bool {
+        self.partitions().contains(&day)
+    }
+
+    pub(crate) fn learn_partition(&self, day: i32) {
+        self.partitions().insert(day);
+    }
+
+    pub(crate) fn forget_partitions(&self) {
+        self.partitions().clear();
+    }
+
+    fn partitions(&self) -> std::sync::MutexGuard<'_, HashSet<i32>> {
+        self.inner
+            .partitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -1,6 +1,8 @@
 //! Taking a till's upload: who sent it, whether its records hold what they claim, and into
 //! PostgreSQL once.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posbridge_crypto::{SignatureError, Verifier};
@@ -9,6 +11,9 @@ use posbridge_sync::{Ack, Upload, hex};
 use posbridge_wire::{Message, Outcome, PublicKey, TransactionKind};
 use sha2::{Digest, Sha256};
 
+use tokio_postgres::Statement;
+
+use crate::db::Conn;
 use crate::{BackofficeError, Db};
 
 const DAY_MS: u64 = 86_400_000;
@@ -92,7 +97,22 @@ fn signature_check(r: Result<(), SignatureError>, key: Option<PublicKey>) -> Res
     }
 }
 
-fn check(record: &OutboxRecord) -> Checked {
+/// Terminal keys decoded once per batch of records (a decoding costs about a tenth of a
+/// verification, and one terminal signs most of a till's records).
+#[derive(Default)]
+struct Verifiers(HashMap<[u8; 32], Result<Verifier, SignatureError>>);
+
+impl Verifiers {
+    fn get(&mut self, key: PublicKey) -> Result<&Verifier, SignatureError> {
+        self.0
+            .entry(key.0)
+            .or_insert_with(|| Verifier::new(&key))
+            .as_ref()
+            .map_err(|e| *e)
+    }
+}
+
+fn check(record: &OutboxRecord, verifiers: &mut Verifiers) -> Checked {
     let seq = record.seq as i64;
     let quarantine = |reason: String| Checked::Quarantine { seq, reason };
     match &record.item {
@@ -151,7 +171,7 @@ fn check(record: &OutboxRecord) -> Checked {
                 if res.idempotency_key != req.idempotency_key {
                     return quarantine("the result's key differs from the request's".into());
                 }
-                let verified = tkey.map(|k| Verifier::new(&k).and_then(|v| v.verify_result(&res)));
+                let verified = tkey.map(|k| verifiers.get(k).and_then(|v| v.verify_result(&res)));
                 row.signed = match signature_check(verified.unwrap_or(Ok(())), tkey) {
                     Ok(s) => s,
                     Err(e) => return quarantine(e),
@@ -186,7 +206,7 @@ fn check(record: &OutboxRecord) -> Checked {
                 Ok(k) => k,
                 Err(e) => return quarantine(e),
             };
-            let verified = tkey.map(|k| Verifier::new(&k).and_then(|v| v.verify_settlement(&s)));
+            let verified = tkey.map(|k| verifiers.get(k).and_then(|v| v.verify_settlement(&s)));
             let signed = match signature_check(verified.unwrap_or(Ok(())), tkey) {
                 Ok(x) => x,
                 Err(e) => return quarantine(e),
@@ -237,110 +257,357 @@ fn record_json(till: [u8; 16], journal: [u8; 16], record: &OutboxRecord) -> Stri
     v["records"][0].to_string()
 }
 
-/// Stores an upload whose signature was checked: every record once, a record that is damaged
-/// or whose terminal signature does not verify in quarantine. All or nothing.
-pub(crate) async fn store(db: &Db, upload: &Upload) -> Result<Ack, BackofficeError> {
-    let last = upload.records.last().map_or(0, |r| r.seq);
-    let mut entries = Vec::new();
-    let mut settlements = Vec::new();
-    let mut quarantined = Vec::new();
-    for r in &upload.records {
-        match check(r) {
-            Checked::Entry(row) => entries.push(*row),
-            Checked::Settlement(s) => settlements.push(*s),
+/// Whether checking `record` verifies a signature (the costly part of an upload).
+fn signed(record: &OutboxRecord) -> bool {
+    match &record.item {
+        OutboxItem::Entry { result, .. } => result.is_some(),
+        OutboxItem::Settlement { .. } => true,
+    }
+}
+
+/// The records of an upload sorted by cost: those checked at once, and those whose terminal
+/// signatures are being verified on blocking threads meanwhile, arriving in small batches so
+/// that PostgreSQL inserts the first while the next are verified.
+struct Checks {
+    upload: Arc<Upload>,
+    /// Checked at once, then the batches of signed records received so far.
+    done: Vec<Sorted>,
+    /// The signed records' batches still to come.
+    coming: tokio::sync::mpsc::UnboundedReceiver<Vec<(usize, Checked)>>,
+}
+
+/// Checked records by what becomes of them.
+#[derive(Default)]
+struct Sorted {
+    entries: Vec<Row>,
+    settlements: Vec<SettlementRow>,
+    quarantined: Vec<(i64, String, String)>,
+}
+
+impl Sorted {
+    fn add(&mut self, upload: &Upload, record: &OutboxRecord, checked: Checked) {
+        match checked {
+            Checked::Entry(row) => self.entries.push(*row),
+            Checked::Settlement(s) => self.settlements.push(*s),
             Checked::Quarantine { seq, reason } => {
-                quarantined.push((seq, reason, record_json(upload.till, upload.journal, r)));
+                let json = record_json(upload.till, upload.journal, record);
+                self.quarantined.push((seq, reason, json));
             }
         }
     }
-    let mut days: Vec<i32> = entries.iter().map(|e| e.day).collect();
+}
+
+impl Checks {
+    /// Signed records verified per batch sent on.
+    const BATCH: usize = 24;
+
+    /// Starts verifying the signed records on blocking threads (one per core: a verification
+    /// costs about 50 µs) and checks the others here.
+    fn start(upload: Arc<Upload>) -> Self {
+        let heavy: Vec<usize> = (0..upload.records.len())
+            .filter(|&i| signed(&upload.records[i]))
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |t| t.get())
+            .clamp(1, heavy.len().div_ceil(Self::BATCH).max(1));
+        let heavy: Arc<[usize]> = heavy.into();
+        let (tx, coming) = tokio::sync::mpsc::unbounded_channel();
+        for t in 0..threads {
+            let (upload, heavy, tx) = (upload.clone(), heavy.clone(), tx.clone());
+            // Thread t takes batches t, t + threads, …: the first batches are ready first.
+            tokio::task::spawn_blocking(move || {
+                let mut verifiers = Verifiers::default();
+                for batch in heavy.chunks(Self::BATCH).skip(t).step_by(threads) {
+                    let checked = batch
+                        .iter()
+                        .map(|&i| (i, check(&upload.records[i], &mut verifiers)))
+                        .collect();
+                    if tx.send(checked).is_err() {
+                        return; // the upload failed meanwhile
+                    }
+                }
+            });
+        }
+        let mut light = Sorted::default();
+        let mut verifiers = Verifiers::default();
+        for r in upload.records.iter().filter(|r| !signed(r)) {
+            light.add(&upload, r, check(r, &mut verifiers));
+        }
+        Self {
+            upload,
+            done: vec![light],
+            coming,
+        }
+    }
+
+    /// Waits for the next batches of verified records (all that arrived, at least one) and
+    /// keeps them; `false` once all have arrived.
+    async fn next(&mut self) -> bool {
+        let Some(first) = self.coming.recv().await else {
+            return false;
+        };
+        let mut sorted = Sorted::default();
+        let mut add = |batch: Vec<(usize, Checked)>| {
+            for (i, c) in batch {
+                sorted.add(&self.upload, &self.upload.records[i], c);
+            }
+        };
+        add(first);
+        while let Ok(more) = self.coming.try_recv() {
+            add(more);
+        }
+        self.done.push(sorted);
+        true
+    }
+}
+
+/// The days (since 1970) the upload's entries were made on, each once.
+fn days(upload: &Upload) -> Vec<i32> {
+    let mut days: Vec<i32> = upload
+        .records
+        .iter()
+        .filter_map(|r| match &r.item {
+            OutboxItem::Entry { created, .. } => Some((created / DAY_MS) as i32),
+            OutboxItem::Settlement { .. } => None,
+        })
+        .collect();
     days.sort_unstable();
     days.dedup();
+    days
+}
+
+macro_rules! insert_changes {
+    () => {
+        "INSERT INTO changes (till, journal, seq, day, entry_key, terminal, state, kind,
+        amount_minor, currency, outcome, approved_minor, tip_minor, cashback_minor,
+        transaction_id, result_time, signed, created, updated, request, result,
+        terminal_key, note)
+     SELECT $1, $2, u.seq, DATE '1970-01-01' + u.day, u.entry_key, u.terminal,
+        u.state, u.kind, u.amount, u.currency, u.outcome, u.approved, u.tip,
+        u.cashback, u.transaction_id, u.result_time, u.signed, u.created, u.updated,
+        u.request, u.result, u.terminal_key, u.note
+     FROM unnest($3::bigint[], $4::int[], $5::bytea[], $6::bytea[], $7::text[],
+        $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[],
+        $13::bigint[], $14::bigint[], $15::bytea[], $16::timestamptz[], $17::bool[],
+        $18::timestamptz[], $19::timestamptz[], $20::bytea[], $21::bytea[],
+        $22::bytea[], $23::text[])
+        AS u(seq, day, entry_key, terminal, state, kind, amount, currency, outcome,
+        approved, tip, cashback, transaction_id, result_time, signed, created,
+        updated, request, result, terminal_key, note)
+     ON CONFLICT DO NOTHING
+     RETURNING till, entry_key, seq, day, state, kind, amount_minor, currency, created,
+        updated, note"
+    };
+}
+
+/// [`INSERT_CHANGES`], and `open_entries` kept to the latest of what it inserted (a change
+/// already stored is not returned, so a late resend never reopens an entry): an entry whose
+/// newest change here is open is added or moved on — unless a newer change of it is stored
+/// already — and one whose newest change here is final leaves. Returns how many changes were new.
+const INSERT_CHANGES_AND_OPEN: &str = concat!(
+    "WITH ins AS (",
+    insert_changes!(),
+    "), latest AS (
+        SELECT DISTINCT ON (entry_key) * FROM ins ORDER BY entry_key, seq DESC
+     ), opened AS (
+        INSERT INTO open_entries AS o (till, entry_key, seq, day, state, kind, amount_minor,
+            currency, created, updated, note)
+        SELECT l.till, l.entry_key, l.seq, l.day, l.state, l.kind, l.amount_minor, l.currency,
+            l.created, l.updated, l.note
+        FROM latest l
+        WHERE l.state IN ('intent', 'sent', 'in_doubt')
+          AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.day = l.day AND c.till = l.till
+                AND c.entry_key = l.entry_key AND c.seq > l.seq)
+        ON CONFLICT (till, entry_key) DO UPDATE SET seq = excluded.seq, state = excluded.state,
+            updated = excluded.updated, note = excluded.note
+        WHERE o.seq < excluded.seq
+        RETURNING 1
+     ), closed AS (
+        DELETE FROM open_entries o USING latest l
+        WHERE l.state NOT IN ('intent', 'sent', 'in_doubt') AND o.till = l.till
+          AND o.entry_key = l.entry_key AND o.seq < l.seq
+        RETURNING 1
+     )
+     SELECT count(*) FROM ins"
+);
+
+const INSERT_SETTLEMENT: &str =
+    "INSERT INTO settlements (till, journal, seq, key, terminal, batch_number, opened,
+        closed, accepted, totals, signed, result, terminal_key, recorded)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb, $11, $12, $13,
+        $14)
+     ON CONFLICT DO NOTHING";
+
+const INSERT_QUARANTINE: &str = "INSERT INTO quarantine (till, journal, seq, reason, record)
+     VALUES ($1, $2, $3, $4, $5::text::jsonb) ON CONFLICT DO NOTHING";
+
+const TOUCH_TILL: &str = "UPDATE tills SET last_upload = now() WHERE id = $1";
+
+/// The statements of an upload, prepared on its connection.
+struct Statements {
+    entries: Statement,
+    settlement: Statement,
+    quarantine: Statement,
+    touch: Statement,
+}
+
+impl Statements {
+    async fn prepare(conn: &mut Conn) -> Result<Self, BackofficeError> {
+        Ok(Self {
+            entries: conn.prepared(INSERT_CHANGES_AND_OPEN).await?,
+            settlement: conn.prepared(INSERT_SETTLEMENT).await?,
+            quarantine: conn.prepared(INSERT_QUARANTINE).await?,
+            touch: conn.prepared(TOUCH_TILL).await?,
+        })
+    }
+}
+
+/// Stores an upload whose signature was checked: every record once, a record that is damaged
+/// or whose terminal signature does not verify in quarantine. All or nothing.
+///
+/// The records that need no signature verified (intents, sends, most of an upload) are
+/// inserted while the others are verified on blocking threads: PostgreSQL's work and the
+/// verifications overlap.
+pub(crate) async fn store(db: &Db, upload: Upload) -> Result<Ack, BackofficeError> {
+    let mut checks = Checks::start(Arc::new(upload));
+    let days = days(&checks.upload);
     let mut conn = db.get().await?;
-    crate::schema::ensure_partitions(&mut conn, &days).await?;
+    crate::schema::ensure_partitions(db, &mut conn, &days).await?;
+    let st = Statements::prepare(&mut conn).await?;
+    match insert(&mut conn, &st, &mut checks).await {
+        // A day's partition dropped (retention) since this instance saw it: make it again.
+        Err(BackofficeError::Database(e))
+            if e.code() == Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION) =>
+        {
+            db.forget_partitions();
+            crate::schema::ensure_partitions(db, &mut conn, &days).await?;
+            insert(&mut conn, &st, &mut checks).await
+        }
+        other => other,
+    }
+}
+
+async fn insert(
+    conn: &mut tokio_postgres::Client,
+    st: &Statements,
+    checks: &mut Checks,
+) -> Result<Ack, BackofficeError> {
+    let upload = checks.upload.clone();
     let till = upload.till.to_vec();
     let journal = upload.journal.to_vec();
     let tx = conn.transaction().await?;
-    let mut accepted = 0u64;
-    if !entries.is_empty() {
-        let seq: Vec<i64> = entries.iter().map(|r| r.seq).collect();
-        let day: Vec<i32> = entries.iter().map(|r| r.day).collect();
-        let entry_key: Vec<Vec<u8>> = entries.iter().map(|r| r.entry_key.clone()).collect();
-        let terminal: Vec<Vec<u8>> = entries.iter().map(|r| r.terminal.clone()).collect();
-        let state: Vec<String> = entries.iter().map(|r| r.state.clone()).collect();
-        let kind: Vec<String> = entries.iter().map(|r| r.kind.clone()).collect();
-        let amount: Vec<Option<i64>> = entries.iter().map(|r| r.amount).collect();
-        let currency: Vec<Option<String>> = entries.iter().map(|r| r.currency.clone()).collect();
-        let outcome: Vec<Option<String>> = entries.iter().map(|r| r.outcome.clone()).collect();
-        let approved: Vec<Option<i64>> = entries.iter().map(|r| r.approved).collect();
-        let tip: Vec<Option<i64>> = entries.iter().map(|r| r.tip).collect();
-        let cashback: Vec<Option<i64>> = entries.iter().map(|r| r.cashback).collect();
-        let transaction_id: Vec<Option<Vec<u8>>> =
-            entries.iter().map(|r| r.transaction_id.clone()).collect();
-        let result_time: Vec<Option<SystemTime>> = entries.iter().map(|r| r.result_time).collect();
-        let signed: Vec<bool> = entries.iter().map(|r| r.signed).collect();
-        let created: Vec<SystemTime> = entries.iter().map(|r| r.created).collect();
-        let updated: Vec<SystemTime> = entries.iter().map(|r| r.updated).collect();
-        let request: Vec<Vec<u8>> = entries.iter().map(|r| r.request.clone()).collect();
-        let result: Vec<Option<Vec<u8>>> = entries.iter().map(|r| r.result.clone()).collect();
-        let terminal_key: Vec<Option<Vec<u8>>> =
-            entries.iter().map(|r| r.terminal_key.clone()).collect();
-        let note: Vec<Option<String>> = entries.iter().map(|r| r.note.clone()).collect();
-        accepted = tx
-            .execute(
-                "INSERT INTO changes (till, journal, seq, day, entry_key, terminal, state, kind,
-                    amount_minor, currency, outcome, approved_minor, tip_minor, cashback_minor,
-                    transaction_id, result_time, signed, created, updated, request, result,
-                    terminal_key, note)
-                 SELECT $1, $2, u.seq, DATE '1970-01-01' + u.day, u.entry_key, u.terminal,
-                    u.state, u.kind, u.amount, u.currency, u.outcome, u.approved, u.tip,
-                    u.cashback, u.transaction_id, u.result_time, u.signed, u.created, u.updated,
-                    u.request, u.result, u.terminal_key, u.note
-                 FROM unnest($3::bigint[], $4::int[], $5::bytea[], $6::bytea[], $7::text[],
-                    $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[],
-                    $13::bigint[], $14::bigint[], $15::bytea[], $16::timestamptz[], $17::bool[],
-                    $18::timestamptz[], $19::timestamptz[], $20::bytea[], $21::bytea[],
-                    $22::bytea[], $23::text[])
-                    AS u(seq, day, entry_key, terminal, state, kind, amount, currency, outcome,
-                    approved, tip, cashback, transaction_id, result_time, signed, created,
-                    updated, request, result, terminal_key, note)
-                 ON CONFLICT DO NOTHING",
-                &[
-                    &till,
-                    &journal,
-                    &seq,
-                    &day,
-                    &entry_key,
-                    &terminal,
-                    &state,
-                    &kind,
-                    &amount,
-                    &currency,
-                    &outcome,
-                    &approved,
-                    &tip,
-                    &cashback,
-                    &transaction_id,
-                    &result_time,
-                    &signed,
-                    &created,
-                    &updated,
-                    &request,
-                    &result,
-                    &terminal_key,
-                    &note,
-                ],
-            )
-            .await?;
+    let touch: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&till];
+    tx.execute(&st.touch, &touch).await?;
+    let (mut accepted, mut stored_quarantine) = (0, 0);
+    let mut inserted = 0;
+    loop {
+        // What was checked and not yet inserted (everything again after a retry), while the
+        // next batches are verified.
+        for sorted in &checks.done[inserted..] {
+            // The statements go out together (tokio-postgres pipelines what is awaited at once
+            // on one connection).
+            let (entries, (others, quarantine)) = tokio::try_join!(
+                insert_entries(&tx, st, &till, &journal, &sorted.entries),
+                insert_others(&tx, st, &till, &journal, sorted),
+            )?;
+            accepted += entries + others;
+            stored_quarantine += quarantine;
+        }
+        inserted = checks.done.len();
+        if !checks.next().await {
+            break;
+        }
     }
-    for s in &settlements {
+    tx.commit().await?;
+    let total = upload.records.len() as u64;
+    Ok(Ack {
+        committed_through: upload.records.last().map_or(0, |r| r.seq),
+        accepted,
+        duplicates: total - accepted - stored_quarantine,
+        quarantined: stored_quarantine,
+    })
+}
+
+/// Inserts entry changes; how many were new.
+async fn insert_entries(
+    tx: &tokio_postgres::Transaction<'_>,
+    st: &Statements,
+    till: &Vec<u8>,
+    journal: &Vec<u8>,
+    entries: &[Row],
+) -> Result<u64, BackofficeError> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let seq: Vec<i64> = entries.iter().map(|r| r.seq).collect();
+    let day: Vec<i32> = entries.iter().map(|r| r.day).collect();
+    let entry_key: Vec<Vec<u8>> = entries.iter().map(|r| r.entry_key.clone()).collect();
+    let terminal: Vec<Vec<u8>> = entries.iter().map(|r| r.terminal.clone()).collect();
+    let state: Vec<String> = entries.iter().map(|r| r.state.clone()).collect();
+    let kind: Vec<String> = entries.iter().map(|r| r.kind.clone()).collect();
+    let amount: Vec<Option<i64>> = entries.iter().map(|r| r.amount).collect();
+    let currency: Vec<Option<String>> = entries.iter().map(|r| r.currency.clone()).collect();
+    let outcome: Vec<Option<String>> = entries.iter().map(|r| r.outcome.clone()).collect();
+    let approved: Vec<Option<i64>> = entries.iter().map(|r| r.approved).collect();
+    let tip: Vec<Option<i64>> = entries.iter().map(|r| r.tip).collect();
+    let cashback: Vec<Option<i64>> = entries.iter().map(|r| r.cashback).collect();
+    let transaction_id: Vec<Option<Vec<u8>>> =
+        entries.iter().map(|r| r.transaction_id.clone()).collect();
+    let result_time: Vec<Option<SystemTime>> = entries.iter().map(|r| r.result_time).collect();
+    let signed: Vec<bool> = entries.iter().map(|r| r.signed).collect();
+    let created: Vec<SystemTime> = entries.iter().map(|r| r.created).collect();
+    let updated: Vec<SystemTime> = entries.iter().map(|r| r.updated).collect();
+    let request: Vec<Vec<u8>> = entries.iter().map(|r| r.request.clone()).collect();
+    let result: Vec<Option<Vec<u8>>> = entries.iter().map(|r| r.result.clone()).collect();
+    let terminal_key: Vec<Option<Vec<u8>>> =
+        entries.iter().map(|r| r.terminal_key.clone()).collect();
+    let note: Vec<Option<String>> = entries.iter().map(|r| r.note.clone()).collect();
+    let new = tx
+        .query_one(
+            &st.entries,
+            &[
+                &till,
+                &journal,
+                &seq,
+                &day,
+                &entry_key,
+                &terminal,
+                &state,
+                &kind,
+                &amount,
+                &currency,
+                &outcome,
+                &approved,
+                &tip,
+                &cashback,
+                &transaction_id,
+                &result_time,
+                &signed,
+                &created,
+                &updated,
+                &request,
+                &result,
+                &terminal_key,
+                &note,
+            ],
+        )
+        .await?;
+    Ok(new.get::<_, i64>(0) as u64)
+}
+
+/// Inserts settlements and quarantined records; how many of each were new.
+async fn insert_others(
+    tx: &tokio_postgres::Transaction<'_>,
+    st: &Statements,
+    till: &Vec<u8>,
+    journal: &Vec<u8>,
+    sorted: &Sorted,
+) -> Result<(u64, u64), BackofficeError> {
+    let mut accepted = 0;
+    for s in &sorted.settlements {
         accepted += tx
             .execute(
-                "INSERT INTO settlements (till, journal, seq, key, terminal, batch_number, opened,
-                    closed, accepted, totals, signed, result, terminal_key, recorded)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb, $11, $12, $13,
-                    $14)
-                 ON CONFLICT DO NOTHING",
+                &st.settlement,
                 &[
                     &till,
                     &journal,
@@ -361,28 +628,12 @@ pub(crate) async fn store(db: &Db, upload: &Upload) -> Result<Ack, BackofficeErr
             .await?;
     }
     let mut stored_quarantine = 0;
-    for (seq, reason, json) in &quarantined {
+    for (seq, reason, json) in &sorted.quarantined {
         stored_quarantine += tx
-            .execute(
-                "INSERT INTO quarantine (till, journal, seq, reason, record)
-                 VALUES ($1, $2, $3, $4, $5::text::jsonb) ON CONFLICT DO NOTHING",
-                &[&till, &journal, seq, reason, json],
-            )
+            .execute(&st.quarantine, &[&till, &journal, seq, reason, json])
             .await?;
     }
-    tx.execute(
-        "UPDATE tills SET last_upload = now() WHERE id = $1",
-        &[&till],
-    )
-    .await?;
-    tx.commit().await?;
-    let total = upload.records.len() as u64;
-    Ok(Ack {
-        committed_through: last,
-        accepted,
-        duplicates: total - accepted - stored_quarantine,
-        quarantined: stored_quarantine,
-    })
+    Ok((accepted, stored_quarantine))
 }
 
 /// The SHA-256 of a store's token, as kept.

@@ -145,8 +145,7 @@ async fn overview(db: &Db, scope: &Scope, day: i32) -> Result<HttpResponse, Back
                 GROUP BY 1, 2
              ), open AS MATERIALIZED (
                 SELECT t.store, count(*) AS n
-                FROM entries_latest e JOIN tills t ON t.id = e.till
-                WHERE e.state IN ('intent', 'sent', 'in_doubt') GROUP BY 1
+                FROM open_entries e JOIN tills t ON t.id = e.till GROUP BY 1
              )
              SELECT s.id, s.name,
                 (SELECT count(*) FROM tills t WHERE t.store = s.id)::bigint,
@@ -275,11 +274,13 @@ async fn store_page(db: &Db, store: &str, day: i32) -> Result<HttpResponse, Back
     let tills = conn
         .query(
             "SELECT t.id, t.name, t.last_upload,
-                (SELECT count(*) FROM entries_latest e WHERE e.till = t.id
-                    AND e.day = DATE '1970-01-01' + $2::int AND e.state = 'done'
+                (SELECT count(*) FROM (
+                    SELECT DISTINCT ON (c.entry_key) c.state, c.outcome FROM changes c
+                    WHERE c.till = t.id AND c.day = DATE '1970-01-01' + $2::int
+                    ORDER BY c.entry_key, c.seq DESC) e
+                 WHERE e.state = 'done'
                     AND e.outcome IN ('approved', 'partially_approved'))::bigint,
-                (SELECT count(*) FROM entries_latest e WHERE e.till = t.id
-                    AND e.state IN ('intent', 'sent', 'in_doubt'))::bigint
+                (SELECT count(*) FROM open_entries e WHERE e.till = t.id)::bigint
              FROM tills t WHERE t.store = $1 ORDER BY t.name",
             &[&store, &day],
         )
@@ -368,7 +369,9 @@ async fn till_page(
     let entries = conn
         .query(
             "SELECT entry_key, kind, state, amount_minor, currency, outcome, created
-             FROM entries_latest WHERE till = $1 AND day = DATE '1970-01-01' + $2::int
+             FROM (SELECT DISTINCT ON (entry_key) * FROM changes
+                WHERE till = $1 AND day = DATE '1970-01-01' + $2::int
+                ORDER BY entry_key, seq DESC) e
              ORDER BY created",
             &[&till, &day],
         )

@@ -119,9 +119,11 @@ pub async fn totals(db: &Db, scope: &Scope, from: i32, to: i32) -> Result<Report
             "SELECT t.store, e.till, e.terminal, to_char(e.day, 'YYYY-MM-DD'), e.currency, e.kind,
                 count(*)::bigint,
                 sum(e.approved_minor + coalesce(e.tip_minor, 0) + coalesce(e.cashback_minor, 0))::bigint
-             FROM entries_latest e JOIN tills t ON t.id = e.till
-             WHERE e.day >= DATE '1970-01-01' + $1::int AND e.day < DATE '1970-01-01' + $2::int
-               AND e.state = 'done' AND e.outcome IN ('approved', 'partially_approved')
+             FROM (SELECT DISTINCT ON (c.till, c.entry_key) * FROM changes c
+                WHERE c.day >= DATE '1970-01-01' + $1::int AND c.day < DATE '1970-01-01' + $2::int
+                ORDER BY c.till, c.entry_key, c.seq DESC) e
+             JOIN tills t ON t.id = e.till
+             WHERE e.state = 'done' AND e.outcome IN ('approved', 'partially_approved')
                AND ($3::text IS NULL OR t.store = $3)
              GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6",
             &[&from, &to, &scope.store()],
@@ -252,8 +254,8 @@ pub async fn in_doubt(
         .query(
             "SELECT t.store, e.till, t.name, e.entry_key, e.state, e.kind, e.amount_minor,
                 e.currency, e.created, e.updated, e.note
-             FROM entries_latest e JOIN tills t ON t.id = e.till
-             WHERE e.state IN ('intent', 'sent', 'in_doubt') AND e.updated < $1
+             FROM open_entries e JOIN tills t ON t.id = e.till
+             WHERE e.updated < $1
                AND ($2::text IS NULL OR t.store = $2)
              ORDER BY e.updated",
             &[&before, &scope.store()],

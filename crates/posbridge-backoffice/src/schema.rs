@@ -90,6 +90,27 @@ const MIGRATIONS: &[&str] = &[
         received timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (till, journal, seq)
     );",
+    // 2: the entries still open (intent, sent, in doubt), kept on ingest, so that the pages
+    // and the in-doubt report need not find every entry's latest change in all of history.
+    "CREATE TABLE open_entries (
+        till bytea NOT NULL,
+        entry_key bytea NOT NULL,
+        seq bigint NOT NULL,
+        day date NOT NULL,
+        state text NOT NULL,
+        kind text NOT NULL,
+        amount_minor bigint,
+        currency text,
+        created timestamptz NOT NULL,
+        updated timestamptz NOT NULL,
+        note text,
+        PRIMARY KEY (till, entry_key)
+    );
+    CREATE INDEX open_entries_updated ON open_entries (updated);
+    INSERT INTO open_entries
+        SELECT till, entry_key, seq, day, state, kind, amount_minor, currency, created,
+            updated, note
+        FROM entries_latest WHERE state IN ('intent', 'sent', 'in_doubt');",
 ];
 
 /// The newest schema version this build reads and writes.
@@ -134,15 +155,26 @@ pub async fn migrate(client: &mut Client) -> Result<i64, BackofficeError> {
 }
 
 /// Makes sure the partitions for `days` (days since 1970) exist. Partitions are made under the
-/// same lock as migrations, so two instances never race to make one.
+/// same lock as migrations, so two instances never race to make one; days this pool has seen
+/// made cost nothing (an upload whose day was dropped since is told by its insert failing, and
+/// the pool forgets what it knew).
 pub(crate) async fn ensure_partitions(
+    db: &crate::Db,
     client: &mut Client,
     days: &[i32],
 ) -> Result<(), BackofficeError> {
+    let missing: Vec<i32> = days
+        .iter()
+        .copied()
+        .filter(|d| !db.knows_partition(*d))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock(7301001)", &[])
         .await?;
-    for &day in days {
+    for &day in &missing {
         let (y, m, d) = posbridge_wire::civil::civil_from_days(i64::from(day));
         let name = format!("changes_{y:04}_{m:02}_{d:02}");
         let exists: bool = tx
@@ -159,5 +191,8 @@ pub(crate) async fn ensure_partitions(
         }
     }
     tx.commit().await?;
+    for day in missing {
+        db.learn_partition(day);
+    }
     Ok(())
 }

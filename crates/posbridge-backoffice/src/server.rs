@@ -119,7 +119,7 @@ pub(crate) fn failure(e: &BackofficeError) -> HttpResponse {
 
 async fn route(db: &Db, request: HttpRequest) -> HttpResponse {
     let outcome = match (&request.method, request.path.as_str()) {
-        (&Method::POST, UPLOAD_PATH) => upload(db, &request).await,
+        (&Method::POST, UPLOAD_PATH) => upload(db, request).await,
         (&Method::POST, TILLS_PATH) => register(db, &request).await,
         (&Method::GET, path) if path.starts_with(REPORTS_PATH) => report(db, &request).await,
         (&Method::GET, path)
@@ -145,20 +145,32 @@ fn header<'a>(request: &'a HttpRequest, name: &str) -> Result<&'a str, Backoffic
         .ok_or_else(|| BackofficeError::BadRequest(format!("header {name} is missing")))
 }
 
-async fn upload(db: &Db, request: &HttpRequest) -> Result<HttpResponse, BackofficeError> {
-    let bytes = &request.body;
-    let till = posbridge_sync::till_of(header(request, TILL_HEADER)?)
+async fn upload(db: &Db, mut request: HttpRequest) -> Result<HttpResponse, BackofficeError> {
+    let till = posbridge_sync::till_of(header(&request, TILL_HEADER)?)
         .map_err(|e| BackofficeError::BadRequest(e.to_string()))?;
+    let signature = header(&request, SIGNATURE_HEADER)?.to_owned();
+    let body = Arc::new(std::mem::take(&mut request.body));
+    // Reading the body (hundreds of kilobytes of JSON) overlaps looking up the till's key and
+    // checking the upload's signature; both run off the runtime's threads. Nothing read is used
+    // before the signature checked out.
+    let parsing = {
+        let body = body.clone();
+        tokio::task::spawn_blocking(move || Upload::from_json(&body))
+    };
     let key = ingest::till_key(db, till).await?.ok_or_else(|| {
         BackofficeError::Forbidden(format!(
             "till {} is not registered: its store registers it first",
             posbridge_sync::hex(&till)
         ))
     })?;
-    posbridge_sync::verify(&key, bytes, header(request, SIGNATURE_HEADER)?)
+    tokio::task::spawn_blocking(move || posbridge_sync::verify(&key, &body, &signature))
+        .await
+        .expect("verifying does not panic")
         .map_err(|e| BackofficeError::Unauthorized(e.to_string()))?;
-    let upload =
-        Upload::from_json(bytes).map_err(|e| BackofficeError::BadRequest(e.to_string()))?;
+    let upload = parsing
+        .await
+        .expect("reading JSON does not panic")
+        .map_err(|e| BackofficeError::BadRequest(e.to_string()))?;
     if upload.till != till {
         return Err(BackofficeError::Forbidden(
             "the upload names another till than its header".into(),
@@ -169,7 +181,7 @@ async fn upload(db: &Db, request: &HttpRequest) -> Result<HttpResponse, Backoffi
             "an upload without records".into(),
         ));
     }
-    let ack = ingest::store(db, &upload).await?;
+    let ack = ingest::store(db, upload).await?;
     Ok(HttpResponse::json(200, ack.to_json()))
 }
 

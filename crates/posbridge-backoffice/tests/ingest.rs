@@ -214,12 +214,48 @@ async fn uploads_land_once_forgeries_are_quarantined_and_stores_keep_to_their_ti
     ));
     assert_eq!(wrong_key.status().unwrap().shipped, 0);
     // The day's partition was made on demand.
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'changes'::regclass"
+    let partitions = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'changes'::regclass";
+    assert_eq!(count(&db, partitions).await, 1);
+
+    // Retention dropped the day while the service runs (it remembers the partitions it made):
+    // a late upload of that day makes it again instead of failing.
+    let name: String = db
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT inhrelid::regclass::text FROM pg_inherits
+             WHERE inhparent = 'changes'::regclass",
+            &[],
         )
-        .await,
-        1
-    );
+        .await
+        .unwrap()
+        .get(0);
+    db.get()
+        .await
+        .unwrap()
+        .batch_execute(&format!("DROP TABLE {name}"))
+        .await
+        .unwrap();
+    let (late_path, late) = till_journal(&dir, Day::sales(1, 2));
+    register_till(
+        &db,
+        &north,
+        late.id().0,
+        "till 2",
+        late.signing().public_key(),
+    )
+    .await
+    .unwrap();
+    let mut late_uploader = Uploader::open(
+        &late_path,
+        &late,
+        HttpSink::plain_http(addr),
+        UploaderConfig::default(),
+    )
+    .unwrap();
+    let report = late_uploader.ship().await.unwrap();
+    assert_eq!((report.accepted, report.quarantined), (2 * 3 + 1, 0));
+    assert_eq!(count(&db, partitions).await, 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM changes").await, 2 * 3);
 }
