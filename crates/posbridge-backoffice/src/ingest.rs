@@ -376,12 +376,10 @@ fn days(upload: &Upload) -> Vec<i32> {
     days
 }
 
-macro_rules! insert_changes {
-    () => {
-        "INSERT INTO changes (till, journal, seq, day, entry_key, terminal, state, kind,
-        amount_minor, currency, outcome, approved_minor, tip_minor, cashback_minor,
-        transaction_id, result_time, signed, created, updated, request, result,
-        terminal_key, note)
+const INSERT_CHANGES: &str = "INSERT INTO changes (till, journal, seq, day, entry_key, terminal,
+        state, kind, amount_minor, currency, outcome, approved_minor, tip_minor, cashback_minor,
+        transaction_id, result_time, signed, created, updated, request, result, terminal_key,
+        note)
      SELECT $1, $2, u.seq, DATE '1970-01-01' + u.day, u.entry_key, u.terminal,
         u.state, u.kind, u.amount, u.currency, u.outcome, u.approved, u.tip,
         u.cashback, u.transaction_id, u.result_time, u.signed, u.created, u.updated,
@@ -394,29 +392,26 @@ macro_rules! insert_changes {
         AS u(seq, day, entry_key, terminal, state, kind, amount, currency, outcome,
         approved, tip, cashback, transaction_id, result_time, signed, created,
         updated, request, result, terminal_key, note)
-     ON CONFLICT DO NOTHING
-     RETURNING till, entry_key, seq, day, state, kind, amount_minor, currency, created,
-        updated, note"
-    };
-}
+     ON CONFLICT DO NOTHING";
 
-/// [`INSERT_CHANGES`], and `open_entries` kept to the latest of what it inserted (a change
-/// already stored is not returned, so a late resend never reopens an entry): an entry whose
-/// newest change here is open is added or moved on — unless a newer change of it is stored
-/// already — and one whose newest change here is final leaves. Returns how many changes were new.
-const INSERT_CHANGES_AND_OPEN: &str = concat!(
-    "WITH ins AS (",
-    insert_changes!(),
-    "), latest AS (
-        SELECT DISTINCT ON (entry_key) * FROM ins ORDER BY entry_key, seq DESC
+/// `open_entries` moved on to each entry's newest change in an upload (once, after all its
+/// changes are inserted): an entry whose newest change is open is added or moved on — unless
+/// a newer change of it is stored already (a late resend never reopens an entry) — and one
+/// whose newest change is final leaves.
+const UPDATE_OPEN: &str = "WITH latest AS (
+        SELECT * FROM unnest($2::bytea[], $3::bigint[], $4::int[], $5::text[], $6::text[],
+            $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[])
+            AS l(entry_key, seq, day, state, kind, amount_minor, currency, created, updated,
+            note)
      ), opened AS (
         INSERT INTO open_entries AS o (till, entry_key, seq, day, state, kind, amount_minor,
             currency, created, updated, note)
-        SELECT l.till, l.entry_key, l.seq, l.day, l.state, l.kind, l.amount_minor, l.currency,
-            l.created, l.updated, l.note
+        SELECT $1, l.entry_key, l.seq, DATE '1970-01-01' + l.day, l.state, l.kind,
+            l.amount_minor, l.currency, l.created, l.updated, l.note
         FROM latest l
         WHERE l.state IN ('intent', 'sent', 'in_doubt')
-          AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.day = l.day AND c.till = l.till
+          AND NOT EXISTS (SELECT 1 FROM changes c
+                WHERE c.day = DATE '1970-01-01' + l.day AND c.till = $1
                 AND c.entry_key = l.entry_key AND c.seq > l.seq)
         ON CONFLICT (till, entry_key) DO UPDATE SET seq = excluded.seq, state = excluded.state,
             updated = excluded.updated, note = excluded.note
@@ -424,12 +419,11 @@ const INSERT_CHANGES_AND_OPEN: &str = concat!(
         RETURNING 1
      ), closed AS (
         DELETE FROM open_entries o USING latest l
-        WHERE l.state NOT IN ('intent', 'sent', 'in_doubt') AND o.till = l.till
+        WHERE l.state NOT IN ('intent', 'sent', 'in_doubt') AND o.till = $1
           AND o.entry_key = l.entry_key AND o.seq < l.seq
         RETURNING 1
      )
-     SELECT count(*) FROM ins"
-);
+     SELECT (SELECT count(*) FROM opened) + (SELECT count(*) FROM closed)";
 
 const INSERT_SETTLEMENT: &str =
     "INSERT INTO settlements (till, journal, seq, key, terminal, batch_number, opened,
@@ -446,6 +440,7 @@ const TOUCH_TILL: &str = "UPDATE tills SET last_upload = now() WHERE id = $1";
 /// The statements of an upload, prepared on its connection.
 struct Statements {
     entries: Statement,
+    open: Statement,
     settlement: Statement,
     quarantine: Statement,
     touch: Statement,
@@ -454,7 +449,8 @@ struct Statements {
 impl Statements {
     async fn prepare(conn: &mut Conn) -> Result<Self, BackofficeError> {
         Ok(Self {
-            entries: conn.prepared(INSERT_CHANGES_AND_OPEN).await?,
+            entries: conn.prepared(INSERT_CHANGES).await?,
+            open: conn.prepared(UPDATE_OPEN).await?,
             settlement: conn.prepared(INSERT_SETTLEMENT).await?,
             quarantine: conn.prepared(INSERT_QUARANTINE).await?,
             touch: conn.prepared(TOUCH_TILL).await?,
@@ -518,6 +514,7 @@ async fn insert(
             break;
         }
     }
+    update_open(&tx, st, &till, checks).await?;
     tx.commit().await?;
     let total = upload.records.len() as u64;
     Ok(Ack {
@@ -562,8 +559,8 @@ async fn insert_entries(
     let terminal_key: Vec<Option<Vec<u8>>> =
         entries.iter().map(|r| r.terminal_key.clone()).collect();
     let note: Vec<Option<String>> = entries.iter().map(|r| r.note.clone()).collect();
-    let new = tx
-        .query_one(
+    Ok(tx
+        .execute(
             &st.entries,
             &[
                 &till,
@@ -591,8 +588,47 @@ async fn insert_entries(
                 &note,
             ],
         )
-        .await?;
-    Ok(new.get::<_, i64>(0) as u64)
+        .await?)
+}
+
+/// Moves `open_entries` on to each entry's newest change in the upload (quarantined changes
+/// are not among them: an entry whose result was quarantined stays at its last accepted state).
+async fn update_open(
+    tx: &tokio_postgres::Transaction<'_>,
+    st: &Statements,
+    till: &Vec<u8>,
+    checks: &Checks,
+) -> Result<(), BackofficeError> {
+    let mut newest: HashMap<&[u8], &Row> = HashMap::new();
+    for row in checks.done.iter().flat_map(|s| &s.entries) {
+        let slot = newest.entry(&row.entry_key).or_insert(row);
+        if row.seq > slot.seq {
+            *slot = row;
+        }
+    }
+    if newest.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<&Row> = newest.into_values().collect();
+    let entry_key: Vec<&[u8]> = rows.iter().map(|r| r.entry_key.as_slice()).collect();
+    let seq: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let day: Vec<i32> = rows.iter().map(|r| r.day).collect();
+    let state: Vec<&str> = rows.iter().map(|r| r.state.as_str()).collect();
+    let kind: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+    let amount: Vec<Option<i64>> = rows.iter().map(|r| r.amount).collect();
+    let currency: Vec<Option<&str>> = rows.iter().map(|r| r.currency.as_deref()).collect();
+    let created: Vec<SystemTime> = rows.iter().map(|r| r.created).collect();
+    let updated: Vec<SystemTime> = rows.iter().map(|r| r.updated).collect();
+    let note: Vec<Option<&str>> = rows.iter().map(|r| r.note.as_deref()).collect();
+    tx.query_one(
+        &st.open,
+        &[
+            &till, &entry_key, &seq, &day, &state, &kind, &amount, &currency, &created, &updated,
+            &note,
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Inserts settlements and quarantined records; how many of each were new.

@@ -191,6 +191,32 @@ async fn uploads_land_once_forgeries_are_quarantined_and_stores_keep_to_their_ti
         0,
         "quarantined is shipped, not lost"
     );
+    // The open entries kept on ingest are exactly those whose latest change is open: none of
+    // the first till's (its entries crossed upload batches, and a resend came in between),
+    // the forged result's entry at the forger's (its last accepted change is `sent`).
+    let open = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let rows = db.get().await.unwrap().query(sql, &[]).await.unwrap();
+            rows.iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1), r.get(2)))
+                .collect::<Vec<(Vec<u8>, Vec<u8>, String)>>()
+        }
+    };
+    let kept = open("SELECT till, entry_key, state FROM open_entries ORDER BY 1, 2").await;
+    assert_eq!(
+        kept,
+        open(
+            "SELECT till, entry_key, state FROM entries_latest
+             WHERE state IN ('intent', 'sent', 'in_doubt') ORDER BY 1, 2"
+        )
+        .await
+    );
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        (kept[0].0.as_slice(), kept[0].2.as_str()),
+        (&forger.id().0[..], "sent")
+    );
 
     // A till nobody registered, and a till signing with a key not its own.
     let (stray_path, stray) = till_journal(&dir, Day::sales(3, 1));

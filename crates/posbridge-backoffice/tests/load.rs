@@ -225,6 +225,11 @@ async fn five_hundred_tills_upload_through_kills_and_database_restarts_exactly_o
         "each till's changes, all of them"
     );
     assert_eq!(
+        count(&db, "SELECT count(*) FROM open_entries").await,
+        0,
+        "every sale ended, and the open entries kept on ingest say so"
+    );
+    assert_eq!(
         count(&db, "SELECT count(DISTINCT till) FROM settlements").await,
         i64::from(TILLS)
     );
