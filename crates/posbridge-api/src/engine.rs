@@ -14,6 +14,7 @@ use posbridge_wire::{
 use tokio::sync::broadcast;
 
 use crate::adapter::{Hooks, ReadJournal};
+use crate::mutations::{self, Mutation};
 use crate::recovery::{Step, decide, reversal_key, reversal_of};
 use crate::{
     Adapter, Answer, Call, CallError, DoubtReason, Exchange, InDoubt, PaymentError,
@@ -295,12 +296,16 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
         let key = request.idempotency_key;
         self.recover_before_new(deadline).await?;
         let terminal = self.adapter.capabilities().terminal_id;
-        let existing = self.journal().intent_or_entry(
-            terminal,
-            &request,
-            self.adapter.terminal_key(),
-            self.now(),
-        )?;
+        let existing = if mutations::on(Mutation::IntentAfterSend) {
+            self.journal().get(&key)?
+        } else {
+            self.journal().intent_or_entry(
+                terminal,
+                &request,
+                self.adapter.terminal_key(),
+                self.now(),
+            )?
+        };
         match existing {
             None => {
                 tracing::debug!("intent journaled");
@@ -406,7 +411,16 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
             records: self.records(),
             hooks: &hooks,
         };
+        let late_intent = mutations::on(Mutation::IntentAfterSend).then(|| request.clone());
         let answer = self.adapter.send(request, &exchange, deadline).await;
+        if let Some(request) = late_intent
+            && self.journal().get(&key)?.is_none()
+        {
+            let terminal = self.adapter.capabilities().terminal_id;
+            let mut journal = self.journal();
+            journal.record_intent(terminal, &request, self.adapter.terminal_key(), self.now())?;
+            journal.mark_sent(&key, self.now())?;
+        }
         let outcome = match answer {
             Answer::Result(r) => self.accept(key, r),
             Answer::Refused(refusal) => {
@@ -434,7 +448,10 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
     }
 
     /// Verifies and records a final result for `key`.
-    fn accept(&self, key: IdempotencyKey, result: TransactionResult) -> Outcome<A::Error> {
+    fn accept(&self, key: IdempotencyKey, mut result: TransactionResult) -> Outcome<A::Error> {
+        if result.idempotency_key != key && mutations::on(Mutation::AcceptStaleResult) {
+            result.idempotency_key = key;
+        }
         if result.idempotency_key != key {
             tracing::error!(answered = %result.idempotency_key, "a result for another key");
             return Err(self.in_doubt(key, DoubtReason::Unexpected, None)?);

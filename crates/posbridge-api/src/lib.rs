@@ -53,6 +53,10 @@ mod engine;
 mod error;
 mod fault;
 pub mod money;
+#[cfg(feature = "mutations")]
+pub mod mutations;
+#[cfg(not(feature = "mutations"))]
+mod mutations;
 mod progress;
 mod recovery;
 mod terminal;

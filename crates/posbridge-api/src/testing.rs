@@ -113,6 +113,45 @@ pub fn capabilities() -> Capabilities {
     }
 }
 
+/// The unsigned result the scripted terminal makes of `request` with `outcome`: its key, a
+/// transaction id equal to the key, the amount asked for (approved in full when approved), at a
+/// fixed time.
+pub fn result_of(request: &TransactionRequest, outcome: Outcome) -> TransactionResult {
+    let amount = request
+        .command
+        .amount()
+        .unwrap_or(posbridge_wire::Amount::new(
+            0,
+            posbridge_wire::Currency::EUR,
+        ));
+    TransactionResult {
+        request_id: request.request_id,
+        idempotency_key: request.idempotency_key,
+        transaction_id: TransactionId(request.idempotency_key.0),
+        terminal_id: capabilities().terminal_id,
+        kind: request.command.kind(),
+        outcome,
+        amount,
+        approved_minor: if outcome.is_approved() {
+            amount.minor
+        } else {
+            0
+        },
+        tip: None,
+        cashback: None,
+        method: None,
+        pan: None,
+        card_scheme: None,
+        auth_code: None,
+        reference: None,
+        time: Timestamp(1_764_000_000_000),
+        offline: false,
+        balance: None,
+        receipts: Vec::new(),
+        signature: None,
+    }
+}
+
 impl ScriptedTerminal {
     /// A terminal that approves every command and remembers keys (as a native terminal does).
     pub fn approving() -> Self {
@@ -158,43 +197,6 @@ impl ScriptedTerminal {
         self.state().done.get(key).cloned()
     }
 
-    /// The result the terminal makes of `request` with `outcome`.
-    fn result_of(&self, request: &TransactionRequest, outcome: Outcome) -> TransactionResult {
-        let amount = request
-            .command
-            .amount()
-            .unwrap_or(posbridge_wire::Amount::new(
-                0,
-                posbridge_wire::Currency::EUR,
-            ));
-        TransactionResult {
-            request_id: request.request_id,
-            idempotency_key: request.idempotency_key,
-            transaction_id: TransactionId(request.idempotency_key.0),
-            terminal_id: self.capabilities.terminal_id,
-            kind: request.command.kind(),
-            outcome,
-            amount,
-            approved_minor: if outcome.is_approved() {
-                amount.minor
-            } else {
-                0
-            },
-            tip: None,
-            cashback: None,
-            method: None,
-            pan: None,
-            card_scheme: None,
-            auth_code: None,
-            reference: None,
-            time: Timestamp(1_764_000_000_000),
-            offline: false,
-            balance: None,
-            receipts: Vec::new(),
-            signature: None,
-        }
-    }
-
     /// The terminal takes `request` (once per key, as a terminal that remembers keys does; a
     /// terminal that does not runs it again).
     fn take(&self, request: &TransactionRequest, outcome: Outcome) -> TransactionResult {
@@ -205,7 +207,7 @@ impl ScriptedTerminal {
         {
             return done.clone();
         }
-        let result = self.result_of(request, outcome);
+        let result = result_of(request, outcome);
         if outcome.is_approved() {
             state.charges.push(request.idempotency_key);
         }

@@ -63,6 +63,10 @@ mod core;
 pub mod fuzzing;
 #[cfg(any(test, feature = "harness"))]
 pub mod harness;
+#[cfg(feature = "mutations")]
+pub mod mutations;
+#[cfg(not(feature = "mutations"))]
+mod mutations;
 mod operators;
 mod reliable;
 mod requests;
@@ -80,7 +84,8 @@ pub use operators::{AuthError, InvalidOperatorSecret, OperatorPolicy, Operators,
 pub use reliable::{ReliabilityConfig, ReliabilityStats};
 pub use requests::{RequestError, RequestState, validate as validate_transaction};
 pub use results::{
-    Claim, Completion, KeyRecord, MemoryResultStore, ResultStore, SharedResults, normalise,
+    Claim, Completion, KeyDecision, KeyRecord, MemoryResultStore, ResultStore, SharedResults,
+    key_decision, normalise,
 };
 pub use terminal::{
     PairingRegistry, SharedApp, TerminalApp, TerminalContext, TerminalEvent, TerminalSession,

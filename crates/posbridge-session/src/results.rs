@@ -40,6 +40,40 @@ pub fn normalise(request: &TransactionRequest) -> TransactionRequest {
     r
 }
 
+/// What a terminal does with a money command, from what its store holds of the command's key:
+/// the one rule every session of the native protocol applies ([`key_decision`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyDecision {
+    /// The key is not known: check the command, then claim the key ([`ResultStore::claim`])
+    /// and start it.
+    New,
+    /// The key was used for a different command: refused (`KEY_REUSED`), nothing started.
+    Reused,
+    /// The command finished: its recorded result is the answer, nothing starts again.
+    Answer(Box<TransactionResult>),
+    /// The command runs (claimed, no result yet): joined — its result goes to whoever asks
+    /// now — never started a second time.
+    Running,
+}
+
+/// What a terminal does with `request`, whose key its store holds as `record` (or not at all).
+/// Pure, so that the model checker (`posbridge-model`) runs the same rule as the sessions.
+pub fn key_decision(record: Option<&KeyRecord>, request: &TransactionRequest) -> KeyDecision {
+    let Some(record) = record else {
+        return KeyDecision::New;
+    };
+    if !record.same_command(request) {
+        return KeyDecision::Reused;
+    }
+    match &record.result {
+        Some(result) => KeyDecision::Answer(Box::new(result.clone())),
+        None if crate::mutations::on(crate::mutations::Mutation::RunningKeyAsNew) => {
+            KeyDecision::New
+        }
+        None => KeyDecision::Running,
+    }
+}
+
 /// What [`ResultStore::claim`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -81,6 +115,12 @@ pub trait ResultStore: Send {
     /// Claims `request`'s key if no record has it, as one step: [`Claim::Claimed`] (the started
     /// record is durable) or the record that was there.
     fn claim(&mut self, request: &TransactionRequest) -> std::io::Result<Claim> {
+        if crate::mutations::on(crate::mutations::Mutation::ClaimNotAtomic) {
+            // The mutation: the caller's earlier look at the key is trusted, the claim does not
+            // look again.
+            self.save(request.idempotency_key, KeyRecord::started(request))?;
+            return Ok(Claim::Claimed);
+        }
         if let Some(existing) = self.load(&request.idempotency_key) {
             return Ok(Claim::Existing(Box::new(existing)));
         }

@@ -18,7 +18,10 @@ use posbridge_wire::{
 
 use crate::operators::{AuthError, OperatorPolicy, Operators};
 use crate::requests::{RequestError, validate};
-use crate::results::{Claim, Completion, KeyRecord, MemoryResultStore, ResultStore, SharedResults};
+use crate::results::{
+    Claim, Completion, KeyDecision, KeyRecord, MemoryResultStore, ResultStore, SharedResults,
+    key_decision,
+};
 
 use crate::core::{Core, Next};
 use crate::{CloseReason, SessionConfig, SessionError, SessionStats};
@@ -968,24 +971,24 @@ impl TerminalSession {
     }
 
     /// A money command whose key the store knows: refused if it asks for something else,
-    /// answered with the recorded result, or joined while it runs — never started again.
+    /// answered with the recorded result, or joined while it runs — never started again
+    /// ([`key_decision`]).
     fn on_known_key(&mut self, t: TransactionRequest, record: KeyRecord, now: Instant) {
-        match record {
-            r if !r.same_command(&t) => self.refuse_request(
+        match key_decision(Some(&record), &t) {
+            KeyDecision::Reused => self.refuse_request(
                 t.request_id,
                 ErrorCode::KEY_REUSED,
                 "this idempotency key was used for a different command",
                 now,
             ),
-            KeyRecord {
-                result: Some(mut result),
-                ..
-            } => {
+            KeyDecision::Answer(mut result) => {
                 // The original answer, to the new request id (not covered by the signature).
                 result.request_id = t.request_id;
-                self.reply(Message::TransactionResult(result), now);
+                self.reply(Message::TransactionResult(*result), now);
             }
-            _ => {
+            // Only under the model checker's mutation that takes a running key for a new one.
+            KeyDecision::New => self.run(t, false),
+            KeyDecision::Running => {
                 // Running: the latest request gets the answer.
                 if let Some(r) = self.running.as_mut().filter(|r| r.key == t.idempotency_key) {
                     r.request_id = t.request_id;
