@@ -31,8 +31,8 @@
 //! * nothing the journal holds as refused or not taken is ever charged;
 //! * recovery resolves everything once the link works: the terminal finishes what it runs, one
 //!   recovery over a working link runs, and then no entry is open, every charge is recorded as
-//!   approved in the journal of the till that asked, and the terminal's settlement totals equal
-//!   the journal's ([`Totals::of`] on both sides).
+//!   approved in the journal of the till that asked, and the terminal's settlement of everything
+//!   it charged reconciles with the journal ([`posbridge::reconcile`], the SDK's own check).
 //!
 //! Within the bounds of [`Bounds`]; docs/testing.md gives those CI checks and what they cost.
 
@@ -737,6 +737,11 @@ impl PaymentModel {
     /// What one recovery over a working link leaves, after the terminal finished (approved)
     /// every payment it runs: the state in which "eventually" is judged.
     pub fn recovered(&self, state: &State) -> State {
+        self.recover_fully(state).0
+    }
+
+    /// [`recovered`](Self::recovered), with the real journal's entries afterwards.
+    fn recover_fully(&self, state: &State) -> (State, Vec<Entry>) {
         let keys = self.config.bounds.keys;
         let mut t = Terminal::of(state, keys);
         while let Some(&k) = t.runs.first() {
@@ -754,12 +759,16 @@ impl PaymentModel {
         report
             .expect("recovery over a working link does not wait")
             .expect("the memory journal does not fail");
-        Self::read_back(&finished, engine)
+        let entries = engine
+            .journal()
+            .query(&Query::default())
+            .expect("the memory journal reads");
+        (Self::read_back(&finished, engine), entries)
     }
 
     /// Why `state` breaks the promise once recovery ran over a working link, if it does.
     pub fn unresolved(&self, state: &State) -> Option<String> {
-        let after = self.recovered(state);
+        let (after, entries) = self.recover_fully(state);
         if let Some((k, j)) = after
             .journal
             .iter()
@@ -774,23 +783,30 @@ impl PaymentModel {
                 "k{k} was charged and the journal does not record it as approved"
             ));
         }
-        let terminal: Vec<TransactionResult> = after
+        // The terminal settles everything it charged; the SDK's own reconciliation compares
+        // that with the journal.
+        let charged: Vec<TransactionResult> = after
             .charges
             .iter()
             .map(|k| result(*k, Fin::Approved))
             .collect();
-        let journal: Vec<TransactionResult> = after
-            .journal
-            .iter()
-            .filter_map(|(k, j)| match j {
-                Journaled::Done(fin, _) => Some(result(*k, *fin)),
-                _ => None,
-            })
-            .collect();
-        let (t, j) = (Totals::of(&terminal), Totals::of(&journal));
-        if t != j {
+        let settlement = SettlementResult {
+            request_id: RequestId::default(),
+            idempotency_key: IdempotencyKey::from_u128(0x5e77),
+            terminal_id: capabilities().terminal_id,
+            batch_number: 1,
+            status: Ok(()),
+            opened: None,
+            closed: NOW,
+            totals: Totals::of(&charged),
+            receipt: None,
+            signature: None,
+        };
+        let reconciled = posbridge::reconcile(&entries, &settlement, None);
+        if !reconciled.is_clean() {
             return Some(format!(
-                "settlement totals differ: terminal {t:?}, journal {j:?}"
+                "the terminal's settlement does not reconcile with the journal: {:?}",
+                reconciled.differences
             ));
         }
         None
