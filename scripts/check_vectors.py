@@ -4,7 +4,9 @@
 It re-implements the frame layer (sync, header CRC-16, trailer CRC-32C, resynchronisation) and
 the generic field layer (keys ascending, shortest LEB128 lengths, nested structures), and checks
 every vector against them; and SPAKE2 with the pairing key schedule from docs/security.md (a
-small Edwards25519, hashlib, hmac) against the pairing messages the Rust tests pin. A second
+small Edwards25519, hashlib, hmac) against the pairing messages the Rust tests pin; a signed
+result; and the secure channel's handshake and sealed frames (X25519, AES-256-GCM and Noise IK
+written here from their specifications). A second
 implementation of the protocol can start from here.
 Run: python3 scripts/check_vectors.py
 """
@@ -210,6 +212,147 @@ RESULT_SIGNATURE = (
 )
 
 
+# X25519 (RFC 7748), AES-256 (FIPS 197) and GCM (SP 800-38D) from their specifications, small
+# and slow, for the secure channel's vector.
+def x25519(k: bytes, u: bytes) -> bytes:
+    k = bytearray(k); k[0] &= 248; k[31] &= 127; k[31] |= 64
+    k = int.from_bytes(k, 'little')
+    x1 = int.from_bytes(u, 'little') & ((1 << 255) - 1)
+    x2, z2, x3, z3, swap = 1, 0, x1, 1, 0
+    for t in reversed(range(255)):
+        bit = (k >> t) & 1
+        swap ^= bit
+        if swap: x2, x3, z2, z3 = x3, x2, z3, z2
+        swap = bit
+        a, b = (x2 + z2) % P, (x2 - z2) % P
+        aa, bb = a * a % P, b * b % P
+        e = (aa - bb) % P
+        c, d = (x3 + z3) % P, (x3 - z3) % P
+        da, cb = d * a % P, c * b % P
+        x3, z3 = (da + cb) ** 2 % P, x1 * (da - cb) ** 2 % P
+        x2, z2 = aa * bb % P, e * (aa + 121665 * e) % P
+    if swap: x2, z2 = x3, z3
+    return (x2 * pow(z2, P - 2, P) % P).to_bytes(32, 'little')
+
+def _sbox():
+    box, p, q = [0] * 256, 1, 1
+    while True:
+        p = p ^ ((p << 1) & 0xff) ^ (0x1b if p & 0x80 else 0)
+        q ^= q << 1; q ^= q << 2; q ^= q << 4; q &= 0xff
+        if q & 0x80: q ^= 0x09
+        r = lambda v, n: ((v << n) | (v >> (8 - n))) & 0xff
+        box[p] = q ^ r(q, 1) ^ r(q, 2) ^ r(q, 3) ^ r(q, 4) ^ 0x63
+        if p == 1: break
+    box[0] = 0x63
+    return box
+SBOX = _sbox()
+
+def _xt(a): return ((a << 1) ^ 0x1b) & 0xff if a & 0x80 else a << 1
+
+def aes256_encrypt_block(key: bytes, block: bytes) -> bytes:
+    w = [list(key[i:i + 4]) for i in range(0, 32, 4)]
+    rcon = 1
+    for i in range(8, 60):
+        t = list(w[i - 1])
+        if i % 8 == 0:
+            t = [SBOX[b] for b in t[1:] + t[:1]]; t[0] ^= rcon; rcon = _xt(rcon)
+        elif i % 8 == 4:
+            t = [SBOX[b] for b in t]
+        w.append([a ^ b for a, b in zip(w[i - 8], t)])
+    s = [b ^ k for b, k in zip(block, sum(w[0:4], []))]
+    for rnd in range(1, 15):
+        s = [SBOX[b] for b in s]
+        s = [s[(i + 4 * (i % 4)) % 16] for i in range(16)]
+        if rnd < 14:
+            m = []
+            for c in range(4):
+                a = s[4 * c:4 * c + 4]; t = a[0] ^ a[1] ^ a[2] ^ a[3]
+                m += [a[i] ^ t ^ _xt(a[i] ^ a[(i + 1) % 4]) for i in range(4)]
+            s = m
+        s = [b ^ k for b, k in zip(s, sum(w[4 * rnd:4 * rnd + 4], []))]
+    return bytes(s)
+
+def _gmul(x: int, y: int) -> int:
+    z, R = 0, 0xe1 << 120
+    for i in range(127, -1, -1):
+        if (y >> i) & 1: z ^= x
+        x = (x >> 1) ^ R if x & 1 else x >> 1
+    return z
+
+def aes256gcm_encrypt(key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
+    """Ciphertext and the 16-byte tag."""
+    h = int.from_bytes(aes256_encrypt_block(key, bytes(16)), 'big')
+    ctr = lambda i: nonce + i.to_bytes(4, 'big')
+    out = bytearray()
+    for i in range(0, len(plaintext), 16):
+        ks = aes256_encrypt_block(key, ctr(2 + i // 16))
+        out += bytes(a ^ b for a, b in zip(plaintext[i:i + 16], ks))
+    def blocks(data):
+        data = data + bytes(-len(data) % 16)
+        return [int.from_bytes(data[i:i + 16], 'big') for i in range(0, len(data), 16)]
+    y = 0
+    for b in blocks(aad) + blocks(bytes(out)) + [(len(aad) * 8) << 64 | len(out) * 8]:
+        y = _gmul(y ^ b, h)
+    tag = (y ^ int.from_bytes(aes256_encrypt_block(key, ctr(1)), 'big')).to_bytes(16, 'big')
+    return bytes(out) + tag
+
+
+def check_channel(vectors) -> None:
+    """The [channel] vector from docs/security.md ("Secure channel") and the Noise specification
+    (revision 34: the IK pattern, HKDF with HMAC-SHA256, AESGCM's nonce as 4 zero bytes and the
+    64-bit counter big-endian), with the primitives above."""
+    v = {k: bytes(int(h, 16) for h in t.split()) for k, t in vectors["channel"].items()}
+    pub = lambda secret: x25519(secret, (9).to_bytes(32, 'little'))
+    assert pub(v["client-static-secret"]) == v["client-static-public"]
+    assert pub(v["terminal-static-secret"]) == v["terminal-static-public"]
+    sha = lambda d: hashlib.sha256(d).digest()
+    hm = lambda k, d: hmac.new(k, d, hashlib.sha256).digest()
+    def hkdf2(ck, ikm):
+        t = hm(ck, ikm); o1 = hm(t, b'\x01'); return o1, hm(t, o1 + b'\x02')
+
+    class Symmetric:
+        def __init__(self):
+            name = b"Noise_IK_25519_AESGCM_SHA256"
+            self.h = name.ljust(32, b'\0') if len(name) <= 32 else sha(name)
+            self.ck, self.k, self.n = self.h, None, 0
+        def mix_hash(self, data): self.h = sha(self.h + data)
+        def mix_key(self, ikm): self.ck, self.k = hkdf2(self.ck, ikm); self.n = 0
+        def encrypt_and_hash(self, p):
+            c = aes256gcm_encrypt(self.k, bytes(4) + self.n.to_bytes(8, 'big'), self.h, p)
+            self.n += 1; self.mix_hash(c); return c
+
+    s_i, s_r = v["client-static-secret"], v["terminal-static-secret"]
+    e_i, e_r = v["client-ephemeral-secret"], v["terminal-ephemeral-secret"]
+    st = Symmetric()
+    st.mix_hash(b"posbridge/channel/v1")           # the prologue
+    st.mix_hash(pub(s_r))                          # IK's pre-message: <- s
+    # -> e, es, s, ss, with the client's payload
+    m1 = pub(e_i); st.mix_hash(pub(e_i))
+    st.mix_key(x25519(e_i, pub(s_r)))
+    m1 += st.encrypt_and_hash(pub(s_i))
+    st.mix_key(x25519(s_i, pub(s_r)))
+    m1 += st.encrypt_and_hash(v["client-payload"])
+    assert m1 == v["handshake-1"], "handshake message 1"
+    # <- e, ee, se, with the terminal's payload
+    m2 = pub(e_r); st.mix_hash(pub(e_r))
+    st.mix_key(x25519(e_r, pub(e_i)))
+    st.mix_key(x25519(e_r, pub(s_i)))
+    m2 += st.encrypt_and_hash(v["terminal-payload"])
+    assert m2 == v["handshake-2"], "handshake message 2"
+    assert st.h == v["handshake-hash"], "handshake hash"
+    to_terminal, to_client = hkdf2(st.ck, b"")
+    # A sealed data frame: header (13 bytes, the associated data) | counter (8) | ciphertext | tag
+    # | CRC-32C trailer; counter 0, the nonce 4 zero bytes and the counter big-endian.
+    for key, name in ((to_terminal, "client-frame"), (to_client, "terminal-frame")):
+        frame = v[name]
+        decoded = decode_stream(frame)
+        assert len(decoded) == 1 and decoded[0][0] == "frame", (name, decoded)
+        assert frame[4] & 0x01, "the encrypted flag"
+        counter = (0).to_bytes(8, 'big')
+        sealed = counter + aes256gcm_encrypt(key, bytes(4) + counter, frame[:13], v["plaintext"])
+        assert decoded[0][3] == sealed, name
+
+
 def result_signing_bytes(message: bytes) -> bytes:
     """The canonical bytes of a TransactionResult (type 0x21) as docs/security.md ("Signed
     results") defines them, from the message's fields as docs/protocol.md lists them."""
@@ -305,6 +448,8 @@ def main() -> int:
     print("pairing: SPAKE2 and the key schedule match docs/security.md")
     check_signature(vectors)
     print("signed results: the canonical bytes and Ed25519 signature match docs/security.md")
+    check_channel(vectors)
+    print("secure channel: the Noise IK handshake and both sealed frames match docs/security.md")
     return 0
 
 

@@ -164,7 +164,22 @@ impl InitiatorHandshake {
         payload: &[u8],
         config: ChannelConfig,
     ) -> Result<(Self, Vec<u8>), ChannelError> {
-        let mut hs = builder()
+        Self::start_with(local, terminal_static, payload, config, None)
+    }
+
+    /// [`start`](Self::start), with the ephemeral key given (the known-answer test's).
+    fn start_with(
+        local: &StaticKeypair,
+        terminal_static: &[u8; 32],
+        payload: &[u8],
+        config: ChannelConfig,
+        ephemeral: Option<&[u8; 32]>,
+    ) -> Result<(Self, Vec<u8>), ChannelError> {
+        let mut b = builder();
+        if let Some(e) = ephemeral {
+            b = b.fixed_ephemeral_key_for_testing_only(e);
+        }
+        let mut hs = b
             .local_private_key(local.secret.as_slice())
             .and_then(|b| b.remote_public_key(terminal_static))
             .and_then(|b| b.prologue(PROLOGUE))
@@ -251,10 +266,25 @@ impl Responder {
         is_paired: impl FnOnce(&[u8; 32]) -> bool,
         config: ChannelConfig,
     ) -> Result<(Self, Vec<u8>), ChannelError> {
+        Self::read_with(local, request, is_paired, config, None)
+    }
+
+    /// [`read`](Self::read), with the ephemeral key given (the known-answer test's).
+    fn read_with(
+        local: &StaticKeypair,
+        request: &[u8],
+        is_paired: impl FnOnce(&[u8; 32]) -> bool,
+        config: ChannelConfig,
+        ephemeral: Option<&[u8; 32]>,
+    ) -> Result<(Self, Vec<u8>), ChannelError> {
         if request.len() > MAX_HANDSHAKE {
             return Err(ChannelError::Handshake);
         }
-        let mut hs = builder()
+        let mut b = builder();
+        if let Some(e) = ephemeral {
+            b = b.fixed_ephemeral_key_for_testing_only(e);
+        }
+        let mut hs = b
             .local_private_key(local.secret.as_slice())
             .and_then(|b| b.prologue(PROLOGUE))
             .and_then(|b| b.build_responder())
@@ -448,5 +478,174 @@ impl SecureChannel {
         }
         self.last_recv = Some(counter);
         Ok(&sealed[8..sealed.len() - 16])
+    }
+}
+
+#[cfg(test)]
+mod known_answer {
+    //! The `[channel]` vector of docs/test-vectors.txt: a handshake with fixed static and
+    //! ephemeral keys, and a sealed data frame each way (scripts/check_vectors.py checks the
+    //! same vector from docs/security.md alone).
+
+    use super::*;
+    use bytes::BytesMut;
+    use posbridge_wire::{
+        Capabilities, FeatureSet, FrameCodec, FrameFlags, FrameType, Heartbeat, KindSet, Message,
+        MethodSet, TerminalId, header_bytes,
+    };
+    use snow::params::DHChoice;
+    use snow::resolvers::{CryptoResolver, DefaultResolver};
+
+    const FILE: &str = include_str!("../../../docs/test-vectors.txt");
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The `[channel]` vector's fields, continuation lines joined.
+    fn vector() -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut inside = false;
+        for line in FILE.lines() {
+            if line.starts_with('[') {
+                inside = line.trim_end() == "[channel]";
+                continue;
+            }
+            if !inside || line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("    ") {
+                let last = out.last_mut().expect("a key first");
+                last.1.push(' ');
+                last.1.push_str(rest.trim());
+            } else if let Some((k, v)) = line.split_once('=') {
+                out.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        out
+    }
+
+    fn keypair(secret: [u8; 32]) -> StaticKeypair {
+        let mut dh = DefaultResolver
+            .resolve_dh(&DHChoice::Curve25519)
+            .expect("X25519");
+        dh.set(&secret);
+        let public: [u8; 32] = dh.pubkey().try_into().expect("32 bytes");
+        StaticKeypair::from_parts(secret, public)
+    }
+
+    fn sealed_frame(channel: &mut SecureChannel, seq: u32, message: &[u8]) -> Vec<u8> {
+        let len = (message.len() + SEAL_OVERHEAD) as u16;
+        let aad = header_bytes(FrameType::Data, FrameFlags::ENCRYPTED, seq, len);
+        let mut payload = Vec::new();
+        channel.seal(&aad, message, &mut payload).unwrap();
+        let mut out = BytesMut::new();
+        FrameCodec::new()
+            .encode_parts(
+                FrameType::Data,
+                FrameFlags::ENCRYPTED,
+                seq,
+                &payload,
+                &mut out,
+            )
+            .unwrap();
+        out.to_vec()
+    }
+
+    /// What the vector holds, computed: fixed keys, the sample hello as the client's payload,
+    /// a terminal's capabilities as the answer's, then a heartbeat sealed each way.
+    fn computed() -> Vec<(&'static str, Vec<u8>)> {
+        let client = keypair([0x11; 32]);
+        let terminal = keypair([0x22; 32]);
+        let (client_e, terminal_e) = ([0x33; 32], [0x44; 32]);
+        let hello = Message::Hello(posbridge_wire::samples::hello())
+            .to_bytes()
+            .unwrap()
+            .to_vec();
+        let capabilities = Message::Capabilities(Capabilities {
+            terminal_id: TerminalId([0x5c; 16]),
+            model: Some("vector terminal".into()),
+            firmware: None,
+            serial_number: None,
+            merchant_name: None,
+            protocol_versions: vec![1],
+            selected_version: 1,
+            kinds: KindSet::all(),
+            methods: MethodSet::all(),
+            currencies: vec![posbridge_wire::Currency::EUR],
+            limits: Vec::new(),
+            max_frame_size: Some(4096),
+            features: FeatureSet::default(),
+        })
+        .to_bytes()
+        .unwrap()
+        .to_vec();
+        let config = ChannelConfig::default();
+        let (initiator, m1) = InitiatorHandshake::start_with(
+            &client,
+            &terminal.public(),
+            &hello,
+            config,
+            Some(&client_e),
+        )
+        .unwrap();
+        let (responder, got_hello) =
+            Responder::read_with(&terminal, &m1, |_| true, config, Some(&terminal_e)).unwrap();
+        assert_eq!(got_hello, hello);
+        let (mut at_terminal, m2) = responder.write(&capabilities).unwrap();
+        let (mut at_client, got_caps) = initiator.finish(&m2).unwrap();
+        assert_eq!(got_caps, capabilities);
+        assert_eq!(at_client.handshake_hash(), at_terminal.handshake_hash());
+        let heartbeat = Message::Heartbeat(Heartbeat { nonce: 42 })
+            .to_bytes()
+            .unwrap()
+            .to_vec();
+        let to_terminal = sealed_frame(&mut at_client, 1, &heartbeat);
+        let to_client = sealed_frame(&mut at_terminal, 1, &heartbeat);
+        // Each side opens what the other sealed.
+        for (frame, reader) in [
+            (&to_terminal, &mut at_terminal),
+            (&to_client, &mut at_client),
+        ] {
+            let mut payload = frame[13..frame.len() - 4].to_vec();
+            let opened = reader.open(&frame[..13], &mut payload).unwrap().to_vec();
+            assert_eq!(opened, heartbeat);
+        }
+        vec![
+            ("client-static-secret", client.secret().to_vec()),
+            ("client-static-public", client.public().to_vec()),
+            ("terminal-static-secret", terminal.secret().to_vec()),
+            ("terminal-static-public", terminal.public().to_vec()),
+            ("client-ephemeral-secret", client_e.to_vec()),
+            ("terminal-ephemeral-secret", terminal_e.to_vec()),
+            ("client-payload", hello),
+            ("terminal-payload", capabilities),
+            ("handshake-1", m1),
+            ("handshake-2", m2),
+            ("handshake-hash", at_client.handshake_hash().to_vec()),
+            ("plaintext", heartbeat),
+            ("client-frame", to_terminal),
+            ("terminal-frame", to_client),
+        ]
+    }
+
+    #[test]
+    fn channel_vector_matches_the_file() {
+        let file = vector();
+        let mut printed = String::from("[channel]\n");
+        for (key, bytes) in computed() {
+            let wrapped = bytes.chunks(16).map(hex).collect::<Vec<_>>().join("\n    ");
+            printed.push_str(&format!("{key} = {wrapped}\n"));
+        }
+        for (key, bytes) in computed() {
+            let Some((_, want)) = file.iter().find(|(k, _)| k == key) else {
+                panic!("[channel] has no {key}; the vector as computed:\n{printed}");
+            };
+            assert_eq!(&hex(&bytes), want, "[channel] {key}\n{printed}");
+        }
     }
 }
