@@ -10,14 +10,15 @@
 //!
 //! One till (its journal, an engine started afresh for every call, as after a restart) and one
 //! terminal that remembers keys (the native protocol). The till's app pays under a few keys,
-//! again under a key it paid before (a retry), and runs recovery. Each call meets a link that
+//! again under a key it paid before (a retry), runs recovery, cancels a payment the terminal
+//! runs, and settles (the terminal closes its batch, the engine journals the report). Each call meets a link that
 //! may answer, decline, lose the command, lose the answer, never answer (the terminal keeps
 //! running the payment), deliver the command twice at once (two sessions: the old connection's
 //! and the new one's), hand the call a late answer meant for an earlier command, fail before
 //! sending, or crash the till while the command is on its way (before or after it arrived).
 //! The terminal finishes payments it runs (approved or declined) whenever it likes, and may
-//! crash: the payments it was running die uncharged; its key store survives or not, as
-//! configured ([`Config::durable_store`]).
+//! crash: the payments it was running die uncharged; its key store and open batch survive or
+//! not, as configured ([`Config::durable_store`]).
 //!
 //! The journal's writes are durable when they return (as `SqliteJournal`'s are); a crash
 //! loses what the engine had not written yet. Times do not pass (the default recovery policy
@@ -31,8 +32,9 @@
 //! * nothing the journal holds as refused or not taken is ever charged;
 //! * recovery resolves everything once the link works: the terminal finishes what it runs, one
 //!   recovery over a working link runs, and then no entry is open, every charge is recorded as
-//!   approved in the journal of the till that asked, and the terminal's settlement of everything
-//!   it charged reconciles with the journal ([`posbridge::reconcile`], the SDK's own check).
+//!   approved in the journal of the till that asked, and every settlement report the journal
+//!   holds, and the terminal's open batch, reconciles with the journal ([`posbridge::reconcile`],
+//!   the SDK's own check).
 //!
 //! Within the bounds of [`Bounds`]; docs/testing.md gives those CI checks and what they cost.
 
@@ -46,7 +48,8 @@ use std::time::Duration;
 
 use posbridge_api::testing::{capabilities, result_of};
 use posbridge_api::{
-    Adapter, Answer, CallError, DoubtReason, Engine, Exchange, Records, Refusal, Resolution,
+    Adapter, Answer, Call, CallError, DoubtReason, Engine, Exchange, PaymentTerminal, Records,
+    Refusal, Resolution,
 };
 use posbridge_journal::{Entry, EntryState, Journal, MemoryJournal, Query};
 use posbridge_session::{
@@ -56,7 +59,7 @@ use posbridge_session::{
 use posbridge_wire::{
     Amount, Capabilities, Currency, DeclineReason, ErrorCode, IdempotencyKey, OperatorAuth,
     Outcome, Receipt, ReceiptCopy, RequestId, SettlementResult, Timestamp, Totals,
-    TransactionCommand, TransactionRef, TransactionRequest, TransactionResult,
+    TransactionCommand, TransactionKind, TransactionRef, TransactionRequest, TransactionResult,
 };
 pub use stateright::{Checker, Model, Property};
 
@@ -68,7 +71,7 @@ const NOW: Timestamp = Timestamp(1_764_000_000_000);
 pub struct Bounds {
     /// Payments the app makes (distinct keys).
     pub keys: u8,
-    /// Calls the app makes in all (payments, retries, recoveries).
+    /// Calls the app makes in all (payments, retries, recoveries, cancels, settlements).
     pub calls: u8,
     /// Calls that meet a link fault (anything but an answer).
     pub faults: u8,
@@ -81,20 +84,22 @@ pub struct Bounds {
 pub struct Config {
     /// How far.
     pub bounds: Bounds,
-    /// Whether the terminal's key store survives its crash (a real terminal's must).
+    /// Whether the terminal's key store and open batch survive its crash (a real terminal's
+    /// must).
     pub durable_store: bool,
 }
 
 impl Config {
-    /// The bounds CI checks: three payments, eight calls of the app, five of them meeting a
-    /// fault, two terminal crashes, a durable key store.
+    /// The bounds CI checks: three payments, six calls of the app (payments, retries,
+    /// recoveries, cancels, settlements), three of them meeting a fault, one terminal crash, a
+    /// durable key store and batch.
     pub fn ci() -> Self {
         Self {
             bounds: Bounds {
                 keys: 3,
-                calls: 8,
-                faults: 5,
-                terminal_crashes: 2,
+                calls: 6,
+                faults: 3,
+                terminal_crashes: 1,
             },
             durable_store: true,
         }
@@ -139,6 +144,8 @@ pub enum Fin {
     Declined,
     /// Failed (the terminal had no run of it after a restart; nothing charged).
     Failed,
+    /// Cancelled at the app's request (nothing charged).
+    Cancelled,
 }
 
 impl Fin {
@@ -146,6 +153,7 @@ impl Fin {
         match outcome {
             Outcome::Approved | Outcome::PartiallyApproved => Self::Approved,
             Outcome::Declined(_) => Self::Declined,
+            Outcome::Cancelled => Self::Cancelled,
             _ => Self::Failed,
         }
     }
@@ -155,6 +163,7 @@ impl Fin {
             Self::Approved => Outcome::Approved,
             Self::Declined => Outcome::Declined(DeclineReason::INSUFFICIENT_FUNDS),
             Self::Failed => Outcome::Failed(ErrorCode::INTERNAL),
+            Self::Cancelled => Outcome::Cancelled,
         }
     }
 }
@@ -168,8 +177,8 @@ pub enum Journaled {
     Sent,
     /// In doubt.
     InDoubt,
-    /// Done, with the outcome and the key its result names.
-    Done(Fin, u8),
+    /// Done, with the outcome, the key its result names and the terminal's batch it fell in.
+    Done(Fin, u8, u8),
     /// Refused or not taken: nothing charged.
     Rejected,
 }
@@ -241,6 +250,18 @@ pub enum Action {
         /// How it ends.
         fin: Fin,
     },
+    /// The app cancels the payment the terminal runs under `key` (the terminal ends it
+    /// cancelled, nothing charged).
+    Cancel {
+        /// Its key.
+        key: u8,
+    },
+    /// The app settles: the terminal closes its batch and the engine journals the report;
+    /// `link_up` false: the terminal cannot be asked.
+    Settle {
+        /// Whether the terminal answers.
+        link_up: bool,
+    },
     /// The terminal crashes and restarts.
     TerminalCrash,
 }
@@ -253,6 +274,14 @@ pub struct State {
     pub journal: BTreeMap<u8, Journaled>,
     /// The terminal's key store: the keys it knows, with their result once there is one.
     pub store: BTreeMap<u8, Option<Fin>>,
+    /// The batch each finished key's result fell in (the result's time says it).
+    pub completed_in: BTreeMap<u8, u8>,
+    /// The terminal's open batch (1, 2, ...).
+    pub batch: u8,
+    /// What the terminal booked into its open batch (a key per charge).
+    pub booked: Vec<u8>,
+    /// The settlement reports the journal holds: (batch, count, amount).
+    pub settled: Vec<(u8, u32, u64)>,
     /// The payments the terminal runs (one entry per run of a key).
     pub runs: Vec<u8>,
     /// Answers lost on the way that may still arrive (key, outcome).
@@ -284,11 +313,15 @@ impl fmt::Display for State {
             .collect();
         write!(
             f,
-            "journal [{}]; terminal store [{}], runs {:?}, charged {:?}; late answers {:?}",
+            "journal [{}], settled {:?}; terminal store [{}], runs {:?}, charged {:?}, batch {} \
+             booked {:?}; late answers {:?}",
             journal.join(", "),
+            self.settled,
             store.join(", "),
             self.runs,
             self.charges,
+            self.batch,
+            self.booked,
             self.late
         )
     }
@@ -309,16 +342,56 @@ fn request(k: u8) -> TransactionRequest {
         RequestId::default(),
         key(k),
         TransactionCommand::Sale {
-            amount: Amount::new(100 * (u64::from(k) + 1), Currency::EUR),
+            amount: Amount::new(amount(k), Currency::EUR),
             tip: None,
             cashback: None,
         },
     )
 }
 
-/// The terminal's result of payment `k` (the scripted terminal's, unsigned).
-fn result(k: u8, fin: Fin) -> TransactionResult {
-    result_of(&request(k), fin.outcome())
+/// The terminal's result of payment `k` finished in batch `batch` (the scripted terminal's,
+/// unsigned, timed inside the batch).
+fn result(k: u8, fin: Fin, batch: u8) -> TransactionResult {
+    let mut r = result_of(&request(k), fin.outcome());
+    r.time = Timestamp(NOW.0 + (u64::from(batch) - 1) * 1000 + 500);
+    r
+}
+
+/// The batch a result's time falls in.
+fn batch_of(r: &TransactionResult) -> u8 {
+    (r.time.0.saturating_sub(NOW.0) / 1000 + 1) as u8
+}
+
+/// The amount of payment `k`.
+fn amount(k: u8) -> u64 {
+    100 * (u64::from(k) + 1)
+}
+
+/// The terminal's report of batch `batch`: `count` sales for `amount`, timed from the batch's
+/// opening (the first has none) to its close.
+fn settlement(batch: u8, count: u32, amount: u64) -> SettlementResult {
+    let start = NOW.0 + (u64::from(batch) - 1) * 1000;
+    SettlementResult {
+        request_id: RequestId::default(),
+        idempotency_key: IdempotencyKey::from_u128(0x5e77_0000 + u128::from(batch)),
+        terminal_id: capabilities().terminal_id,
+        batch_number: u32::from(batch),
+        status: Ok(()),
+        opened: (batch > 1).then_some(Timestamp(start)),
+        closed: Timestamp(start + 999),
+        totals: if count == 0 {
+            Vec::new()
+        } else {
+            vec![Totals {
+                kind: TransactionKind::Sale,
+                currency: Currency::EUR,
+                count,
+                amount,
+            }]
+        },
+        receipt: None,
+        signature: None,
+    }
 }
 
 /// The real journal holding what `state` says.
@@ -335,8 +408,8 @@ fn journal_of(state: &State) -> MemoryJournal {
             Journaled::InDoubt => j
                 .mark_sent(&key, NOW)
                 .and_then(|()| j.mark_in_doubt(&key, "model", NOW)),
-            Journaled::Done(fin, named) => {
-                let mut r = result(named, fin);
+            Journaled::Done(fin, named, batch) => {
+                let mut r = result(named, fin, batch);
                 r.idempotency_key = key;
                 j.mark_sent(&key, NOW)
                     .and_then(|()| j.record_result(&r, NOW))
@@ -345,7 +418,27 @@ fn journal_of(state: &State) -> MemoryJournal {
         };
         written.expect("the journal rebuilds");
     }
+    for &(batch, count, amount) in &state.settled {
+        j.record_settlement(&settlement(batch, count, amount), None, NOW)
+            .expect("the journal rebuilds");
+    }
     j
+}
+
+/// The settlement reports the real journal holds, in the model's form.
+fn settled(j: &MemoryJournal) -> Vec<(u8, u32, u64)> {
+    j.settlements(None)
+        .expect("the memory journal reads")
+        .iter()
+        .map(|s| {
+            let r = &s.result;
+            let (count, amount) = r
+                .totals
+                .iter()
+                .fold((0, 0), |(c, a), t| (c + t.count, a + t.amount));
+            (r.batch_number as u8, count, amount)
+        })
+        .collect()
 }
 
 /// What the real journal holds, in the model's form.
@@ -365,7 +458,7 @@ fn journaled(j: &MemoryJournal) -> BTreeMap<u8, Journaled> {
                     // The key the result's transaction belongs to: a stale result recorded
                     // under another key shows here.
                     let named = key_index(&IdempotencyKey(r.transaction_id.0)).unwrap_or(k);
-                    Journaled::Done(Fin::of(&r.outcome), named)
+                    Journaled::Done(Fin::of(&r.outcome), named, batch_of(r))
                 }
             };
             (k, state)
@@ -377,6 +470,9 @@ fn journaled(j: &MemoryJournal) -> BTreeMap<u8, Journaled> {
 struct Terminal {
     store: MemoryResultStore,
     keys: u8,
+    completed_in: BTreeMap<u8, u8>,
+    batch: u8,
+    booked: Vec<u8>,
     runs: Vec<u8>,
     late: Vec<(u8, Fin)>,
     charges: Vec<u8>,
@@ -386,19 +482,49 @@ impl Terminal {
     fn of(state: &State, keys: u8) -> Self {
         let mut store = MemoryResultStore::new(usize::from(keys) + 1);
         for (&k, fin) in &state.store {
+            let batch = state.completed_in.get(&k).copied().unwrap_or(state.batch);
             let record = KeyRecord {
                 request: normalise(&request(k)),
-                result: fin.map(|f| result(k, f)),
+                result: fin.map(|f| result(k, f, batch)),
             };
             store.save(key(k), record).expect("memory");
         }
         Self {
             store,
             keys,
+            completed_in: state.completed_in.clone(),
+            batch: state.batch,
+            booked: state.booked.clone(),
             runs: state.runs.clone(),
             late: state.late.clone(),
             charges: state.charges.clone(),
         }
+    }
+
+    /// `state` with this terminal's side in it.
+    fn write_back(self, state: State) -> State {
+        let store = self.store();
+        let mut runs = self.runs;
+        runs.sort_unstable();
+        State {
+            store,
+            completed_in: self.completed_in,
+            batch: self.batch,
+            booked: self.booked,
+            runs,
+            late: self.late,
+            charges: self.charges,
+            ..state
+        }
+    }
+
+    /// A late answer to `k` (as the terminal recorded it).
+    fn late_answer(&self, k: u8, fin: Fin) -> TransactionResult {
+        result(
+            k,
+            fin,
+            self.completed_in.get(&k).copied().unwrap_or(self.batch),
+        )
     }
 
     fn store(&self) -> BTreeMap<u8, Option<Fin>> {
@@ -458,8 +584,12 @@ impl Terminal {
 
     /// Records `fin` for `k` in the store (the first result stands); the result that stands.
     fn finish_record(&mut self, k: u8, fin: Fin) -> TransactionResult {
-        match self.store.complete(&result(k, fin)).expect("memory") {
-            Completion::Recorded => result(k, fin),
+        let r = result(k, fin, self.batch);
+        match self.store.complete(&r).expect("memory") {
+            Completion::Recorded => {
+                self.completed_in.insert(k, self.batch);
+                r
+            }
             Completion::AlreadyDone(first) => *first,
             Completion::Unknown => unreachable!("a run's key is claimed"),
         }
@@ -473,8 +603,19 @@ impl Terminal {
         }
         if fin == Fin::Approved {
             self.charges.push(k);
+            self.booked.push(k);
         }
         self.finish_record(k, fin)
+    }
+
+    /// Closes the open batch: its report.
+    fn close_batch(&mut self) -> SettlementResult {
+        let count = self.booked.len() as u32;
+        let amount = self.booked.iter().map(|k| amount(*k)).sum();
+        let report = settlement(self.batch, count, amount);
+        self.booked.clear();
+        self.batch += 1;
+        report
     }
 }
 
@@ -484,6 +625,8 @@ struct ModelAdapter {
     terminal: Mutex<Terminal>,
     link: Option<Link>,
     link_up: bool,
+    /// The payment a cancel is for (the one this connection runs).
+    cancels: Option<u8>,
 }
 
 /// Why the model's link failed a call.
@@ -552,7 +695,7 @@ impl ModelAdapter {
             Link::LateAnswer if t.late.is_empty() => return Some(lost(DoubtReason::NoAnswer)),
             Link::LateAnswer => {
                 let (late, fin) = t.late.remove(0);
-                let mut r = result(late, fin);
+                let mut r = t.late_answer(late, fin);
                 r.request_id = request.request_id;
                 return Some(Answer::Result(r));
             }
@@ -632,6 +775,11 @@ impl Adapter for ModelAdapter {
     }
 
     async fn cancel(&self) -> Result<(), LinkDown> {
+        let mut t = self.terminal();
+        if let Some(k) = self.cancels.filter(|k| t.runs.contains(k)) {
+            let r = t.finish(k, Fin::Cancelled);
+            t.late.push((k, Fin::of(&r.outcome)));
+        }
         Ok(())
     }
 
@@ -649,7 +797,10 @@ impl Adapter for ModelAdapter {
         _operator: Option<OperatorAuth>,
         _deadline: Duration,
     ) -> Result<SettlementResult, CallError<LinkDown>> {
-        Err(CallError::Failed(LinkDown))
+        if !self.link_up {
+            return Err(CallError::Failed(LinkDown));
+        }
+        Ok(self.terminal().close_batch())
     }
 
     async fn receipt(
@@ -703,12 +854,14 @@ impl PaymentModel {
         state: &State,
         link: Option<Link>,
         link_up: bool,
+        cancels: Option<u8>,
     ) -> Engine<ModelAdapter, MemoryJournal> {
         let adapter = ModelAdapter {
             capabilities: capabilities(),
             terminal: Mutex::new(Terminal::of(state, self.config.bounds.keys)),
             link,
             link_up,
+            cancels,
         };
         Engine::new(adapter, journal_of(state)).with_clock(clock)
     }
@@ -720,18 +873,11 @@ impl PaymentModel {
             .terminal
             .into_inner()
             .unwrap_or_else(|p| p.into_inner());
-        State {
+        t.write_back(State {
             journal: journaled(&journal),
-            store: t.store(),
-            runs: {
-                let mut runs = t.runs.clone();
-                runs.sort_unstable();
-                runs
-            },
-            late: t.late.clone(),
-            charges: t.charges.clone(),
+            settled: settled(&journal),
             ..state.clone()
-        }
+        })
     }
 
     /// What one recovery over a working link leaves, after the terminal finished (approved)
@@ -747,14 +893,9 @@ impl PaymentModel {
         while let Some(&k) = t.runs.first() {
             t.finish(k, Fin::Approved);
         }
-        let finished = State {
-            store: t.store(),
-            runs: Vec::new(),
-            late: Vec::new(),
-            charges: t.charges,
-            ..state.clone()
-        };
-        let engine = self.engine(&finished, None, true);
+        t.late.clear();
+        let finished = t.write_back(state.clone());
+        let engine = self.engine(&finished, None, true, None);
         let report = run_until_crash(engine.recover(Duration::from_secs(1)));
         report
             .expect("recovery over a working link does not wait")
@@ -776,41 +917,45 @@ impl PaymentModel {
         {
             return Some(format!("k{k} is still {j:?} after recovery"));
         }
-        if let Some(k) = after.charges.iter().find(
-            |k| !matches!(after.journal.get(k), Some(Journaled::Done(Fin::Approved, n)) if n == *k),
-        ) {
+        if let Some(k) = after.charges.iter().find(|k| {
+            !matches!(after.journal.get(k), Some(Journaled::Done(Fin::Approved, n, _)) if n == *k)
+        }) {
             return Some(format!(
                 "k{k} was charged and the journal does not record it as approved"
             ));
         }
-        // The terminal settles everything it charged; the SDK's own reconciliation compares
-        // that with the journal.
-        let charged: Vec<TransactionResult> = after
-            .charges
-            .iter()
-            .map(|k| result(*k, Fin::Approved))
-            .collect();
-        let settlement = SettlementResult {
-            request_id: RequestId::default(),
-            idempotency_key: IdempotencyKey::from_u128(0x5e77),
-            terminal_id: capabilities().terminal_id,
-            batch_number: 1,
-            status: Ok(()),
-            opened: None,
-            closed: NOW,
-            totals: Totals::of(&charged),
-            receipt: None,
-            signature: None,
+        // Every report the journal holds, and the terminal's open batch as it would report it,
+        // through the SDK's own reconciliation against the journal.
+        let open = {
+            let mut t = Terminal::of(&after, keys_of(&after));
+            t.close_batch()
         };
-        let reconciled = posbridge::reconcile(&entries, &settlement, None);
-        if !reconciled.is_clean() {
-            return Some(format!(
-                "the terminal's settlement does not reconcile with the journal: {:?}",
-                reconciled.differences
-            ));
+        let reports = after
+            .settled
+            .iter()
+            .map(|&(b, c, a)| settlement(b, c, a))
+            .chain([open]);
+        for report in reports {
+            let reconciled = posbridge::reconcile(&entries, &report, None);
+            if !reconciled.is_clean() {
+                return Some(format!(
+                    "batch {} does not reconcile with the journal: {:?}",
+                    report.batch_number, reconciled.differences
+                ));
+            }
         }
         None
     }
+}
+
+/// How many keys `state` has met (the store's key range).
+fn keys_of(state: &State) -> u8 {
+    state
+        .store
+        .keys()
+        .chain(state.journal.keys())
+        .max()
+        .map_or(0, |k| k + 1)
 }
 
 impl State {
@@ -818,6 +963,10 @@ impl State {
         Self {
             journal: BTreeMap::new(),
             store: BTreeMap::new(),
+            completed_in: BTreeMap::new(),
+            batch: 1,
+            booked: Vec::new(),
+            settled: Vec::new(),
             runs: Vec::new(),
             late: Vec::new(),
             charges: Vec::new(),
@@ -865,9 +1014,16 @@ impl Model for PaymentModel {
             }
             if !state.journal.is_empty() {
                 actions.push(Action::Recover { link_up: true });
+                actions.push(Action::Settle { link_up: true });
                 if state.faults < b.faults {
                     actions.push(Action::Recover { link_up: false });
+                    actions.push(Action::Settle { link_up: false });
                 }
+            }
+            let mut running = state.runs.clone();
+            running.dedup();
+            for key in running {
+                actions.push(Action::Cancel { key });
             }
         }
         let mut running = state.runs.clone();
@@ -891,7 +1047,7 @@ impl Model for PaymentModel {
         let keys = self.config.bounds.keys;
         match action {
             Action::Pay { key: k, link } => {
-                let engine = self.engine(state, Some(link), true);
+                let engine = self.engine(state, Some(link), true, None);
                 // The app's call; a crash drops it midway, as SIGKILL would.
                 let _ = run_until_crash(engine.transaction(
                     key(k),
@@ -904,7 +1060,7 @@ impl Model for PaymentModel {
                 Some(next)
             }
             Action::Recover { link_up } => {
-                let engine = self.engine(state, None, link_up);
+                let engine = self.engine(state, None, link_up, None);
                 let _ = run_until_crash(engine.recover(Duration::from_secs(1)));
                 let mut next = Self::read_back(state, engine);
                 next.calls += 1;
@@ -916,22 +1072,36 @@ impl Model for PaymentModel {
                 let r = t.finish(k, fin);
                 // Its answer went to a call that has ended: it may arrive late.
                 t.late.push((k, Fin::of(&r.outcome)));
-                let mut runs = t.runs.clone();
-                runs.sort_unstable();
-                Some(State {
-                    store: t.store(),
-                    runs,
-                    late: t.late,
-                    charges: t.charges,
-                    ..state.clone()
-                })
+                Some(t.write_back(state.clone()))
+            }
+            Action::Cancel { key: k } => {
+                let engine = self.engine(state, None, true, Some(k));
+                let _ = run_until_crash(PaymentTerminal::cancel(&engine));
+                let mut next = Self::read_back(state, engine);
+                next.calls += 1;
+                Some(next)
+            }
+            Action::Settle { link_up } => {
+                let engine = self.engine(state, None, link_up, None);
+                let _ = run_until_crash(PaymentTerminal::settle(
+                    &engine,
+                    IdempotencyKey::from_u128(0x5e77_0000 + u128::from(state.batch)),
+                    Call::within(Duration::from_secs(1)),
+                ));
+                let mut next = Self::read_back(state, engine);
+                next.calls += 1;
+                next.faults += u8::from(!link_up);
+                Some(next)
             }
             Action::TerminalCrash => {
                 let mut next = state.clone();
                 next.runs.clear();
                 next.late.clear();
                 if !self.config.durable_store {
+                    // Its key store and its batch are gone with it.
                     next.store.clear();
+                    next.completed_in.clear();
+                    next.booked.clear();
                 }
                 next.terminal_crashes += 1;
                 Some(next)
@@ -948,7 +1118,7 @@ impl Model for PaymentModel {
                 "no approval in the journal without a charge",
                 |_, s: &State| {
                     s.journal.iter().all(|(k, j)| {
-                        !matches!(j, Journaled::Done(Fin::Approved, _)) || s.charges.contains(k)
+                        !matches!(j, Journaled::Done(Fin::Approved, ..)) || s.charges.contains(k)
                     })
                 },
             ),
