@@ -400,6 +400,8 @@ pub struct TerminalSession {
     operators: Arc<Mutex<Operators>>,
     running: Option<Running>,
     queued: VecDeque<TransactionRequest>,
+    /// Keys of queued commands this session claimed when it queued them.
+    claimed_queued: std::collections::HashSet<IdempotencyKey>,
     state: State,
     events: VecDeque<TerminalEvent>,
     terminal_state: TerminalState,
@@ -443,6 +445,7 @@ impl TerminalSession {
             operators: context.operators,
             running: None,
             queued: VecDeque::new(),
+            claimed_queued: std::collections::HashSet::new(),
             state: State::Awaiting,
             events: VecDeque::new(),
             terminal_state: TerminalState::Idle,
@@ -904,7 +907,12 @@ impl TerminalSession {
                 }
                 let queued = self.queued.iter().position(|t| t.request_id == c.target);
                 let state = if let Some(i) = queued {
-                    self.queued.remove(i);
+                    // A key claimed for it stays claimed without a result: asked again under
+                    // it, the command is resumed with no run here, which the app ends as never
+                    // started — nothing is charged either way.
+                    if let Some(t) = self.queued.remove(i) {
+                        self.claimed_queued.remove(&t.idempotency_key);
+                    }
                     CancelState::Accepted
                 } else {
                     CancelState::NotFound
@@ -1020,11 +1028,55 @@ impl TerminalSession {
                     return;
                 }
                 if self.running.is_some() {
-                    self.queued.push_back(t);
+                    self.queue(t, now);
                 } else {
                     self.start(t, now);
                 }
             }
+        }
+    }
+
+    /// Queues a new command behind the one this session runs, its key claimed first: a status
+    /// query over another connection (the client's, after it reconnected) must find it in
+    /// progress, not unknown — "unknown" lets the client record it as not taken, and it would
+    /// start here later all the same.
+    fn queue(&mut self, t: TransactionRequest, now: Instant) {
+        let claimed = self.results().claim(&t);
+        match claimed {
+            Ok(Claim::Claimed) => {
+                self.claimed_queued.insert(t.idempotency_key);
+                self.queued.push_back(t);
+            }
+            Ok(Claim::Existing(record)) => self.on_known_key(t, *record, now),
+            Err(e) => self.refuse_request(
+                t.request_id,
+                ErrorCode::INTERNAL,
+                &format!("the terminal cannot record the command: {e}"),
+                now,
+            ),
+        }
+    }
+
+    /// Starts the next queued command, if any: one this session claimed when it queued it runs
+    /// now (unless another session ended it meanwhile: then its result is the answer).
+    fn next_queued(&mut self, now: Instant) {
+        let Some(next) = self.queued.pop_front() else {
+            return;
+        };
+        if !self.claimed_queued.remove(&next.idempotency_key) {
+            return self.on_transaction(next, now);
+        }
+        let record = self.results().load(&next.idempotency_key);
+        match record {
+            Some(KeyRecord {
+                result: Some(mut result),
+                ..
+            }) => {
+                result.request_id = next.request_id;
+                self.reply(Message::TransactionResult(result), now);
+                self.next_queued(now);
+            }
+            _ => self.run(next, false),
         }
     }
 
@@ -1121,9 +1173,7 @@ impl TerminalSession {
         } else {
             Ok(())
         };
-        if let Some(next) = self.queued.pop_front() {
-            self.on_transaction(next, now);
-        }
+        self.next_queued(now);
         sent
     }
 

@@ -868,3 +868,92 @@ fn each_side_keeps_to_the_frame_size_the_other_announced() {
     );
     assert!(pair.terminal.is_ready());
 }
+
+/// Sends sale `key` without the client's queueing (a client that pipelines, as the protocol
+/// allows): the terminal queues it behind the command it runs.
+fn pipeline(pair: &mut Pair, key: u128, minor: u64) -> RequestId {
+    let Message::Transaction(mut t) = sale(key, minor) else {
+        unreachable!("a sale")
+    };
+    t.request_id = RequestId::from_u128(0x9000 + key);
+    let now = pair.now;
+    pair.client
+        .send(&Message::Transaction(t.clone()), now)
+        .unwrap();
+    t.request_id
+}
+
+#[test]
+fn a_command_queued_behind_another_is_claimed_at_once_and_started_in_turn() {
+    let ctx = context();
+    let (mut pair, log) = connected(Duration::from_secs(3), ctx.clone(), 31);
+    let now = pair.now;
+    let first = send_request(&mut pair, sale(1, 100));
+    pipeline(&mut pair, 2, 200);
+    pair.run_until(now + Duration::from_secs(1));
+    assert_eq!(log.borrow().started, vec![IdempotencyKey::from_u128(1)]);
+    // Queued, and already known to the key store every session shares: a status query over
+    // another connection finds it in progress, not unknown (unknown would let the client record
+    // it as not taken while it is still to start here).
+    let record = ctx
+        .results
+        .lock()
+        .unwrap()
+        .load(&IdempotencyKey::from_u128(2));
+    assert!(matches!(record, Some(r) if r.result.is_none()));
+    let now = pair.now;
+    let status = pair
+        .client
+        .request(status_of(2), now + MINUTE, now)
+        .unwrap();
+    pair.drive();
+    match responses(&pair, status).as_slice() {
+        [Message::StatusResponse(s)] => assert!(
+            matches!(s.status, TransactionStatus::InProgress { .. }),
+            "{s:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(result_of(&pair, first).amount.minor, 100);
+    // Then it started in its turn — started, not resumed — and finished.
+    assert_eq!(
+        log.borrow().started,
+        vec![IdempotencyKey::from_u128(1), IdempotencyKey::from_u128(2)]
+    );
+    assert!(log.borrow().resumed.is_empty());
+    let until = pair.now + Duration::from_secs(5);
+    pair.run_until(until);
+    let done = ctx
+        .results
+        .lock()
+        .unwrap()
+        .load(&IdempotencyKey::from_u128(2))
+        .and_then(|r| r.result);
+    assert_eq!(done.map(|r| r.outcome), Some(Outcome::Approved));
+}
+
+#[test]
+fn a_queued_command_another_session_ended_is_answered_not_started() {
+    let ctx = context();
+    let (mut pair, log) = connected(Duration::from_secs(3), ctx.clone(), 32);
+    let now = pair.now;
+    send_request(&mut pair, sale(1, 100));
+    let second = pipeline(&mut pair, 2, 200);
+    pair.run_until(now + Duration::from_secs(1));
+    // Meanwhile the client, reconnected elsewhere, asked for it again and the terminal's app
+    // ended it as never started (what the simulator does with a resumed command it has no run
+    // of): its result is in the store before this session's turn comes.
+    let Message::Transaction(t) = sale(2, 200) else {
+        unreachable!("a sale")
+    };
+    let failed = result_for(&t, Outcome::Failed(posbridge_wire::ErrorCode::INTERNAL));
+    ctx.results.lock().unwrap().complete(&failed).unwrap();
+    pair.drive();
+    assert_eq!(log.borrow().started, vec![IdempotencyKey::from_u128(1)]);
+    // This session answers the queued command with that result instead of starting it.
+    let answered = pair.client_events().iter().any(|e| {
+        matches!(e, ClientEvent::Message(Message::TransactionResult(r)) | ClientEvent::Response { message: Message::TransactionResult(r), .. }
+            if r.idempotency_key == IdempotencyKey::from_u128(2) && r.request_id == second)
+    });
+    assert!(answered, "{:?}", pair.client_events());
+}
