@@ -1041,19 +1041,33 @@ impl TerminalSession {
     /// progress, not unknown — "unknown" lets the client record it as not taken, and it would
     /// start here later all the same.
     fn queue(&mut self, t: TransactionRequest, now: Instant) {
+        if let Some(t) = self.claim(t, now) {
+            self.claimed_queued.insert(t.idempotency_key);
+            self.queued.push_back(t);
+        }
+    }
+
+    /// Claims `t`'s key: `Some(t)` if it is now this session's. The claim is one step on the
+    /// store all sessions share: of two sessions that got the same key at once, one gets it and
+    /// the other finds it claimed (and answers or joins as [`key_decision`] says). Nothing
+    /// starts that the terminal could forget: a command it cannot record is refused.
+    fn claim(&mut self, t: TransactionRequest, now: Instant) -> Option<TransactionRequest> {
         let claimed = self.results().claim(&t);
         match claimed {
-            Ok(Claim::Claimed) => {
-                self.claimed_queued.insert(t.idempotency_key);
-                self.queued.push_back(t);
+            Ok(Claim::Claimed) => Some(t),
+            Ok(Claim::Existing(record)) => {
+                self.on_known_key(t, *record, now);
+                None
             }
-            Ok(Claim::Existing(record)) => self.on_known_key(t, *record, now),
-            Err(e) => self.refuse_request(
-                t.request_id,
-                ErrorCode::INTERNAL,
-                &format!("the terminal cannot record the command: {e}"),
-                now,
-            ),
+            Err(e) => {
+                self.refuse_request(
+                    t.request_id,
+                    ErrorCode::INTERNAL,
+                    &format!("the terminal cannot record the command: {e}"),
+                    now,
+                );
+                None
+            }
         }
     }
 
@@ -1081,19 +1095,8 @@ impl TerminalSession {
     }
 
     fn start(&mut self, t: TransactionRequest, now: Instant) {
-        // Nothing starts that the terminal could forget: a command it cannot record is refused.
-        // The claim is one step on the store all sessions share: of two sessions that got the
-        // same key at once, one starts it and the other finds it claimed.
-        let claimed = self.results().claim(&t);
-        match claimed {
-            Ok(Claim::Claimed) => self.run(t, false),
-            Ok(Claim::Existing(record)) => self.on_known_key(t, *record, now),
-            Err(e) => self.refuse_request(
-                t.request_id,
-                ErrorCode::INTERNAL,
-                &format!("the terminal cannot record the command: {e}"),
-                now,
-            ),
+        if let Some(t) = self.claim(t, now) {
+            self.run(t, false);
         }
     }
 
