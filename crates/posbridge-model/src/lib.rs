@@ -394,6 +394,12 @@ fn settlement(batch: u8, count: u32, amount: u64) -> SettlementResult {
     }
 }
 
+/// The terminal's report of batch `batch`, in which it booked a charge per key of `booked`.
+fn batch_report(batch: u8, booked: &[u8]) -> SettlementResult {
+    let amount = booked.iter().map(|k| amount(*k)).sum();
+    settlement(batch, booked.len() as u32, amount)
+}
+
 /// The real journal holding what `state` says.
 fn journal_of(state: &State) -> MemoryJournal {
     let mut j = MemoryJournal::new();
@@ -610,9 +616,7 @@ impl Terminal {
 
     /// Closes the open batch: its report.
     fn close_batch(&mut self) -> SettlementResult {
-        let count = self.booked.len() as u32;
-        let amount = self.booked.iter().map(|k| amount(*k)).sum();
-        let report = settlement(self.batch, count, amount);
+        let report = batch_report(self.batch, &self.booked);
         self.booked.clear();
         self.batch += 1;
         report
@@ -926,10 +930,7 @@ impl PaymentModel {
         }
         // Every report the journal holds, and the terminal's open batch as it would report it,
         // through the SDK's own reconciliation against the journal.
-        let open = {
-            let mut t = Terminal::of(&after, keys_of(&after));
-            t.close_batch()
-        };
+        let open = batch_report(after.batch, &after.booked);
         let reports = after
             .settled
             .iter()
@@ -946,16 +947,6 @@ impl PaymentModel {
         }
         None
     }
-}
-
-/// How many keys `state` has met (the store's key range).
-fn keys_of(state: &State) -> u8 {
-    state
-        .store
-        .keys()
-        .chain(state.journal.keys())
-        .max()
-        .map_or(0, |k| k + 1)
 }
 
 impl State {
