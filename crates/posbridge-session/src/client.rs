@@ -11,7 +11,7 @@ use posbridge_crypto::{
 };
 use posbridge_wire::{
     Capabilities, ClientId, ErrorMessage, FrameType, Handshake, HeartbeatAck, Hello, Message,
-    Progress, RequestId, TerminalState, Timestamp,
+    Progress, RequestId, TelemetryReport, TerminalState, Timestamp,
 };
 
 use crate::core::{Core, Next};
@@ -68,6 +68,9 @@ pub enum ClientEvent {
     /// A message that answers no pending request: a result that arrived after its deadline (it
     /// is real — record it), or something the terminal sent unasked.
     Message(Message),
+    /// The terminal pushed its telemetry because something changed (protocol 1.1): battery low,
+    /// power, paper, acquirer link, software, payments stored offline. `changes` says what.
+    Telemetry(TelemetryReport),
     /// The terminal answered a heartbeat: its state, and its clock (to detect skew).
     Heartbeat {
         /// What the terminal is doing.
@@ -258,6 +261,12 @@ impl ClientSession {
         self.core.is_ended()
     }
 
+    /// The protocol version agreed with the terminal, once connected
+    /// (`posbridge_wire::VERSION_1_0` or `VERSION_1_1`).
+    pub fn protocol_version(&self) -> Option<u16> {
+        self.capabilities.as_ref().map(|c| c.selected_version)
+    }
+
     /// The terminal's capabilities, once connected.
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.capabilities.as_ref()
@@ -400,6 +409,13 @@ impl ClientSession {
 
     /// Correlates an answer with its request.
     fn on_answer(&mut self, message: Message, now: Instant) -> Result<(), SessionError> {
+        let message = match message {
+            Message::TelemetryReport(report) if report.request_id.is_none() => {
+                self.events.push_back(ClientEvent::Telemetry(report));
+                return Ok(());
+            }
+            other => other,
+        };
         let Some(id) = message.request_id() else {
             self.events.push_back(ClientEvent::Message(message));
             return Ok(());
@@ -472,6 +488,12 @@ impl ClientSession {
             return Err(RequestError::DeadlineInPast);
         }
         let caps = self.capabilities.as_ref().ok_or(RequestError::NotReady)?;
+        if message.since_version() > caps.selected_version {
+            return Err(RequestError::NotInVersion {
+                agreed: caps.selected_version,
+                needs: message.since_version(),
+            });
+        }
         if let Message::Transaction(t) = &message {
             validate(t, caps)?;
         }

@@ -363,7 +363,7 @@ pub fn hello() -> Hello {
         client_id: ClientId([0xC1; 16]),
         client_name: Some("Till 1".into()),
         app_version: Some("posbridge-harness".into()),
-        protocol_versions: vec![1],
+        protocol_versions: posbridge_wire::PROTOCOL_VERSIONS.to_vec(),
         max_frame_size: None,
     }
 }
@@ -376,8 +376,8 @@ pub fn capabilities() -> Capabilities {
         firmware: None,
         serial_number: None,
         merchant_name: Some("Harness Shop".into()),
-        protocol_versions: vec![1],
-        selected_version: 1,
+        protocol_versions: posbridge_wire::PROTOCOL_VERSIONS.to_vec(),
+        selected_version: posbridge_wire::VERSION_1_1,
         kinds: KindSet::all(),
         methods: MethodSet::all(),
         currencies: vec![Currency::EUR],

@@ -71,6 +71,7 @@ mod operators;
 mod reliable;
 mod requests;
 mod results;
+mod telemetry;
 mod terminal;
 
 use std::fmt;
@@ -87,6 +88,7 @@ pub use results::{
     Claim, Completion, KeyDecision, KeyRecord, MemoryResultStore, ResultStore, SharedResults,
     key_decision, normalise,
 };
+pub use telemetry::{SharedTelemetry, TelemetryBoard};
 pub use terminal::{
     PairingRegistry, SharedApp, TerminalApp, TerminalContext, TerminalEvent, TerminalSession,
     TerminalSettings,

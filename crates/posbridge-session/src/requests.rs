@@ -24,6 +24,14 @@ pub enum RequestError {
     DeadlineInPast,
     /// The message cannot be encoded (a field breaks a protocol limit).
     Unencodable(MessageEncodeError),
+    /// The message belongs to a later protocol version than the one agreed with this terminal
+    /// (a 1.0 terminal has no telemetry): nothing was sent.
+    NotInVersion {
+        /// The version agreed.
+        agreed: u16,
+        /// The version the message needs.
+        needs: u16,
+    },
     /// The message does not fit in a frame.
     TooLarge {
         /// Its size, sealed.
@@ -40,6 +48,10 @@ impl fmt::Display for RequestError {
             Self::NotARequest => f.write_str("that message is not a request"),
             Self::Capability(e) => write!(f, "{e}"),
             Self::DeadlineInPast => f.write_str("the request's deadline has already passed"),
+            Self::NotInVersion { agreed, needs } => write!(
+                f,
+                "the terminal speaks protocol version {agreed}; this request needs version {needs} (protocol 1.1)"
+            ),
             Self::Unencodable(e) => write!(f, "the request cannot be encoded: {e}"),
             Self::TooLarge { len, max } => write!(
                 f,
@@ -83,6 +95,7 @@ pub(crate) fn set_request_id(message: &mut Message, id: RequestId) -> bool {
         Message::ReceiptRequest(m) => m.request_id = id,
         Message::ConfigRead(m) => m.request_id = id,
         Message::ConfigWrite(m) => m.request_id = id,
+        Message::TelemetryQuery(m) => m.request_id = id,
         _ => return false,
     }
     true

@@ -11,9 +11,10 @@ use posbridge_crypto::{
 };
 use posbridge_wire::{
     CancelResponse, CancelState, Capabilities, ConfigResponse, ErrorCode, ErrorMessage, FrameType,
-    Handshake, HeartbeatAck, Hello, IdempotencyKey, Message, OperatorAuth, PaymentMethod, Progress,
-    ProgressStage, RequestId, StatusResponse, TerminalConfig, TerminalState, Timestamp,
-    TransactionKind, TransactionRequest, TransactionResult, TransactionStatus,
+    Handshake, HeartbeatAck, Hello, IdempotencyKey, Message, OperatorAuth, PROTOCOL_VERSIONS,
+    PaymentMethod, Progress, ProgressStage, RequestId, StatusResponse, Telemetry,
+    TelemetryChangeSet, TelemetryReport, TerminalConfig, TerminalState, Timestamp, TransactionKind,
+    TransactionRequest, TransactionResult, TransactionStatus, VERSION_1_1,
 };
 
 use crate::operators::{AuthError, OperatorPolicy, Operators};
@@ -22,6 +23,7 @@ use crate::results::{
     Claim, Completion, KeyDecision, KeyRecord, MemoryResultStore, ResultStore, SharedResults,
     key_decision,
 };
+use crate::telemetry::{SharedTelemetry, TelemetryBoard};
 
 use crate::core::{Core, Next};
 use crate::{CloseReason, SessionConfig, SessionError, SessionStats};
@@ -212,6 +214,9 @@ pub struct TerminalContext {
     pub settings: Arc<Mutex<TerminalSettings>>,
     /// Who may authorise refunds, voids, settlements and configuration changes.
     pub operators: Arc<Mutex<Operators>>,
+    /// Its telemetry (protocol 1.1): set it when the battery, power, paper or acquirer link
+    /// change; sessions answer queries and push changes.
+    pub telemetry: SharedTelemetry,
 }
 
 impl std::fmt::Debug for TerminalContext {
@@ -231,6 +236,10 @@ impl TerminalContext {
         capabilities: Capabilities,
         capacity: usize,
     ) -> Self {
+        let telemetry = TelemetryBoard::shared(Telemetry {
+            firmware: capabilities.firmware.clone(),
+            ..Telemetry::default()
+        });
         Self {
             identity,
             registry: Arc::new(Mutex::new(registry)),
@@ -240,6 +249,7 @@ impl TerminalContext {
                 extra: TerminalConfig::default(),
             })),
             operators: Arc::new(Mutex::new(Operators::new(OperatorPolicy::default()))),
+            telemetry,
         }
     }
 }
@@ -398,6 +408,11 @@ pub struct TerminalSession {
     results: SharedResults,
     settings: Arc<Mutex<TerminalSettings>>,
     operators: Arc<Mutex<Operators>>,
+    telemetry: SharedTelemetry,
+    /// The protocol version agreed with the client (0 until the handshake is answered).
+    version: u16,
+    /// The telemetry board's generation this session last reported to its client.
+    telemetry_seen: u64,
     running: Option<Running>,
     queued: VecDeque<TransactionRequest>,
     /// Keys of queued commands this session claimed when it queued them.
@@ -427,8 +442,6 @@ impl std::fmt::Debug for TerminalSession {
     }
 }
 
-const SUPPORTED_VERSIONS: &[u16] = &[1];
-
 impl TerminalSession {
     /// A session for a link that just came up at `now`; it waits for the client to pair or to
     /// start the secure handshake. It reports the context's capabilities (with the protocol
@@ -443,6 +456,9 @@ impl TerminalSession {
             results: context.results,
             settings: context.settings,
             operators: context.operators,
+            telemetry: context.telemetry,
+            version: 0,
+            telemetry_seen: 0,
             running: None,
             queued: VecDeque::new(),
             claimed_queued: std::collections::HashSet::new(),
@@ -459,6 +475,49 @@ impl TerminalSession {
         self.registry
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The protocol version agreed with the client, once the handshake was answered
+    /// (`posbridge_wire::VERSION_1_0` or `VERSION_1_1`).
+    pub fn protocol_version(&self) -> Option<u16> {
+        (self.version != 0).then_some(self.version)
+    }
+
+    fn telemetry(&self) -> std::sync::MutexGuard<'_, TelemetryBoard> {
+        self.telemetry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Pushes telemetry changes made since the last push to a client of protocol 1.1.
+    fn push_telemetry(&mut self, now: Instant) {
+        if !self.is_ready() || self.version < VERSION_1_1 || self.core.is_closing() {
+            return;
+        }
+        let report = {
+            let board = self.telemetry();
+            board
+                .changes_since(self.telemetry_seen)
+                .map(|(changes, generation)| {
+                    (
+                        generation,
+                        TelemetryReport {
+                            request_id: None,
+                            changes,
+                            telemetry: board.current().clone(),
+                        },
+                    )
+                })
+        };
+        if let Some((generation, report)) = report {
+            self.telemetry_seen = generation;
+            if let Err(e) = self
+                .core
+                .send(FrameType::Data, &Message::TelemetryReport(report), now)
+            {
+                self.end(CloseReason::Failed(e), now, false);
+            }
+        }
     }
 
     /// What the terminal is doing, reported in heartbeat answers.
@@ -581,6 +640,7 @@ impl TerminalSession {
                 ),
             }
         }
+        self.push_telemetry(now);
         self.sync_closed();
     }
 
@@ -670,6 +730,22 @@ impl TerminalSession {
                         }
                     }
                     Message::HeartbeatAck(_) => {}
+                    // A message of a later version than agreed: what a terminal of this version
+                    // does with a type it does not know (docs/protocol.md §7.2).
+                    other if other.since_version() > self.version => {
+                        let error = Message::Error(ErrorMessage {
+                            request_id: other.request_id(),
+                            code: ErrorCode::UNSUPPORTED_MESSAGE,
+                            detail: Some(format!(
+                                "not a message of the protocol version agreed ({})",
+                                self.version
+                            )),
+                            retry_after_ms: None,
+                        });
+                        if let Err(e) = self.core.send(FrameType::Data, &error, now) {
+                            self.end(CloseReason::Failed(e), now, false);
+                        }
+                    }
                     other => self.on_request(other, now),
                 }
             }
@@ -741,11 +817,22 @@ impl TerminalSession {
                 now,
             );
         }
+        // The terminal speaks the versions its capabilities list that this crate knows (a
+        // terminal can be held to 1.0 by listing only 1); the first of the client's list it
+        // speaks is the one (docs/protocol.md §3.1).
+        let supported: Vec<u16> = self
+            .settings()
+            .capabilities
+            .protocol_versions
+            .iter()
+            .copied()
+            .filter(|v| PROTOCOL_VERSIONS.contains(v))
+            .collect();
         let Some(version) = hello
             .protocol_versions
             .iter()
             .copied()
-            .find(|v| SUPPORTED_VERSIONS.contains(v))
+            .find(|v| supported.contains(v))
         else {
             return self.refuse(
                 ErrorCode::UNSUPPORTED_VERSION,
@@ -757,7 +844,7 @@ impl TerminalSession {
             );
         };
         let mut caps = self.settings().capabilities.clone();
-        caps.protocol_versions = SUPPORTED_VERSIONS.to_vec();
+        caps.protocol_versions = supported;
         caps.selected_version = version;
         caps.max_frame_size = Some(self.core.config.frame.max_frame_size() as u32);
         let written = Message::Capabilities(caps)
@@ -781,6 +868,9 @@ impl TerminalSession {
                 self.core.limit_to_peer(hello.max_frame_size);
                 self.core.last_rx = now;
                 self.state = State::Ready;
+                self.version = version;
+                let seen = self.telemetry().generation();
+                self.telemetry_seen = seen;
                 self.client = Some((record.peer.channel_key, now));
                 self.unauthenticated = Some((
                     now,
@@ -967,6 +1057,17 @@ impl TerminalSession {
                     Message::ConfigResponse(ConfigResponse {
                         request_id: r.request_id,
                         config,
+                    }),
+                    now,
+                );
+            }
+            Message::TelemetryQuery(q) => {
+                let telemetry = self.telemetry().current().clone();
+                self.reply(
+                    Message::TelemetryReport(TelemetryReport {
+                        request_id: Some(q.request_id),
+                        changes: TelemetryChangeSet::EMPTY,
+                        telemetry,
                     }),
                     now,
                 );
@@ -1255,6 +1356,7 @@ impl TerminalSession {
                 false,
             );
         }
+        self.push_telemetry(now);
         if let Some(reason) = self.core.on_timeout(now, self.is_ready()) {
             self.announce(reason);
         }

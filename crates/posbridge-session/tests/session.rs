@@ -45,7 +45,7 @@ fn a_paired_client_connects_in_one_round_trip() {
     pair.drive();
     assert!(pair.client.is_ready() && pair.terminal.is_ready());
     let caps = pair.client.capabilities().expect("capabilities");
-    assert_eq!(caps.selected_version, 1);
+    assert_eq!(caps.selected_version, posbridge_wire::VERSION_1_1);
     assert_eq!(caps.terminal_id, capabilities().terminal_id);
     // Handshake out, handshake back, and one ack each way.
     assert_eq!(pair.client.stats().reliability.sent, 1);

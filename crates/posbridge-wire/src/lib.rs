@@ -75,8 +75,8 @@ pub use types::civil;
 pub use types::{
     Amount, ClientId, Currency, DeclineReason, ErrorCode, Feature, FeatureSet, IdempotencyKey,
     InvalidCurrency, KindSet, MaskedPan, MaskedPanError, MethodSet, Outcome, ParseIdError,
-    PaymentMethod, ProgressStage, PublicKey, ReceiptCopy, RequestId, TerminalId, Timestamp,
-    TransactionId, TransactionKind, snake_name,
+    PaymentMethod, ProgressStage, PublicKey, ReceiptCopy, RequestId, TelemetryChange,
+    TelemetryChangeSet, TerminalId, Timestamp, TransactionId, TransactionKind, snake_name,
 };
 
 /// The README's code examples, compiled and run as doctests.
@@ -84,5 +84,13 @@ pub use types::{
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
-/// The native protocol versions this crate speaks, most preferred first.
-pub const PROTOCOL_VERSIONS: &[u16] = &[1];
+/// The native protocol versions this crate speaks, most preferred first: 2 is protocol 1.1
+/// (telemetry and its pushed changes), 1 is protocol 1.0. See docs/protocol.md §3.1.
+pub const PROTOCOL_VERSIONS: &[u16] = &[VERSION_1_1, VERSION_1_0];
+
+/// Protocol 1.0 on the wire (its version number is 1).
+pub const VERSION_1_0: u16 = 1;
+
+/// Protocol 1.1 on the wire (its version number is 2): everything of 1.0, plus the messages and
+/// fields marked 1.1 in docs/protocol.md. Never sent to a session that agreed on 1.0.
+pub const VERSION_1_1: u16 = 2;

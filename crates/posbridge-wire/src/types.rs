@@ -600,6 +600,33 @@ code_enum! {
     }
 }
 
+code_enum! {
+    /// Why a terminal pushed its telemetry (protocol 1.1): what changed since it last reported.
+    /// Derived by [`Telemetry::changes_from`](crate::Telemetry::changes_from), so every terminal
+    /// reports the same changes the same way.
+    TelemetryChange, TelemetryChangeSet {
+        /// The battery fell to or below the low threshold
+        /// ([`BATTERY_LOW_PERCENT`](crate::Telemetry::BATTERY_LOW_PERCENT)).
+        BatteryLow = 1,
+        /// The power source or the charging state changed.
+        Power = 2,
+        /// The paper runs low.
+        PaperLow = 3,
+        /// The paper ran out: receipts cannot be printed.
+        PaperOut = 4,
+        /// Paper was refilled.
+        PaperRefilled = 5,
+        /// The terminal lost its acquirer: payments are declined or taken offline.
+        Offline = 6,
+        /// The acquirer is reachable again.
+        Online = 7,
+        /// The firmware or payment app version changed (an update was applied).
+        Software = 8,
+        /// The count of payments stored offline and not yet forwarded changed.
+        StoredOffline = 9,
+    }
+}
+
 /// How a final result came out. The detail (decline reason, error) travels in the same message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

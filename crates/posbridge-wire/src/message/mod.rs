@@ -13,6 +13,7 @@ pub(crate) mod common;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod session;
+pub(crate) mod telemetry;
 
 pub use check::CapabilityError;
 pub use common::{
@@ -21,7 +22,7 @@ pub use common::{
 };
 pub use request::{
     Cancel, ConfigRead, ConfigWrite, LastTransactionQuery, ReceiptRequest, SettlementRequest,
-    StatusQuery, TerminalConfig, TransactionCommand, TransactionRequest,
+    StatusQuery, TelemetryQuery, TerminalConfig, TransactionCommand, TransactionRequest,
 };
 pub use response::{
     CancelResponse, CancelState, ConfigResponse, LastTransactionResponse, Progress,
@@ -31,6 +32,7 @@ pub use response::{
 pub use session::{
     Capabilities, ErrorMessage, Handshake, Heartbeat, HeartbeatAck, Hello, Pairing, TerminalState,
 };
+pub use telemetry::{AcquirerLink, PaperState, PowerSource, Telemetry, TelemetryReport};
 
 macro_rules! messages {
     ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $code:literal, )+) => {
@@ -128,6 +130,8 @@ messages! {
     ConfigRead(ConfigRead) = 0x16,
     /// Client → terminal: change the configuration.
     ConfigWrite(ConfigWrite) = 0x17,
+    /// Client → terminal (1.1): the terminal's telemetry.
+    TelemetryQuery(TelemetryQuery) = 0x18,
     /// Terminal → client: where a request is.
     Progress(Progress) = 0x20,
     /// Terminal → client: the final result of a money command.
@@ -144,9 +148,20 @@ messages! {
     ConfigResponse(ConfigResponse) = 0x26,
     /// Terminal → client: the most recent result.
     LastTransactionResponse(LastTransactionResponse) = 0x27,
+    /// Terminal → client (1.1): telemetry, answered or pushed when it changes.
+    TelemetryReport(TelemetryReport) = 0x28,
 }
 
 impl Message {
+    /// The lowest protocol version that has this message: a session that agreed on an older one
+    /// neither sends nor accepts it.
+    pub const fn since_version(&self) -> u16 {
+        match self {
+            Self::TelemetryQuery(_) | Self::TelemetryReport(_) => crate::VERSION_1_1,
+            _ => crate::VERSION_1_0,
+        }
+    }
+
     /// Decodes a message from a frame payload (after decryption). Strict: any deviation from
     /// the canonical encoding is an error that says what and where.
     ///
@@ -198,6 +213,7 @@ impl Message {
             Self::ReceiptRequest(m) => m.request_id,
             Self::ConfigRead(m) => m.request_id,
             Self::ConfigWrite(m) => m.request_id,
+            Self::TelemetryQuery(m) => m.request_id,
             Self::Progress(m) => m.request_id,
             Self::TransactionResult(m) => m.request_id,
             Self::StatusResponse(m) => m.request_id,
@@ -207,6 +223,7 @@ impl Message {
             Self::ConfigResponse(m) => m.request_id,
             Self::LastTransactionResponse(m) => m.request_id,
             Self::Error(m) => return m.request_id,
+            Self::TelemetryReport(m) => return m.request_id,
             Self::Hello(_)
             | Self::Capabilities(_)
             | Self::Pairing(_)

@@ -385,6 +385,11 @@ id_only!(
     /// Asks for the terminal's configuration.
     ConfigRead
 );
+id_only!(
+    /// Asks for the terminal's telemetry (protocol 1.1); answered by a
+    /// [`TelemetryReport`](crate::TelemetryReport).
+    TelemetryQuery
+);
 
 /// Asks the terminal to abort a running request. The answer is a [`CancelResponse`]; if the
 /// cancel came too late, the request's real result still arrives and stands.

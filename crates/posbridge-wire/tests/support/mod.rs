@@ -545,7 +545,41 @@ pub fn message() -> impl Strategy<Value = Message> {
                 result: result.map(Box::new),
             })
         }),
+        rid().prop_map(|request_id| Message::TelemetryQuery(TelemetryQuery { request_id })),
+        (option::of(rid()), any::<u32>(), telemetry()).prop_map(
+            |(request_id, changes, telemetry)| {
+                Message::TelemetryReport(TelemetryReport {
+                    request_id,
+                    changes: TelemetryChangeSet(changes),
+                    telemetry,
+                })
+            }
+        ),
     ]
+}
+
+/// Telemetry with every field in its range, present or not.
+pub fn telemetry() -> impl Strategy<Value = Telemetry> {
+    (
+        option::of(0u8..=100),
+        any::<bool>(),
+        option::of(proptest::sample::select(PowerSource::ALL)),
+        option::of(text(64)),
+        option::of(text(64)),
+        option::of(proptest::sample::select(PaperState::ALL)),
+        proptest::sample::select(AcquirerLink::ALL),
+        any::<u32>(),
+    )
+        .prop_map(|t| Telemetry {
+            battery_percent: t.0,
+            charging: t.1,
+            power: t.2,
+            firmware: t.3,
+            app_version: t.4,
+            paper: t.5,
+            acquirer: t.6,
+            stored_offline: t.7,
+        })
 }
 
 /// Frames of every type with random headers and payloads up to `max_payload` bytes.
