@@ -9,11 +9,11 @@ use std::time::Duration;
 use posbridge_journal::{Entry, Journal, JournalError, Query};
 use posbridge_wire::{
     Capabilities, IdempotencyKey, OperatorAuth, PaymentMethod, ProgressStage, PublicKey, Receipt,
-    ReceiptCopy, SettlementResult, TransactionId, TransactionRef, TransactionRequest,
+    ReceiptCopy, SettlementResult, Telemetry, TransactionId, TransactionRef, TransactionRequest,
     TransactionResult,
 };
 
-use crate::{DoubtReason, ProgressEvent, Refusal};
+use crate::{DoubtReason, ProgressEvent, Refusal, TelemetryEvents};
 
 /// How a money command ended, as the adapter saw it. The engine journals each case.
 // Moved once per command; boxing the result would cost an allocation each time.
@@ -156,6 +156,23 @@ pub trait Adapter: Send + Sync {
         records: &Records<'_>,
         deadline: Duration,
     ) -> impl Future<Output = Result<Receipt, CallError<Self::Error>>> + Send;
+
+    /// The terminal's telemetry (battery, power, software, paper, acquirer link, payments stored
+    /// offline), for protocols that report it; `None` for those that do not (the default) and
+    /// for a terminal that does not (a native terminal of protocol 1.0).
+    fn telemetry(
+        &self,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Option<Telemetry>, Self::Error>> + Send {
+        let _ = deadline;
+        async { Ok(None) }
+    }
+
+    /// Telemetry changes the terminal pushes from now on (see [`telemetry`](Self::telemetry));
+    /// an ended stream for protocols without.
+    fn telemetry_events(&self) -> TelemetryEvents {
+        TelemetryEvents::ended()
+    }
 
     /// Whether the connection has ended (a managed terminal then connects again).
     fn is_closed(&self) -> bool {

@@ -5,11 +5,11 @@ use std::fmt;
 use std::time::Duration;
 
 use posbridge_wire::{
-    Capabilities, IdempotencyKey, Receipt, ReceiptCopy, SettlementResult, TransactionCommand,
-    TransactionRef, TransactionResult, TransactionStatus,
+    Capabilities, IdempotencyKey, Receipt, ReceiptCopy, SettlementResult, Telemetry,
+    TransactionCommand, TransactionRef, TransactionResult, TransactionStatus,
 };
 
-use crate::{Call, PaymentError, PaymentTerminal, ProgressEvents, RecoveryReport};
+use crate::{Call, PaymentError, PaymentTerminal, ProgressEvents, RecoveryReport, TelemetryEvents};
 
 /// One of two terminals — of the native protocol or ZVT, say, chosen when the app starts —
 /// as one [`PaymentTerminal`], so that the code that takes money names no protocol.
@@ -78,6 +78,17 @@ impl<A: PaymentTerminal, B: PaymentTerminal> PaymentTerminal for Either<A, B> {
             Self::Left(t) => t.progress(),
             Self::Right(t) => t.progress(),
         }
+    }
+
+    fn telemetry_events(&self) -> TelemetryEvents {
+        match self {
+            Self::Left(t) => t.telemetry_events(),
+            Self::Right(t) => t.telemetry_events(),
+        }
+    }
+
+    async fn telemetry(&self, deadline: Duration) -> Out<Option<Telemetry>, A, B> {
+        both!(self, t => t.telemetry(deadline))
     }
 
     async fn execute(

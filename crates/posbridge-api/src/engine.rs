@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use posbridge_journal::{Entry, EntryState, Journal, JournalError, same_command};
 use posbridge_wire::{
     Capabilities, IdempotencyKey, OperatorAuth, ProgressStage, Receipt, ReceiptCopy, RequestId,
-    SettlementResult, Timestamp, TransactionCommand, TransactionRef, TransactionRequest,
+    SettlementResult, Telemetry, Timestamp, TransactionCommand, TransactionRef, TransactionRequest,
     TransactionResult, TransactionStatus,
 };
 use tokio::sync::broadcast;
@@ -19,7 +19,7 @@ use crate::recovery::{Step, decide, reversal_key, reversal_of};
 use crate::{
     Adapter, Answer, Call, CallError, DoubtReason, Exchange, InDoubt, PaymentError,
     PaymentTerminal, ProgressEvent, ProgressEvents, Records, RecoveryPolicy, RecoveryReport,
-    Resolution, ReversalPolicy, Unresolved,
+    Resolution, ReversalPolicy, TelemetryEvents, Unresolved,
 };
 
 /// The system's wall clock, in milliseconds since the Unix epoch.
@@ -822,5 +822,19 @@ impl<A: Adapter, J: Journal> PaymentTerminal for Engine<A, J> {
             .receipt(target, copy, &self.records(), deadline)
             .await
             .map_err(|e| call_error(None, e))
+    }
+
+    async fn telemetry(
+        &self,
+        deadline: Duration,
+    ) -> Result<Option<Telemetry>, PaymentError<A::Error>> {
+        self.adapter
+            .telemetry(deadline)
+            .await
+            .map_err(PaymentError::Terminal)
+    }
+
+    fn telemetry_events(&self) -> TelemetryEvents {
+        self.adapter.telemetry_events()
     }
 }

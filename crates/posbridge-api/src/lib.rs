@@ -70,7 +70,9 @@ pub use engine::{Engine, wall_clock};
 pub use error::{DoubtReason, InDoubt, PaymentError, Refusal};
 pub use fault::{FaultPoint, UnknownFaultPoint};
 pub use money::plain_receipt;
-pub use progress::{ProgressEvent, ProgressEvents, forward_while};
+pub use progress::{
+    Events, ProgressEvent, ProgressEvents, TelemetryChanged, TelemetryEvents, forward_while,
+};
 pub use recovery::{
     RecoveryPolicy, RecoveryReport, ReversalPolicy, Step, Unresolved, decide, older_than,
     reversal_key, reversal_of,

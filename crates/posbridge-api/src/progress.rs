@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use posbridge_wire::{IdempotencyKey, PaymentMethod, ProgressStage};
+use posbridge_wire::{IdempotencyKey, PaymentMethod, ProgressStage, Telemetry, TelemetryChangeSet};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
@@ -36,34 +36,58 @@ impl ProgressEvent {
     }
 }
 
-/// Progress reports of the commands running on a terminal, as a [`Stream`]. Reports that came
-/// faster than they were read are skipped, never queued without bound.
-pub struct ProgressEvents {
-    inner: BroadcastStream<ProgressEvent>,
+/// What a terminal pushed because something about it changed (protocol 1.1 telemetry: battery
+/// low, power, paper, acquirer link, software, payments stored offline). Protocols that report
+/// no telemetry (ZVT, nexo as posbridge speaks them) push none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TelemetryChanged {
+    /// What changed since the terminal last pushed.
+    pub changes: TelemetryChangeSet,
+    /// The telemetry now.
+    pub telemetry: Telemetry,
 }
 
-impl ProgressEvents {
-    /// The reports sent on `events` from now on.
-    pub fn new(events: broadcast::Receiver<ProgressEvent>) -> Self {
+/// Events of a terminal as a [`Stream`]: [`ProgressEvents`] of running money commands,
+/// [`TelemetryEvents`] of the terminal itself. Events that came faster than they were read are
+/// skipped, never queued without bound.
+pub struct Events<T> {
+    inner: BroadcastStream<T>,
+}
+
+/// Progress reports of the commands running on a terminal.
+pub type ProgressEvents = Events<ProgressEvent>;
+
+/// Telemetry changes a terminal pushes.
+pub type TelemetryEvents = Events<TelemetryChanged>;
+
+impl<T: Clone + Send + 'static> Events<T> {
+    /// The events sent on `events` from now on.
+    pub fn new(events: broadcast::Receiver<T>) -> Self {
         Self {
             inner: BroadcastStream::new(events),
         }
     }
 
-    /// The next report; `None` once the terminal is gone.
-    pub async fn next(&mut self) -> Option<ProgressEvent> {
+    /// A stream that has ended: for a terminal that sends no such events.
+    pub fn ended() -> Self {
+        let (_, receiver) = broadcast::channel(1);
+        Self::new(receiver)
+    }
+
+    /// The next event; `None` once the terminal is gone.
+    pub async fn next(&mut self) -> Option<T> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 }
 
-impl Stream for ProgressEvents {
-    type Item = ProgressEvent;
+impl<T: Clone + Send + 'static> Stream for Events<T> {
+    type Item = T;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ProgressEvent>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         loop {
             match Pin::new(&mut self.inner).poll_next(cx) {
                 Poll::Ready(Some(Ok(event))) => return Poll::Ready(Some(event)),
-                // Reports skipped because the reader fell behind.
+                // Events skipped because the reader fell behind.
                 Poll::Ready(Some(Err(_))) => {}
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
@@ -72,9 +96,9 @@ impl Stream for ProgressEvents {
     }
 }
 
-impl std::fmt::Debug for ProgressEvents {
+impl<T> std::fmt::Debug for Events<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ProgressEvents")
+        f.write_str("Events")
     }
 }
 

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use posbridge_wire::{
     Amount, Capabilities, Currency, IdempotencyKey, OperatorAuth, Receipt, ReceiptCopy,
-    SettlementResult, TransactionCommand, TransactionRef, TransactionResult, TransactionStatus,
+    SettlementResult, Telemetry, TransactionCommand, TransactionRef, TransactionResult,
+    TransactionStatus,
 };
 
-use crate::{PaymentError, ProgressEvents, RecoveryReport};
+use crate::{PaymentError, ProgressEvents, RecoveryReport, TelemetryEvents};
 
 /// How long a call may take, and who authorises it.
 #[derive(Clone, Debug)]
@@ -102,6 +103,18 @@ pub trait PaymentTerminal: Send + Sync {
         copy: ReceiptCopy,
         deadline: Duration,
     ) -> impl Future<Output = Result<Receipt, PaymentError<Self::Error>>> + Send;
+
+    /// The terminal's telemetry now: battery and charging, power source, firmware and app
+    /// versions, paper, whether it reaches its acquirer, payments it stored offline. `None` when
+    /// the terminal or its protocol does not report it (native protocol 1.0, ZVT, nexo).
+    fn telemetry(
+        &self,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Option<Telemetry>, PaymentError<Self::Error>>> + Send;
+
+    /// What the terminal pushes when its telemetry changes (battery low, paper out, gone
+    /// offline, …), from now on; a stream that ends at once for terminals that push nothing.
+    fn telemetry_events(&self) -> TelemetryEvents;
 
     /// A sale.
     fn sale(

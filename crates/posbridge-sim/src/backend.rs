@@ -10,9 +10,7 @@ use posbridge::journal::MemoryJournal;
 use posbridge::{ClientError, ConnectOptions, NativeAdapter, NativeClient, Payments, driver};
 use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId};
 use posbridge_link::{Delivery, memory_pair};
-use posbridge_session::{
-    ClientSecurity, PairingRegistry, SessionConfig, TerminalContext, TerminalSession,
-};
+use posbridge_session::{ClientSecurity, PairingRegistry, SessionConfig, TerminalSession};
 use posbridge_wire::{ClientId, Credential, Hello, OperatorAuth, OperatorSecret};
 
 use crate::{Simulator, TerminalProfile};
@@ -25,32 +23,20 @@ const OPERATOR_PIN: &str = "000000";
 /// The simulator a protocol front end drives: a journaled native client of it.
 pub type Backend = Payments<MemoryJournal>;
 
-/// Runs `sim` (for `profile`, signing with `identity`) behind an in-process native connection
-/// and returns the client: pairing over an in-memory link, results verified against the
-/// simulator's key.
-pub async fn in_process(
-    profile: &TerminalProfile,
-    sim: Simulator,
-    identity: Arc<LocalIdentity>,
-) -> Result<Backend, ClientError> {
-    in_process_with(profile, sim, identity, None).await
+/// Runs `sim` behind an in-process native connection and returns the client: pairing over an
+/// in-memory link, results verified against the simulator's key.
+pub async fn in_process(sim: Simulator) -> Result<Backend, ClientError> {
+    in_process_with(sim, None).await
 }
 
 /// [`in_process`], the terminal keeping its keys and results in `results` (a
 /// [`FileResultStore`](crate::FileResultStore) under `--state`, so the record survives a
 /// restart and can be audited) instead of in memory.
 pub async fn in_process_with(
-    profile: &TerminalProfile,
     mut sim: Simulator,
-    identity: Arc<LocalIdentity>,
     results: Option<posbridge_session::SharedResults>,
 ) -> Result<Backend, ClientError> {
-    let mut context = TerminalContext::new(
-        identity,
-        PairingRegistry::new(),
-        profile.capabilities(),
-        1000,
-    );
+    let mut context = sim.context(PairingRegistry::new(), 1000);
     if let Some(results) = results {
         context.results = results;
     }
@@ -86,7 +72,7 @@ pub async fn in_process_with(
             client_id: ClientId::from_u128(0x5A56_5400),
             client_name: Some("ZVT front end".into()),
             app_version: Some(concat!("posbridge-sim ", env!("CARGO_PKG_VERSION")).into()),
-            protocol_versions: vec![1],
+            protocol_versions: posbridge_wire::PROTOCOL_VERSIONS.to_vec(),
             max_frame_size: None,
         },
         timeout: Duration::from_secs(30),
@@ -112,7 +98,7 @@ pub async fn simulated(profile: TerminalProfile) -> Result<Backend, ClientError>
         driver::now(),
         driver::wall_clock(),
     );
-    in_process(&profile, sim, identity).await
+    in_process(sim).await
 }
 
 /// The credential of [`OPERATOR`], which the simulator behind accepts.

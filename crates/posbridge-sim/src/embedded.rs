@@ -53,12 +53,8 @@ impl EmbeddedTerminal {
             LocalIdentity::generate(profile.terminal_id.into(), "posbridge embedded terminal")
                 .map_err(fail)?,
         );
-        let context = TerminalContext::new(
-            keys.clone(),
-            PairingRegistry::new(),
-            profile.capabilities(),
-            10_000,
-        );
+        let sim = Simulator::new(profile, keys, driver::now(), driver::wall_clock());
+        let context = sim.context(PairingRegistry::new(), 10_000);
         for (name, pin) in operators {
             context
                 .operators
@@ -74,7 +70,6 @@ impl EmbeddedTerminal {
             .open_window(PairingConfig::default(), driver::now())
             .map_err(fail)?
             .to_string();
-        let sim = Simulator::new(profile, keys, driver::now(), driver::wall_clock());
         Ok(Self {
             code,
             context,

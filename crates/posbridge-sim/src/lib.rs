@@ -38,13 +38,15 @@
 //! # let mut registry = PairingRegistry::new();
 //! # registry.add(posbridge_crypto::PairingRecord {
 //! #     peer: client_id.public_keys(), peer_role: posbridge_crypto::Role::Client, paired_at: Timestamp(0) });
-//! let context = TerminalContext::new(terminal_id.clone(), registry, profile.capabilities(), 1000);
 //! let start = Instant::now();
+//! let sim = Simulator::new(profile, terminal_id.clone(), start, Timestamp(1_764_000_000_000));
+//! // Its keys, capabilities and telemetry board, for its sessions.
+//! let context = sim.context(registry, 1000);
 //! # let security = ClientSecurity::Paired { terminal_key: terminal_id.channel().public() };
 //! let client = ClientSession::new(SessionConfig::default(), client_id, security, hello(), start);
 //! let terminal = TerminalSession::new(SessionConfig::default(), context, start);
 //! let mut pair = Pair::new(client, terminal, start, 1);
-//! pair.set_app(Simulator::new(profile, terminal_id, start, Timestamp(1_764_000_000_000)));
+//! pair.set_app(sim);
 //! pair.drive();
 //!
 //! let sale = TransactionRequest::new(RequestId::default(), IdempotencyKey::from_u128(1),
@@ -63,6 +65,7 @@
 pub mod backend;
 mod batchlog;
 mod cards;
+mod device;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 mod faults;
@@ -77,9 +80,12 @@ mod store;
 pub mod zvt;
 
 pub use cards::{CardBehaviour, TestCard};
+pub use device::DeviceProfile;
 pub use faults::{Fault, FaultAction, FaultParseError, FaultPoint};
 pub use profile::{Latency, TerminalProfile};
 pub use receipt::{money, receipt, render};
-pub use scenario::{LinkFaults, Scenario, ScenarioError, parse_card, parse_currency, parse_method};
+pub use scenario::{
+    LinkFaults, Scenario, ScenarioError, parse_card, parse_currency, parse_method, parse_power,
+};
 pub use sim::{FaultHandler, Simulator};
 pub use store::FileResultStore;

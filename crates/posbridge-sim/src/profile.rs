@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use posbridge_wire::{
-    AmountLimit, Capabilities, Currency, Feature, FeatureSet, KindSet, MethodSet, PaymentMethod,
-    TerminalId, TransactionKind,
+    AmountLimit, Capabilities, Currency, Feature, FeatureSet, KindSet, MethodSet,
+    PROTOCOL_VERSIONS, PaymentMethod, TerminalId, TransactionKind, VERSION_1_1,
 };
+
+use crate::DeviceProfile;
 
 /// How long each step of a simulated payment takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +77,8 @@ pub struct TerminalProfile {
     pub latency: Latency,
     /// Whether results carry both receipts (otherwise clients ask with a receipt request).
     pub receipts_in_result: bool,
+    /// The device: battery, power, paper, acquirer outages (protocol 1.1 telemetry).
+    pub device: DeviceProfile,
 }
 
 impl Default for TerminalProfile {
@@ -113,6 +117,7 @@ impl Default for TerminalProfile {
             floor_limit: 5_000,
             latency: Latency::default(),
             receipts_in_result: true,
+            device: DeviceProfile::default(),
         }
     }
 }
@@ -126,18 +131,25 @@ impl TerminalProfile {
             firmware: Some(env!("CARGO_PKG_VERSION").into()),
             serial_number: None,
             merchant_name: Some(self.merchant_name.clone()),
-            protocol_versions: vec![1],
-            selected_version: 1,
+            protocol_versions: PROTOCOL_VERSIONS.to_vec(),
+            selected_version: VERSION_1_1,
             kinds: self.kinds,
             methods: self.methods.iter().copied().collect::<MethodSet>(),
             currencies: self.currencies.clone(),
             limits: self.limits.clone(),
             max_frame_size: None,
-            features: FeatureSet::EMPTY
-                .with(Feature::Tipping)
-                .with(Feature::Cashback)
-                .with(Feature::PartialApproval)
-                .with(Feature::OfflineApproval),
+            features: {
+                let features = FeatureSet::EMPTY
+                    .with(Feature::Tipping)
+                    .with(Feature::Cashback)
+                    .with(Feature::PartialApproval)
+                    .with(Feature::OfflineApproval);
+                if self.device.paper.is_some() {
+                    features.with(Feature::Printer)
+                } else {
+                    features
+                }
+            },
         }
     }
 }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use posbridge_wire::{AmountLimit, Currency, DeclineReason, PaymentMethod, TransactionKind};
+use posbridge_wire::{
+    AmountLimit, Currency, DeclineReason, PaymentMethod, PowerSource, TransactionKind,
+};
 use serde::Deserialize;
 
 use crate::{CardBehaviour, Fault, Latency, TerminalProfile};
@@ -24,6 +26,15 @@ use crate::{CardBehaviour, Fault, Latency, TerminalProfile};
 /// [latency]                   # milliseconds
 /// card = 600
 /// online = 400
+///
+/// [device]                    # protocol 1.1 telemetry
+/// battery = 40                # percent at start; "none" for a mains-only terminal
+/// battery_drain = 2           # percent per money command, on battery power
+/// power = "battery"           # battery, mains, usb or dock
+/// paper = 30                  # receipts' worth of paper; "none" for no printer
+/// paper_low = 5               # paper is low from this many receipts left
+/// offline_after = 3           # the acquirer goes away after this many money commands
+/// offline_for = 4             # and comes back after this many more
 ///
 /// [link]
 /// corrupt = 0.001             # share of bytes with a flipped bit, both directions
@@ -78,6 +89,46 @@ struct File {
     faults: Vec<String>,
     #[serde(default)]
     link: LinkSection,
+    #[serde(default)]
+    device: DeviceSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DeviceSection {
+    battery: Option<toml::Value>,
+    battery_drain: Option<u8>,
+    power: Option<String>,
+    paper: Option<toml::Value>,
+    paper_low: Option<u32>,
+    offline_after: Option<u32>,
+    offline_for: Option<u32>,
+}
+
+/// A count or "none".
+fn count_or_none(key: &str, v: &toml::Value, max: i64) -> Result<Option<i64>, ScenarioError> {
+    match v {
+        toml::Value::String(s) if s == "none" => Ok(None),
+        toml::Value::Integer(n) if (0..=max).contains(n) => Ok(Some(*n)),
+        _ => Err(ScenarioError(format!(
+            "device.{key} {v}: give a number from 0 to {max}, or \"none\""
+        ))),
+    }
+}
+
+/// A power source by name: `battery`, `mains`, `usb`, `dock`.
+pub fn parse_power(s: &str) -> Result<PowerSource, ScenarioError> {
+    Ok(match s {
+        "battery" => PowerSource::Battery,
+        "mains" => PowerSource::Mains,
+        "usb" => PowerSource::Usb,
+        "dock" => PowerSource::Dock,
+        _ => {
+            return Err(ScenarioError(format!(
+                "device.power {s:?}: give battery, mains, usb or dock"
+            )));
+        }
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -258,6 +309,35 @@ impl Scenario {
             .iter()
             .map(|f| f.parse::<Fault>().map_err(|e| ScenarioError(e.to_string())))
             .collect::<Result<_, _>>()?;
+        let d = file.device;
+        let device = &mut p.device;
+        if let Some(v) = &d.battery {
+            device.battery = count_or_none("battery", v, 100)?.map(|b| b as u8);
+        }
+        if let Some(v) = d.battery_drain {
+            if v > 100 {
+                return Err(ScenarioError(format!(
+                    "device.battery_drain {v}: a percentage, 0 to 100"
+                )));
+            }
+            device.battery_drain = v;
+        }
+        if let Some(v) = &d.power {
+            device.power = parse_power(v)?;
+        }
+        if let Some(v) = &d.paper {
+            device.paper = count_or_none("paper", v, i64::from(u32::MAX))?.map(|n| n as u32);
+        }
+        if let Some(v) = d.paper_low {
+            device.paper_low = v;
+        }
+        if d.offline_for.is_some() && d.offline_after.is_none() {
+            return Err(ScenarioError(
+                "device.offline_for needs device.offline_after".into(),
+            ));
+        }
+        device.offline_after = d.offline_after;
+        device.offline_for = d.offline_for.unwrap_or(u32::MAX);
         let corrupt = file.link.corrupt.unwrap_or(0.0);
         if !(0.0..=1.0).contains(&corrupt) {
             return Err(ScenarioError(format!(

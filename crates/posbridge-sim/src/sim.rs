@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use posbridge_crypto::LocalIdentity;
-use posbridge_session::{TerminalApp, TerminalEvent, TerminalSession};
+use posbridge_session::{
+    PairingRegistry, SharedTelemetry, TerminalApp, TerminalContext, TerminalEvent, TerminalSession,
+};
 use posbridge_wire::{
     CancelResponse, CancelState, Currency, DeclineReason, ErrorCode, ErrorMessage, IdempotencyKey,
     LastTransactionResponse, Message, Outcome, PaymentMethod, ProgressStage, ReceiptCopy,
@@ -16,6 +18,7 @@ use posbridge_wire::{
 
 use crate::batchlog::{BatchLog, Logged};
 use crate::cards::{CardBehaviour, TestCard};
+use crate::device::Device;
 use crate::faults::{Fault, FaultAction, FaultPoint};
 use crate::receipt::receipt;
 use crate::{Latency, TerminalProfile};
@@ -94,6 +97,8 @@ pub struct Simulator {
     /// session claimed the key and had not yet handed it over — gets that result instead of a
     /// job: the client was told nothing was charged, so nothing is.
     given_up: HashMap<IdempotencyKey, TransactionResult>,
+    /// Battery, power, paper and acquirer link, on the board the sessions report from.
+    device: Device,
 }
 
 /// Called with the session and the action for faults the simulator cannot apply itself
@@ -119,6 +124,7 @@ impl Simulator {
         now: Instant,
         wall: Timestamp,
     ) -> Self {
+        let profile_device = profile.device.clone();
         Self {
             profile,
             identity,
@@ -141,6 +147,7 @@ impl Simulator {
             log_errors: 0,
             manual: false,
             given_up: HashMap::new(),
+            device: Device::new(profile_device, env!("CARGO_PKG_VERSION").to_string()),
         }
     }
 
@@ -288,6 +295,31 @@ impl Simulator {
     /// step, or a person at the console).
     pub fn present(&mut self, card: CardBehaviour) {
         self.next_cards.push_back(card);
+    }
+
+    /// The telemetry board the simulator reports its battery, power, paper and acquirer link
+    /// on: the [`TerminalContext`] its sessions are made with must hold it (as
+    /// [`context`](Self::context) makes it) for them to answer queries and push changes.
+    pub fn telemetry(&self) -> SharedTelemetry {
+        self.device.shared()
+    }
+
+    /// The context for this simulator's sessions: its keys and capabilities, `registry`, an
+    /// in-memory result store of `capacity` keys, and its telemetry board.
+    pub fn context(&self, registry: PairingRegistry, capacity: usize) -> TerminalContext {
+        let mut context = TerminalContext::new(
+            self.identity.clone(),
+            registry,
+            self.profile.capabilities(),
+            capacity,
+        );
+        context.telemetry = self.telemetry();
+        context
+    }
+
+    /// The operator refilled the printer's paper.
+    pub fn refill_paper(&mut self) {
+        self.device.refill_paper();
     }
 
     /// The open batch's number.
@@ -515,7 +547,17 @@ impl Simulator {
             }
             Step::Online => {
                 let amount = job.request.command.amount().map_or(0, |a| a.minor);
-                let (outcome, approved, offline) = match job.card {
+                // With the acquirer gone, every card that would have gone online meets an
+                // unreachable issuer: approved offline under the floor limit, declined above.
+                let card = match job.card {
+                    CardBehaviour::Approve | CardBehaviour::PinRequired
+                        if self.device.offline() =>
+                    {
+                        CardBehaviour::IssuerOffline
+                    }
+                    card => card,
+                };
+                let (outcome, approved, offline) = match card {
                     CardBehaviour::Decline(reason) => (Outcome::Declined(reason), None, false),
                     CardBehaviour::Partial { percent }
                         if matches!(
@@ -657,6 +699,8 @@ impl Simulator {
                 .collect();
         }
         self.identity.signing().sign_result(&mut result);
+        self.device
+            .command_done(result.outcome.is_approved(), result.offline);
         self.apply(&request.command, &result);
         self.batch.entries.push(Entry {
             result: result.clone(),

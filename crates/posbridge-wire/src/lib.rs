@@ -91,6 +91,16 @@ pub const PROTOCOL_VERSIONS: &[u16] = &[VERSION_1_1, VERSION_1_0];
 /// Protocol 1.0 on the wire (its version number is 1).
 pub const VERSION_1_0: u16 = 1;
 
+/// The name of a protocol version number (`"1.0"` for 1, `"1.1"` for 2); `None` for numbers this
+/// crate does not know.
+pub const fn version_name(version: u16) -> Option<&'static str> {
+    match version {
+        VERSION_1_0 => Some("1.0"),
+        VERSION_1_1 => Some("1.1"),
+        _ => None,
+    }
+}
+
 /// Protocol 1.1 on the wire (its version number is 2): everything of 1.0, plus the messages and
 /// fields marked 1.1 in docs/protocol.md. Never sent to a session that agreed on 1.0.
 pub const VERSION_1_1: u16 = 2;

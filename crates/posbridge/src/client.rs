@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
+use posbridge_api::TelemetryChanged;
 use posbridge_crypto::{LocalIdentity, PairingRecord};
 use posbridge_link::{Link, LinkExt};
 use posbridge_session::{
@@ -14,8 +15,9 @@ use posbridge_session::{
     SessionConfig, SessionError,
 };
 use posbridge_wire::{
-    Amount, Capabilities, Hello, IdempotencyKey, Message, RequestId, StatusQuery,
-    TransactionCommand, TransactionRequest, TransactionResult, TransactionStatus,
+    Amount, Capabilities, Hello, IdempotencyKey, Message, RequestId, StatusQuery, Telemetry,
+    TelemetryQuery, TransactionCommand, TransactionRequest, TransactionResult, TransactionStatus,
+    VERSION_1_1,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -131,6 +133,7 @@ enum Command {
 pub struct NativeClient {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<ClientEvent>,
+    telemetry: broadcast::Sender<TelemetryChanged>,
     capabilities: Capabilities,
     paired: Option<PairingRecord>,
     task: tokio::task::JoinHandle<Option<CloseReason>>,
@@ -194,16 +197,25 @@ impl NativeClient {
         );
         let (commands, rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(1024);
+        let (telemetry, _) = broadcast::channel(64);
         let (ready_tx, ready_rx) = oneshot::channel();
         let span = tracing::info_span!("connection", peer = %link.info().address.as_deref().unwrap_or("-"));
         let task = tokio::spawn(tracing::Instrument::instrument(
-            run(session, link, rx, events.clone(), ready_tx),
+            run(
+                session,
+                link,
+                rx,
+                events.clone(),
+                telemetry.clone(),
+                ready_tx,
+            ),
             span,
         ));
         match ready_rx.await {
             Ok(Ok((capabilities, paired))) => Ok(Self {
                 commands,
                 events,
+                telemetry,
                 capabilities,
                 paired,
                 task,
@@ -225,6 +237,34 @@ impl NativeClient {
     /// What the terminal said it can do.
     pub fn capabilities(&self) -> &Capabilities {
         &self.capabilities
+    }
+
+    /// The protocol version agreed with the terminal (`posbridge_wire::VERSION_1_0` or
+    /// `VERSION_1_1`).
+    pub fn protocol_version(&self) -> u16 {
+        self.capabilities.selected_version
+    }
+
+    /// The terminal's telemetry now: `None` from a terminal of protocol 1.0, which has none
+    /// (nothing is sent to it).
+    pub async fn telemetry(&self, timeout: Duration) -> Result<Option<Telemetry>, ClientError> {
+        if self.protocol_version() < VERSION_1_1 {
+            return Ok(None);
+        }
+        let q = Message::TelemetryQuery(TelemetryQuery {
+            request_id: RequestId::default(),
+        });
+        match self.request(q, timeout).await? {
+            Message::TelemetryReport(r) => Ok(Some(r.telemetry)),
+            other => Err(ClientError::UnexpectedAnswer(Box::new(other))),
+        }
+    }
+
+    /// Telemetry changes the terminal pushes from now on (protocol 1.1: battery low, power,
+    /// paper, acquirer link, software, payments stored offline). A receiver more than 64
+    /// changes behind loses the oldest.
+    pub fn telemetry_events(&self) -> broadcast::Receiver<TelemetryChanged> {
+        self.telemetry.subscribe()
     }
 
     /// The pairing made while connecting, if the client paired: store it.
@@ -343,6 +383,7 @@ async fn run<L: Link>(
     mut link: L,
     mut commands: mpsc::Receiver<Command>,
     events: broadcast::Sender<ClientEvent>,
+    telemetry: broadcast::Sender<TelemetryChanged>,
     ready: Ready,
 ) -> Option<CloseReason> {
     let mut ready = Some(ready);
@@ -382,6 +423,13 @@ async fn run<L: Link>(
                     if let Some(w) = waiting.remove(request_id) {
                         let _ = w.send(Err(failure.clone()));
                     }
+                }
+                ClientEvent::Telemetry(report) => {
+                    tracing::info!(changes = ?report.changes, "terminal telemetry changed");
+                    let _ = telemetry.send(TelemetryChanged {
+                        changes: report.changes,
+                        telemetry: report.telemetry.clone(),
+                    });
                 }
                 ClientEvent::Closed(reason) => {
                     tracing::info!(reason = ?reason, "connection closed");

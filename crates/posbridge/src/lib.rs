@@ -57,11 +57,11 @@
 //! // A simulated terminal in pairing mode, on one end of an in-memory link.
 //! let profile = TerminalProfile::default();
 //! let terminal_id = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), "sim")?);
-//! let context = TerminalContext::new(terminal_id.clone(), PairingRegistry::new(), profile.capabilities(), 1000);
+//! let mut sim = Simulator::new(profile, terminal_id, driver::now(), Timestamp(1_764_000_000_000));
+//! let context = sim.context(PairingRegistry::new(), 1000);
 //! let code = context.registry.lock().unwrap().open_window(PairingConfig::default(), driver::now())?.to_string();
 //! let (ours, theirs) = memory_pair(Delivery::Stream, 4096, 64);
 //! let session = TerminalSession::new(SessionConfig::default(), context, driver::now());
-//! let mut sim = Simulator::new(profile, terminal_id, driver::now(), Timestamp(1_764_000_000_000));
 //! tokio::spawn(async move { driver::serve_terminal(session, theirs, &mut sim).await });
 //!
 //! // The app pairs with the code on the terminal's screen, then sells.
@@ -98,9 +98,9 @@ pub use native::{NativeAdapter, Payments};
 pub use posbridge_api::money;
 pub use posbridge_api::{
     Adapter, Answer, Call, CallError, Connect, ConnectStage, DoubtReason, Either, EitherError,
-    Engine, Exchange, InDoubt, PaymentError, PaymentTerminal, ProgressEvent, ProgressEvents,
-    Records, RecoveryPolicy, RecoveryReport, Refusal, Resolution, ReversalPolicy, Unresolved,
-    reversal_key,
+    Engine, Events, Exchange, InDoubt, PaymentError, PaymentTerminal, ProgressEvent,
+    ProgressEvents, Records, RecoveryPolicy, RecoveryReport, Refusal, Resolution, ReversalPolicy,
+    TelemetryChanged, TelemetryEvents, Unresolved, reversal_key,
 };
 pub use posbridge_journal as journal;
 pub use posbridge_link::Connector;

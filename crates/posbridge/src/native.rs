@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use posbridge_api::{
     Adapter, Answer, CallError, DoubtReason, Engine, Exchange, Records, Refusal, Resolution,
-    forward_while,
+    TelemetryEvents, forward_while,
 };
 use posbridge_crypto::{PublicKey, verify_result};
 use posbridge_journal::Entry;
@@ -14,7 +14,8 @@ use posbridge_session::{ClientEvent, RequestFailure};
 use posbridge_wire::{
     Capabilities, ErrorCode, ErrorMessage, IdempotencyKey, LastTransactionQuery, Message,
     OperatorAuth, Receipt, ReceiptCopy, ReceiptRequest, RequestId, SettlementRequest,
-    SettlementResult, TransactionRef, TransactionRequest, TransactionResult, TransactionStatus,
+    SettlementResult, Telemetry, TransactionRef, TransactionRequest, TransactionResult,
+    TransactionStatus,
 };
 
 use crate::{ClientError, NativeClient};
@@ -261,6 +262,14 @@ impl Adapter for NativeAdapter {
             Message::ReceiptResponse(r) => Ok(r.receipt),
             other => Err(CallError::Failed(unexpected(other))),
         }
+    }
+
+    async fn telemetry(&self, deadline: Duration) -> Result<Option<Telemetry>, ClientError> {
+        self.client.telemetry(deadline).await
+    }
+
+    fn telemetry_events(&self) -> TelemetryEvents {
+        TelemetryEvents::new(self.client.telemetry_events())
     }
 
     fn is_closed(&self) -> bool {

@@ -376,7 +376,7 @@ pub(crate) fn hello() -> Hello {
         client_id: ClientId([0x50; 16]),
         client_name: Some("posctl".into()),
         app_version: Some(concat!("posctl ", env!("CARGO_PKG_VERSION")).into()),
-        protocol_versions: vec![1],
+        protocol_versions: posbridge_wire::PROTOCOL_VERSIONS.to_vec(),
         max_frame_size: None,
     }
 }
@@ -916,15 +916,33 @@ pub(crate) async fn capture(args: CaptureArgs) -> Result<u8, Failure> {
 /// `posctl status`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct StatusArgs {
-    /// The idempotency key (32 hex digits).
-    key: String,
+    /// The idempotency key (32 hex digits) of the payment to look up. Without one, the
+    /// terminal's own status (of the profile `--terminal` names): battery, power, software,
+    /// paper, acquirer link, payments stored offline (native protocol 1.1; other terminals
+    /// report what they can).
+    key: Option<String>,
     #[command(flatten)]
     common: Common,
 }
 
 pub(crate) async fn status(args: StatusArgs) -> Result<u8, Failure> {
-    let key = parse_key(&args.key)?;
     let home = Home::locate(args.common.home.as_deref())?;
+    let Some(key) = &args.key else {
+        let terminal = connect_terminal(&home, &args.common).await?;
+        let telemetry = terminal
+            .telemetry(Duration::from_secs(20))
+            .await
+            .map_err(payment_failure)?;
+        print_terminal(
+            args.common.json,
+            args.common.protocol,
+            terminal.capabilities(),
+            telemetry.as_ref(),
+        );
+        close(terminal).await;
+        return Ok(exit::OK);
+    };
+    let key = parse_key(key)?;
     let terminal = connect_terminal(&home, &args.common).await?;
     let status = terminal
         .status(key, Duration::from_secs(20))
@@ -933,6 +951,41 @@ pub(crate) async fn status(args: StatusArgs) -> Result<u8, Failure> {
     let code = print_status(args.common.json, &status);
     close(terminal).await;
     Ok(code)
+}
+
+/// What `posctl status --terminal` prints.
+fn print_terminal(
+    json: bool,
+    protocol: Protocol,
+    caps: &posbridge_wire::Capabilities,
+    telemetry: Option<&posbridge_wire::Telemetry>,
+) {
+    let protocol = match protocol {
+        Protocol::Native if caps.selected_version >= posbridge_wire::VERSION_1_1 => "native 1.1",
+        Protocol::Native => "native 1.0",
+        Protocol::Zvt => "zvt",
+        Protocol::Nexo => "nexo",
+    };
+    if json {
+        crate::json::print(&crate::json::TerminalStatus::of(protocol, caps, telemetry));
+        return;
+    }
+    outln!(
+        "terminal {} ({}), protocol {protocol}",
+        caps.terminal_id,
+        caps.model.as_deref().unwrap_or("model not reported")
+    );
+    let Some(t) = telemetry else {
+        outln!("telemetry: not reported by this terminal");
+        return;
+    };
+    let text = crate::json::TelemetryText::of(t);
+    outln!("battery:   {}", text.battery);
+    outln!("power:     {}", text.power);
+    outln!("software:  {}", text.software);
+    outln!("paper:     {}", text.paper);
+    outln!("acquirer:  {}", text.acquirer);
+    outln!("stored offline, not yet forwarded: {}", t.stored_offline);
 }
 
 fn print_status(json: bool, status: &TransactionStatus) -> u8 {

@@ -8,7 +8,7 @@ use posbridge::journal::{Journal, Query, SqliteJournal};
 use posbridge::{ClientError, ConnectOptions, NativeAdapter, NativeClient, Payments, driver};
 use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId};
 use posbridge_session::{
-    ClientEvent, ClientSecurity, PairingRegistry, SessionConfig, TerminalContext, TerminalSession,
+    ClientEvent, ClientSecurity, PairingRegistry, SessionConfig, TerminalSession,
 };
 use posbridge_sim::{Latency, Simulator, TerminalProfile, money, render};
 use posbridge_tcp::{Listener, TcpConfig};
@@ -109,12 +109,8 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         LocalIdentity::generate(profile.terminal_id.into(), "posbridge-sim")
             .map_err(|e| DemoError::Connect(Box::new(e)))?,
     );
-    let context = TerminalContext::new(
-        terminal_keys.clone(),
-        PairingRegistry::new(),
-        profile.capabilities(),
-        10_000,
-    );
+    let mut sim = Simulator::new(profile.clone(), terminal_keys, driver::now(), wall());
+    let context = sim.context(PairingRegistry::new(), 10_000);
     context
         .operators
         .lock()
@@ -135,12 +131,10 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
     outln!("terminal simulator listening on {address}");
     outln!("terminal screen: pairing code {code}");
     let terminal_context = context.clone();
-    let sim_profile = profile.clone();
     tokio::spawn(async move {
         if let Ok(link) = listener.accept().await {
             let session =
                 TerminalSession::new(SessionConfig::default(), terminal_context, driver::now());
-            let mut sim = Simulator::new(sim_profile, terminal_keys, driver::now(), wall());
             driver::serve_terminal(session, link, &mut sim).await;
         }
     });

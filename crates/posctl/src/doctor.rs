@@ -326,8 +326,9 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<u8, Failure> {
         Verdict::Ok,
         "protocol",
         &format!(
-            "version {} (terminal offers {:?}, posctl {:?})",
+            "version {} = protocol {} (terminal offers {:?}, posctl {:?})",
             caps.selected_version,
+            posbridge_wire::version_name(caps.selected_version).unwrap_or("?"),
             caps.protocol_versions,
             hello().protocol_versions
         ),

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use posbridge::RecoveryReport;
 use posbridge::money::{Money, alpha_code};
-use posbridge_wire::{Currency, IdempotencyKey, Outcome, TransactionResult};
+use posbridge_wire::{
+    AcquirerLink, Capabilities, Currency, IdempotencyKey, Outcome, PaperState, PowerSource,
+    Telemetry, TransactionResult,
+};
 use serde::Serialize;
 
 static ON: AtomicBool = AtomicBool::new(false);
@@ -212,4 +215,129 @@ pub(crate) struct DoctorStep<'a> {
     pub(crate) result: &'a str,
     pub(crate) detail: &'a str,
     pub(crate) fix: Option<&'a str>,
+}
+
+/// `posctl status --terminal`.
+#[derive(Serialize)]
+pub(crate) struct TerminalStatus {
+    pub(crate) terminal_id: String,
+    pub(crate) model: Option<String>,
+    /// `native 1.1`, `native 1.0`, `zvt` or `nexo`.
+    pub(crate) protocol: &'static str,
+    /// Absent when the terminal reports none.
+    pub(crate) telemetry: Option<TelemetryJson>,
+}
+
+/// A terminal's telemetry.
+#[derive(Serialize)]
+pub(crate) struct TelemetryJson {
+    pub(crate) battery_percent: Option<u8>,
+    pub(crate) charging: bool,
+    /// `battery`, `mains`, `usb` or `dock`.
+    pub(crate) power: Option<&'static str>,
+    pub(crate) firmware: Option<String>,
+    pub(crate) app_version: Option<String>,
+    /// `ok`, `low` or `out`; absent without a printer.
+    pub(crate) paper: Option<&'static str>,
+    /// `online` or `offline`.
+    pub(crate) acquirer: &'static str,
+    pub(crate) stored_offline: u32,
+}
+
+fn power_name(p: PowerSource) -> &'static str {
+    match p {
+        PowerSource::Battery => "battery",
+        PowerSource::Mains => "mains",
+        PowerSource::Usb => "usb",
+        PowerSource::Dock => "dock",
+        _ => "other",
+    }
+}
+
+fn paper_name(p: PaperState) -> &'static str {
+    match p {
+        PaperState::Ok => "ok",
+        PaperState::Low => "low",
+        PaperState::Out => "out",
+        _ => "other",
+    }
+}
+
+fn acquirer_name(a: AcquirerLink) -> &'static str {
+    match a {
+        AcquirerLink::Online => "online",
+        AcquirerLink::Offline => "offline",
+        _ => "other",
+    }
+}
+
+impl TerminalStatus {
+    pub(crate) fn of(
+        protocol: &'static str,
+        caps: &Capabilities,
+        telemetry: Option<&Telemetry>,
+    ) -> Self {
+        Self {
+            terminal_id: caps.terminal_id.to_string(),
+            model: caps.model.clone(),
+            protocol,
+            telemetry: telemetry.map(|t| TelemetryJson {
+                battery_percent: t.battery_percent,
+                charging: t.charging,
+                power: t.power.map(power_name),
+                firmware: t.firmware.clone(),
+                app_version: t.app_version.clone(),
+                paper: t.paper.map(paper_name),
+                acquirer: acquirer_name(t.acquirer),
+                stored_offline: t.stored_offline,
+            }),
+        }
+    }
+}
+
+/// A terminal's telemetry as a person reads it.
+pub(crate) struct TelemetryText {
+    pub(crate) battery: String,
+    pub(crate) power: String,
+    pub(crate) software: String,
+    pub(crate) paper: String,
+    pub(crate) acquirer: String,
+}
+
+impl TelemetryText {
+    pub(crate) fn of(t: &Telemetry) -> Self {
+        let battery = match t.battery_percent {
+            Some(p) if p <= Telemetry::BATTERY_LOW_PERCENT => format!("{p} % (low)"),
+            Some(p) => format!("{p} %"),
+            None => "none (mains only)".into(),
+        };
+        let power = match t.power {
+            Some(p) if t.charging => format!("{}, charging", power_name(p)),
+            Some(p) => power_name(p).to_string(),
+            None => "not reported".into(),
+        };
+        let software = format!(
+            "firmware {}, app {}",
+            t.firmware.as_deref().unwrap_or("?"),
+            t.app_version.as_deref().unwrap_or("?")
+        );
+        let paper = match t.paper {
+            Some(PaperState::Out) => "out: receipts cannot be printed".into(),
+            Some(p) => paper_name(p).to_string(),
+            None => "no printer".into(),
+        };
+        let acquirer = match t.acquirer {
+            AcquirerLink::Offline => {
+                "offline: payments declined or approved offline within limits".into()
+            }
+            a => acquirer_name(a).to_string(),
+        };
+        Self {
+            battery,
+            power,
+            software,
+            paper,
+            acquirer,
+        }
+    }
 }

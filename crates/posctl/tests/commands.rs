@@ -14,9 +14,9 @@ use posbridge_session::{
 use posbridge_sim::{Latency, Simulator, TerminalProfile};
 use posbridge_wire::{Currency, Timestamp};
 
-/// A simulated terminal's parts: its profile (answering at once), keys, context with a manager
+/// A simulated terminal's parts: the simulator (answering at once), its context with a manager
 /// operator (PIN 2468), and the pairing code on its screen.
-fn terminal_parts(name: &str) -> (TerminalProfile, Arc<LocalIdentity>, TerminalContext, String) {
+fn terminal_parts(name: &str) -> (Simulator, TerminalContext, String) {
     let mut profile = TerminalProfile {
         latency: Latency::INSTANT,
         ..TerminalProfile::default()
@@ -26,12 +26,13 @@ fn terminal_parts(name: &str) -> (TerminalProfile, Arc<LocalIdentity>, TerminalC
         .currencies
         .extend([Currency::JPY, Currency::new(414).unwrap()]);
     let identity = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), name).unwrap());
-    let ctx = TerminalContext::new(
-        identity.clone(),
-        PairingRegistry::new(),
-        profile.capabilities(),
-        1000,
+    let sim = Simulator::new(
+        profile,
+        identity,
+        driver::now(),
+        Timestamp(1_764_000_000_000),
     );
+    let ctx = sim.context(PairingRegistry::new(), 1000);
     ctx.operators
         .lock()
         .unwrap()
@@ -44,7 +45,7 @@ fn terminal_parts(name: &str) -> (TerminalProfile, Arc<LocalIdentity>, TerminalC
         .open_window(PairingConfig::default(), driver::now())
         .unwrap()
         .to_string();
-    (profile, identity, ctx, code)
+    (sim, ctx, code)
 }
 
 /// Starts a simulator on a pseudo-terminal on its own thread; returns the till's port path
@@ -57,15 +58,9 @@ fn simulator_on_a_pty() -> (String, String) {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let (profile, identity, ctx, code) = terminal_parts("serial terminal");
+            let (mut app, ctx, code) = terminal_parts("serial terminal");
             let (line, till_end) = posbridge_serial::pty_pair().unwrap();
             tx.send((till_end.port_path().unwrap(), code)).unwrap();
-            let mut app = Simulator::new(
-                profile,
-                identity,
-                driver::now(),
-                Timestamp(1_764_000_000_000),
-            );
             let e = driver::serve_terminal_line(
                 line,
                 || TerminalSession::new(SessionConfig::default(), ctx.clone(), driver::now()),
@@ -161,7 +156,7 @@ fn simulator_full(manual_cards: bool, tls: bool) -> (String, String, Option<Stri
             .build()
             .unwrap();
         rt.block_on(async move {
-            let (profile, identity, ctx, code) = terminal_parts("test terminal");
+            let (mut sim, ctx, code) = terminal_parts("test terminal");
             let (listener, pin) = if tls {
                 let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
                 let der = cert.cert.der().to_vec();
@@ -185,12 +180,6 @@ fn simulator_full(manual_cards: bool, tls: bool) -> (String, String, Option<Stri
             };
             tx.send((listener.local_addr().unwrap().to_string(), code, pin))
                 .unwrap();
-            let mut sim = Simulator::new(
-                profile,
-                identity,
-                driver::now(),
-                Timestamp(1_764_000_000_000),
-            );
             sim.set_manual_cards(manual_cards);
             let app = SharedApp::new(sim);
             loop {
@@ -382,6 +371,29 @@ fn pair_sell_check_settle_and_read_the_journal() {
     let o = posctl(&home, &["status", &key]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains(&key));
+
+    // The terminal itself (protocol 1.1 telemetry): `status` without a key, of the default
+    // profile or the one `--terminal` names.
+    let o = posctl(&home, &["status"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let shown = text(&o);
+    for line in [
+        "protocol native 1.1",
+        "battery:   87 %",
+        "paper:     ok",
+        "acquirer:  online",
+    ] {
+        assert!(shown.contains(line), "{line:?} in {shown}");
+    }
+    let o = posctl(&home, &["status", "--terminal", "shop", "--json"]);
+    let status = json_line(&o);
+    assert_eq!(status["protocol"], "native 1.1", "{status}");
+    assert_eq!(status["telemetry"]["battery_percent"], 87, "{status}");
+    assert_eq!(status["telemetry"]["power"], "battery", "{status}");
+    assert_eq!(status["telemetry"]["acquirer"], "online", "{status}");
+    assert_eq!(status["telemetry"]["stored_offline"], 0, "{status}");
+    let o = posctl(&home, &["status", "--terminal", "no-such-terminal"]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
 
     let o = posctl(&home, &["journal", "list"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -575,7 +587,10 @@ fn doctor_walks_the_way_to_the_terminal_and_names_the_fix() {
             "{step} missing: {out}"
         );
     }
-    assert!(out.contains("version 1"), "{out}");
+    assert!(
+        out.contains("version 2 = protocol 1.1 (terminal offers [2, 1]"),
+        "{out}"
+    );
     assert!(out.contains("agree within"), "clock skew measured: {out}");
     assert!(!out.contains("FAIL"), "{out}");
 

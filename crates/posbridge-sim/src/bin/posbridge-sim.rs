@@ -415,9 +415,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ),
     };
     let identity = Arc::new(identity);
-    let mut context =
-        TerminalContext::new(identity.clone(), registry, profile.capabilities(), 100_000);
     let mut sim = Simulator::new(profile.clone(), identity.clone(), driver::now(), wall());
+    let mut context = sim.context(registry, 100_000);
     if let Some(dir) = &args.state {
         posbridge_crypto::owner_only::create_dir(dir)?;
         let store = posbridge_sim::FileResultStore::open(dir.join("results.log"), 100_000)?;
@@ -435,12 +434,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         sim.present(*card);
     }
     if args.protocol == "nexo" {
-        return run_nexo(&args, &profile, sim, identity, faults).await;
+        return run_nexo(&args, &profile, sim, faults).await;
     }
     if args.protocol == "zvt" {
         // The terminal's record of what it charged, durable under --state as in native mode.
         let results = args.state.is_some().then(|| context.results.clone());
-        return run_zvt(&args, &profile, sim, identity, faults, results).await;
+        return run_zvt(&args, &profile, sim, faults, results).await;
     }
     sim.set_manual_cards(args.interactive);
     for (origin, name, pin) in operators(args.operators_file.as_deref())? {
@@ -637,7 +636,6 @@ async fn run_zvt(
     args: &Args,
     profile: &posbridge_sim::TerminalProfile,
     sim: Simulator,
-    identity: Arc<LocalIdentity>,
     faults: Vec<Fault>,
     results: Option<posbridge_session::SharedResults>,
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -651,7 +649,7 @@ async fn run_zvt(
     }
     // ZVT terminal ids have 8 digits.
     let tid = (u128::from_be_bytes(*profile.terminal_id.as_bytes()) % 100_000_000) as u32;
-    let backend = posbridge_sim::zvt::in_process_with(profile, sim, identity, results).await?;
+    let backend = posbridge_sim::zvt::in_process_with(sim, results).await?;
     let mut server = posbridge_sim::zvt::server(
         backend,
         tid,
@@ -719,7 +717,6 @@ async fn run_nexo(
     args: &Args,
     profile: &posbridge_sim::TerminalProfile,
     sim: Simulator,
-    identity: Arc<LocalIdentity>,
     faults: Vec<Fault>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use posbridge_nexo::security::SecurityKey;
@@ -748,7 +745,7 @@ async fn run_nexo(
         .nexo_poi_id
         .clone()
         .unwrap_or_else(|| posbridge_sim::nexo::poi_id(profile));
-    let backend = posbridge_sim::backend::in_process(profile, sim, identity).await?;
+    let backend = posbridge_sim::backend::in_process(sim).await?;
     let server = posbridge_sim::nexo::server(backend, &poi_id, key.clone(), &faults)?;
     let listener = tokio::net::TcpListener::bind(&args.tcp).await?;
     let tls = if args.plain_http {

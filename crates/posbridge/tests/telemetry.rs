@@ -1,0 +1,188 @@
+//! Protocol 1.1 telemetry end to end: the SDK's `PaymentTerminal::telemetry` and
+//! `telemetry_events` against the simulator's device (battery drain, paper, an acquirer outage
+//! during which payments are approved offline under the floor limit), and a 1.0 client of the
+//! same terminal, which gets no telemetry and keeps working.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use posbridge::journal::MemoryJournal;
+use posbridge::{
+    Call, ConnectOptions, NativeAdapter, NativeClient, PaymentTerminal, Payments, driver,
+};
+use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role};
+use posbridge_link::{Delivery, memory_pair};
+use posbridge_session::harness::hello;
+use posbridge_session::{ClientSecurity, PairingRegistry, SessionConfig, TerminalSession};
+use posbridge_sim::{DeviceProfile, Latency, Simulator, TerminalProfile};
+use posbridge_wire::{
+    AcquirerLink, Amount, Currency, DeclineReason, IdempotencyKey, Outcome, PaperState,
+    PowerSource, TelemetryChange, Timestamp, VERSION_1_0,
+};
+
+const WALL: Timestamp = Timestamp(1_764_000_000_000);
+const CALL: Duration = Duration::from_secs(90);
+
+fn identity(id: u8, name: &str) -> Arc<LocalIdentity> {
+    Arc::new(LocalIdentity::generate(PeerId([id; 16]), name).unwrap())
+}
+
+fn terminal_identity() -> Arc<LocalIdentity> {
+    static ID: OnceLock<Arc<LocalIdentity>> = OnceLock::new();
+    ID.get_or_init(|| {
+        Arc::new(
+            LocalIdentity::generate(TerminalProfile::default().terminal_id.into(), "sim").unwrap(),
+        )
+    })
+    .clone()
+}
+
+/// A simulated portable terminal: battery 20 % draining 3 % per payment, paper for 3 receipts
+/// (low from 1), the acquirer gone after the first payment for two payments; a client of
+/// `versions` paired with it and connected.
+async fn connect(versions: &[u16]) -> Payments<MemoryJournal> {
+    let profile = TerminalProfile {
+        latency: Latency::INSTANT,
+        floor_limit: 5_000,
+        device: DeviceProfile {
+            battery: Some(20),
+            battery_drain: 3,
+            power: PowerSource::Battery,
+            paper: Some(3),
+            paper_low: 1,
+            offline_after: Some(1),
+            offline_for: 2,
+            ..DeviceProfile::default()
+        },
+        ..TerminalProfile::default()
+    };
+    let client = identity(2, "Till 1");
+    let mut registry = PairingRegistry::new();
+    registry.add(PairingRecord {
+        peer: client.public_keys(),
+        peer_role: Role::Client,
+        paired_at: Timestamp(0),
+    });
+    let mut sim = Simulator::new(profile, terminal_identity(), driver::now(), WALL);
+    let context = sim.context(registry, 100);
+    let (ours, theirs) = memory_pair(Delivery::Stream, 4096, 256);
+    let session = TerminalSession::new(SessionConfig::default(), context, driver::now());
+    tokio::spawn(async move { driver::serve_terminal(session, theirs, &mut sim).await });
+    let mut hello = hello();
+    hello.protocol_versions = versions.to_vec();
+    let client = NativeClient::connect(
+        ours,
+        ConnectOptions {
+            session: SessionConfig::default(),
+            identity: client,
+            security: ClientSecurity::Paired {
+                terminal_key: terminal_identity().channel().public(),
+            },
+            hello,
+            timeout: Duration::from_secs(30),
+        },
+    )
+    .await
+    .unwrap();
+    Payments::new(
+        NativeAdapter::new(client, Some(terminal_identity().signing().public_key())),
+        MemoryJournal::new(),
+    )
+}
+
+/// The next push, within 3 s.
+async fn next(events: &mut posbridge::TelemetryEvents) -> posbridge::TelemetryChanged {
+    tokio::time::timeout(Duration::from_secs(3), events.next())
+        .await
+        .expect("a push within 3 s")
+        .expect("the stream is open")
+}
+
+fn eur(minor: u64) -> Amount {
+    Amount::new(minor, Currency::EUR)
+}
+
+#[tokio::test(start_paused = true)]
+async fn telemetry_is_read_and_its_changes_pushed_through_the_sdk() {
+    let payments = connect(posbridge_wire::PROTOCOL_VERSIONS).await;
+    let now = payments
+        .telemetry(CALL)
+        .await
+        .unwrap()
+        .expect("a 1.1 terminal reports telemetry");
+    assert_eq!(now.battery_percent, Some(20));
+    assert_eq!(now.power, Some(PowerSource::Battery));
+    assert_eq!(now.paper, Some(PaperState::Ok));
+    assert_eq!(now.acquirer, AcquirerLink::Online);
+    assert!(now.firmware.is_some() && now.app_version.is_some());
+
+    let mut events = payments.telemetry_events();
+
+    // The first payment goes online; after it the acquirer is gone.
+    let r = payments
+        .sale(IdempotencyKey::from_u128(1), eur(1000), Call::within(CALL))
+        .await
+        .unwrap();
+    assert!(r.outcome.is_approved() && !r.offline);
+    let pushed = next(&mut events).await;
+    assert!(
+        pushed.changes.contains(TelemetryChange::Offline),
+        "{pushed:?}"
+    );
+    assert_eq!(pushed.telemetry.acquirer, AcquirerLink::Offline);
+
+    // Offline: under the floor limit approved offline and stored for forwarding …
+    let r = payments
+        .sale(IdempotencyKey::from_u128(2), eur(1000), Call::within(CALL))
+        .await
+        .unwrap();
+    assert!(r.outcome.is_approved() && r.offline);
+    let pushed = next(&mut events).await;
+    for c in [
+        TelemetryChange::StoredOffline,
+        TelemetryChange::BatteryLow,
+        TelemetryChange::PaperLow,
+    ] {
+        assert!(pushed.changes.contains(c), "{c:?} in {pushed:?}");
+    }
+    assert_eq!(pushed.telemetry.stored_offline, 1);
+    assert_eq!(pushed.telemetry.battery_percent, Some(14));
+
+    // … above it declined: the issuer cannot be asked.
+    let r = payments
+        .sale(IdempotencyKey::from_u128(3), eur(9000), Call::within(CALL))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.outcome,
+        Outcome::Declined(DeclineReason::ISSUER_UNAVAILABLE)
+    );
+    // Back online after two commands: what was stored is forwarded.
+    let pushed = next(&mut events).await;
+    assert!(
+        pushed.changes.contains(TelemetryChange::Online),
+        "{pushed:?}"
+    );
+    assert_eq!(pushed.telemetry.stored_offline, 0);
+    let now = payments.telemetry(CALL).await.unwrap().unwrap();
+    assert_eq!(now.acquirer, AcquirerLink::Online);
+    assert_eq!(now.battery_percent, Some(11));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_one_zero_client_of_the_same_terminal_gets_none_and_keeps_working() {
+    let payments = connect(&[VERSION_1_0]).await;
+    assert_eq!(payments.telemetry(CALL).await.unwrap(), None);
+    let mut events = payments.telemetry_events();
+    let r = payments
+        .sale(IdempotencyKey::from_u128(1), eur(1000), Call::within(CALL))
+        .await
+        .unwrap();
+    assert!(r.outcome.is_approved());
+    // The acquirer went away after that payment; a 1.0 client is not told.
+    let pushed = tokio::time::timeout(Duration::from_secs(3), events.next()).await;
+    assert!(
+        pushed.is_err(),
+        "nothing pushed to a 1.0 client: {pushed:?}"
+    );
+}
