@@ -418,6 +418,42 @@ def check_signature(vectors) -> None:
     assert not ed25519_verify(public, bytes(tampered), signature)
 
 
+def check_telemetry(vectors) -> None:
+    """Decodes the pushed TelemetryReport by docs/protocol.md §3.5 and §4.7 alone."""
+    v = vectors["telemetry-report"]
+    message = bytes(int(h, 16) for h in v["message"].split())
+    assert message[0] == 0x28, "TelemetryReport type"
+
+    def uint(b):
+        assert b and (len(b) == 1 or b[0] != 0), "minimal big-endian uint"
+        return int.from_bytes(b, "big")
+
+    top = dict(fields(message[1:]))
+    assert 0x03 not in top, "a push carries no request id"
+    change_names = {1: "battery-low", 2: "power", 3: "paper-low", 4: "paper-out",
+                    5: "paper-refilled", 6: "acquirer-offline", 7: "acquirer-online",
+                    8: "software", 9: "stored-offline"}
+    bits = uint(top[0x04])
+    changes = [change_names[n] for n in sorted(change_names) if bits >> n & 1]
+    t = dict(fields(top[0x07]))
+    power = {1: "battery", 2: "mains", 3: "usb", 4: "dock"}
+    paper = {1: "ok", 2: "low", 3: "out"}
+    acquirer = {1: "online", 2: "offline"}
+    got = [
+        f"changes {','.join(changes)}",
+        f"battery {uint(t[0x02])}",
+        f"charging {'yes' if 0x04 in t else 'no'}",
+        f"power {power[uint(t[0x06])]}",
+        f"firmware {t[0x08].decode()}",
+        f"app {t[0x0A].decode()}",
+        f"paper {paper[uint(t[0x0C])]}",
+        f"acquirer {acquirer[uint(t[0x0F])]}",
+        f"stored-offline {uint(t[0x10]) if 0x10 in t else 0}",
+    ]
+    want = [part.strip() for part in v["expect-fields"].split(";")]
+    assert got == want, (got, want)
+
+
 def main() -> int:
     root = pathlib.Path(__file__).resolve().parent.parent
     vectors = load(root / "docs" / "test-vectors.txt")
@@ -450,6 +486,8 @@ def main() -> int:
     print("signed results: the canonical bytes and Ed25519 signature match docs/security.md")
     check_channel(vectors)
     print("secure channel: the Noise IK handshake and both sealed frames match docs/security.md")
+    check_telemetry(vectors)
+    print("telemetry (1.1): the pushed report decodes as docs/protocol.md §3.5 says")
     return 0
 
 

@@ -92,3 +92,25 @@ pub fn declined_result() -> TransactionResult {
 pub fn heartbeat() -> Heartbeat {
     Heartbeat { nonce: 42 }
 }
+
+/// `telemetry-report` (protocol 1.1): a push after the battery fell to 14 % and the acquirer
+/// went away — on battery, not charging, firmware "2.4.1", app "pay 7.0", paper low, three
+/// payments stored offline.
+pub fn telemetry_report() -> crate::TelemetryReport {
+    crate::TelemetryReport {
+        request_id: None,
+        changes: crate::TelemetryChangeSet::EMPTY
+            .with(crate::TelemetryChange::BatteryLow)
+            .with(crate::TelemetryChange::Offline),
+        telemetry: crate::Telemetry {
+            battery_percent: Some(14),
+            charging: false,
+            power: Some(crate::PowerSource::Battery),
+            firmware: Some("2.4.1".into()),
+            app_version: Some("pay 7.0".into()),
+            paper: Some(crate::PaperState::Low),
+            acquirer: crate::AcquirerLink::Offline,
+            stored_offline: 3,
+        },
+    }
+}

@@ -37,6 +37,11 @@ fn message_vectors() -> Vec<(&'static str, Message, u32)> {
         ("approved-result", approved(), 2),
         ("declined-result", declined(), 3),
         ("heartbeat", heartbeat(), 4),
+        (
+            "telemetry-report",
+            Message::TelemetryReport(samples::telemetry_report()),
+            5,
+        ),
     ]
 }
 
