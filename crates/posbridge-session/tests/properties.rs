@@ -4,7 +4,11 @@
 //!
 //! (a) the terminal never charges one idempotency key twice;
 //! (b) every sale the client asked for reaches a final result that client and terminal agree on;
-//! (c) the client never reports approved for what the terminal declined, or the reverse.
+//! (c) the client never reports approved for what the terminal declined, or the reverse;
+//! (d) telemetry (protocol 1.1): the terminal's payments-stored count, changed by every sale it
+//!     finishes, reaches each client session in order (each push newer than the one before,
+//!     however the link reorders), and a change made once the link is healed reaches the
+//!     client's session as it is on the terminal.
 //!
 //! `POSBRIDGE_SCHEDULES` sets how many (default 10,000); `POSBRIDGE_SEED` runs one. A failure
 //! prints its seed.
@@ -22,8 +26,9 @@ use posbridge_session::{
     ClientEvent, ClientSession, SessionConfig, TerminalApp, TerminalEvent, TerminalSession,
 };
 use posbridge_wire::{
-    Amount, Currency, IdempotencyKey, Message, Outcome, RequestId, StatusQuery, TransactionCommand,
-    TransactionId, TransactionRequest, TransactionResult, TransactionStatus, samples,
+    AcquirerLink, Amount, Currency, IdempotencyKey, Message, Outcome, RequestId, StatusQuery,
+    TransactionCommand, TransactionId, TransactionRequest, TransactionResult, TransactionStatus,
+    samples,
 };
 
 /// The terminal's payment logic: each sale takes a seeded time; amounts ending in 7 are
@@ -32,6 +37,7 @@ struct App {
     rng: Rng,
     running: Vec<(TransactionRequest, Instant)>,
     starts: Rc<RefCell<HashMap<IdempotencyKey, u32>>>,
+    telemetry: posbridge_session::SharedTelemetry,
 }
 
 fn result_for(request: &TransactionRequest) -> TransactionResult {
@@ -79,6 +85,16 @@ impl TerminalApp for App {
             session
                 .complete(result_for(&request), now)
                 .expect("a started command completes");
+            // Every finished sale changes the telemetry: one more stored, and the acquirer
+            // link flips every third.
+            self.telemetry.lock().unwrap().update(|t| {
+                t.stored_offline += 1;
+                t.acquirer = if t.stored_offline % 3 == 0 {
+                    AcquirerLink::Offline
+                } else {
+                    AcquirerLink::Online
+                };
+            });
         }
     }
 }
@@ -153,7 +169,10 @@ fn schedule(seed: u64) -> Result<(), String> {
         rng: Rng::new(seed ^ 0xA5A5),
         running: Vec::new(),
         starts: starts.clone(),
+        telemetry: ctx.telemetry.clone(),
     });
+    // (d): the stored count last pushed to the current client session.
+    let mut last_pushed: Option<u32> = None;
     let faulty_phases = rng.below(4);
     // Half the clients resend an in-doubt sale with the same key at once instead of asking
     // first: the terminal's idempotency must hold for them too.
@@ -217,6 +236,15 @@ fn schedule(seed: u64) -> Result<(), String> {
                         let i = (r.idempotency_key.0[15] - 1) as usize;
                         record(&mut sales[i], r)?;
                     }
+                    ClientEvent::Telemetry(report) => {
+                        let stored = report.telemetry.stored_offline;
+                        if last_pushed.is_some_and(|last| stored <= last) {
+                            return Err(format!(
+                                "telemetry pushed out of order: {stored} after {last_pushed:?}"
+                            ));
+                        }
+                        last_pushed = Some(stored);
+                    }
                     _ => {}
                 }
             }
@@ -272,6 +300,32 @@ fn schedule(seed: u64) -> Result<(), String> {
             pair.replace_client(new_client(now));
             pair.replace_terminal(TerminalSession::new(config(), ctx.clone(), now));
             seen = pair.client_events().len();
+            last_pushed = None;
+        }
+    }
+
+    // (d): with the link healed, a change reaches the connected client as it is.
+    pair.faults = Faults::default();
+    if pair.client.is_ready() {
+        let seen_before = pair.client_events().len();
+        ctx.telemetry
+            .lock()
+            .unwrap()
+            .update(|t| t.stored_offline += 1000);
+        let until = pair.now + Duration::from_secs(30);
+        pair.run_until(until);
+        let board = ctx.telemetry.lock().unwrap().current().clone();
+        let last = pair.client_events()[seen_before..]
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                ClientEvent::Telemetry(r) => Some(r.telemetry.clone()),
+                _ => None,
+            });
+        if pair.client.is_ready() && last.as_ref() != Some(&board) {
+            return Err(format!(
+                "the client's last telemetry {last:?} is not the terminal's {board:?}"
+            ));
         }
     }
 
