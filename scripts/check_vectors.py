@@ -376,7 +376,20 @@ def result_signing_bytes(message: bytes) -> bytes:
         + uint(0x25).to_bytes(8, "big")           # time
         + bytes([1 if 0x27 in f else 0, uint(0x1a)])  # offline, payment method
         + text(0x1c) + text(0x20) + text(0x22)    # masked PAN, authorisation code, reference
+        + emv_signing_bytes(f.get(0x2e))          # protocol 1.1: EMV data, when present
     )
+
+
+def emv_signing_bytes(data) -> bytes:
+    """The EMV part of the canonical bytes (docs/security.md): nothing without EMV data."""
+    if data is None:
+        return b""
+    e = dict(fields(data))
+    text = lambda key: bytes([len(e.get(key, b""))]) + e.get(key, b"")
+    return (text(0x02) + text(0x04)                 # AID, application label
+            + e[0x06] + e[0x08]                     # TVR (5), TSI (2)
+            + text(0x0A)                            # ARC
+            + e[0x0C] + e[0x0E] + e[0x10])          # CVM, cryptogram type, cryptogram (8)
 
 
 def ed25519_sign(secret: bytes, message: bytes) -> tuple[bytes, bytes]:
@@ -416,6 +429,15 @@ def check_signature(vectors) -> None:
     tampered = bytearray(signed)
     tampered[-60] ^= 1
     assert not ed25519_verify(public, bytes(tampered), signature)
+    # Protocol 1.1: the EMV data extends the bytes, and the signature covers it.
+    v = vectors["emv-result"]
+    message = bytes(int(h, 16) for h in v["message"].split())
+    signed_emv = result_signing_bytes(message)
+    assert signed_emv.startswith(signed), "the 1.0 bytes come first"
+    _, signature = ed25519_sign(bytes.fromhex(RFC_SECRET), signed_emv)
+    assert signature == bytes(int(h, 16) for h in v["signature-rfc8032-test1"].split()), signature.hex()
+    assert ed25519_verify(public, signed_emv, signature)
+    assert not ed25519_verify(public, signed_emv[:-1] + bytes([signed_emv[-1] ^ 1]), signature)
 
 
 def check_telemetry(vectors) -> None:
@@ -483,7 +505,7 @@ def main() -> int:
     check_pairing()
     print("pairing: SPAKE2 and the key schedule match docs/security.md")
     check_signature(vectors)
-    print("signed results: the canonical bytes and Ed25519 signature match docs/security.md")
+    print("signed results (1.0, and 1.1 with EMV data): the canonical bytes and Ed25519 signatures match docs/security.md")
     check_channel(vectors)
     print("secure channel: the Noise IK handshake and both sealed frames match docs/security.md")
     check_telemetry(vectors)

@@ -149,6 +149,7 @@ pub fn result_of(request: &TransactionRequest, outcome: Outcome) -> TransactionR
         balance: None,
         receipts: Vec::new(),
         signature: None,
+        emv: None,
     }
 }
 

@@ -35,7 +35,7 @@
 //! #     amount: Amount::new(1250, Currency::EUR), approved_minor: 1250, tip: None, cashback: None,
 //! #     method: None, pan: None, card_scheme: None, auth_code: None, reference: None,
 //! #     time: Timestamp(1_764_000_000_000), offline: false, balance: None, receipts: vec![],
-//! #     signature: None,
+//! #     signature: None, emv: None,
 //! # };
 //! let terminal = SigningIdentity::generate()?;
 //! terminal.sign_result(&mut result);

@@ -180,6 +180,18 @@ pub fn result_signing_bytes(r: &TransactionResult) -> Vec<u8> {
     text(&mut out, r.pan.map(|p| p.to_masked_string()).as_deref());
     text(&mut out, r.auth_code.as_deref());
     text(&mut out, r.reference.as_deref());
+    // Protocol 1.1: the EMV data, only when there is some, so that a result without it signs
+    // the same bytes as under 1.0.
+    if let Some(emv) = &r.emv {
+        text(&mut out, Some(&emv.aid));
+        text(&mut out, emv.label.as_deref());
+        out.extend_from_slice(&emv.tvr);
+        out.extend_from_slice(&emv.tsi);
+        text(&mut out, emv.arc.as_deref());
+        out.push(emv.cvm as u8);
+        out.push(emv.cryptogram_type as u8);
+        out.extend_from_slice(&emv.cryptogram);
+    }
     out
 }
 

@@ -72,6 +72,87 @@ fn known_answer_for_the_approved_result_vector() {
 
 const KAT_SIGNATURE: &str = "67d32ddac87ab61903f571c253e1e0d66becd9401ac2c8726666d334a10a1ad79fc7ca51c9ff1f86b9983f77f78f391e2845cd625dfd98a9970e778316135f09";
 
+/// The EMV data of protocol 1.1 follows the 1.0 bytes: AID and label (length-prefixed), TVR,
+/// TSI, ARC (length-prefixed), CVM, cryptogram type, cryptogram (docs/security.md).
+#[test]
+fn known_answer_for_the_emv_result_vector() {
+    let id = SigningIdentity::from_secret(&unhex::<32>(RFC_SECRET));
+    let mut r = samples::emv_result();
+    let plain = result_signing_bytes(&samples::approved_result());
+    let bytes = result_signing_bytes(&r);
+    assert_eq!(
+        &bytes[..plain.len()],
+        &plain[..],
+        "the 1.0 bytes come first"
+    );
+    assert_eq!(
+        hex(&bytes[plain.len()..]),
+        concat!(
+            "0e4130303030303030303331303130",
+            "0b5649534120435245444954",
+            "0000008000",
+            "0000",
+            "023030",
+            "01",
+            "02",
+            "1122334455667788"
+        )
+    );
+    id.sign_result(&mut r);
+    assert_eq!(hex(&r.signature.unwrap()), EMV_KAT_SIGNATURE);
+    verify_result(&id.public_key(), &r).unwrap();
+}
+
+/// Also in docs/test-vectors.txt (`[emv-result]`), checked there by scripts/check_vectors.py.
+const EMV_KAT_SIGNATURE: &str = "4fa565929e1057b60222de93bc102a6430a704069e5c6d78ad23e6243d8a5065c5b3aaaf286cd745752455b3feee6ee7d263d79c3a8f42bc9a401e02ce8dd600";
+
+#[test]
+fn emv_data_is_covered_by_the_signature() {
+    let id = SigningIdentity::generate().unwrap();
+    let mut signed = samples::emv_result();
+    id.sign_result(&mut signed);
+    let key = id.public_key();
+    let changes: Vec<(&str, Change)> = vec![
+        (
+            "aid",
+            Box::new(|r| r.emv.as_mut().unwrap().aid = "A0000000041010".into()),
+        ),
+        ("label", Box::new(|r| r.emv.as_mut().unwrap().label = None)),
+        ("tvr", Box::new(|r| r.emv.as_mut().unwrap().tvr[3] = 0)),
+        ("tsi", Box::new(|r| r.emv.as_mut().unwrap().tsi[0] = 0xE8)),
+        (
+            "arc",
+            Box::new(|r| r.emv.as_mut().unwrap().arc = Some("51".into())),
+        ),
+        (
+            "cvm",
+            Box::new(|r| {
+                r.emv.as_mut().unwrap().cvm = posbridge_wire::CardholderVerification::Signature
+            }),
+        ),
+        (
+            "cryptogram type",
+            Box::new(|r| {
+                r.emv.as_mut().unwrap().cryptogram_type = posbridge_wire::CryptogramType::Arqc
+            }),
+        ),
+        (
+            "cryptogram",
+            Box::new(|r| r.emv.as_mut().unwrap().cryptogram[7] ^= 1),
+        ),
+        ("the whole EMV data", Box::new(|r| r.emv = None)),
+    ];
+    for (what, change) in changes {
+        let mut r = signed.clone();
+        change(&mut r);
+        assert_eq!(
+            verify_result(&key, &r),
+            Err(SignatureError::Invalid),
+            "changing the {what}"
+        );
+    }
+}
+
 /// A named edit of a result.
 type Change = Box<dyn Fn(&mut TransactionResult)>;
 

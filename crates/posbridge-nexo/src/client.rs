@@ -811,6 +811,7 @@ impl<T: Transport> NexoClient<T> {
             balance: None,
             receipts: Vec::new(),
             signature: None,
+            emv: None,
         };
         result.receipts = receipts
             .unwrap_or_default()

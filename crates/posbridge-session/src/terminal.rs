@@ -931,7 +931,49 @@ impl TerminalSession {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// `message` as a client of the agreed version may receive it: a 1.0 client gets results
+    /// without their EMV data (protocol 1.1), signed again without it — it would drop a field it
+    /// does not know, and the signature covering it would no longer verify.
+    fn for_version<'a>(&self, message: &'a Message) -> std::borrow::Cow<'a, Message> {
+        let has_emv = |r: &TransactionResult| r.emv.is_some();
+        let carries = match message {
+            Message::TransactionResult(r) => has_emv(r),
+            Message::StatusResponse(s) => {
+                matches!(&s.status, TransactionStatus::Done(r) if has_emv(r))
+            }
+            Message::LastTransactionResponse(l) => l.result.as_deref().is_some_and(has_emv),
+            _ => false,
+        };
+        if self.version >= VERSION_1_1 || !carries {
+            return std::borrow::Cow::Borrowed(message);
+        }
+        let signer = self.identity.signing();
+        let strip = |r: &mut TransactionResult| {
+            r.emv = None;
+            if r.signature.is_some() {
+                signer.sign_result(r);
+            }
+        };
+        let mut m = message.clone();
+        match &mut m {
+            Message::TransactionResult(r) => strip(r),
+            Message::StatusResponse(s) => {
+                if let TransactionStatus::Done(r) = &mut s.status {
+                    strip(r);
+                }
+            }
+            Message::LastTransactionResponse(l) => {
+                if let Some(r) = &mut l.result {
+                    strip(r);
+                }
+            }
+            _ => {}
+        }
+        std::borrow::Cow::Owned(m)
+    }
+
     fn reply(&mut self, message: Message, now: Instant) {
+        let message = self.for_version(&message);
         if let Err(e) = self.core.send(FrameType::Data, &message, now) {
             self.end(CloseReason::Failed(e), now, false);
         }
@@ -1272,8 +1314,9 @@ impl TerminalSession {
         };
         result.request_id = running.request_id;
         let sent = if self.is_ready() {
-            self.core
-                .send(FrameType::Data, &Message::TransactionResult(result), now)
+            let message = Message::TransactionResult(result);
+            let message = self.for_version(&message);
+            self.core.send(FrameType::Data, &message, now)
         } else {
             Ok(())
         };
@@ -1292,7 +1335,8 @@ impl TerminalSession {
         if !self.is_ready() || self.core.is_closing() {
             return Err(SessionError::Closed);
         }
-        self.core.send(FrameType::Data, message, now)
+        let message = self.for_version(message);
+        self.core.send(FrameType::Data, &message, now)
     }
 
     /// Starts an orderly close.

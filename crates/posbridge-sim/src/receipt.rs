@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use posbridge_wire::{
-    Currency, Outcome, Receipt, ReceiptCopy, ReceiptLine, Timestamp, TransactionKind,
-    TransactionResult,
+    CardholderVerification, CryptogramType, Currency, Outcome, Receipt, ReceiptCopy, ReceiptLine,
+    Timestamp, TransactionKind, TransactionResult,
 };
 
 use crate::TerminalProfile;
@@ -35,6 +35,35 @@ pub fn receipt(
             label: "Authorisation".into(),
             value: "offline".into(),
         });
+    }
+    if let Some(emv) = &result.emv {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+        let cvm = match emv.cvm {
+            CardholderVerification::NoCvm => "no CVM",
+            CardholderVerification::OfflinePin => "PIN (card)",
+            CardholderVerification::OnlinePin => "PIN (online)",
+            CardholderVerification::Signature => "signature",
+            CardholderVerification::ConsumerDevice => "on device",
+            _ => "other",
+        };
+        let kind = match emv.cryptogram_type {
+            CryptogramType::Aac => "AAC",
+            CryptogramType::Tc => "TC",
+            CryptogramType::Arqc => "ARQC",
+            _ => "AC",
+        };
+        for (label, value) in [
+            ("TVR", hex(&emv.tvr)),
+            ("TSI", hex(&emv.tsi)),
+            ("ARC", emv.arc.clone().unwrap_or_else(|| "-".into())),
+            ("CVM", cvm.to_string()),
+            (kind, hex(&emv.cryptogram)),
+        ] {
+            lines.push(ReceiptLine {
+                label: label.into(),
+                value,
+            });
+        }
     }
     Receipt {
         copy,

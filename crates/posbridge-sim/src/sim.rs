@@ -9,11 +9,11 @@ use posbridge_session::{
     PairingRegistry, SharedTelemetry, TerminalApp, TerminalContext, TerminalEvent, TerminalSession,
 };
 use posbridge_wire::{
-    CancelResponse, CancelState, Currency, DeclineReason, ErrorCode, ErrorMessage, IdempotencyKey,
-    LastTransactionResponse, Message, Outcome, PaymentMethod, ProgressStage, ReceiptCopy,
-    ReceiptRequest, ReceiptResponse, RequestId, SettlementRequest, SettlementResult, Timestamp,
-    Totals, TransactionCommand, TransactionId, TransactionKind, TransactionRef, TransactionRequest,
-    TransactionResult,
+    CancelResponse, CancelState, CardholderVerification, CryptogramType, Currency, DeclineReason,
+    EmvData, ErrorCode, ErrorMessage, IdempotencyKey, LastTransactionResponse, Message, Outcome,
+    PaymentMethod, ProgressStage, ReceiptCopy, ReceiptRequest, ReceiptResponse, RequestId,
+    SettlementRequest, SettlementResult, Timestamp, Totals, TransactionCommand, TransactionId,
+    TransactionKind, TransactionRef, TransactionRequest, TransactionResult,
 };
 
 use crate::batchlog::{BatchLog, Logged};
@@ -99,6 +99,54 @@ pub struct Simulator {
     given_up: HashMap<IdempotencyKey, TransactionResult>,
     /// Battery, power, paper and acquirer link, on the board the sessions report from.
     device: Device,
+}
+
+/// The EMV data of a card payment (chip, contactless, wallet) that reached a decision: the card's
+/// application, a verification the method implies (chip: online PIN; contactless: none up to
+/// 50.00, online PIN above; wallet: on the device), the issuer's response code (or Y1 when
+/// approved offline), and a cryptogram derived from `serial` (unique per transaction).
+fn emv_data(card: &TestCard, result: &TransactionResult, serial: u64) -> Option<EmvData> {
+    let method = result.method?;
+    if !matches!(
+        method,
+        PaymentMethod::Chip | PaymentMethod::Contactless | PaymentMethod::Wallet
+    ) {
+        return None;
+    }
+    let (arc, cryptogram_type) = match result.outcome {
+        Outcome::Approved | Outcome::PartiallyApproved if result.offline => {
+            (Some("Y1".to_string()), CryptogramType::Tc)
+        }
+        Outcome::Approved | Outcome::PartiallyApproved => (Some("00".into()), CryptogramType::Tc),
+        // Declined by the card or the terminal's risk management: the issuer was not asked.
+        Outcome::Declined(reason) if reason.0 >= 100 => (Some("Z1".into()), CryptogramType::Aac),
+        Outcome::Declined(reason) => (Some(format!("{:02}", reason.0 % 100)), CryptogramType::Aac),
+        _ => return None,
+    };
+    let cvm = match method {
+        PaymentMethod::Wallet => CardholderVerification::ConsumerDevice,
+        PaymentMethod::Contactless if result.amount.minor <= 5_000 => CardholderVerification::NoCvm,
+        _ => CardholderVerification::OnlinePin,
+    };
+    Some(EmvData {
+        aid: card.aid.to_string(),
+        label: Some(card.label.to_string()),
+        // Online: "transaction exceeds floor limit" sent it to the issuer.
+        tvr: if result.offline {
+            [0; 5]
+        } else {
+            [0, 0, 0, 0x80, 0]
+        },
+        tsi: if method == PaymentMethod::Chip {
+            [0xE8, 0x00]
+        } else {
+            [0x00, 0x00]
+        },
+        arc,
+        cvm,
+        cryptogram_type,
+        cryptogram: serial.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes(),
+    })
 }
 
 /// Called with the session and the action for faults the simulator cannot apply itself
@@ -691,7 +739,15 @@ impl Simulator {
             .then_some(123_456),
             receipts: Vec::new(),
             signature: None,
+            emv: None,
         };
+        result.emv = card.as_ref().and_then(|c| {
+            emv_data(
+                c,
+                &result,
+                u64::from(self.batch.number) << 32 | u64::from(trace),
+            )
+        });
         if self.profile.receipts_in_result {
             result.receipts = [ReceiptCopy::Merchant, ReceiptCopy::Customer]
                 .into_iter()

@@ -74,6 +74,7 @@ pub fn approved_result() -> TransactionResult {
         balance: None,
         receipts: vec![],
         signature: None,
+        emv: None,
     }
 }
 
@@ -112,5 +113,24 @@ pub fn telemetry_report() -> crate::TelemetryReport {
             acquirer: crate::AcquirerLink::Offline,
             stored_offline: 3,
         },
+    }
+}
+
+/// `emv-result` (protocol 1.1): the approved result with the EMV data of a contactless Visa
+/// payment — AID `A0000000031010`, label "VISA CREDIT", TVR `0000008000`, TSI `0000`, ARC "00",
+/// no cardholder verification, a transaction certificate `1122334455667788`.
+pub fn emv_result() -> TransactionResult {
+    TransactionResult {
+        emv: Some(crate::EmvData {
+            aid: "A0000000031010".into(),
+            label: Some("VISA CREDIT".into()),
+            tvr: [0, 0, 0, 0x80, 0],
+            tsi: [0, 0],
+            arc: Some("00".into()),
+            cvm: crate::CardholderVerification::NoCvm,
+            cryptogram_type: crate::CryptogramType::Tc,
+            cryptogram: [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88],
+        }),
+        ..approved_result()
     }
 }

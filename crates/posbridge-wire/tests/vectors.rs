@@ -42,6 +42,11 @@ fn message_vectors() -> Vec<(&'static str, Message, u32)> {
             Message::TelemetryReport(samples::telemetry_report()),
             5,
         ),
+        (
+            "emv-result",
+            Message::TransactionResult(samples::emv_result()),
+            6,
+        ),
     ]
 }
 

@@ -1531,6 +1531,7 @@ fn result_from(
         balance: None,
         receipts: Vec::new(),
         signature: None,
+        emv: None,
     };
     result.receipts = receipts
         .iter()

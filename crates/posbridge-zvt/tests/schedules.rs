@@ -574,6 +574,7 @@ impl World {
             balance: None,
             receipts: Vec::new(),
             signature: None,
+            emv: None,
         };
         let done = self.bank.ledger.finish(result);
         if here {

@@ -1795,6 +1795,7 @@ pub(crate) fn resolve(args: ResolveArgs) -> Result<u8, Failure> {
         // No terminal signed it: a reconciliation against a terminal that signs its results
         // shows it as such.
         signature: None,
+        emv: None,
     };
     journal.record_result(&result, now)?;
     print_result(args.common.json, &result);

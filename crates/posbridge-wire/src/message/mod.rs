@@ -8,8 +8,34 @@ use crate::error::{MessageEncodeError, MessageError, MessageErrorKind};
 use crate::tlv::{Reader, Tlv, Writer};
 use crate::types::RequestId;
 
+/// A small code enumeration of protocol 1.1 (one byte on the wire, unknown codes refused).
+macro_rules! small_enum {
+    ($(#[$doc:meta])* $name:ident { $( $(#[$vdoc:meta])* $variant:ident = $code:literal, )+ }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $( $(#[$vdoc])* $variant = $code, )+
+        }
+
+        impl $name {
+            /// Every value, in code order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The value for a wire code, if it is one this version knows.
+            pub const fn from_code(code: u8) -> Option<Self> {
+                match code {
+                    $( $code => Some(Self::$variant), )+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 mod check;
 pub(crate) mod common;
+pub(crate) mod emv;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod session;
@@ -20,6 +46,7 @@ pub use common::{
     AmountLimit, Credential, InvalidSecret, Metadata, MetadataError, OperatorAuth, OperatorSecret,
     RECEIPT_LINES, Receipt, ReceiptLine, TransactionRef, limits,
 };
+pub use emv::{CardholderVerification, CryptogramType, EmvData};
 pub use request::{
     Cancel, ConfigRead, ConfigWrite, LastTransactionQuery, ReceiptRequest, SettlementRequest,
     StatusQuery, TelemetryQuery, TerminalConfig, TransactionCommand, TransactionRequest,

@@ -6,6 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::common::{Receipt, currency_of, limits, pan_of, put_pan};
+use super::emv::EmvData;
 use super::request::TerminalConfig;
 use crate::error::MessageEncodeError;
 use crate::tlv::{DecResult, EncResult, Field, Reader, Slot, Tlv, Writer, key, push};
@@ -120,6 +121,9 @@ pub struct TransactionResult {
     pub receipts: Vec<Receipt>,
     /// The terminal's Ed25519 signature over the result's canonical form.
     pub signature: Option<[u8; 64]>,
+    /// The EMV data of a chip or contactless payment (protocol 1.1; covered by the signature, so
+    /// never sent in a session that agreed on 1.0).
+    pub emv: Option<EmvData>,
 }
 
 mod result {
@@ -145,6 +149,7 @@ mod result {
     pub(super) const BALANCE: u8 = key(20, false);
     pub(super) const RECEIPT: u8 = key(21, false);
     pub(super) const SIGNATURE: u8 = key(22, false);
+    pub(super) const EMV: u8 = key(23, false);
 }
 
 /// Receipts per result: a merchant and a customer copy, with room for a duplicate of each.
@@ -194,7 +199,7 @@ impl Tlv for TransactionResult {
         if let Some(sig) = &self.signature {
             w.bytes(SIGNATURE, sig, 64)?;
         }
-        Ok(())
+        w.opt_item(EMV, self.emv.as_ref())
     }
 
     fn decode_fields(r: &mut Reader<'_>) -> DecResult<Self> {
@@ -228,7 +233,7 @@ impl Tlv for TransactionResult {
             Slot::default(),
             Slot::default(),
         );
-        let mut receipts = Vec::new();
+        let (mut receipts, mut emv) = (Vec::new(), Slot::default());
         while let Some(f) = r.next_field()? {
             match f.key {
                 REQUEST_ID => id.set(&f, request_id(&f))?,
@@ -253,6 +258,7 @@ impl Tlv for TransactionResult {
                 BALANCE => balance.set(&f, f.uint())?,
                 RECEIPT => push(&mut receipts, &f, f.item(), MAX_RECEIPTS)?,
                 SIGNATURE => signature.set(&f, f.array::<64>())?,
+                EMV => emv.set(&f, f.item())?,
                 _ => f.unknown()?,
             }
         }
@@ -303,6 +309,7 @@ impl Tlv for TransactionResult {
             balance: balance.get(),
             receipts,
             signature: signature.get(),
+            emv: emv.get(),
         })
     }
 }

@@ -7,30 +7,6 @@ use super::common::limits;
 use crate::tlv::{DecResult, EncResult, Field, Reader, Slot, Tlv, Writer, key};
 use crate::types::{RequestId, TelemetryChange, TelemetryChangeSet};
 
-macro_rules! small_enum {
-    ($(#[$doc:meta])* $name:ident { $( $(#[$vdoc:meta])* $variant:ident = $code:literal, )+ }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        #[non_exhaustive]
-        pub enum $name {
-            $( $(#[$vdoc])* $variant = $code, )+
-        }
-
-        impl $name {
-            /// Every value, in code order.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            /// The value for a wire code, if it is one this version knows.
-            pub const fn from_code(code: u8) -> Option<Self> {
-                match code {
-                    $( $code => Some(Self::$variant), )+
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
 small_enum! {
     /// Where the terminal takes its power from.
     PowerSource {

@@ -245,7 +245,8 @@ pub fn transaction_result() -> impl Strategy<Value = TransactionResult> {
                 ),
             )
         })
-        .prop_map(|(a, b)| TransactionResult {
+        .prop_flat_map(|(a, b)| (Just(a), Just(b), option::of(emv())))
+        .prop_map(|(a, b, emv)| TransactionResult {
             request_id: RequestId(a.3),
             idempotency_key: IdempotencyKey(a.4),
             transaction_id: TransactionId(a.5),
@@ -266,6 +267,31 @@ pub fn transaction_result() -> impl Strategy<Value = TransactionResult> {
             balance: b.7,
             receipts: b.8,
             signature: b.9,
+            emv,
+        })
+}
+
+/// EMV data with every field in its range.
+pub fn emv() -> impl Strategy<Value = EmvData> {
+    (
+        "([0-9A-F]{2}){5,16}",
+        option::of(text(32)),
+        any::<[u8; 5]>(),
+        any::<[u8; 2]>(),
+        option::of("[0-9A-Z]{2}"),
+        proptest::sample::select(CardholderVerification::ALL),
+        proptest::sample::select(CryptogramType::ALL),
+        any::<[u8; 8]>(),
+    )
+        .prop_map(|e| EmvData {
+            aid: e.0,
+            label: e.1,
+            tvr: e.2,
+            tsi: e.3,
+            arc: e.4,
+            cvm: e.5,
+            cryptogram_type: e.6,
+            cryptogram: e.7,
         })
 }
 

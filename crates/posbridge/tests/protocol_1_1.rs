@@ -1,7 +1,8 @@
-//! Protocol 1.1 telemetry end to end: the SDK's `PaymentTerminal::telemetry` and
-//! `telemetry_events` against the simulator's device (battery drain, paper, an acquirer outage
-//! during which payments are approved offline under the floor limit), and a 1.0 client of the
-//! same terminal, which gets no telemetry and keeps working.
+//! Protocol 1.1 end to end through the SDK against the simulator: telemetry
+//! (`PaymentTerminal::telemetry` and `telemetry_events`: battery drain, paper, an acquirer outage
+//! during which payments are approved offline under the floor limit) and the EMV data of results,
+//! covered by their signatures; and a 1.0 client of the same terminal, which gets neither and
+//! keeps working — its results signed again without the EMV data, and verified.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -16,8 +17,8 @@ use posbridge_session::harness::hello;
 use posbridge_session::{ClientSecurity, PairingRegistry, SessionConfig, TerminalSession};
 use posbridge_sim::{DeviceProfile, Latency, Simulator, TerminalProfile};
 use posbridge_wire::{
-    AcquirerLink, Amount, Currency, DeclineReason, IdempotencyKey, Outcome, PaperState,
-    PowerSource, TelemetryChange, Timestamp, VERSION_1_0,
+    AcquirerLink, Amount, CardholderVerification, CryptogramType, Currency, DeclineReason, EmvData,
+    IdempotencyKey, Outcome, PaperState, PowerSource, TelemetryChange, Timestamp, VERSION_1_0,
 };
 
 const WALL: Timestamp = Timestamp(1_764_000_000_000);
@@ -185,4 +186,45 @@ async fn a_one_zero_client_of_the_same_terminal_gets_none_and_keeps_working() {
         pushed.is_err(),
         "nothing pushed to a 1.0 client: {pushed:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn results_carry_signed_emv_data_to_a_one_one_client_only() {
+    let payments = connect(posbridge_wire::PROTOCOL_VERSIONS).await;
+    // Contactless (the simulator's default method) for 12.00 EUR: under the 50.00 limit for
+    // cardholder verification.
+    let r = payments
+        .sale(IdempotencyKey::from_u128(1), eur(1200), Call::within(CALL))
+        .await
+        .unwrap();
+    let emv = r
+        .emv
+        .clone()
+        .expect("a contactless payment carries EMV data");
+    assert!(EmvData::valid_aid(&emv.aid), "{emv:?}");
+    assert_eq!(emv.arc.as_deref(), Some("00"));
+    assert_eq!(emv.cryptogram_type, CryptogramType::Tc);
+    assert_eq!(emv.cvm, CardholderVerification::NoCvm);
+    // The engine verified the signature before journaling; it covers the EMV data.
+    let key = terminal_identity().signing().public_key();
+    posbridge_crypto::verify_result(&key, &r).unwrap();
+    let mut forged = r.clone();
+    forged.emv.as_mut().unwrap().cvm = CardholderVerification::OnlinePin;
+    assert!(posbridge_crypto::verify_result(&key, &forged).is_err());
+    // The receipt shows the fields.
+    let receipt = r.receipts.first().expect("receipts in the result");
+    for label in ["TVR", "TSI", "ARC", "CVM", "TC"] {
+        assert!(
+            receipt.lines.iter().any(|l| l.label == label),
+            "{label} on the receipt"
+        );
+    }
+
+    let old = connect(&[VERSION_1_0]).await;
+    let r = old
+        .sale(IdempotencyKey::from_u128(1), eur(1200), Call::within(CALL))
+        .await
+        .expect("a 1.0 client's result verifies: signed again without the EMV data");
+    assert_eq!(r.emv, None);
+    posbridge_crypto::verify_result(&key, &r).unwrap();
 }
