@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use posbridge::RecoveryReport;
 use posbridge::money::{Money, alpha_code};
 use posbridge_wire::{
-    AcquirerLink, Capabilities, Currency, IdempotencyKey, Outcome, PaperState, PowerSource,
-    Telemetry, TransactionResult,
+    AcquirerLink, Capabilities, CardholderVerification, CryptogramType, Currency, EmvData,
+    IdempotencyKey, Outcome, PaperState, PowerSource, Telemetry, TransactionResult,
 };
 use serde::Serialize;
 
@@ -79,6 +79,52 @@ pub(crate) struct Payment {
     pub(crate) time_ms: u64,
     /// Whether the terminal signed it (it is journaled only once its signature verifies).
     pub(crate) signed: bool,
+    /// The EMV data of a chip or contactless payment (native protocol 1.1), covered by the
+    /// signature.
+    pub(crate) emv: Option<Emv>,
+}
+
+/// EMV data as printed on a receipt: byte strings in upper-case hex.
+#[derive(Serialize)]
+pub(crate) struct Emv {
+    pub(crate) aid: String,
+    pub(crate) label: Option<String>,
+    pub(crate) tvr: String,
+    pub(crate) tsi: String,
+    pub(crate) arc: Option<String>,
+    /// `none`, `offline_pin`, `online_pin`, `signature`, `consumer_device`.
+    pub(crate) cvm: &'static str,
+    /// `aac`, `tc`, `arqc`.
+    pub(crate) cryptogram_type: &'static str,
+    pub(crate) cryptogram: String,
+}
+
+impl Emv {
+    fn of(e: &EmvData) -> Self {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+        Self {
+            aid: e.aid.clone(),
+            label: e.label.clone(),
+            tvr: hex(&e.tvr),
+            tsi: hex(&e.tsi),
+            arc: e.arc.clone(),
+            cvm: match e.cvm {
+                CardholderVerification::NoCvm => "none",
+                CardholderVerification::OfflinePin => "offline_pin",
+                CardholderVerification::OnlinePin => "online_pin",
+                CardholderVerification::Signature => "signature",
+                CardholderVerification::ConsumerDevice => "consumer_device",
+                _ => "other",
+            },
+            cryptogram_type: match e.cryptogram_type {
+                CryptogramType::Aac => "aac",
+                CryptogramType::Tc => "tc",
+                CryptogramType::Arqc => "arqc",
+                _ => "other",
+            },
+            cryptogram: hex(&e.cryptogram),
+        }
+    }
 }
 
 impl Payment {
@@ -107,6 +153,7 @@ impl Payment {
             auth_code: r.auth_code.clone(),
             time_ms: r.time.0,
             signed: r.signature.is_some(),
+            emv: r.emv.as_ref().map(Emv::of),
         }
     }
 }
