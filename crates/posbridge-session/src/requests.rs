@@ -96,6 +96,8 @@ pub(crate) fn set_request_id(message: &mut Message, id: RequestId) -> bool {
         Message::ConfigRead(m) => m.request_id = id,
         Message::ConfigWrite(m) => m.request_id = id,
         Message::TelemetryQuery(m) => m.request_id = id,
+        Message::CustomerDisplay(m) => m.request_id = id,
+        Message::CustomerInput(m) => m.request_id = id,
         _ => return false,
     }
     true

@@ -285,14 +285,17 @@ pub enum TerminalEvent {
     },
     /// The client asks to abort the running command `target`; answer with
     /// [`TerminalSession::respond`] (a `CancelResponse`), then complete the command with its
-    /// real result (cancelled, or — past the point of no return — what it became).
+    /// real result (cancelled, or — past the point of no return — what it became). Or `target`
+    /// is a customer question still open (protocol 1.1): answer the cancel, take the question
+    /// off the screen and answer it with `CustomerReply::Cancelled`.
     CancelRequested {
         /// The cancel request's id.
         request_id: RequestId,
         /// The command to abort.
         target: RequestId,
     },
-    /// Another request (settlement, receipt, last transaction); answer with
+    /// Another request (settlement, receipt, last transaction; in protocol 1.1 a customer
+    /// display or question, answered with a `CustomerResponse`); answer with
     /// [`TerminalSession::respond`]. A settlement arrives here only after its operator
     /// authorisation was checked.
     Request(Message),
@@ -417,6 +420,8 @@ pub struct TerminalSession {
     queued: VecDeque<TransactionRequest>,
     /// Keys of queued commands this session claimed when it queued them.
     claimed_queued: std::collections::HashSet<IdempotencyKey>,
+    /// Customer questions handed to the app and not answered yet (a cancel names one).
+    customer_inputs: std::collections::HashSet<RequestId>,
     state: State,
     events: VecDeque<TerminalEvent>,
     terminal_state: TerminalState,
@@ -462,6 +467,7 @@ impl TerminalSession {
             running: None,
             queued: VecDeque::new(),
             claimed_queued: std::collections::HashSet::new(),
+            customer_inputs: std::collections::HashSet::new(),
             state: State::Awaiting,
             events: VecDeque::new(),
             terminal_state: TerminalState::Idle,
@@ -1026,10 +1032,12 @@ impl TerminalSession {
                 );
             }
             Message::Cancel(c) => {
-                if self
-                    .running
-                    .as_ref()
-                    .is_some_and(|r| r.request_id == c.target)
+                let customer = self.customer_inputs.contains(&c.target);
+                if customer
+                    || self
+                        .running
+                        .as_ref()
+                        .is_some_and(|r| r.request_id == c.target)
                 {
                     self.events.push_back(TerminalEvent::CancelRequested {
                         request_id: c.request_id,
@@ -1114,9 +1122,14 @@ impl TerminalSession {
                     now,
                 );
             }
-            m @ (Message::ReceiptRequest(_) | Message::LastTransaction(_)) => {
-                self.events.push_back(TerminalEvent::Request(m))
+            Message::CustomerInput(i) => {
+                self.customer_inputs.insert(i.request_id);
+                self.events
+                    .push_back(TerminalEvent::Request(Message::CustomerInput(i)));
             }
+            m @ (Message::ReceiptRequest(_)
+            | Message::LastTransaction(_)
+            | Message::CustomerDisplay(_)) => self.events.push_back(TerminalEvent::Request(m)),
             other => self.events.push_back(TerminalEvent::Message(other)),
         }
     }
@@ -1334,6 +1347,9 @@ impl TerminalSession {
     pub fn send(&mut self, message: &Message, now: Instant) -> Result<(), SessionError> {
         if !self.is_ready() || self.core.is_closing() {
             return Err(SessionError::Closed);
+        }
+        if let Message::CustomerResponse(r) = message {
+            self.customer_inputs.remove(&r.request_id);
         }
         let message = self.for_version(message);
         self.core.send(FrameType::Data, &message, now)

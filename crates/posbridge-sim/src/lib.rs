@@ -65,6 +65,7 @@
 pub mod backend;
 mod batchlog;
 mod cards;
+mod customer;
 mod device;
 #[cfg(feature = "embedded")]
 pub mod embedded;
@@ -80,12 +81,14 @@ mod store;
 pub mod zvt;
 
 pub use cards::{CardBehaviour, TestCard};
+pub use customer::{CustomerProfile, TipChoice};
 pub use device::DeviceProfile;
 pub use faults::{Fault, FaultAction, FaultParseError, FaultPoint};
 pub use profile::{Latency, TerminalProfile};
 pub use receipt::{money, receipt, render};
 pub use scenario::{
     LinkFaults, Scenario, ScenarioError, parse_card, parse_currency, parse_method, parse_power,
+    parse_tip,
 };
 pub use sim::{FaultHandler, Simulator};
 pub use store::FileResultStore;

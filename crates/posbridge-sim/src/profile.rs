@@ -7,7 +7,7 @@ use posbridge_wire::{
     PROTOCOL_VERSIONS, PaymentMethod, TerminalId, TransactionKind, VERSION_1_1,
 };
 
-use crate::DeviceProfile;
+use crate::{CustomerProfile, DeviceProfile};
 
 /// How long each step of a simulated payment takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +79,8 @@ pub struct TerminalProfile {
     pub receipts_in_result: bool,
     /// The device: battery, power, paper, acquirer outages (protocol 1.1 telemetry).
     pub device: DeviceProfile,
+    /// How the customer answers questions on the screen (protocol 1.1).
+    pub customer: CustomerProfile,
 }
 
 impl Default for TerminalProfile {
@@ -118,6 +120,7 @@ impl Default for TerminalProfile {
             latency: Latency::default(),
             receipts_in_result: true,
             device: DeviceProfile::default(),
+            customer: CustomerProfile::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use posbridge_wire::{
 };
 use serde::Deserialize;
 
-use crate::{CardBehaviour, Fault, Latency, TerminalProfile};
+use crate::{CardBehaviour, Fault, Latency, TerminalProfile, TipChoice};
 
 /// A scenario: what the terminal is like, which cards the customers present and what goes
 /// wrong. Every part is optional; what is left out keeps the default profile's value.
@@ -35,6 +35,14 @@ use crate::{CardBehaviour, Fault, Latency, TerminalProfile};
 /// paper_low = 5               # paper is low from this many receipts left
 /// offline_after = 3           # the acquirer goes away after this many money commands
 /// offline_for = 4             # and comes back after this many more
+///
+/// [customer]                  # protocol 1.1 questions on the terminal's screen
+/// delay_ms = 800              # how long the customer takes
+/// tip = "preset:2"            # none, preset:N (0 = the first), custom:AMOUNT (minor units)
+/// confirm = false             # the answer to yes/no questions
+/// number = 214                # the number typed
+/// signs = true                # signs when asked
+/// absent = false              # walked away: every question times out
 ///
 /// [link]
 /// corrupt = 0.001             # share of bytes with a flipped bit, both directions
@@ -91,6 +99,35 @@ struct File {
     link: LinkSection,
     #[serde(default)]
     device: DeviceSection,
+    #[serde(default)]
+    customer: CustomerSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CustomerSection {
+    delay_ms: Option<u64>,
+    tip: Option<String>,
+    confirm: Option<bool>,
+    number: Option<u64>,
+    signs: Option<bool>,
+    absent: Option<bool>,
+}
+
+/// A tip choice by name: `none`, `preset:N` (0 = the first preset), `custom:AMOUNT` (minor
+/// units).
+pub fn parse_tip(s: &str) -> Result<TipChoice, ScenarioError> {
+    let bad = || {
+        ScenarioError(format!(
+            "customer.tip {s:?}: give none, preset:N or custom:AMOUNT"
+        ))
+    };
+    Ok(match s.split_once(':') {
+        None if s == "none" => TipChoice::None,
+        Some(("preset", n)) => TipChoice::Preset(n.parse().map_err(|_| bad())?),
+        Some(("custom", n)) => TipChoice::Custom(n.parse().map_err(|_| bad())?),
+        _ => return Err(bad()),
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -338,6 +375,26 @@ impl Scenario {
         }
         device.offline_after = d.offline_after;
         device.offline_for = d.offline_for.unwrap_or(u32::MAX);
+        let c = file.customer;
+        let customer = &mut p.customer;
+        if let Some(v) = c.delay_ms {
+            customer.delay = Duration::from_millis(v);
+        }
+        if let Some(v) = &c.tip {
+            customer.tip = parse_tip(v)?;
+        }
+        if let Some(v) = c.confirm {
+            customer.confirm = v;
+        }
+        if let Some(v) = c.number {
+            customer.number = v;
+        }
+        if let Some(v) = c.signs {
+            customer.signs = v;
+        }
+        if let Some(v) = c.absent {
+            customer.absent = v;
+        }
         let corrupt = file.link.corrupt.unwrap_or(0.0);
         if !(0.0..=1.0).contains(&corrupt) {
             return Err(ScenarioError(format!(

@@ -18,6 +18,7 @@ use posbridge_wire::{
 
 use crate::batchlog::{BatchLog, Logged};
 use crate::cards::{CardBehaviour, TestCard};
+use crate::customer::Customer;
 use crate::device::Device;
 use crate::faults::{Fault, FaultAction, FaultPoint};
 use crate::receipt::receipt;
@@ -99,6 +100,8 @@ pub struct Simulator {
     given_up: HashMap<IdempotencyKey, TransactionResult>,
     /// Battery, power, paper and acquirer link, on the board the sessions report from.
     device: Device,
+    /// The customer at the screen.
+    customer: Customer,
 }
 
 /// The EMV data of a card payment (chip, contactless, wallet) that reached a decision: the card's
@@ -173,6 +176,7 @@ impl Simulator {
         wall: Timestamp,
     ) -> Self {
         let profile_device = profile.device.clone();
+        let customer = Customer::new(profile.customer.clone());
         Self {
             profile,
             identity,
@@ -196,6 +200,7 @@ impl Simulator {
             manual: false,
             given_up: HashMap::new(),
             device: Device::new(profile_device, env!("CARGO_PKG_VERSION").to_string()),
+            customer,
         }
     }
 
@@ -363,6 +368,11 @@ impl Simulator {
         );
         context.telemetry = self.telemetry();
         context
+    }
+
+    /// What the customer display shows (the last cart a client sent).
+    pub fn customer_display(&self) -> Option<&posbridge_wire::CustomerDisplay> {
+        self.customer.shown()
     }
 
     /// The operator refilled the printer's paper.
@@ -950,8 +960,9 @@ impl TerminalApp for Simulator {
                     }
                 }
             }
-            // A connection ended: its jobs go on without it.
+            // A connection ended: its jobs go on without it; its questions leave the screen.
             TerminalEvent::Closed(_) => {
+                self.customer.closed(session.id());
                 self.pending_faults.retain(|f| f.0 != session.id());
                 for job in &mut self.jobs {
                     if job.session == Some(session.id()) {
@@ -960,8 +971,14 @@ impl TerminalApp for Simulator {
                 }
             }
             TerminalEvent::CancelRequested { request_id, target } => {
-                self.cancel(session, *request_id, *target, now)
+                if !self.customer.cancel(session, *request_id, *target, now) {
+                    self.cancel(session, *request_id, *target, now)
+                }
             }
+            TerminalEvent::Request(Message::CustomerDisplay(d)) => {
+                self.customer.display(session, d, now)
+            }
+            TerminalEvent::Request(Message::CustomerInput(i)) => self.customer.ask(session, i, now),
             TerminalEvent::Request(Message::Settlement(s)) => {
                 let result = self.settle(s, now);
                 let _ = session.respond(&Message::SettlementResult(result), now);
@@ -997,10 +1014,12 @@ impl TerminalApp for Simulator {
                     .filter(|f| f.0 == session.id())
                     .map(|f| f.1),
             )
+            .chain(self.customer.poll_timeout(session))
             .min()
     }
 
     fn handle_timeout(&mut self, session: &mut TerminalSession, now: Instant) {
+        self.customer.handle_timeout(session, now);
         let id = session.id();
         if let Some(i) = self
             .pending_faults

@@ -328,6 +328,22 @@ max_sale = 100000
 card = 600
 online = 400
 
+[device]
+battery = 40
+battery_drain = 2
+power = "usb"
+paper = "none"
+offline_after = 3
+offline_for = 4
+
+[customer]
+delay_ms = 800
+tip = "custom:250"
+confirm = false
+number = 214
+signs = false
+absent = true
+
 [link]
 corrupt = 0.001
 delay_ms = 50
@@ -335,6 +351,23 @@ seed = 7
 "#,
     )
     .unwrap();
+    let d = &s.profile.device;
+    assert_eq!(
+        (d.battery, d.battery_drain, d.power, d.paper, d.offline_after, d.offline_for),
+        (
+            Some(40),
+            2,
+            posbridge_wire::PowerSource::Usb,
+            None,
+            Some(3),
+            4
+        )
+    );
+    let c = &s.profile.customer;
+    assert_eq!(c.delay, Duration::from_millis(800));
+    assert_eq!(c.tip, posbridge_sim::TipChoice::Custom(250));
+    assert!(!c.confirm && !c.signs && c.absent);
+    assert_eq!(c.number, 214);
     assert_eq!(s.profile.merchant_name, "Café am Markt");
     assert_eq!(
         s.profile.currencies,
@@ -365,6 +398,11 @@ seed = 7
         ("cards = [\"partial:150\"]\n", "partial:150"),
         ("faults = [\"drop:never\"]\n", "never"),
         ("[link]\ncorrupt = 2.0\n", "probability"),
+        ("[device]\nbattery = 140\n", "0 to 100"),
+        ("[device]\npower = \"solar\"\n", "solar"),
+        ("[device]\noffline_for = 2\n", "offline_after"),
+        ("[customer]\ntip = \"lots\"\n", "preset:N"),
+        ("[customer]\nmood = \"happy\"\n", "mood"),
     ] {
         let e = Scenario::from_toml(bad).unwrap_err().to_string();
         assert!(e.contains(why), "{bad}: {e}");

@@ -352,7 +352,11 @@ fn pair_sell_check_settle_and_read_the_journal() {
     // Protocol 1.1: the card's EMV data, signed with the result; the issuer's code as its ARC.
     assert_eq!(declined["emv"]["arc"], "51", "{declined}");
     assert_eq!(declined["emv"]["cryptogram_type"], "aac", "{declined}");
-    assert_eq!(declined["emv"]["tvr"].as_str().unwrap().len(), 10, "{declined}");
+    assert_eq!(
+        declined["emv"]["tvr"].as_str().unwrap().len(),
+        10,
+        "{declined}"
+    );
     let o = posctl(&home, &["status", &key, "--json"]);
     assert_eq!(json_line(&o)["outcome"], "approved", "{}", text(&o));
     let o = posctl(&home, &["recover", "--json"]);

@@ -35,6 +35,7 @@ macro_rules! small_enum {
 
 mod check;
 pub(crate) mod common;
+pub(crate) mod customer;
 pub(crate) mod emv;
 pub(crate) mod request;
 pub(crate) mod response;
@@ -45,6 +46,10 @@ pub use check::CapabilityError;
 pub use common::{
     AmountLimit, Credential, InvalidSecret, Metadata, MetadataError, OperatorAuth, OperatorSecret,
     RECEIPT_LINES, Receipt, ReceiptLine, TransactionRef, limits,
+};
+pub use customer::{
+    CART_LINES, CartLine, CustomerDisplay, CustomerInput, CustomerQuestion, CustomerReply,
+    CustomerResponse, MAX_INPUT_TIMEOUT_MS, SIGNATURE_IMAGE, TIP_PRESETS,
 };
 pub use emv::{CardholderVerification, CryptogramType, EmvData};
 pub use request::{
@@ -159,6 +164,10 @@ messages! {
     ConfigWrite(ConfigWrite) = 0x17,
     /// Client → terminal (1.1): the terminal's telemetry.
     TelemetryQuery(TelemetryQuery) = 0x18,
+    /// Client → terminal (1.1): show the cart on the customer display.
+    CustomerDisplay(CustomerDisplay) = 0x19,
+    /// Client → terminal (1.1): ask the customer (tip, yes/no, a number, a signature).
+    CustomerInput(CustomerInput) = 0x1A,
     /// Terminal → client: where a request is.
     Progress(Progress) = 0x20,
     /// Terminal → client: the final result of a money command.
@@ -177,6 +186,8 @@ messages! {
     LastTransactionResponse(LastTransactionResponse) = 0x27,
     /// Terminal → client (1.1): telemetry, answered or pushed when it changes.
     TelemetryReport(TelemetryReport) = 0x28,
+    /// Terminal → client (1.1): what came of a customer display or question.
+    CustomerResponse(CustomerResponse) = 0x29,
 }
 
 impl Message {
@@ -184,7 +195,11 @@ impl Message {
     /// neither sends nor accepts it.
     pub const fn since_version(&self) -> u16 {
         match self {
-            Self::TelemetryQuery(_) | Self::TelemetryReport(_) => crate::VERSION_1_1,
+            Self::TelemetryQuery(_)
+            | Self::TelemetryReport(_)
+            | Self::CustomerDisplay(_)
+            | Self::CustomerInput(_)
+            | Self::CustomerResponse(_) => crate::VERSION_1_1,
             _ => crate::VERSION_1_0,
         }
     }
@@ -241,6 +256,9 @@ impl Message {
             Self::ConfigRead(m) => m.request_id,
             Self::ConfigWrite(m) => m.request_id,
             Self::TelemetryQuery(m) => m.request_id,
+            Self::CustomerDisplay(m) => m.request_id,
+            Self::CustomerInput(m) => m.request_id,
+            Self::CustomerResponse(m) => m.request_id,
             Self::Progress(m) => m.request_id,
             Self::TransactionResult(m) => m.request_id,
             Self::StatusResponse(m) => m.request_id,

@@ -572,6 +572,39 @@ pub fn message() -> impl Strategy<Value = Message> {
             })
         }),
         rid().prop_map(|request_id| Message::TelemetryQuery(TelemetryQuery { request_id })),
+        (
+            rid(),
+            vec(cart_line(), 0..4),
+            currency(),
+            any::<u64>(),
+            option::of(text(64))
+        )
+            .prop_map(|(request_id, lines, currency, total, message)| {
+                Message::CustomerDisplay(CustomerDisplay {
+                    request_id,
+                    lines,
+                    currency,
+                    total,
+                    message,
+                })
+            }),
+        (
+            rid(),
+            text(64),
+            customer_question(),
+            1u32..=MAX_INPUT_TIMEOUT_MS
+        )
+            .prop_map(|(request_id, prompt, question, timeout_ms)| {
+                Message::CustomerInput(CustomerInput {
+                    request_id,
+                    prompt,
+                    question,
+                    timeout_ms,
+                })
+            }),
+        (rid(), customer_reply()).prop_map(|(request_id, reply)| {
+            Message::CustomerResponse(CustomerResponse { request_id, reply })
+        }),
         (option::of(rid()), any::<u32>(), telemetry()).prop_map(
             |(request_id, changes, telemetry)| {
                 Message::TelemetryReport(TelemetryReport {
@@ -626,4 +659,49 @@ pub fn frame(max_payload: usize) -> impl Strategy<Value = Frame> {
             seq,
             payload: payload.into(),
         })
+}
+
+pub fn cart_line() -> impl Strategy<Value = CartLine> {
+    (text(64), option::of(any::<u32>()), any::<u64>()).prop_map(|(text, quantity, amount)| {
+        CartLine {
+            text,
+            quantity,
+            amount,
+        }
+    })
+}
+
+pub fn customer_question() -> impl Strategy<Value = CustomerQuestion> {
+    prop_oneof![
+        (
+            any::<u64>(),
+            currency(),
+            vec(1u16..=100, 0..=6),
+            any::<bool>()
+        )
+            .prop_map(|(base, currency, presets, custom)| CustomerQuestion::Tip {
+                base,
+                currency,
+                presets,
+                custom
+            }),
+        Just(CustomerQuestion::YesNo),
+        (any::<u64>(), any::<u64>()).prop_map(|(a, b)| CustomerQuestion::Number {
+            min: a.min(b),
+            max: a.max(b)
+        }),
+        Just(CustomerQuestion::Signature),
+    ]
+}
+
+pub fn customer_reply() -> impl Strategy<Value = CustomerReply> {
+    prop_oneof![
+        Just(CustomerReply::Shown),
+        any::<u64>().prop_map(CustomerReply::Tip),
+        any::<bool>().prop_map(CustomerReply::Confirmed),
+        any::<u64>().prop_map(CustomerReply::Number),
+        vec(any::<u8>(), 1..64).prop_map(CustomerReply::Signature),
+        Just(CustomerReply::TimedOut),
+        Just(CustomerReply::Cancelled),
+    ]
 }
