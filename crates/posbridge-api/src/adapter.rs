@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use posbridge_journal::{Entry, Journal, JournalError, Query};
 use posbridge_wire::{
-    Capabilities, IdempotencyKey, OperatorAuth, PaymentMethod, ProgressStage, PublicKey, Receipt,
-    ReceiptCopy, SettlementResult, Telemetry, TransactionId, TransactionRef, TransactionRequest,
-    TransactionResult,
+    Capabilities, CustomerReply, IdempotencyKey, OperatorAuth, PaymentMethod, ProgressStage,
+    PublicKey, Receipt, ReceiptCopy, SettlementResult, Telemetry, TransactionId, TransactionRef,
+    TransactionRequest, TransactionResult,
 };
 
-use crate::{DoubtReason, ProgressEvent, Refusal, TelemetryEvents};
+use crate::{Cart, CustomerPrompt, DoubtReason, ProgressEvent, Refusal, TelemetryEvents};
 
 /// How a money command ended, as the adapter saw it. The engine journals each case.
 // Moved once per command; boxing the result would cost an allocation each time.
@@ -172,6 +172,27 @@ pub trait Adapter: Send + Sync {
     /// an ended stream for protocols without.
     fn telemetry_events(&self) -> TelemetryEvents {
         TelemetryEvents::ended()
+    }
+
+    /// Shows `cart` on the customer display; `false` (the default) for protocols and terminals
+    /// without one a till drives.
+    fn show_cart(
+        &self,
+        cart: &Cart,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        let _ = (cart, deadline);
+        async { Ok(false) }
+    }
+
+    /// Asks the customer on the terminal's screen; `None` (the default) for protocols and
+    /// terminals that cannot.
+    fn ask_customer(
+        &self,
+        prompt: &CustomerPrompt,
+    ) -> impl Future<Output = Result<Option<CustomerReply>, Self::Error>> + Send {
+        let _ = prompt;
+        async { Ok(None) }
     }
 
     /// Whether the connection has ended (a managed terminal then connects again).

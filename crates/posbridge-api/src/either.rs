@@ -5,11 +5,14 @@ use std::fmt;
 use std::time::Duration;
 
 use posbridge_wire::{
-    Capabilities, IdempotencyKey, Receipt, ReceiptCopy, SettlementResult, Telemetry,
+    Capabilities, CustomerReply, IdempotencyKey, Receipt, ReceiptCopy, SettlementResult, Telemetry,
     TransactionCommand, TransactionRef, TransactionResult, TransactionStatus,
 };
 
-use crate::{Call, PaymentError, PaymentTerminal, ProgressEvents, RecoveryReport, TelemetryEvents};
+use crate::{
+    Call, Cart, CustomerPrompt, PaymentError, PaymentTerminal, ProgressEvents, RecoveryReport,
+    TelemetryEvents,
+};
 
 /// One of two terminals — of the native protocol or ZVT, say, chosen when the app starts —
 /// as one [`PaymentTerminal`], so that the code that takes money names no protocol.
@@ -89,6 +92,14 @@ impl<A: PaymentTerminal, B: PaymentTerminal> PaymentTerminal for Either<A, B> {
 
     async fn telemetry(&self, deadline: Duration) -> Out<Option<Telemetry>, A, B> {
         both!(self, t => t.telemetry(deadline))
+    }
+
+    async fn show_cart(&self, cart: &Cart, deadline: Duration) -> Out<bool, A, B> {
+        both!(self, t => t.show_cart(cart, deadline))
+    }
+
+    async fn ask_customer(&self, prompt: &CustomerPrompt) -> Out<Option<CustomerReply>, A, B> {
+        both!(self, t => t.ask_customer(prompt))
     }
 
     async fn execute(

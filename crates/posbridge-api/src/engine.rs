@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posbridge_journal::{Entry, EntryState, Journal, JournalError, same_command};
 use posbridge_wire::{
-    Capabilities, IdempotencyKey, OperatorAuth, ProgressStage, Receipt, ReceiptCopy, RequestId,
-    SettlementResult, Telemetry, Timestamp, TransactionCommand, TransactionRef, TransactionRequest,
-    TransactionResult, TransactionStatus,
+    Capabilities, CustomerReply, IdempotencyKey, OperatorAuth, ProgressStage, Receipt, ReceiptCopy,
+    RequestId, SettlementResult, Telemetry, Timestamp, TransactionCommand, TransactionRef,
+    TransactionRequest, TransactionResult, TransactionStatus,
 };
 use tokio::sync::broadcast;
 
@@ -17,9 +17,9 @@ use crate::adapter::{Hooks, ReadJournal};
 use crate::mutations::{self, Mutation};
 use crate::recovery::{Step, decide, reversal_key, reversal_of};
 use crate::{
-    Adapter, Answer, Call, CallError, DoubtReason, Exchange, InDoubt, PaymentError,
-    PaymentTerminal, ProgressEvent, ProgressEvents, Records, RecoveryPolicy, RecoveryReport,
-    Resolution, ReversalPolicy, TelemetryEvents, Unresolved,
+    Adapter, Answer, Call, CallError, Cart, CustomerPrompt, DoubtReason, Exchange, InDoubt,
+    PaymentError, PaymentTerminal, ProgressEvent, ProgressEvents, Records, RecoveryPolicy,
+    RecoveryReport, Resolution, ReversalPolicy, TelemetryEvents, Unresolved,
 };
 
 /// The system's wall clock, in milliseconds since the Unix epoch.
@@ -836,5 +836,26 @@ impl<A: Adapter, J: Journal> PaymentTerminal for Engine<A, J> {
 
     fn telemetry_events(&self) -> TelemetryEvents {
         self.adapter.telemetry_events()
+    }
+
+    async fn show_cart(
+        &self,
+        cart: &Cart,
+        deadline: Duration,
+    ) -> Result<bool, PaymentError<A::Error>> {
+        self.adapter
+            .show_cart(cart, deadline)
+            .await
+            .map_err(PaymentError::Terminal)
+    }
+
+    async fn ask_customer(
+        &self,
+        prompt: &CustomerPrompt,
+    ) -> Result<Option<CustomerReply>, PaymentError<A::Error>> {
+        self.adapter
+            .ask_customer(prompt)
+            .await
+            .map_err(PaymentError::Terminal)
     }
 }

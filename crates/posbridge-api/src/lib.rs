@@ -77,4 +77,4 @@ pub use recovery::{
     RecoveryPolicy, RecoveryReport, ReversalPolicy, Step, Unresolved, decide, older_than,
     reversal_key, reversal_of,
 };
-pub use terminal::{Call, PaymentTerminal};
+pub use terminal::{Call, Cart, CustomerPrompt, PaymentTerminal};

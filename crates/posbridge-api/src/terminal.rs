@@ -4,9 +4,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use posbridge_wire::{
-    Amount, Capabilities, Currency, IdempotencyKey, OperatorAuth, Receipt, ReceiptCopy,
-    SettlementResult, Telemetry, TransactionCommand, TransactionRef, TransactionResult,
-    TransactionStatus,
+    Amount, Capabilities, CartLine, Currency, CustomerQuestion, CustomerReply, IdempotencyKey,
+    OperatorAuth, Receipt, ReceiptCopy, SettlementResult, Telemetry, TransactionCommand,
+    TransactionRef, TransactionResult, TransactionStatus,
 };
 
 use crate::{PaymentError, ProgressEvents, RecoveryReport, TelemetryEvents};
@@ -37,6 +37,30 @@ impl Call {
         self.operator = Some(operator);
         self
     }
+}
+
+/// What the customer display shows: the cart and its total (protocol 1.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cart {
+    /// The lines, at most 32 (`posbridge_wire::CART_LINES`).
+    pub lines: Vec<CartLine>,
+    /// The currency of every amount.
+    pub currency: Currency,
+    /// The total to pay, in minor units.
+    pub total: u64,
+    /// A line under the total ("Thank you!").
+    pub message: Option<String>,
+}
+
+/// A question for the customer on the terminal's screen (protocol 1.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerPrompt {
+    /// The question as shown ("Add a tip?").
+    pub prompt: String,
+    /// What kind of answer.
+    pub question: CustomerQuestion,
+    /// How long the customer has (at most 5 minutes).
+    pub timeout: Duration,
 }
 
 /// What an app does with a payment terminal, whatever protocol it speaks. Every call has a
@@ -115,6 +139,23 @@ pub trait PaymentTerminal: Send + Sync {
     /// What the terminal pushes when its telemetry changes (battery low, paper out, gone
     /// offline, …), from now on; a stream that ends at once for terminals that push nothing.
     fn telemetry_events(&self) -> TelemetryEvents;
+
+    /// Shows `cart` on the customer display, until the next cart or payment. `false` when the
+    /// terminal has no customer display it lets a till drive (native 1.0, ZVT, nexo as posbridge
+    /// speaks them): nothing was shown.
+    fn show_cart(
+        &self,
+        cart: &Cart,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<bool, PaymentError<Self::Error>>> + Send;
+
+    /// Asks the customer on the terminal's screen: a tip, yes or no, a number, a signature. The
+    /// answer, or `TimedOut` after the prompt's timeout; `None` when the terminal cannot ask
+    /// (as for [`show_cart`](Self::show_cart)).
+    fn ask_customer(
+        &self,
+        prompt: &CustomerPrompt,
+    ) -> impl Future<Output = Result<Option<CustomerReply>, PaymentError<Self::Error>>> + Send;
 
     /// A sale.
     fn sale(

@@ -126,15 +126,11 @@ fn emv_data_is_covered_by_the_signature() {
         ),
         (
             "cvm",
-            Box::new(|r| {
-                r.emv.as_mut().unwrap().cvm = posbridge_wire::CardholderVerification::Signature
-            }),
+            Box::new(|r| r.emv.as_mut().unwrap().cvm = CardholderVerification::Signature),
         ),
         (
             "cryptogram type",
-            Box::new(|r| {
-                r.emv.as_mut().unwrap().cryptogram_type = posbridge_wire::CryptogramType::Arqc
-            }),
+            Box::new(|r| r.emv.as_mut().unwrap().cryptogram_type = CryptogramType::Arqc),
         ),
         (
             "cryptogram",

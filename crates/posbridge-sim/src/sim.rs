@@ -971,7 +971,9 @@ impl TerminalApp for Simulator {
                 }
             }
             TerminalEvent::CancelRequested { request_id, target } => {
-                if !self.customer.cancel(session, *request_id, *target, now) {
+                // A question on the screen, or else the running payment.
+                let was_a_question = self.customer.cancel(session, *request_id, *target, now);
+                if !was_a_question {
                     self.cancel(session, *request_id, *target, now)
                 }
             }

@@ -353,7 +353,14 @@ seed = 7
     .unwrap();
     let d = &s.profile.device;
     assert_eq!(
-        (d.battery, d.battery_drain, d.power, d.paper, d.offline_after, d.offline_for),
+        (
+            d.battery,
+            d.battery_drain,
+            d.power,
+            d.paper,
+            d.offline_after,
+            d.offline_for
+        ),
         (
             Some(40),
             2,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use posbridge_api::TelemetryChanged;
+use posbridge_api::{Cart, CustomerPrompt, TelemetryChanged};
 use posbridge_crypto::{LocalIdentity, PairingRecord};
 use posbridge_link::{Link, LinkExt};
 use posbridge_session::{
@@ -15,9 +15,9 @@ use posbridge_session::{
     SessionConfig, SessionError,
 };
 use posbridge_wire::{
-    Amount, Capabilities, Hello, IdempotencyKey, Message, RequestId, StatusQuery, Telemetry,
-    TelemetryQuery, TransactionCommand, TransactionRequest, TransactionResult, TransactionStatus,
-    VERSION_1_1,
+    Amount, Capabilities, CustomerDisplay, CustomerInput, CustomerReply, Hello, IdempotencyKey,
+    MAX_INPUT_TIMEOUT_MS, Message, RequestId, StatusQuery, Telemetry, TelemetryQuery,
+    TransactionCommand, TransactionRequest, TransactionResult, TransactionStatus, VERSION_1_1,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -256,6 +256,52 @@ impl NativeClient {
         });
         match self.request(q, timeout).await? {
             Message::TelemetryReport(r) => Ok(Some(r.telemetry)),
+            other => Err(ClientError::UnexpectedAnswer(Box::new(other))),
+        }
+    }
+
+    /// Shows `cart` on the customer display: `false` from a terminal of protocol 1.0 (nothing
+    /// is sent to it).
+    pub async fn show_cart(&self, cart: &Cart, timeout: Duration) -> Result<bool, ClientError> {
+        if self.protocol_version() < VERSION_1_1 {
+            return Ok(false);
+        }
+        let d = Message::CustomerDisplay(CustomerDisplay {
+            request_id: RequestId::default(),
+            lines: cart.lines.clone(),
+            currency: cart.currency,
+            total: cart.total,
+            message: cart.message.clone(),
+        });
+        match self.request(d, timeout).await? {
+            Message::CustomerResponse(r) if r.reply == CustomerReply::Shown => Ok(true),
+            other => Err(ClientError::UnexpectedAnswer(Box::new(other))),
+        }
+    }
+
+    /// Asks the customer on the terminal's screen and waits for the answer (or `TimedOut` once
+    /// the prompt's timeout passes; the call itself allows 10 s more). `None` from a terminal of
+    /// protocol 1.0. To withdraw the question sooner, [`send`](Self::send) a `CustomerInput`
+    /// and [`cancel`](Self::cancel) it: the answer is then `Cancelled`.
+    pub async fn ask_customer(
+        &self,
+        prompt: &CustomerPrompt,
+    ) -> Result<Option<CustomerReply>, ClientError> {
+        if self.protocol_version() < VERSION_1_1 {
+            return Ok(None);
+        }
+        let timeout_ms = u32::try_from(prompt.timeout.as_millis())
+            .unwrap_or(u32::MAX)
+            .clamp(1, MAX_INPUT_TIMEOUT_MS);
+        let q = Message::CustomerInput(CustomerInput {
+            request_id: RequestId::default(),
+            prompt: prompt.prompt.clone(),
+            question: prompt.question.clone(),
+            timeout_ms,
+        });
+        let deadline = Duration::from_millis(timeout_ms.into()) + Duration::from_secs(10);
+        match self.request(q, deadline).await? {
+            Message::CustomerResponse(r) => Ok(Some(r.reply)),
             other => Err(ClientError::UnexpectedAnswer(Box::new(other))),
         }
     }

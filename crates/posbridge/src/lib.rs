@@ -97,10 +97,10 @@ pub use managed::{
 pub use native::{NativeAdapter, Payments};
 pub use posbridge_api::money;
 pub use posbridge_api::{
-    Adapter, Answer, Call, CallError, Connect, ConnectStage, DoubtReason, Either, EitherError,
-    Engine, Events, Exchange, InDoubt, PaymentError, PaymentTerminal, ProgressEvent,
-    ProgressEvents, Records, RecoveryPolicy, RecoveryReport, Refusal, Resolution, ReversalPolicy,
-    TelemetryChanged, TelemetryEvents, Unresolved, reversal_key,
+    Adapter, Answer, Call, CallError, Cart, Connect, ConnectStage, CustomerPrompt, DoubtReason,
+    Either, EitherError, Engine, Events, Exchange, InDoubt, PaymentError, PaymentTerminal,
+    ProgressEvent, ProgressEvents, Records, RecoveryPolicy, RecoveryReport, Refusal, Resolution,
+    ReversalPolicy, TelemetryChanged, TelemetryEvents, Unresolved, reversal_key,
 };
 pub use posbridge_journal as journal;
 pub use posbridge_link::Connector;

@@ -5,15 +5,15 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use posbridge_api::{
-    Adapter, Answer, CallError, DoubtReason, Engine, Exchange, Records, Refusal, Resolution,
-    TelemetryEvents, forward_while,
+    Adapter, Answer, CallError, Cart, CustomerPrompt, DoubtReason, Engine, Exchange, Records,
+    Refusal, Resolution, TelemetryEvents, forward_while,
 };
 use posbridge_crypto::{PublicKey, verify_result};
 use posbridge_journal::Entry;
 use posbridge_session::{ClientEvent, RequestFailure};
 use posbridge_wire::{
-    Capabilities, ErrorCode, ErrorMessage, IdempotencyKey, LastTransactionQuery, Message,
-    OperatorAuth, Receipt, ReceiptCopy, ReceiptRequest, RequestId, SettlementRequest,
+    Capabilities, CustomerReply, ErrorCode, ErrorMessage, IdempotencyKey, LastTransactionQuery,
+    Message, OperatorAuth, Receipt, ReceiptCopy, ReceiptRequest, RequestId, SettlementRequest,
     SettlementResult, Telemetry, TransactionRef, TransactionRequest, TransactionResult,
     TransactionStatus,
 };
@@ -270,6 +270,17 @@ impl Adapter for NativeAdapter {
 
     fn telemetry_events(&self) -> TelemetryEvents {
         TelemetryEvents::new(self.client.telemetry_events())
+    }
+
+    async fn show_cart(&self, cart: &Cart, deadline: Duration) -> Result<bool, ClientError> {
+        self.client.show_cart(cart, deadline).await
+    }
+
+    async fn ask_customer(
+        &self,
+        prompt: &CustomerPrompt,
+    ) -> Result<Option<CustomerReply>, ClientError> {
+        self.client.ask_customer(prompt).await
     }
 
     fn is_closed(&self) -> bool {

@@ -1,24 +1,27 @@
 //! Protocol 1.1 end to end through the SDK against the simulator: telemetry
 //! (`PaymentTerminal::telemetry` and `telemetry_events`: battery drain, paper, an acquirer outage
-//! during which payments are approved offline under the floor limit) and the EMV data of results,
-//! covered by their signatures; and a 1.0 client of the same terminal, which gets neither and
-//! keeps working — its results signed again without the EMV data, and verified.
+//! during which payments are approved offline under the floor limit), the EMV data of results,
+//! covered by their signatures, and the customer display and questions (cart, tip, yes/no,
+//! number, signature, timeout, cancel); and a 1.0 client of the same terminal, which gets none of
+//! them and keeps working — its results signed again without the EMV data, and verified.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use posbridge::journal::MemoryJournal;
 use posbridge::{
-    Call, ConnectOptions, NativeAdapter, NativeClient, PaymentTerminal, Payments, driver,
+    Call, Cart, ConnectOptions, CustomerPrompt, NativeAdapter, NativeClient, PaymentTerminal,
+    Payments, driver,
 };
 use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role};
 use posbridge_link::{Delivery, memory_pair};
 use posbridge_session::harness::hello;
 use posbridge_session::{ClientSecurity, PairingRegistry, SessionConfig, TerminalSession};
-use posbridge_sim::{DeviceProfile, Latency, Simulator, TerminalProfile};
+use posbridge_sim::{CustomerProfile, DeviceProfile, Latency, Simulator, TerminalProfile};
 use posbridge_wire::{
-    AcquirerLink, Amount, CardholderVerification, CryptogramType, Currency, DeclineReason, EmvData,
-    IdempotencyKey, Outcome, PaperState, PowerSource, TelemetryChange, Timestamp, VERSION_1_0,
+    AcquirerLink, Amount, CardholderVerification, CartLine, CryptogramType, Currency,
+    CustomerInput, CustomerQuestion, CustomerReply, DeclineReason, EmvData, IdempotencyKey,
+    Message, Outcome, PaperState, PowerSource, RequestId, TelemetryChange, Timestamp, VERSION_1_0,
 };
 
 const WALL: Timestamp = Timestamp(1_764_000_000_000);
@@ -42,7 +45,17 @@ fn terminal_identity() -> Arc<LocalIdentity> {
 /// (low from 1), the acquirer gone after the first payment for two payments; a client of
 /// `versions` paired with it and connected.
 async fn connect(versions: &[u16]) -> Payments<MemoryJournal> {
-    let profile = TerminalProfile {
+    Payments::new(
+        NativeAdapter::new(
+            connect_client(versions, device_profile()).await,
+            Some(terminal_identity().signing().public_key()),
+        ),
+        MemoryJournal::new(),
+    )
+}
+
+fn device_profile() -> TerminalProfile {
+    TerminalProfile {
         latency: Latency::INSTANT,
         floor_limit: 5_000,
         device: DeviceProfile {
@@ -56,7 +69,11 @@ async fn connect(versions: &[u16]) -> Payments<MemoryJournal> {
             ..DeviceProfile::default()
         },
         ..TerminalProfile::default()
-    };
+    }
+}
+
+/// A client of `versions` paired with a simulator of `profile` and connected.
+async fn connect_client(versions: &[u16], profile: TerminalProfile) -> NativeClient {
     let client = identity(2, "Till 1");
     let mut registry = PairingRegistry::new();
     registry.add(PairingRecord {
@@ -71,7 +88,7 @@ async fn connect(versions: &[u16]) -> Payments<MemoryJournal> {
     tokio::spawn(async move { driver::serve_terminal(session, theirs, &mut sim).await });
     let mut hello = hello();
     hello.protocol_versions = versions.to_vec();
-    let client = NativeClient::connect(
+    NativeClient::connect(
         ours,
         ConnectOptions {
             session: SessionConfig::default(),
@@ -84,11 +101,7 @@ async fn connect(versions: &[u16]) -> Payments<MemoryJournal> {
         },
     )
     .await
-    .unwrap();
-    Payments::new(
-        NativeAdapter::new(client, Some(terminal_identity().signing().public_key())),
-        MemoryJournal::new(),
-    )
+    .unwrap()
 }
 
 /// The next push, within 3 s.
@@ -227,4 +240,128 @@ async fn results_carry_signed_emv_data_to_a_one_one_client_only() {
         .expect("a 1.0 client's result verifies: signed again without the EMV data");
     assert_eq!(r.emv, None);
     posbridge_crypto::verify_result(&key, &r).unwrap();
+}
+
+fn cart() -> Cart {
+    Cart {
+        lines: vec![
+            CartLine {
+                text: "Cappuccino".into(),
+                quantity: Some(2),
+                amount: 700,
+            },
+            CartLine {
+                text: "Croissant".into(),
+                quantity: None,
+                amount: 250,
+            },
+        ],
+        currency: Currency::EUR,
+        total: 950,
+        message: Some("Thank you!".into()),
+    }
+}
+
+fn prompt(question: CustomerQuestion) -> CustomerPrompt {
+    CustomerPrompt {
+        prompt: "Question".into(),
+        question,
+        timeout: Duration::from_secs(30),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_customer_sees_the_cart_and_answers_on_the_terminal() {
+    let payments = connect(posbridge_wire::PROTOCOL_VERSIONS).await;
+    assert!(payments.show_cart(&cart(), CALL).await.unwrap());
+    // The simulated customer picks the second preset: 15 % of 50.00.
+    let tip = CustomerQuestion::Tip {
+        base: 5000,
+        currency: Currency::EUR,
+        presets: vec![10, 15, 20],
+        custom: true,
+    };
+    let asked = tokio::time::Instant::now();
+    let answer = payments.ask_customer(&prompt(tip)).await.unwrap();
+    assert_eq!(answer, Some(CustomerReply::Tip(750)));
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1500),
+        "the customer took their time"
+    );
+    let answer = payments
+        .ask_customer(&prompt(CustomerQuestion::YesNo))
+        .await
+        .unwrap();
+    assert_eq!(answer, Some(CustomerReply::Confirmed(true)));
+    let answer = payments
+        .ask_customer(&prompt(CustomerQuestion::Number { min: 100, max: 999 }))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        Some(CustomerReply::Number(100)),
+        "1 clamped into the range"
+    );
+    match payments
+        .ask_customer(&prompt(CustomerQuestion::Signature))
+        .await
+        .unwrap()
+    {
+        Some(CustomerReply::Signature(png)) => assert!(png.starts_with(b"\x89PNG")),
+        other => panic!("{other:?}"),
+    }
+    // A 1.0 client: nothing shown, nothing asked, no error.
+    let old = connect(&[VERSION_1_0]).await;
+    assert!(!old.show_cart(&cart(), CALL).await.unwrap());
+    assert_eq!(
+        old.ask_customer(&prompt(CustomerQuestion::YesNo))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_question_times_out_and_one_can_be_withdrawn() {
+    let mut profile = device_profile();
+    profile.customer = CustomerProfile {
+        absent: true,
+        ..CustomerProfile::default()
+    };
+    let client = connect_client(posbridge_wire::PROTOCOL_VERSIONS, profile).await;
+    let asked = tokio::time::Instant::now();
+    let mut p = prompt(CustomerQuestion::YesNo);
+    p.timeout = Duration::from_secs(20);
+    assert_eq!(
+        client.ask_customer(&p).await.unwrap(),
+        Some(CustomerReply::TimedOut)
+    );
+    let waited = asked.elapsed();
+    assert!(
+        waited >= Duration::from_secs(20) && waited < Duration::from_secs(22),
+        "{waited:?}"
+    );
+    // Withdrawn by the till before the customer answers.
+    let pending = client
+        .send(
+            Message::CustomerInput(CustomerInput {
+                request_id: RequestId::default(),
+                prompt: "Room number?".into(),
+                question: CustomerQuestion::Number { min: 1, max: 999 },
+                timeout_ms: 60_000,
+            }),
+            Duration::from_secs(70),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    client.cancel(pending.id()).await.unwrap();
+    match pending.answer().await.unwrap() {
+        Message::CustomerResponse(r) => assert_eq!(r.reply, CustomerReply::Cancelled),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "withdrawn at once"
+    );
 }

@@ -280,7 +280,7 @@ async fn connect_zvt(home: &Home, common: &Common) -> Result<ZvtTerminal<SqliteJ
 type Terminal = Either<Payments<SqliteJournal>, Either<ZvtTerminal<SqliteJournal>, NexoTill>>;
 
 /// Connects to the terminal `common` names, with the till's journal.
-async fn connect_terminal(home: &Home, common: &Common) -> Result<Terminal, Failure> {
+pub(crate) async fn connect_terminal(home: &Home, common: &Common) -> Result<Terminal, Failure> {
     Ok(match common.protocol {
         Protocol::Zvt => Either::Right(Either::Left(connect_zvt(home, common).await?)),
         Protocol::Nexo => Either::Right(Either::Right(connect_nexo(home, common).await?)),
@@ -298,7 +298,7 @@ fn journal_of(terminal: &Terminal) -> std::sync::MutexGuard<'_, SqliteJournal> {
 }
 
 /// Ends the connection in order.
-async fn close(terminal: Terminal) {
+pub(crate) async fn close(terminal: Terminal) {
     match terminal {
         Either::Left(t) => {
             t.close().await;
@@ -392,7 +392,7 @@ pub(crate) fn usage(e: impl Into<Error>) -> Failure {
     Failure(exit::USAGE, e.into())
 }
 
-fn parse_currency(code: &str) -> Result<Currency, Failure> {
+pub(crate) fn parse_currency(code: &str) -> Result<Currency, Failure> {
     posbridge::money::parse_currency(code).map_err(usage)
 }
 
@@ -624,7 +624,9 @@ fn outcome_code(r: &TransactionResult) -> u8 {
     }
 }
 
-fn payment_failure<E: std::error::Error + Send + Sync + 'static>(e: PaymentError<E>) -> Failure {
+pub(crate) fn payment_failure<E: std::error::Error + Send + Sync + 'static>(
+    e: PaymentError<E>,
+) -> Failure {
     let code = if e.is_in_doubt() {
         exit::IN_DOUBT
     } else {

@@ -27,6 +27,7 @@ macro_rules! errln {
 
 mod backoffice;
 mod commands;
+mod customer;
 mod demo;
 mod doctor;
 mod home;
@@ -76,8 +77,14 @@ enum Command {
     Preauth(commands::PreauthArgs),
     /// Completes a pre-authorisation with the final amount (and a tip).
     Capture(commands::CaptureArgs),
-    /// Asks the terminal what became of a payment, by idempotency key.
+    /// Asks the terminal what became of a payment, by idempotency key; without one, shows the
+    /// terminal itself (battery, power, paper, acquirer link: native protocol 1.1).
     Status(commands::StatusArgs),
+    /// Shows a cart and its total on the terminal's customer display (native protocol 1.1).
+    Display(customer::DisplayArgs),
+    /// Asks the customer on the terminal's screen: a tip, yes or no, a number, a signature
+    /// (native protocol 1.1). Exit code 4 when the customer does not answer in time.
+    Ask(customer::AskArgs),
     /// Resolves every payment in doubt (after a crash, a disconnect or a timeout).
     Recover(commands::RecoverArgs),
     /// Closes the terminal's batch and reconciles it against the journal: kind by kind on the
@@ -150,6 +157,8 @@ fn main() -> ExitCode {
         Command::Preauth(args) => commands::finish(runtime.block_on(commands::preauth(args))),
         Command::Capture(args) => commands::finish(runtime.block_on(commands::capture(args))),
         Command::Status(args) => commands::finish(runtime.block_on(commands::status(args))),
+        Command::Display(args) => commands::finish(runtime.block_on(customer::display(args))),
+        Command::Ask(args) => commands::finish(runtime.block_on(customer::ask(args))),
         Command::Recover(args) => commands::finish(runtime.block_on(commands::recover(args))),
         Command::Settle(args) => commands::finish(runtime.block_on(commands::settle(args))),
         Command::Journal(args) => commands::finish(commands::journal(args)),

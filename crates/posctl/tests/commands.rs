@@ -403,6 +403,51 @@ fn pair_sell_check_settle_and_read_the_journal() {
     let o = posctl(&home, &["status", "--terminal", "no-such-terminal"]);
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
 
+    // The customer's side of the terminal (protocol 1.1): the cart, then questions the
+    // simulated customer answers (second tip preset, yes, the smallest number, a signature).
+    let o = posctl(
+        &home,
+        &[
+            "display",
+            "2 x Cappuccino=7.00",
+            "Croissant=2.50",
+            "--message",
+            "Thank you",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("total 9.50 EUR"), "{}", text(&o));
+    let o = posctl(&home, &["display", "Coffee"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = posctl(&home, &["ask", "tip", "50.00", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let tip = json_line(&o);
+    assert_eq!(tip["reply"], "tip", "{tip}");
+    assert_eq!(tip["tip"]["decimal"], "7.50", "{tip}");
+    let o = posctl(&home, &["ask", "yes-no", "Is 9.50 right?"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "yes",
+        "{}",
+        text(&o)
+    );
+    let o = posctl(
+        &home,
+        &["ask", "number", "Room?", "--min", "100", "--max", "999"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "100",
+        "{}",
+        text(&o)
+    );
+    let png = home.join("signature.png");
+    let o = posctl(&home, &["ask", "signature", "--out", png.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    let o = posctl(&home, &["ask", "tip", "50.00", "--presets", "5,200"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
     let o = posctl(&home, &["journal", "list"]);
     assert!(o.status.success(), "{}", text(&o));
     let listing = String::from_utf8_lossy(&o.stdout).to_string();

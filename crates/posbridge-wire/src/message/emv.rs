@@ -76,7 +76,7 @@ impl EmvData {
     /// Whether `aid` is 10 to 32 upper-case hex digits, an even number of them.
     pub fn valid_aid(aid: &str) -> bool {
         (10..=32).contains(&aid.len())
-            && aid.len() % 2 == 0
+            && aid.len().is_multiple_of(2)
             && aid
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
