@@ -10,8 +10,8 @@ use posbridge_crypto::{
     PairingRecord, PairingSecret,
 };
 use posbridge_wire::{
-    Capabilities, ClientId, ErrorMessage, FrameType, Handshake, HeartbeatAck, Hello, Message,
-    Progress, RequestId, TelemetryReport, TerminalState, Timestamp,
+    Capabilities, ClientId, ErrorMessage, FrameType, Handshake, HeartbeatAck, Hello, LeaseState,
+    Message, Progress, RequestId, TelemetryReport, TerminalState, Timestamp,
 };
 
 use crate::core::{Core, Next};
@@ -71,6 +71,9 @@ pub enum ClientEvent {
     /// The terminal pushed its telemetry because something changed (protocol 1.1): battery low,
     /// power, paper, acquirer link, software, payments stored offline. `changes` says what.
     Telemetry(TelemetryReport),
+    /// Where this till stands with the terminal's lease changed (protocol 1.1): a new place in
+    /// the queue, granted, or run out.
+    Lease(LeaseState),
     /// The terminal answered a heartbeat: its state, and its clock (to detect skew).
     Heartbeat {
         /// What the terminal is doing.
@@ -412,6 +415,10 @@ impl ClientSession {
         let message = match message {
             Message::TelemetryReport(report) if report.request_id.is_none() => {
                 self.events.push_back(ClientEvent::Telemetry(report));
+                return Ok(());
+            }
+            Message::LeaseResponse(lease) if lease.request_id.is_none() => {
+                self.events.push_back(ClientEvent::Lease(lease.state));
                 return Ok(());
             }
             other => other,

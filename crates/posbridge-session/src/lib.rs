@@ -63,6 +63,7 @@ mod core;
 pub mod fuzzing;
 #[cfg(any(test, feature = "harness"))]
 pub mod harness;
+mod lease;
 #[cfg(feature = "mutations")]
 pub mod mutations;
 #[cfg(not(feature = "mutations"))]
@@ -81,6 +82,7 @@ use posbridge_wire::{ErrorMessage, MessageEncodeError};
 
 pub use client::{ClientEvent, ClientSecurity, ClientSession, RequestFailure};
 pub use core::{SessionConfig, SessionStats};
+pub use lease::{LeaseBoard, SharedLeases};
 pub use operators::{AuthError, InvalidOperatorSecret, OperatorPolicy, Operators, totp};
 pub use reliable::{ReliabilityConfig, ReliabilityStats};
 pub use requests::{RequestError, RequestState, validate as validate_transaction};

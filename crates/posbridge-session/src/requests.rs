@@ -98,6 +98,8 @@ pub(crate) fn set_request_id(message: &mut Message, id: RequestId) -> bool {
         Message::TelemetryQuery(m) => m.request_id = id,
         Message::CustomerDisplay(m) => m.request_id = id,
         Message::CustomerInput(m) => m.request_id = id,
+        Message::LeaseRequest(m) => m.request_id = id,
+        Message::LeaseRelease(m) => m.request_id = id,
         _ => return false,
     }
     true

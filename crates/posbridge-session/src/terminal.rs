@@ -11,12 +11,14 @@ use posbridge_crypto::{
 };
 use posbridge_wire::{
     CancelResponse, CancelState, Capabilities, ConfigResponse, ErrorCode, ErrorMessage, FrameType,
-    Handshake, HeartbeatAck, Hello, IdempotencyKey, Message, OperatorAuth, PROTOCOL_VERSIONS,
-    PaymentMethod, Progress, ProgressStage, RequestId, StatusResponse, Telemetry,
-    TelemetryChangeSet, TelemetryReport, TerminalConfig, TerminalState, Timestamp, TransactionKind,
-    TransactionRequest, TransactionResult, TransactionStatus, VERSION_1_1,
+    Handshake, HeartbeatAck, Hello, IdempotencyKey, LeaseResponse, LeaseState, Message,
+    OperatorAuth, PROTOCOL_VERSIONS, PaymentMethod, Progress, ProgressStage, RequestId,
+    StatusResponse, Telemetry, TelemetryChangeSet, TelemetryReport, TerminalConfig, TerminalState,
+    Timestamp, TransactionKind, TransactionRequest, TransactionResult, TransactionStatus,
+    VERSION_1_1,
 };
 
+use crate::lease::{LeaseBoard, SharedLeases};
 use crate::operators::{AuthError, OperatorPolicy, Operators};
 use crate::requests::{RequestError, validate};
 use crate::results::{
@@ -217,6 +219,8 @@ pub struct TerminalContext {
     /// Its telemetry (protocol 1.1): set it when the battery, power, paper or acquirer link
     /// change; sessions answer queries and push changes.
     pub telemetry: SharedTelemetry,
+    /// Which till holds it and which wait (protocol 1.1 leases), kept by the sessions.
+    pub leases: SharedLeases,
 }
 
 impl std::fmt::Debug for TerminalContext {
@@ -250,6 +254,7 @@ impl TerminalContext {
             })),
             operators: Arc::new(Mutex::new(Operators::new(OperatorPolicy::default()))),
             telemetry,
+            leases: LeaseBoard::shared(),
         }
     }
 }
@@ -416,6 +421,9 @@ pub struct TerminalSession {
     version: u16,
     /// The telemetry board's generation this session last reported to its client.
     telemetry_seen: u64,
+    leases: SharedLeases,
+    /// Where the client was last told it stands with the lease.
+    lease_told: LeaseState,
     running: Option<Running>,
     queued: VecDeque<TransactionRequest>,
     /// Keys of queued commands this session claimed when it queued them.
@@ -464,6 +472,8 @@ impl TerminalSession {
             telemetry: context.telemetry,
             version: 0,
             telemetry_seen: 0,
+            leases: context.leases,
+            lease_told: LeaseState::Released,
             running: None,
             queued: VecDeque::new(),
             claimed_queued: std::collections::HashSet::new(),
@@ -493,6 +503,63 @@ impl TerminalSession {
         self.telemetry
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, LeaseBoard> {
+        self.leases
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Tells a queued or holding client when where it stands changed: a new place in the queue,
+    /// the lease granted, or run out.
+    fn push_lease(&mut self, now: Instant) {
+        if !self.is_ready() || self.core.is_closing() {
+            return;
+        }
+        if !matches!(
+            self.lease_told,
+            LeaseState::Granted { .. } | LeaseState::Queued { .. }
+        ) {
+            return;
+        }
+        let standing = {
+            let mut board = self.leases();
+            board.expire(now);
+            board.standing(self.id, now)
+        };
+        let push = match (&self.lease_told, &standing) {
+            (LeaseState::Granted { .. }, LeaseState::Granted { .. }) => None,
+            (LeaseState::Granted { .. }, LeaseState::Released) => Some(LeaseState::Expired),
+            (told, now_) if told == now_ => None,
+            (_, now_) => Some(now_.clone()),
+        };
+        let Some(state) = push else { return };
+        self.lease_told = standing;
+        let message = Message::LeaseResponse(LeaseResponse {
+            request_id: None,
+            state,
+        });
+        if let Err(e) = self.core.send(FrameType::Data, &message, now) {
+            self.end(CloseReason::Failed(e), now, false);
+        }
+    }
+
+    /// Refuses a new money command while another till holds the terminal; `true` if refused.
+    fn held_by_another(&mut self, request_id: RequestId, now: Instant) -> bool {
+        let Err((holder, left)) = self.leases().allows(self.id, now) else {
+            return false;
+        };
+        self.reply(
+            Message::Error(ErrorMessage {
+                request_id: Some(request_id),
+                code: ErrorCode::BUSY,
+                detail: Some(format!("the terminal is held by {holder}")),
+                retry_after_ms: Some(left.as_millis().min(u128::from(u32::MAX)) as u32),
+            }),
+            now,
+        );
+        true
     }
 
     /// Pushes telemetry changes made since the last push to a client of protocol 1.1.
@@ -563,6 +630,8 @@ impl TerminalSession {
     }
 
     fn announce(&mut self, reason: CloseReason) {
+        // A till that is gone holds nothing and waits for nothing.
+        self.leases().release(self.id, None);
         self.state = State::Closed;
         self.events.push_back(TerminalEvent::Closed(reason));
     }
@@ -647,6 +716,7 @@ impl TerminalSession {
             }
         }
         self.push_telemetry(now);
+        self.push_lease(now);
         self.sync_closed();
     }
 
@@ -1004,7 +1074,37 @@ impl TerminalSession {
     }
 
     fn on_request(&mut self, message: Message, now: Instant) {
+        // Every request of the holder renews its lease.
+        self.leases().renew(self.id, now);
         match message {
+            Message::LeaseRequest(l) => {
+                let state = self.leases().request(
+                    self.id,
+                    &l.holder,
+                    std::time::Duration::from_millis(l.duration_ms.into()),
+                    l.wait,
+                    now,
+                );
+                self.lease_told = state.clone();
+                self.reply(
+                    Message::LeaseResponse(LeaseResponse {
+                        request_id: Some(l.request_id),
+                        state,
+                    }),
+                    now,
+                );
+            }
+            Message::LeaseRelease(l) => {
+                self.leases().release(self.id, Some(now));
+                self.lease_told = LeaseState::Released;
+                self.reply(
+                    Message::LeaseResponse(LeaseResponse {
+                        request_id: Some(l.request_id),
+                        state: LeaseState::Released,
+                    }),
+                    now,
+                );
+            }
             Message::Transaction(t) => self.on_transaction(t, now),
             Message::StatusQuery(q) => {
                 let record = self.results().load(&q.idempotency_key);
@@ -1075,13 +1175,17 @@ impl TerminalSession {
                 }
             }
             Message::Settlement(s) => {
-                if self.authorised(s.request_id, s.operator.as_ref(), now) {
+                if !self.held_by_another(s.request_id, now)
+                    && self.authorised(s.request_id, s.operator.as_ref(), now)
+                {
                     self.events
                         .push_back(TerminalEvent::Request(Message::Settlement(s)));
                 }
             }
             Message::ConfigWrite(w) => {
-                if !self.authorised(w.request_id, w.operator.as_ref(), now) {
+                if self.held_by_another(w.request_id, now)
+                    || !self.authorised(w.request_id, w.operator.as_ref(), now)
+                {
                     return;
                 }
                 if let Some(clock) = w.config.clock {
@@ -1177,6 +1281,11 @@ impl TerminalSession {
                         _ => ErrorCode::INVALID_REQUEST,
                     };
                     return self.refuse_request(t.request_id, code, &e.to_string(), now);
+                }
+                // A new command while another till holds the terminal waits for its lease; what
+                // was started before (a known key) is answered above as always.
+                if self.held_by_another(t.request_id, now) {
+                    return;
                 }
                 if needs_operator(t.command.kind())
                     && !self.authorised(t.request_id, t.operator.as_ref(), now)
@@ -1417,6 +1526,7 @@ impl TerminalSession {
             );
         }
         self.push_telemetry(now);
+        self.push_lease(now);
         if let Some(reason) = self.core.on_timeout(now, self.is_ready()) {
             self.announce(reason);
         }

@@ -37,6 +37,7 @@ mod check;
 pub(crate) mod common;
 pub(crate) mod customer;
 pub(crate) mod emv;
+pub(crate) mod lease;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod session;
@@ -52,6 +53,9 @@ pub use customer::{
     CustomerResponse, MAX_INPUT_TIMEOUT_MS, SIGNATURE_IMAGE, TIP_PRESETS,
 };
 pub use emv::{CardholderVerification, CryptogramType, EmvData};
+pub use lease::{
+    LeaseRelease, LeaseRequest, LeaseResponse, LeaseState, MAX_LEASE_MS, MIN_LEASE_MS,
+};
 pub use request::{
     Cancel, ConfigRead, ConfigWrite, LastTransactionQuery, ReceiptRequest, SettlementRequest,
     StatusQuery, TelemetryQuery, TerminalConfig, TransactionCommand, TransactionRequest,
@@ -168,6 +172,10 @@ messages! {
     CustomerDisplay(CustomerDisplay) = 0x19,
     /// Client → terminal (1.1): ask the customer (tip, yes/no, a number, a signature).
     CustomerInput(CustomerInput) = 0x1A,
+    /// Client → terminal (1.1): take the terminal for this till's payments.
+    LeaseRequest(LeaseRequest) = 0x1B,
+    /// Client → terminal (1.1): give the terminal back.
+    LeaseRelease(LeaseRelease) = 0x1C,
     /// Terminal → client: where a request is.
     Progress(Progress) = 0x20,
     /// Terminal → client: the final result of a money command.
@@ -188,6 +196,8 @@ messages! {
     TelemetryReport(TelemetryReport) = 0x28,
     /// Terminal → client (1.1): what came of a customer display or question.
     CustomerResponse(CustomerResponse) = 0x29,
+    /// Terminal → client (1.1): where this till stands with the lease, answered or pushed.
+    LeaseResponse(LeaseResponse) = 0x2A,
 }
 
 impl Message {
@@ -199,7 +209,10 @@ impl Message {
             | Self::TelemetryReport(_)
             | Self::CustomerDisplay(_)
             | Self::CustomerInput(_)
-            | Self::CustomerResponse(_) => crate::VERSION_1_1,
+            | Self::CustomerResponse(_)
+            | Self::LeaseRequest(_)
+            | Self::LeaseRelease(_)
+            | Self::LeaseResponse(_) => crate::VERSION_1_1,
             _ => crate::VERSION_1_0,
         }
     }
@@ -259,6 +272,8 @@ impl Message {
             Self::CustomerDisplay(m) => m.request_id,
             Self::CustomerInput(m) => m.request_id,
             Self::CustomerResponse(m) => m.request_id,
+            Self::LeaseRequest(m) => m.request_id,
+            Self::LeaseRelease(m) => m.request_id,
             Self::Progress(m) => m.request_id,
             Self::TransactionResult(m) => m.request_id,
             Self::StatusResponse(m) => m.request_id,
@@ -269,6 +284,7 @@ impl Message {
             Self::LastTransactionResponse(m) => m.request_id,
             Self::Error(m) => return m.request_id,
             Self::TelemetryReport(m) => return m.request_id,
+            Self::LeaseResponse(m) => return m.request_id,
             Self::Hello(_)
             | Self::Capabilities(_)
             | Self::Pairing(_)

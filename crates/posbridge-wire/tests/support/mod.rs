@@ -605,6 +605,18 @@ pub fn message() -> impl Strategy<Value = Message> {
         (rid(), customer_reply()).prop_map(|(request_id, reply)| {
             Message::CustomerResponse(CustomerResponse { request_id, reply })
         }),
+        (rid(), text(64), MIN_LEASE_MS..=MAX_LEASE_MS, any::<bool>()).prop_map(
+            |(request_id, holder, duration_ms, wait)| Message::LeaseRequest(LeaseRequest {
+                request_id,
+                holder,
+                duration_ms,
+                wait
+            })
+        ),
+        rid().prop_map(|request_id| Message::LeaseRelease(LeaseRelease { request_id })),
+        (option::of(rid()), lease_state()).prop_map(|(request_id, state)| {
+            Message::LeaseResponse(LeaseResponse { request_id, state })
+        }),
         (option::of(rid()), any::<u32>(), telemetry()).prop_map(
             |(request_id, changes, telemetry)| {
                 Message::TelemetryReport(TelemetryReport {
@@ -703,5 +715,15 @@ pub fn customer_reply() -> impl Strategy<Value = CustomerReply> {
         vec(any::<u8>(), 1..64).prop_map(CustomerReply::Signature),
         Just(CustomerReply::TimedOut),
         Just(CustomerReply::Cancelled),
+    ]
+}
+
+pub fn lease_state() -> impl Strategy<Value = LeaseState> {
+    prop_oneof![
+        any::<u32>().prop_map(|expires_in_ms| LeaseState::Granted { expires_in_ms }),
+        (1u32.., text(64)).prop_map(|(position, holder)| LeaseState::Queued { position, holder }),
+        text(64).prop_map(|holder| LeaseState::Busy { holder }),
+        Just(LeaseState::Released),
+        Just(LeaseState::Expired),
     ]
 }
