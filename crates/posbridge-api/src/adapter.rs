@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use posbridge_journal::{Entry, Journal, JournalError, Query};
 use posbridge_wire::{
-    Capabilities, CustomerReply, IdempotencyKey, OperatorAuth, PaymentMethod, ProgressStage,
-    PublicKey, Receipt, ReceiptCopy, SettlementResult, Telemetry, TransactionId, TransactionRef,
-    TransactionRequest, TransactionResult,
+    Capabilities, CustomerReply, IdempotencyKey, LeaseState, OperatorAuth, PaymentMethod,
+    ProgressStage, PublicKey, Receipt, ReceiptCopy, SettlementResult, Telemetry, TransactionId,
+    TransactionRef, TransactionRequest, TransactionResult,
 };
 
 use crate::{Cart, CustomerPrompt, DoubtReason, ProgressEvent, Refusal, TelemetryEvents};
@@ -172,6 +172,23 @@ pub trait Adapter: Send + Sync {
     /// an ended stream for protocols without.
     fn telemetry_events(&self) -> TelemetryEvents {
         TelemetryEvents::ended()
+    }
+
+    /// Takes the terminal's lease ([`PaymentTerminal::acquire`](crate::PaymentTerminal::acquire));
+    /// `None` (the default) for protocols without leases.
+    fn acquire(
+        &self,
+        holder: &str,
+        duration: Duration,
+        wait: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<LeaseState>, Self::Error>> + Send {
+        let _ = (holder, duration, wait);
+        async { Ok(None) }
+    }
+
+    /// Gives the terminal's lease back; nothing to do (the default) without leases.
+    fn release(&self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        async { Ok(()) }
     }
 
     /// Shows `cart` on the customer display; `false` (the default) for protocols and terminals

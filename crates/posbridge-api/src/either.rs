@@ -5,8 +5,9 @@ use std::fmt;
 use std::time::Duration;
 
 use posbridge_wire::{
-    Capabilities, CustomerReply, IdempotencyKey, Receipt, ReceiptCopy, SettlementResult, Telemetry,
-    TransactionCommand, TransactionRef, TransactionResult, TransactionStatus,
+    Capabilities, CustomerReply, IdempotencyKey, LeaseState, Receipt, ReceiptCopy,
+    SettlementResult, Telemetry, TransactionCommand, TransactionRef, TransactionResult,
+    TransactionStatus,
 };
 
 use crate::{
@@ -92,6 +93,19 @@ impl<A: PaymentTerminal, B: PaymentTerminal> PaymentTerminal for Either<A, B> {
 
     async fn telemetry(&self, deadline: Duration) -> Out<Option<Telemetry>, A, B> {
         both!(self, t => t.telemetry(deadline))
+    }
+
+    async fn acquire(
+        &self,
+        holder: &str,
+        duration: Duration,
+        wait: Option<Duration>,
+    ) -> Out<Option<LeaseState>, A, B> {
+        both!(self, t => t.acquire(holder, duration, wait))
+    }
+
+    async fn release(&self) -> Out<(), A, B> {
+        both!(self, t => t.release())
     }
 
     async fn show_cart(&self, cart: &Cart, deadline: Duration) -> Out<bool, A, B> {

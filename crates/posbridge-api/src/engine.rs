@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posbridge_journal::{Entry, EntryState, Journal, JournalError, same_command};
 use posbridge_wire::{
-    Capabilities, CustomerReply, IdempotencyKey, OperatorAuth, ProgressStage, Receipt, ReceiptCopy,
-    RequestId, SettlementResult, Telemetry, Timestamp, TransactionCommand, TransactionRef,
-    TransactionRequest, TransactionResult, TransactionStatus,
+    Capabilities, CustomerReply, IdempotencyKey, LeaseState, OperatorAuth, ProgressStage, Receipt,
+    ReceiptCopy, RequestId, SettlementResult, Telemetry, Timestamp, TransactionCommand,
+    TransactionRef, TransactionRequest, TransactionResult, TransactionStatus,
 };
 use tokio::sync::broadcast;
 
@@ -836,6 +836,22 @@ impl<A: Adapter, J: Journal> PaymentTerminal for Engine<A, J> {
 
     fn telemetry_events(&self) -> TelemetryEvents {
         self.adapter.telemetry_events()
+    }
+
+    async fn acquire(
+        &self,
+        holder: &str,
+        duration: Duration,
+        wait: Option<Duration>,
+    ) -> Result<Option<LeaseState>, PaymentError<A::Error>> {
+        self.adapter
+            .acquire(holder, duration, wait)
+            .await
+            .map_err(PaymentError::Terminal)
+    }
+
+    async fn release(&self) -> Result<(), PaymentError<A::Error>> {
+        self.adapter.release().await.map_err(PaymentError::Terminal)
     }
 
     async fn show_cart(

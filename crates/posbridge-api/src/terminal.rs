@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use posbridge_wire::{
     Amount, Capabilities, CartLine, Currency, CustomerQuestion, CustomerReply, IdempotencyKey,
-    OperatorAuth, Receipt, ReceiptCopy, SettlementResult, Telemetry, TransactionCommand,
-    TransactionRef, TransactionResult, TransactionStatus,
+    LeaseState, OperatorAuth, Receipt, ReceiptCopy, SettlementResult, Telemetry,
+    TransactionCommand, TransactionRef, TransactionResult, TransactionStatus,
 };
 
 use crate::{PaymentError, ProgressEvents, RecoveryReport, TelemetryEvents};
@@ -139,6 +139,22 @@ pub trait PaymentTerminal: Send + Sync {
     /// What the terminal pushes when its telemetry changes (battery low, paper out, gone
     /// offline, …), from now on; a stream that ends at once for terminals that push nothing.
     fn telemetry_events(&self) -> TelemetryEvents;
+
+    /// Takes the terminal for this till's payments (protocol 1.1, a terminal shared by several
+    /// tills): `holder` is the name the others see, the lease lasts `duration` after this till's
+    /// last request. With `wait`, queues behind the holder and waits up to that long for the
+    /// terminal. The answer says where the till stands: granted, queued (with its place and who
+    /// holds the terminal) or busy (who holds it). `None` for terminals without leases (native
+    /// 1.0, ZVT, nexo): they take commands from whoever sends them.
+    fn acquire(
+        &self,
+        holder: &str,
+        duration: Duration,
+        wait: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<LeaseState>, PaymentError<Self::Error>>> + Send;
+
+    /// Gives the terminal back (or leaves the queue). Nothing to give back, or no leases: fine.
+    fn release(&self) -> impl Future<Output = Result<(), PaymentError<Self::Error>>> + Send;
 
     /// Shows `cart` on the customer display, until the next cart or payment. `false` when the
     /// terminal has no customer display it lets a till drive (native 1.0, ZVT, nexo as posbridge

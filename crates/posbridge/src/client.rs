@@ -16,8 +16,9 @@ use posbridge_session::{
 };
 use posbridge_wire::{
     Amount, Capabilities, CustomerDisplay, CustomerInput, CustomerReply, Hello, IdempotencyKey,
-    MAX_INPUT_TIMEOUT_MS, Message, RequestId, StatusQuery, Telemetry, TelemetryQuery,
-    TransactionCommand, TransactionRequest, TransactionResult, TransactionStatus, VERSION_1_1,
+    LeaseRelease, LeaseRequest, LeaseState, MAX_INPUT_TIMEOUT_MS, MAX_LEASE_MS, MIN_LEASE_MS,
+    Message, RequestId, StatusQuery, Telemetry, TelemetryQuery, TransactionCommand,
+    TransactionRequest, TransactionResult, TransactionStatus, VERSION_1_1,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -256,6 +257,74 @@ impl NativeClient {
         });
         match self.request(q, timeout).await? {
             Message::TelemetryReport(r) => Ok(Some(r.telemetry)),
+            other => Err(ClientError::UnexpectedAnswer(Box::new(other))),
+        }
+    }
+
+    /// Takes the terminal for this till's payments (see `PaymentTerminal::acquire`): `None`
+    /// from a terminal of protocol 1.0. With `wait`, a till queued behind another waits up to
+    /// that long for the terminal to be handed over, and answers where it stands then (still
+    /// queued if the time ran out: it stays in the queue until it [`release`](Self::release)s).
+    pub async fn acquire(
+        &self,
+        holder: &str,
+        duration: Duration,
+        wait: Option<Duration>,
+    ) -> Result<Option<LeaseState>, ClientError> {
+        if self.protocol_version() < VERSION_1_1 {
+            return Ok(None);
+        }
+        let duration_ms = u32::try_from(duration.as_millis())
+            .unwrap_or(u32::MAX)
+            .clamp(MIN_LEASE_MS, MAX_LEASE_MS);
+        // Listening before asking: a hand-over right after the answer is not missed.
+        let mut events = self.events();
+        let q = Message::LeaseRequest(LeaseRequest {
+            request_id: RequestId::default(),
+            holder: holder.to_string(),
+            duration_ms,
+            wait: wait.is_some(),
+        });
+        let state = match self.request(q, Duration::from_secs(20)).await? {
+            Message::LeaseResponse(r) => r.state,
+            other => return Err(ClientError::UnexpectedAnswer(Box::new(other))),
+        };
+        let (LeaseState::Queued { .. }, Some(wait)) = (&state, wait) else {
+            return Ok(Some(state));
+        };
+        let mut last = state;
+        // Out of time: still queued, as `last` says.
+        let _ = tokio::time::timeout(wait, async {
+            loop {
+                match events.recv().await {
+                    Ok(ClientEvent::Lease(s)) => {
+                        let done = !matches!(s, LeaseState::Queued { .. });
+                        last = s;
+                        if done {
+                            return;
+                        }
+                    }
+                    Ok(ClientEvent::Closed(_)) | Err(broadcast::error::RecvError::Closed) => {
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        Ok(Some(last))
+    }
+
+    /// Gives the terminal back, or leaves its queue (nothing to do on protocol 1.0).
+    pub async fn release(&self) -> Result<(), ClientError> {
+        if self.protocol_version() < VERSION_1_1 {
+            return Ok(());
+        }
+        let q = Message::LeaseRelease(LeaseRelease {
+            request_id: RequestId::default(),
+        });
+        match self.request(q, Duration::from_secs(20)).await? {
+            Message::LeaseResponse(_) => Ok(()),
             other => Err(ClientError::UnexpectedAnswer(Box::new(other))),
         }
     }

@@ -13,9 +13,9 @@ use posbridge_journal::Entry;
 use posbridge_session::{ClientEvent, RequestFailure};
 use posbridge_wire::{
     Capabilities, CustomerReply, ErrorCode, ErrorMessage, IdempotencyKey, LastTransactionQuery,
-    Message, OperatorAuth, Receipt, ReceiptCopy, ReceiptRequest, RequestId, SettlementRequest,
-    SettlementResult, Telemetry, TransactionRef, TransactionRequest, TransactionResult,
-    TransactionStatus,
+    LeaseState, Message, OperatorAuth, Receipt, ReceiptCopy, ReceiptRequest, RequestId,
+    SettlementRequest, SettlementResult, Telemetry, TransactionRef, TransactionRequest,
+    TransactionResult, TransactionStatus,
 };
 
 use crate::{ClientError, NativeClient};
@@ -270,6 +270,19 @@ impl Adapter for NativeAdapter {
 
     fn telemetry_events(&self) -> TelemetryEvents {
         TelemetryEvents::new(self.client.telemetry_events())
+    }
+
+    async fn acquire(
+        &self,
+        holder: &str,
+        duration: Duration,
+        wait: Option<Duration>,
+    ) -> Result<Option<LeaseState>, ClientError> {
+        self.client.acquire(holder, duration, wait).await
+    }
+
+    async fn release(&self) -> Result<(), ClientError> {
+        self.client.release().await
     }
 
     async fn show_cart(&self, cart: &Cart, deadline: Duration) -> Result<bool, ClientError> {

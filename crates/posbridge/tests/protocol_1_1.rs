@@ -1,8 +1,9 @@
 //! Protocol 1.1 end to end through the SDK against the simulator: telemetry
 //! (`PaymentTerminal::telemetry` and `telemetry_events`: battery drain, paper, an acquirer outage
 //! during which payments are approved offline under the floor limit), the EMV data of results,
-//! covered by their signatures, and the customer display and questions (cart, tip, yes/no,
-//! number, signature, timeout, cancel); and a 1.0 client of the same terminal, which gets none of
+//! covered by their signatures, the customer display and questions (cart, tip, yes/no,
+//! number, signature, timeout, cancel), and two tills sharing the terminal by lease (busy with
+//! the holder's name, queued and handed over); and a 1.0 client of the same terminal, which gets none of
 //! them and keeps working — its results signed again without the EMV data, and verified.
 
 use std::sync::{Arc, OnceLock};
@@ -16,12 +17,15 @@ use posbridge::{
 use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role};
 use posbridge_link::{Delivery, memory_pair};
 use posbridge_session::harness::hello;
-use posbridge_session::{ClientSecurity, PairingRegistry, SessionConfig, TerminalSession};
+use posbridge_session::{
+    ClientSecurity, PairingRegistry, SessionConfig, SharedApp, TerminalSession,
+};
 use posbridge_sim::{CustomerProfile, DeviceProfile, Latency, Simulator, TerminalProfile};
 use posbridge_wire::{
     AcquirerLink, Amount, CardholderVerification, CartLine, CryptogramType, Currency,
     CustomerInput, CustomerQuestion, CustomerReply, DeclineReason, EmvData, IdempotencyKey,
-    Message, Outcome, PaperState, PowerSource, RequestId, TelemetryChange, Timestamp, VERSION_1_0,
+    LeaseState, Message, Outcome, PaperState, PowerSource, RequestId, TelemetryChange, Timestamp,
+    VERSION_1_0,
 };
 
 const WALL: Timestamp = Timestamp(1_764_000_000_000);
@@ -364,4 +368,96 @@ async fn an_unanswered_question_times_out_and_one_can_be_withdrawn() {
         asked.elapsed() < Duration::from_secs(30),
         "withdrawn at once"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_tills_share_the_terminal_by_lease_and_the_second_waits_for_it() {
+    let profile = TerminalProfile {
+        latency: Latency::INSTANT,
+        ..TerminalProfile::default()
+    };
+    let sim = Simulator::new(profile, terminal_identity(), driver::now(), WALL);
+    let till_a = identity(2, "Till A");
+    let till_b = identity(3, "Till B");
+    let mut registry = PairingRegistry::new();
+    for till in [&till_a, &till_b] {
+        registry.add(PairingRecord {
+            peer: till.public_keys(),
+            peer_role: Role::Client,
+            paired_at: Timestamp(0),
+        });
+    }
+    let context = sim.context(registry, 100);
+    let app = SharedApp::new(sim);
+    let mut tills = Vec::new();
+    for id in [till_a, till_b] {
+        let (ours, theirs) = memory_pair(Delivery::Stream, 4096, 256);
+        let session =
+            TerminalSession::new(SessionConfig::default(), context.clone(), driver::now());
+        let mut app = app.clone();
+        tokio::spawn(async move { driver::serve_terminal(session, theirs, &mut app).await });
+        let client = NativeClient::connect(
+            ours,
+            ConnectOptions {
+                session: SessionConfig::default(),
+                identity: id,
+                security: ClientSecurity::Paired {
+                    terminal_key: terminal_identity().channel().public(),
+                },
+                hello: hello(),
+                timeout: Duration::from_secs(30),
+            },
+        )
+        .await
+        .unwrap();
+        tills.push(Payments::new(
+            NativeAdapter::new(client, Some(terminal_identity().signing().public_key())),
+            MemoryJournal::new(),
+        ));
+    }
+    let (a, b) = (&tills[0], &tills[1]);
+    let minute = Duration::from_secs(60);
+    assert!(matches!(
+        a.acquire("Till A", minute, None).await.unwrap(),
+        Some(LeaseState::Granted { .. })
+    ));
+    assert_eq!(
+        b.acquire("Till B", minute, None).await.unwrap(),
+        Some(LeaseState::Busy {
+            holder: "Till A".into()
+        })
+    );
+    // B's payment is refused before anything happens, naming the holder.
+    let refused = b
+        .sale(IdempotencyKey::from_u128(10), eur(1000), Call::within(CALL))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("Till A"), "{refused}");
+    assert!(!refused.is_in_doubt());
+    let r = a
+        .sale(IdempotencyKey::from_u128(11), eur(1000), Call::within(CALL))
+        .await
+        .unwrap();
+    assert!(r.outcome.is_approved());
+    // B queues and waits; A hands the terminal over two seconds later.
+    let waiting = b.acquire("Till B", minute, Some(Duration::from_secs(30)));
+    let handing = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        a.release().await.unwrap();
+    };
+    let (state, ()) = tokio::join!(waiting, handing);
+    assert!(
+        matches!(state.unwrap(), Some(LeaseState::Granted { .. })),
+        "B holds the terminal once A released it"
+    );
+    let r = b
+        .sale(IdempotencyKey::from_u128(12), eur(1000), Call::within(CALL))
+        .await
+        .unwrap();
+    assert!(r.outcome.is_approved());
+    let refused = a
+        .sale(IdempotencyKey::from_u128(13), eur(1000), Call::within(CALL))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("Till B"), "{refused}");
 }
