@@ -10,7 +10,7 @@ use posbridge_journal::{Entry, Journal, JournalError, Query};
 use posbridge_wire::{
     Capabilities, CustomerReply, IdempotencyKey, LeaseState, OperatorAuth, PaymentMethod,
     ProgressStage, PublicKey, Receipt, ReceiptCopy, SettlementResult, Telemetry, TransactionId,
-    TransactionRef, TransactionRequest, TransactionResult,
+    TransactionRef, TransactionRequest, TransactionResult, UpdateManifest, UpdateState,
 };
 
 use crate::{Cart, CustomerPrompt, DoubtReason, ProgressEvent, Refusal, TelemetryEvents};
@@ -183,6 +183,18 @@ pub trait Adapter: Send + Sync {
         wait: Option<Duration>,
     ) -> impl Future<Output = Result<Option<LeaseState>, Self::Error>> + Send {
         let _ = (holder, duration, wait);
+        async { Ok(None) }
+    }
+
+    /// Installs a signed software update ([`PaymentTerminal::update`](crate::PaymentTerminal::update));
+    /// `None` (the default) for protocols without.
+    fn update(
+        &self,
+        manifest: &UpdateManifest,
+        image: &[u8],
+        progress: &(dyn Fn(u32, u32) + Sync),
+    ) -> impl Future<Output = Result<Option<UpdateState>, Self::Error>> + Send {
+        let _ = (manifest, image, progress);
         async { Ok(None) }
     }
 

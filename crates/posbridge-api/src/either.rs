@@ -7,7 +7,7 @@ use std::time::Duration;
 use posbridge_wire::{
     Capabilities, CustomerReply, IdempotencyKey, LeaseState, Receipt, ReceiptCopy,
     SettlementResult, Telemetry, TransactionCommand, TransactionRef, TransactionResult,
-    TransactionStatus,
+    TransactionStatus, UpdateManifest, UpdateState,
 };
 
 use crate::{
@@ -102,6 +102,15 @@ impl<A: PaymentTerminal, B: PaymentTerminal> PaymentTerminal for Either<A, B> {
         wait: Option<Duration>,
     ) -> Out<Option<LeaseState>, A, B> {
         both!(self, t => t.acquire(holder, duration, wait))
+    }
+
+    async fn update(
+        &self,
+        manifest: &UpdateManifest,
+        image: &[u8],
+        progress: &(dyn Fn(u32, u32) + Sync),
+    ) -> Out<Option<UpdateState>, A, B> {
+        both!(self, t => t.update(manifest, image, progress))
     }
 
     async fn release(&self) -> Out<(), A, B> {

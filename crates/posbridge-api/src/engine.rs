@@ -9,7 +9,8 @@ use posbridge_journal::{Entry, EntryState, Journal, JournalError, same_command};
 use posbridge_wire::{
     Capabilities, CustomerReply, IdempotencyKey, LeaseState, OperatorAuth, ProgressStage, Receipt,
     ReceiptCopy, RequestId, SettlementResult, Telemetry, Timestamp, TransactionCommand,
-    TransactionRef, TransactionRequest, TransactionResult, TransactionStatus,
+    TransactionRef, TransactionRequest, TransactionResult, TransactionStatus, UpdateManifest,
+    UpdateState,
 };
 use tokio::sync::broadcast;
 
@@ -846,6 +847,18 @@ impl<A: Adapter, J: Journal> PaymentTerminal for Engine<A, J> {
     ) -> Result<Option<LeaseState>, PaymentError<A::Error>> {
         self.adapter
             .acquire(holder, duration, wait)
+            .await
+            .map_err(PaymentError::Terminal)
+    }
+
+    async fn update(
+        &self,
+        manifest: &UpdateManifest,
+        image: &[u8],
+        progress: &(dyn Fn(u32, u32) + Sync),
+    ) -> Result<Option<UpdateState>, PaymentError<A::Error>> {
+        self.adapter
+            .update(manifest, image, progress)
             .await
             .map_err(PaymentError::Terminal)
     }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use posbridge_wire::{
     Amount, Capabilities, CartLine, Currency, CustomerQuestion, CustomerReply, IdempotencyKey,
     LeaseState, OperatorAuth, Receipt, ReceiptCopy, SettlementResult, Telemetry,
-    TransactionCommand, TransactionRef, TransactionResult, TransactionStatus,
+    TransactionCommand, TransactionRef, TransactionResult, TransactionStatus, UpdateManifest,
+    UpdateState,
 };
 
 use crate::{PaymentError, ProgressEvents, RecoveryReport, TelemetryEvents};
@@ -155,6 +156,20 @@ pub trait PaymentTerminal: Send + Sync {
 
     /// Gives the terminal back (or leaves the queue). Nothing to give back, or no leases: fine.
     fn release(&self) -> impl Future<Output = Result<(), PaymentError<Self::Error>>> + Send;
+
+    /// Installs a software update its publisher signed (`manifest`) on the terminal (protocol
+    /// 1.1): offered, sent in chunks from where an earlier, interrupted attempt stopped, checked
+    /// by the terminal against the publisher's key and the image's SHA-256, installed with a
+    /// restart. `progress` hears the bytes the terminal holds, of the image's size. The answer:
+    /// installed (with the version now running) or refused, and why (untrusted, battery low, a
+    /// payment running, digest mismatch, install failed). `None` for terminals without updates
+    /// over posbridge (native 1.0, ZVT, nexo).
+    fn update(
+        &self,
+        manifest: &UpdateManifest,
+        image: &[u8],
+        progress: &(dyn Fn(u32, u32) + Sync),
+    ) -> impl Future<Output = Result<Option<UpdateState>, PaymentError<Self::Error>>> + Send;
 
     /// Shows `cart` on the customer display, until the next cart or payment. `false` when the
     /// terminal has no customer display it lets a till drive (native 1.0, ZVT, nexo as posbridge

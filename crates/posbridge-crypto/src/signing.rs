@@ -3,13 +3,14 @@
 use std::fmt;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use posbridge_wire::{Message, Outcome, SettlementResult, TransactionResult};
+use posbridge_wire::{Message, Outcome, SettlementResult, TransactionResult, UpdateManifest};
 use zeroize::Zeroizing;
 
 /// Domain separation: a signature over a result can never be mistaken for one over a
 /// settlement or anything else.
 const RESULT_DOMAIN: &[u8] = b"posbridge/result/v1\0";
 const SETTLEMENT_DOMAIN: &[u8] = b"posbridge/settlement/v1\0";
+const UPDATE_DOMAIN: &[u8] = b"posbridge/update/v1\0";
 
 /// Errors of key handling.
 #[derive(Debug)]
@@ -111,6 +112,12 @@ impl SigningIdentity {
     /// nor a settlement.
     pub fn sign_upload(&self, body: &[u8]) -> [u8; 64] {
         self.key.sign(&upload_signing_bytes(body)).to_bytes()
+    }
+
+    /// Signs a software update's manifest as its publisher (sets its `signature`): terminals that
+    /// trust this key install the image whose size and SHA-256 it names.
+    pub fn sign_update(&self, manifest: &mut UpdateManifest) {
+        manifest.signature = self.key.sign(&update_signing_bytes(manifest)).to_bytes();
     }
 
     /// Signs `settlement` (sets its `signature`).
@@ -262,6 +269,22 @@ pub fn verify_result(key: &PublicKey, result: &TransactionResult) -> Result<(), 
         return Err(SignatureError::Missing);
     }
     Verifier::new(key)?.verify_result(result)
+}
+
+/// The bytes an update manifest's signature covers (docs/security.md, "Software updates"):
+/// the domain, the version (1 length byte + UTF-8), the size (4, big-endian) and the SHA-256.
+pub fn update_signing_bytes(m: &UpdateManifest) -> Vec<u8> {
+    let mut out = Vec::with_capacity(UPDATE_DOMAIN.len() + 1 + m.version.len() + 36);
+    out.extend_from_slice(UPDATE_DOMAIN);
+    text(&mut out, Some(&m.version));
+    out.extend_from_slice(&m.size.to_be_bytes());
+    out.extend_from_slice(&m.digest);
+    out
+}
+
+/// Checks an update manifest's signature against the publisher's key the terminal trusts.
+pub fn verify_update(key: &PublicKey, manifest: &UpdateManifest) -> Result<(), SignatureError> {
+    Verifier::new(key)?.check(&update_signing_bytes(manifest), Some(&manifest.signature))
 }
 
 /// Checks a settlement's signature against the terminal's public key.

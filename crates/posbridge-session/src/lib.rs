@@ -74,6 +74,7 @@ mod requests;
 mod results;
 mod telemetry;
 mod terminal;
+mod update;
 
 use std::fmt;
 
@@ -95,6 +96,7 @@ pub use terminal::{
     PairingRegistry, SharedApp, TerminalApp, TerminalContext, TerminalEvent, TerminalSession,
     TerminalSettings,
 };
+pub use update::{SharedUpdates, UpdateStore};
 
 /// Why a session failed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -100,6 +100,8 @@ pub(crate) fn set_request_id(message: &mut Message, id: RequestId) -> bool {
         Message::CustomerInput(m) => m.request_id = id,
         Message::LeaseRequest(m) => m.request_id = id,
         Message::LeaseRelease(m) => m.request_id = id,
+        Message::UpdateOffer(m) => m.request_id = id,
+        Message::UpdateChunk(m) => m.request_id = id,
         _ => return false,
     }
     true

@@ -15,7 +15,7 @@ use posbridge_wire::{
     OperatorAuth, PROTOCOL_VERSIONS, PaymentMethod, Progress, ProgressStage, RequestId,
     StatusResponse, Telemetry, TelemetryChangeSet, TelemetryReport, TerminalConfig, TerminalState,
     Timestamp, TransactionKind, TransactionRequest, TransactionResult, TransactionStatus,
-    VERSION_1_1,
+    UpdateManifest, UpdateRefusal, UpdateState, UpdateStatus, VERSION_1_1,
 };
 
 use crate::lease::{LeaseBoard, SharedLeases};
@@ -26,6 +26,7 @@ use crate::results::{
     key_decision,
 };
 use crate::telemetry::{SharedTelemetry, TelemetryBoard};
+use crate::update::{Received, SharedUpdates, UpdateStore};
 
 use crate::core::{Core, Next};
 use crate::{CloseReason, SessionConfig, SessionError, SessionStats};
@@ -221,6 +222,8 @@ pub struct TerminalContext {
     pub telemetry: SharedTelemetry,
     /// Which till holds it and which wait (protocol 1.1 leases), kept by the sessions.
     pub leases: SharedLeases,
+    /// Its software updates: the publisher it trusts, its rules, the image being received.
+    pub updates: SharedUpdates,
 }
 
 impl std::fmt::Debug for TerminalContext {
@@ -255,6 +258,7 @@ impl TerminalContext {
             operators: Arc::new(Mutex::new(Operators::new(OperatorPolicy::default()))),
             telemetry,
             leases: LeaseBoard::shared(),
+            updates: UpdateStore::shared(),
         }
     }
 }
@@ -304,6 +308,17 @@ pub enum TerminalEvent {
     /// [`TerminalSession::respond`]. A settlement arrives here only after its operator
     /// authorisation was checked.
     Request(Message),
+    /// A software update arrived whole, its publisher's signature and its digest checked
+    /// (protocol 1.1): install it, then answer `request_id` with an `UpdateStatus` — installed
+    /// with the version now running, or refused with `InstallFailed` (the old version stays).
+    UpdateReady {
+        /// The request to answer.
+        request_id: RequestId,
+        /// What the publisher signed.
+        manifest: UpdateManifest,
+        /// The image.
+        image: Vec<u8>,
+    },
     /// An authorised configuration write was applied (to every session's capabilities): persist
     /// it, and set the terminal's clock if it carries one.
     Configured(TerminalConfig),
@@ -422,6 +437,7 @@ pub struct TerminalSession {
     /// The telemetry board's generation this session last reported to its client.
     telemetry_seen: u64,
     leases: SharedLeases,
+    updates: SharedUpdates,
     /// Where the client was last told it stands with the lease.
     lease_told: LeaseState,
     running: Option<Running>,
@@ -473,6 +489,7 @@ impl TerminalSession {
             version: 0,
             telemetry_seen: 0,
             leases: context.leases,
+            updates: context.updates,
             lease_told: LeaseState::Released,
             running: None,
             queued: VecDeque::new(),
@@ -542,6 +559,94 @@ impl TerminalSession {
         });
         if let Err(e) = self.core.send(FrameType::Data, &message, now) {
             self.end(CloseReason::Failed(e), now, false);
+        }
+    }
+
+    fn updates(&self) -> std::sync::MutexGuard<'_, UpdateStore> {
+        self.updates
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn update_status(&mut self, request_id: RequestId, state: UpdateState, now: Instant) {
+        self.reply(
+            Message::UpdateStatus(UpdateStatus { request_id, state }),
+            now,
+        );
+    }
+
+    /// Whether a payment runs: on this session, or anywhere as the app says.
+    fn payment_running(&self) -> bool {
+        self.running.is_some() || !self.queued.is_empty() || self.updates().busy()
+    }
+
+    /// A whole, checked image: to the app to install, unless a payment runs (then it is kept
+    /// for the next offer).
+    fn install(
+        &mut self,
+        request_id: RequestId,
+        manifest: UpdateManifest,
+        image: Vec<u8>,
+        now: Instant,
+    ) {
+        if self.payment_running() {
+            self.updates().keep(manifest, image);
+            return self.update_status(
+                request_id,
+                UpdateState::Refused(UpdateRefusal::PaymentRunning),
+                now,
+            );
+        }
+        self.events.push_back(TerminalEvent::UpdateReady {
+            request_id,
+            manifest,
+            image,
+        });
+    }
+
+    fn on_update(&mut self, message: Message, now: Instant) {
+        match message {
+            Message::UpdateOffer(o) => {
+                let (battery, charging, installed) = {
+                    let board = self.telemetry();
+                    let t = board.current();
+                    (t.battery_percent, t.charging, t.firmware.clone())
+                };
+                let m = o.manifest;
+                let offered = if installed.as_deref() == Some(m.version.as_str()) {
+                    Err(UpdateRefusal::AlreadyInstalled)
+                } else if self.payment_running() {
+                    Err(UpdateRefusal::PaymentRunning)
+                } else {
+                    self.updates().offer(&m, battery, charging)
+                };
+                match offered {
+                    Err(r) => self.update_status(o.request_id, UpdateState::Refused(r), now),
+                    // All of it is here already (it waited for a payment to end).
+                    Ok(offset) if offset == m.size => {
+                        let whole = self.updates().complete();
+                        self.on_received(o.request_id, whole, now);
+                    }
+                    Ok(offset) => {
+                        self.update_status(o.request_id, UpdateState::Ready { offset }, now)
+                    }
+                }
+            }
+            Message::UpdateChunk(c) => {
+                let received = self.updates().chunk(&c.digest, c.offset, &c.data);
+                self.on_received(c.request_id, received, now);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_received(&mut self, request_id: RequestId, received: Received, now: Instant) {
+        match received {
+            Received::Next(offset) => {
+                self.update_status(request_id, UpdateState::Ready { offset }, now)
+            }
+            Received::Refused(r) => self.update_status(request_id, UpdateState::Refused(r), now),
+            Received::Complete(manifest, image) => self.install(request_id, manifest, image, now),
         }
     }
 
@@ -1094,6 +1199,7 @@ impl TerminalSession {
                     now,
                 );
             }
+            m @ (Message::UpdateOffer(_) | Message::UpdateChunk(_)) => self.on_update(m, now),
             Message::LeaseRelease(l) => {
                 self.leases().release(self.id, Some(now));
                 self.lease_told = LeaseState::Released;

@@ -23,6 +23,11 @@ pub struct DeviceProfile {
     pub offline_for: u32,
     /// The payment app's version reported.
     pub app_version: String,
+    /// The publisher whose signed software updates the terminal installs (none: every update
+    /// is refused as untrusted).
+    pub update_key: Option<posbridge_crypto::PublicKey>,
+    /// Installing an update fails (the old version stays): the update that goes wrong.
+    pub update_fails: bool,
 }
 
 impl Default for DeviceProfile {
@@ -38,6 +43,8 @@ impl Default for DeviceProfile {
             offline_after: None,
             offline_for: 0,
             app_version: concat!("posbridge-sim ", env!("CARGO_PKG_VERSION")).into(),
+            update_key: None,
+            update_fails: false,
         }
     }
 }
@@ -138,6 +145,17 @@ impl Device {
             }
             t.acquirer = acquirer;
         });
+    }
+
+    /// Installs software `version`: reported from now on (a push saying the software changed).
+    /// `false` when installing fails (the profile's `update_fails`): the old version stays.
+    pub(crate) fn install(&mut self, version: &str) -> bool {
+        if self.profile.update_fails {
+            return false;
+        }
+        self.board()
+            .update(|t| t.firmware = Some(version.to_string()));
+        true
     }
 
     /// Paper was refilled (the operator opened the printer).

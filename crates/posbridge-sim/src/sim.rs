@@ -6,14 +6,16 @@ use std::time::{Duration, Instant};
 
 use posbridge_crypto::LocalIdentity;
 use posbridge_session::{
-    PairingRegistry, SharedTelemetry, TerminalApp, TerminalContext, TerminalEvent, TerminalSession,
+    PairingRegistry, SharedTelemetry, SharedUpdates, TerminalApp, TerminalContext, TerminalEvent,
+    TerminalSession, UpdateStore,
 };
 use posbridge_wire::{
     CancelResponse, CancelState, CardholderVerification, CryptogramType, Currency, DeclineReason,
     EmvData, ErrorCode, ErrorMessage, IdempotencyKey, LastTransactionResponse, Message, Outcome,
     PaymentMethod, ProgressStage, ReceiptCopy, ReceiptRequest, ReceiptResponse, RequestId,
     SettlementRequest, SettlementResult, Timestamp, Totals, TransactionCommand, TransactionId,
-    TransactionKind, TransactionRef, TransactionRequest, TransactionResult,
+    TransactionKind, TransactionRef, TransactionRequest, TransactionResult, UpdateRefusal,
+    UpdateState, UpdateStatus,
 };
 
 use crate::batchlog::{BatchLog, Logged};
@@ -102,6 +104,8 @@ pub struct Simulator {
     device: Device,
     /// The customer at the screen.
     customer: Customer,
+    /// Software updates: the publisher trusted, the image being received.
+    updates: SharedUpdates,
 }
 
 /// The EMV data of a card payment (chip, contactless, wallet) that reached a decision: the card's
@@ -177,6 +181,10 @@ impl Simulator {
     ) -> Self {
         let profile_device = profile.device.clone();
         let customer = Customer::new(profile.customer.clone());
+        let updates = UpdateStore::shared();
+        if let Some(key) = profile.device.update_key {
+            updates.lock().unwrap_or_else(|p| p.into_inner()).trust(key);
+        }
         Self {
             profile,
             identity,
@@ -201,6 +209,7 @@ impl Simulator {
             given_up: HashMap::new(),
             device: Device::new(profile_device, env!("CARGO_PKG_VERSION").to_string()),
             customer,
+            updates,
         }
     }
 
@@ -367,7 +376,16 @@ impl Simulator {
             capacity,
         );
         context.telemetry = self.telemetry();
+        context.updates = self.updates.clone();
         context
+    }
+
+    /// Tells the update store whether a payment runs (updates wait for none to).
+    fn mark_busy(&self) {
+        self.updates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_busy(!self.jobs.is_empty());
     }
 
     /// What the customer display shows (the last cart a client sent).
@@ -981,6 +999,32 @@ impl TerminalApp for Simulator {
                 self.customer.display(session, d, now)
             }
             TerminalEvent::Request(Message::CustomerInput(i)) => self.customer.ask(session, i, now),
+            // Installed with a restart: the new version is reported, and this connection ends
+            // as the terminal reboots (the till connects again).
+            TerminalEvent::UpdateReady {
+                request_id,
+                manifest,
+                ..
+            } => {
+                let state = if self.device.install(&manifest.version) {
+                    UpdateState::Installed {
+                        version: manifest.version.clone(),
+                    }
+                } else {
+                    UpdateState::Refused(UpdateRefusal::InstallFailed)
+                };
+                let installed = matches!(state, UpdateState::Installed { .. });
+                let _ = session.respond(
+                    &Message::UpdateStatus(UpdateStatus {
+                        request_id: *request_id,
+                        state,
+                    }),
+                    now,
+                );
+                if installed {
+                    session.close(now);
+                }
+            }
             TerminalEvent::Request(Message::Settlement(s)) => {
                 let result = self.settle(s, now);
                 let _ = session.respond(&Message::SettlementResult(result), now);
@@ -1003,6 +1047,7 @@ impl TerminalApp for Simulator {
             }
             _ => {}
         }
+        self.mark_busy();
     }
 
     fn poll_timeout(&self, session: &TerminalSession) -> Option<Instant> {
@@ -1049,5 +1094,6 @@ impl TerminalApp for Simulator {
                 }
             }
         }
+        self.mark_busy();
     }
 }

@@ -18,7 +18,8 @@ use posbridge_wire::{
     Amount, Capabilities, CustomerDisplay, CustomerInput, CustomerReply, Hello, IdempotencyKey,
     LeaseRelease, LeaseRequest, LeaseState, MAX_INPUT_TIMEOUT_MS, MAX_LEASE_MS, MIN_LEASE_MS,
     Message, RequestId, StatusQuery, Telemetry, TelemetryQuery, TransactionCommand,
-    TransactionRequest, TransactionResult, TransactionStatus, VERSION_1_1,
+    TransactionRequest, TransactionResult, TransactionStatus, UPDATE_CHUNK, UpdateChunk,
+    UpdateManifest, UpdateOffer, UpdateState, UpdateStatus, VERSION_1_1,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -42,6 +43,9 @@ pub enum ClientError {
     Closed(Option<CloseReason>),
     /// A result's signature does not verify against the paired terminal's key.
     BadSignature(posbridge_crypto::SignatureError),
+    /// A software update's image does not match its manifest (size or SHA-256): nothing was
+    /// sent.
+    UpdateMismatch,
 }
 
 impl fmt::Display for ClientError {
@@ -81,6 +85,9 @@ impl fmt::Display for ClientError {
             Self::Closed(Some(r)) => write!(f, "the connection is closed: {r:?}"),
             Self::Closed(None) => f.write_str("the connection is closed"),
             Self::BadSignature(e) => write!(f, "the result is not trustworthy: {e}"),
+            Self::UpdateMismatch => f.write_str(
+                "the update image does not match its manifest (size or SHA-256); nothing was sent",
+            ),
         }
     }
 }
@@ -313,6 +320,61 @@ impl NativeClient {
         })
         .await;
         Ok(Some(last))
+    }
+
+    /// Installs a signed software update (see `PaymentTerminal::update`): `None` from a terminal
+    /// of protocol 1.0. Safe to call again after a disconnect: the transfer resumes where the
+    /// terminal's bytes end.
+    pub async fn update(
+        &self,
+        manifest: &UpdateManifest,
+        image: &[u8],
+        progress: &(dyn Fn(u32, u32) + Sync),
+    ) -> Result<Option<UpdateState>, ClientError> {
+        if self.protocol_version() < VERSION_1_1 {
+            return Ok(None);
+        }
+        use sha2::Digest as _;
+        if image.len() != manifest.size as usize
+            || sha2::Sha256::digest(image).as_slice() != manifest.digest
+        {
+            return Err(ClientError::UpdateMismatch);
+        }
+        let ask = |m: Message| async move {
+            match self.request(m, Duration::from_secs(30)).await? {
+                Message::UpdateStatus(s) => Ok(s.state),
+                other => Err(ClientError::UnexpectedAnswer(Box::new(other))),
+            }
+        };
+        let mut state = ask(Message::UpdateOffer(UpdateOffer {
+            request_id: RequestId::default(),
+            manifest: manifest.clone(),
+        }))
+        .await?;
+        loop {
+            let UpdateState::Ready { offset } = state else {
+                return Ok(Some(state));
+            };
+            progress(offset, manifest.size);
+            let from = (offset as usize).min(image.len());
+            let to = (from + usize::from(UPDATE_CHUNK)).min(image.len());
+            if from == to {
+                // The terminal holds it all and still asks: offer it again to install.
+                return Err(ClientError::UnexpectedAnswer(Box::new(
+                    Message::UpdateStatus(UpdateStatus {
+                        request_id: RequestId::default(),
+                        state,
+                    }),
+                )));
+            }
+            state = ask(Message::UpdateChunk(UpdateChunk {
+                request_id: RequestId::default(),
+                digest: manifest.digest,
+                offset,
+                data: image[from..to].to_vec(),
+            }))
+            .await?;
+        }
     }
 
     /// Gives the terminal back, or leaves its queue (nothing to do on protocol 1.0).

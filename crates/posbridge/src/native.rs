@@ -15,7 +15,7 @@ use posbridge_wire::{
     Capabilities, CustomerReply, ErrorCode, ErrorMessage, IdempotencyKey, LastTransactionQuery,
     LeaseState, Message, OperatorAuth, Receipt, ReceiptCopy, ReceiptRequest, RequestId,
     SettlementRequest, SettlementResult, Telemetry, TransactionRef, TransactionRequest,
-    TransactionResult, TransactionStatus,
+    TransactionResult, TransactionStatus, UpdateManifest, UpdateState,
 };
 
 use crate::{ClientError, NativeClient};
@@ -279,6 +279,15 @@ impl Adapter for NativeAdapter {
         wait: Option<Duration>,
     ) -> Result<Option<LeaseState>, ClientError> {
         self.client.acquire(holder, duration, wait).await
+    }
+
+    async fn update(
+        &self,
+        manifest: &UpdateManifest,
+        image: &[u8],
+        progress: &(dyn Fn(u32, u32) + Sync),
+    ) -> Result<Option<UpdateState>, ClientError> {
+        self.client.update(manifest, image, progress).await
     }
 
     async fn release(&self) -> Result<(), ClientError> {

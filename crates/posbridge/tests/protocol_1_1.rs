@@ -25,7 +25,7 @@ use posbridge_wire::{
     AcquirerLink, Amount, CardholderVerification, CartLine, CryptogramType, Currency,
     CustomerInput, CustomerQuestion, CustomerReply, DeclineReason, EmvData, IdempotencyKey,
     LeaseState, Message, Outcome, PaperState, PowerSource, RequestId, TelemetryChange, Timestamp,
-    VERSION_1_0,
+    UpdateManifest, UpdateRefusal, UpdateState, VERSION_1_0,
 };
 
 const WALL: Timestamp = Timestamp(1_764_000_000_000);
@@ -460,4 +460,223 @@ async fn two_tills_share_the_terminal_by_lease_and_the_second_waits_for_it() {
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("Till B"), "{refused}");
+}
+
+/// A simulated terminal that tills connect to again and again (its state outlives connections).
+struct Shared {
+    context: posbridge_session::TerminalContext,
+    app: SharedApp<Simulator>,
+}
+
+impl Shared {
+    fn new(profile: TerminalProfile, tills: &[&Arc<LocalIdentity>]) -> Self {
+        let sim = Simulator::new(profile, terminal_identity(), driver::now(), WALL);
+        let mut registry = PairingRegistry::new();
+        for till in tills {
+            registry.add(PairingRecord {
+                peer: till.public_keys(),
+                peer_role: Role::Client,
+                paired_at: Timestamp(0),
+            });
+        }
+        let context = sim.context(registry, 100);
+        Self {
+            context,
+            app: SharedApp::new(sim),
+        }
+    }
+
+    async fn connect(&self, till: &Arc<LocalIdentity>) -> NativeClient {
+        let (ours, theirs) = memory_pair(Delivery::Stream, 4096, 256);
+        let session = TerminalSession::new(
+            SessionConfig::default(),
+            self.context.clone(),
+            driver::now(),
+        );
+        let mut app = self.app.clone();
+        tokio::spawn(async move { driver::serve_terminal(session, theirs, &mut app).await });
+        NativeClient::connect(
+            ours,
+            ConnectOptions {
+                session: SessionConfig::default(),
+                identity: till.clone(),
+                security: ClientSecurity::Paired {
+                    terminal_key: terminal_identity().channel().public(),
+                },
+                hello: hello(),
+                timeout: Duration::from_secs(30),
+            },
+        )
+        .await
+        .unwrap()
+    }
+}
+
+fn publisher() -> &'static posbridge_crypto::SigningIdentity {
+    static KEY: OnceLock<posbridge_crypto::SigningIdentity> = OnceLock::new();
+    KEY.get_or_init(|| posbridge_crypto::SigningIdentity::generate().unwrap())
+}
+
+fn signed_update(version: &str, image: &[u8]) -> UpdateManifest {
+    use sha2::Digest as _;
+    let mut m = UpdateManifest {
+        version: version.into(),
+        size: image.len() as u32,
+        digest: sha2::Sha256::digest(image).into(),
+        signature: [0; 64],
+    };
+    publisher().sign_update(&mut m);
+    m
+}
+
+fn update_profile(device: DeviceProfile) -> TerminalProfile {
+    TerminalProfile {
+        latency: Latency::default(),
+        device: DeviceProfile {
+            update_key: Some(publisher().public_key()),
+            ..device
+        },
+        ..TerminalProfile::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_signed_update_resumes_after_a_disconnect_and_installs_with_a_restart() {
+    let till = identity(2, "Till 1");
+    let terminal = Shared::new(update_profile(DeviceProfile::default()), &[&till]);
+    let image: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let m = signed_update("2.0.0", &image);
+
+    // The first attempt: offered, two chunks, then the connection is gone.
+    let client = terminal.connect(&till).await;
+    let ask = |m: Message| client.request(m, CALL);
+    let offered = ask(Message::UpdateOffer(posbridge_wire::UpdateOffer {
+        request_id: RequestId::default(),
+        manifest: m.clone(),
+    }))
+    .await
+    .unwrap();
+    assert!(matches!(
+        offered,
+        Message::UpdateStatus(s) if s.state == UpdateState::Ready { offset: 0 }
+    ));
+    for offset in [0u32, 2048] {
+        ask(Message::UpdateChunk(posbridge_wire::UpdateChunk {
+            request_id: RequestId::default(),
+            digest: m.digest,
+            offset,
+            data: image[offset as usize..offset as usize + 2048].to_vec(),
+        }))
+        .await
+        .unwrap();
+    }
+    client.close().await;
+
+    // Again over a new connection: it resumes at 4096, and installs.
+    let client = terminal.connect(&till).await;
+    let seen = std::sync::Mutex::new(Vec::new());
+    let state = client
+        .update(&m, &image, &|have, of| {
+            seen.lock().unwrap().push((have, of))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        state,
+        Some(UpdateState::Installed {
+            version: "2.0.0".into()
+        })
+    );
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(
+        seen.first(),
+        Some(&(4096, 20_000)),
+        "resumed, not restarted"
+    );
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+    // The terminal restarted: the connection ends; connected again, it runs the new version.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(client.is_closed(), "the terminal restarted");
+    let client = terminal.connect(&till).await;
+    let now = client.telemetry(CALL).await.unwrap().unwrap();
+    assert_eq!(now.firmware.as_deref(), Some("2.0.0"));
+    // The same update again: already installed.
+    assert_eq!(
+        client.update(&m, &image, &|_, _| {}).await.unwrap(),
+        Some(UpdateState::Refused(UpdateRefusal::AlreadyInstalled))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn updates_are_refused_untrusted_on_low_battery_during_a_payment_or_when_they_fail() {
+    let till = identity(2, "Till 1");
+    let image: Vec<u8> = vec![7; 3000];
+    let m = signed_update("3.0.0", &image);
+
+    // Signed by someone else.
+    let terminal = Shared::new(update_profile(DeviceProfile::default()), &[&till]);
+    let client = terminal.connect(&till).await;
+    let mut forged = m.clone();
+    posbridge_crypto::SigningIdentity::generate()
+        .unwrap()
+        .sign_update(&mut forged);
+    assert_eq!(
+        client.update(&forged, &image, &|_, _| {}).await.unwrap(),
+        Some(UpdateState::Refused(UpdateRefusal::Untrusted))
+    );
+    // An image that is not the one signed: caught before anything is sent.
+    assert!(matches!(
+        client.update(&m, &image[..2999], &|_, _| {}).await,
+        Err(posbridge::ClientError::UpdateMismatch)
+    ));
+
+    // While a payment runs (the customer takes 1.5 s to present the card).
+    let payments = Payments::new(
+        NativeAdapter::new(client, Some(terminal_identity().signing().public_key())),
+        MemoryJournal::new(),
+    );
+    let sale = payments.sale(IdempotencyKey::from_u128(1), eur(1000), Call::within(CALL));
+    let during = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        payments.update(&m, &image, &|_, _| {}).await
+    };
+    let (sold, refused) = tokio::join!(sale, during);
+    assert!(sold.unwrap().outcome.is_approved());
+    assert_eq!(
+        refused.unwrap(),
+        Some(UpdateState::Refused(UpdateRefusal::PaymentRunning))
+    );
+
+    // Battery at 20 % on battery power.
+    let low = Shared::new(
+        update_profile(DeviceProfile {
+            battery: Some(20),
+            ..DeviceProfile::default()
+        }),
+        &[&till],
+    );
+    let client = low.connect(&till).await;
+    assert_eq!(
+        client.update(&m, &image, &|_, _| {}).await.unwrap(),
+        Some(UpdateState::Refused(UpdateRefusal::BatteryLow))
+    );
+
+    // Installing fails: the old version stays.
+    let failing = Shared::new(
+        update_profile(DeviceProfile {
+            update_fails: true,
+            ..DeviceProfile::default()
+        }),
+        &[&till],
+    );
+    let client = failing.connect(&till).await;
+    let before = client.telemetry(CALL).await.unwrap().unwrap().firmware;
+    assert_eq!(
+        client.update(&m, &image, &|_, _| {}).await.unwrap(),
+        Some(UpdateState::Refused(UpdateRefusal::InstallFailed))
+    );
+    assert_eq!(
+        client.telemetry(CALL).await.unwrap().unwrap().firmware,
+        before
+    );
 }

@@ -42,6 +42,7 @@ pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod session;
 pub(crate) mod telemetry;
+pub(crate) mod update;
 
 pub use check::CapabilityError;
 pub use common::{
@@ -69,6 +70,10 @@ pub use session::{
     Capabilities, ErrorMessage, Handshake, Heartbeat, HeartbeatAck, Hello, Pairing, TerminalState,
 };
 pub use telemetry::{AcquirerLink, PaperState, PowerSource, Telemetry, TelemetryReport};
+pub use update::{
+    MAX_UPDATE_SIZE, UPDATE_CHUNK, UpdateChunk, UpdateManifest, UpdateOffer, UpdateRefusal,
+    UpdateState, UpdateStatus,
+};
 
 macro_rules! messages {
     ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $code:literal, )+) => {
@@ -176,6 +181,10 @@ messages! {
     LeaseRequest(LeaseRequest) = 0x1B,
     /// Client → terminal (1.1): give the terminal back.
     LeaseRelease(LeaseRelease) = 0x1C,
+    /// Client → terminal (1.1): a signed software update to install.
+    UpdateOffer(UpdateOffer) = 0x1D,
+    /// Client → terminal (1.1): bytes of the offered update.
+    UpdateChunk(UpdateChunk) = 0x1E,
     /// Terminal → client: where a request is.
     Progress(Progress) = 0x20,
     /// Terminal → client: the final result of a money command.
@@ -198,6 +207,8 @@ messages! {
     CustomerResponse(CustomerResponse) = 0x29,
     /// Terminal → client (1.1): where this till stands with the lease, answered or pushed.
     LeaseResponse(LeaseResponse) = 0x2A,
+    /// Terminal → client (1.1): where an update stands.
+    UpdateStatus(UpdateStatus) = 0x2B,
 }
 
 impl Message {
@@ -212,7 +223,10 @@ impl Message {
             | Self::CustomerResponse(_)
             | Self::LeaseRequest(_)
             | Self::LeaseRelease(_)
-            | Self::LeaseResponse(_) => crate::VERSION_1_1,
+            | Self::LeaseResponse(_)
+            | Self::UpdateOffer(_)
+            | Self::UpdateChunk(_)
+            | Self::UpdateStatus(_) => crate::VERSION_1_1,
             _ => crate::VERSION_1_0,
         }
     }
@@ -274,6 +288,9 @@ impl Message {
             Self::CustomerResponse(m) => m.request_id,
             Self::LeaseRequest(m) => m.request_id,
             Self::LeaseRelease(m) => m.request_id,
+            Self::UpdateOffer(m) => m.request_id,
+            Self::UpdateChunk(m) => m.request_id,
+            Self::UpdateStatus(m) => m.request_id,
             Self::Progress(m) => m.request_id,
             Self::TransactionResult(m) => m.request_id,
             Self::StatusResponse(m) => m.request_id,

@@ -617,6 +617,43 @@ pub fn message() -> impl Strategy<Value = Message> {
         (option::of(rid()), lease_state()).prop_map(|(request_id, state)| {
             Message::LeaseResponse(LeaseResponse { request_id, state })
         }),
+        (
+            rid(),
+            text(64),
+            1u32..=MAX_UPDATE_SIZE,
+            any::<[u8; 32]>(),
+            any::<[u8; 32]>()
+        )
+            .prop_map(|(request_id, version, size, digest, half)| {
+                let mut signature = [0u8; 64];
+                signature[..32].copy_from_slice(&half);
+                Message::UpdateOffer(UpdateOffer {
+                    request_id,
+                    manifest: UpdateManifest {
+                        version,
+                        size,
+                        digest,
+                        signature,
+                    },
+                })
+            }),
+        (
+            rid(),
+            any::<[u8; 32]>(),
+            any::<u32>(),
+            vec(any::<u8>(), 1..64)
+        )
+            .prop_map(|(request_id, digest, offset, data)| Message::UpdateChunk(
+                UpdateChunk {
+                    request_id,
+                    digest,
+                    offset,
+                    data
+                }
+            )),
+        (rid(), update_state()).prop_map(|(request_id, state)| {
+            Message::UpdateStatus(UpdateStatus { request_id, state })
+        }),
         (option::of(rid()), any::<u32>(), telemetry()).prop_map(
             |(request_id, changes, telemetry)| {
                 Message::TelemetryReport(TelemetryReport {
@@ -725,5 +762,22 @@ pub fn lease_state() -> impl Strategy<Value = LeaseState> {
         text(64).prop_map(|holder| LeaseState::Busy { holder }),
         Just(LeaseState::Released),
         Just(LeaseState::Expired),
+    ]
+}
+
+pub fn update_state() -> impl Strategy<Value = UpdateState> {
+    prop_oneof![
+        any::<u32>().prop_map(|offset| UpdateState::Ready { offset }),
+        text(64).prop_map(|version| UpdateState::Installed { version }),
+        proptest::sample::select(vec![
+            UpdateRefusal::Untrusted,
+            UpdateRefusal::BatteryLow,
+            UpdateRefusal::PaymentRunning,
+            UpdateRefusal::AlreadyInstalled,
+            UpdateRefusal::NotOffered,
+            UpdateRefusal::DigestMismatch,
+            UpdateRefusal::InstallFailed,
+        ])
+        .prop_map(UpdateState::Refused),
     ]
 }
