@@ -613,12 +613,11 @@ impl TerminalSession {
                     (t.battery_percent, t.charging, t.firmware.clone())
                 };
                 let m = o.manifest;
-                let offered = if installed.as_deref() == Some(m.version.as_str()) {
-                    Err(UpdateRefusal::AlreadyInstalled)
-                } else if self.payment_running() {
+                let offered = if self.payment_running() {
                     Err(UpdateRefusal::PaymentRunning)
                 } else {
-                    self.updates().offer(&m, battery, charging)
+                    self.updates()
+                        .offer(&m, installed.as_deref(), battery, charging)
                 };
                 match offered {
                     Err(r) => self.update_status(o.request_id, UpdateState::Refused(r), now),

@@ -81,17 +81,21 @@ impl UpdateStore {
         self.staging.as_ref().map(|s| (&s.manifest, s.bytes.len()))
     }
 
-    /// Checks an offer's signature and the battery; on success keeps (or starts) the image's
-    /// staging and returns where to resume.
+    /// Checks an offer — its signature first, then whether `installed` is its version and the
+    /// battery; on success keeps (or starts) the image's staging and returns where to resume.
     pub(crate) fn offer(
         &mut self,
         manifest: &UpdateManifest,
+        installed: Option<&str>,
         battery: Option<u8>,
         charging: bool,
     ) -> Result<u32, UpdateRefusal> {
         let trusted = self.trusted.ok_or(UpdateRefusal::Untrusted)?;
         posbridge_crypto::verify_update(&trusted, manifest)
             .map_err(|_| UpdateRefusal::Untrusted)?;
+        if installed == Some(manifest.version.as_str()) {
+            return Err(UpdateRefusal::AlreadyInstalled);
+        }
         if battery.is_some_and(|b| b < self.min_battery) && !charging {
             return Err(UpdateRefusal::BatteryLow);
         }
@@ -174,19 +178,26 @@ mod tests {
         let image: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
         let m = signed(&image, &publisher);
         let mut store = UpdateStore::default();
-        assert_eq!(store.offer(&m, None, false), Err(UpdateRefusal::Untrusted));
+        assert_eq!(
+            store.offer(&m, None, None, false),
+            Err(UpdateRefusal::Untrusted)
+        );
         store.trust(SigningIdentity::generate().unwrap().public_key());
         assert_eq!(
-            store.offer(&m, None, false),
+            store.offer(&m, None, None, false),
             Err(UpdateRefusal::Untrusted),
             "another key"
         );
         store.trust(publisher.public_key());
         assert_eq!(
-            store.offer(&m, Some(20), false),
+            store.offer(&m, None, Some(20), false),
             Err(UpdateRefusal::BatteryLow)
         );
-        assert_eq!(store.offer(&m, Some(20), true), Ok(0), "charging is enough");
+        assert_eq!(
+            store.offer(&m, None, Some(20), true),
+            Ok(0),
+            "charging is enough"
+        );
         assert_eq!(
             store.chunk(&m.digest, 0, &image[..2048]),
             Received::Next(2048)
@@ -201,7 +212,7 @@ mod tests {
             Received::Next(2048)
         );
         // Offered again (after a reconnect): resumes.
-        assert_eq!(store.offer(&m, None, false), Ok(2048));
+        assert_eq!(store.offer(&m, None, None, false), Ok(2048));
         assert_eq!(
             store.chunk(&m.digest, 2048, &image[2048..4096]),
             Received::Next(4096)
@@ -218,7 +229,7 @@ mod tests {
         // A signed manifest whose image was swapped in transit: refused at the end.
         let mut bad = image.clone();
         bad[100] ^= 1;
-        store.offer(&m, None, false).unwrap();
+        store.offer(&m, None, None, false).unwrap();
         store.chunk(&m.digest, 0, &bad[..4096]);
         assert_eq!(
             store.chunk(&m.digest, 4096, &bad[4096..]),
@@ -229,11 +240,15 @@ mod tests {
             Received::Refused(UpdateRefusal::NotOffered),
             "the bad bytes were dropped"
         );
+        assert_eq!(
+            store.offer(&m, Some("2.0.0"), None, false),
+            Err(UpdateRefusal::AlreadyInstalled)
+        );
         // A changed manifest no longer verifies.
         let mut forged = m.clone();
         forged.version = "9.9.9".into();
         assert_eq!(
-            store.offer(&forged, None, false),
+            store.offer(&forged, None, None, false),
             Err(UpdateRefusal::Untrusted)
         );
     }

@@ -33,6 +33,7 @@ mod doctor;
 mod home;
 mod json;
 mod secret;
+mod update;
 
 use std::process::ExitCode;
 
@@ -85,6 +86,12 @@ enum Command {
     /// Asks the customer on the terminal's screen: a tip, yes or no, a number, a signature
     /// (native protocol 1.1). Exit code 4 when the customer does not answer in time.
     Ask(customer::AskArgs),
+    /// Installs a software update its publisher signed on the terminal (native protocol 1.1):
+    /// resumes an interrupted transfer, reports progress; the terminal checks the signature and
+    /// the image before it installs and restarts.
+    Update(update::UpdateArgs),
+    /// The publisher's side of updates: signs an image's manifest with the publisher's key.
+    UpdateSign(update::UpdateSignArgs),
     /// Resolves every payment in doubt (after a crash, a disconnect or a timeout).
     Recover(commands::RecoverArgs),
     /// Closes the terminal's batch and reconciles it against the journal: kind by kind on the
@@ -159,6 +166,8 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::finish(runtime.block_on(commands::status(args))),
         Command::Display(args) => commands::finish(runtime.block_on(customer::display(args))),
         Command::Ask(args) => commands::finish(runtime.block_on(customer::ask(args))),
+        Command::Update(args) => commands::finish(runtime.block_on(update::update(args))),
+        Command::UpdateSign(args) => commands::finish(update::update_sign(args)),
         Command::Recover(args) => commands::finish(runtime.block_on(commands::recover(args))),
         Command::Settle(args) => commands::finish(runtime.block_on(commands::settle(args))),
         Command::Journal(args) => commands::finish(commands::journal(args)),

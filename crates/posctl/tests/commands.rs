@@ -14,6 +14,9 @@ use posbridge_session::{
 use posbridge_sim::{Latency, Simulator, TerminalProfile};
 use posbridge_wire::{Currency, Timestamp};
 
+/// The test publisher of software updates.
+const PUBLISHER_SECRET: [u8; 32] = [0x42; 32];
+
 /// A simulated terminal's parts: the simulator (answering at once), its context with a manager
 /// operator (PIN 2468), and the pairing code on its screen.
 fn terminal_parts(name: &str) -> (Simulator, TerminalContext, String) {
@@ -25,6 +28,9 @@ fn terminal_parts(name: &str) -> (Simulator, TerminalContext, String) {
     profile
         .currencies
         .extend([Currency::JPY, Currency::new(414).unwrap()]);
+    // It installs updates signed by the test publisher (`PUBLISHER_SECRET`).
+    profile.device.update_key =
+        Some(posbridge_crypto::SigningIdentity::from_secret(&PUBLISHER_SECRET).public_key());
     let identity = Arc::new(LocalIdentity::generate(profile.terminal_id.into(), name).unwrap());
     let sim = Simulator::new(
         profile,
@@ -447,6 +453,83 @@ fn pair_sell_check_settle_and_read_the_journal() {
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
     let o = posctl(&home, &["ask", "tip", "50.00", "--presets", "5,200"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    // A software update: the publisher signs its manifest, the till installs it; the terminal
+    // reports the new version.
+    // (The publisher's files live outside the till's home, whose files are all owner-only.)
+    let shipped = std::env::temp_dir().join(format!("posctl-update-{}", std::process::id()));
+    std::fs::create_dir_all(&shipped).unwrap();
+    let (image, manifest, publisher_key) = (
+        shipped.join("sim-9.9.9.img"),
+        shipped.join("sim-9.9.9.json"),
+        shipped.join("publisher.key"),
+    );
+    std::fs::write(&image, vec![0x5A; 5000]).unwrap();
+    let secret: String = PUBLISHER_SECRET
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    posbridge_crypto::owner_only::write(&publisher_key, secret.as_bytes()).unwrap();
+    // The publisher's command needs no till: no --home.
+    let sign = |key: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_posctl"))
+            .args([
+                "update-sign",
+                image.to_str().unwrap(),
+                "--version",
+                "9.9.9",
+                "--key-file",
+                key.to_str().unwrap(),
+                "--out",
+                manifest.to_str().unwrap(),
+            ])
+            .output()
+            .expect("posctl runs")
+    };
+    let o = sign(&publisher_key);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let update = |home: &Path| {
+        posctl(
+            home,
+            &[
+                "update",
+                image.to_str().unwrap(),
+                "--manifest",
+                manifest.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = update(&home);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("installed"), "{}", text(&o));
+    assert!(
+        text(&o).contains("sent 4096 of 5000 bytes"),
+        "progress: {}",
+        text(&o)
+    );
+    let o = posctl(&home, &["status"]);
+    assert!(text(&o).contains("firmware 9.9.9"), "{}", text(&o));
+    // Signed by another publisher: refused, exit 1.
+    let other = shipped.join("other.key");
+    posbridge_crypto::owner_only::write(&other, "07".repeat(32).as_bytes()).unwrap();
+    assert_eq!(sign(&other).status.code(), Some(0));
+    let o = update(&home);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("not signed by the publisher"),
+        "{}",
+        text(&o)
+    );
+    // A key file others can read is refused.
+    let open_key = shipped.join("open.key");
+    std::fs::write(&open_key, secret.as_bytes()).unwrap();
+    std::fs::set_permissions(
+        &open_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    assert_eq!(sign(&open_key).status.code(), Some(2));
+    std::fs::remove_dir_all(&shipped).unwrap();
 
     let o = posctl(&home, &["journal", "list"]);
     assert!(o.status.success(), "{}", text(&o));

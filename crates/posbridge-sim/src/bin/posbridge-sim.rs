@@ -73,6 +73,11 @@ struct Args {
     /// Answer at once instead of at the pace of a person at a counter.
     #[arg(long)]
     fast: bool,
+    /// The publisher whose signed software updates this terminal installs: its Ed25519 public
+    /// key, 64 hex digits (as `posctl update-sign` prints it). Without it every update is
+    /// refused as untrusted.
+    #[arg(long, value_name = "HEX")]
+    update_key: Option<String>,
     /// Where the terminal keeps its memory of idempotency keys and results (`results.log`) and
     /// its open batch (`batch.log`), so a restarted terminal answers a repeated key with the
     /// original result and settles the same totals. Without it both last as long as the
@@ -363,6 +368,19 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut profile = scenario.profile.clone();
     if args.fast {
         profile.latency = Latency::INSTANT;
+    }
+    if let Some(hex) = &args.update_key {
+        let bytes = (0..32)
+            .map(|i| {
+                hex.get(2 * i..2 * i + 2)
+                    .and_then(|b| u8::from_str_radix(b, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .filter(|_| hex.len() == 64)
+            .ok_or("--update-key: an Ed25519 public key, 64 hex digits")?;
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&bytes);
+        profile.device.update_key = Some(posbridge_crypto::PublicKey(key));
     }
     let mut faults = scenario.faults.clone();
     faults.extend(args.faults.iter().copied());
