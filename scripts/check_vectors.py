@@ -440,6 +440,22 @@ def check_signature(vectors) -> None:
     assert not ed25519_verify(public, signed_emv[:-1] + bytes([signed_emv[-1] ^ 1]), signature)
 
 
+def check_update(vectors) -> None:
+    """The update-offer vector: its manifest's canonical bytes from docs/security.md, and the
+    publisher's signature in it made with the RFC 8032 test key."""
+    message = bytes(int(h, 16) for h in vectors["update-offer"]["message"].split())
+    assert message[0] == 0x1D, "UpdateOffer type"
+    f = dict(fields(message[1:]))
+    version, size, digest, signature = f[0x04], f[0x07], f[0x09], f[0x0B]
+    assert len(digest) == 32 and len(signature) == 64
+    signed = (b"posbridge/update/v1\x00" + bytes([len(version)]) + version
+              + int.from_bytes(size, "big").to_bytes(4, "big") + digest)
+    public, mine = ed25519_sign(bytes.fromhex(RFC_SECRET), signed)
+    assert mine == signature, mine.hex()
+    assert ed25519_verify(public, signed, signature)
+    assert not ed25519_verify(public, signed[:-1] + b"\x00", signature)
+
+
 def check_telemetry(vectors) -> None:
     """Decodes the pushed TelemetryReport by docs/protocol.md §3.5 and §4.7 alone."""
     v = vectors["telemetry-report"]
@@ -508,6 +524,8 @@ def main() -> int:
     print("signed results (1.0, and 1.1 with EMV data): the canonical bytes and Ed25519 signatures match docs/security.md")
     check_channel(vectors)
     print("secure channel: the Noise IK handshake and both sealed frames match docs/security.md")
+    check_update(vectors)
+    print("software update (1.1): the manifest's canonical bytes and signature match docs/security.md")
     check_telemetry(vectors)
     print("telemetry (1.1): the pushed report decodes as docs/protocol.md §3.5 says")
     return 0

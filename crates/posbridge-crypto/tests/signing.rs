@@ -308,3 +308,48 @@ proptest! {
         prop_assert_eq!(verify_result(&id.public_key(), &r), Err(SignatureError::Invalid));
     }
 }
+
+/// The update manifest's canonical bytes (docs/security.md, "Software updates") and its
+/// signature under the RFC 8032 test key: the `update-offer` vector.
+#[test]
+fn known_answer_for_the_update_offer_vector() {
+    let id = SigningIdentity::from_secret(&unhex::<32>(RFC_SECRET));
+    let mut offer = samples::update_offer();
+    assert_eq!(
+        hex(&posbridge_crypto::update_signing_bytes(&offer.manifest)),
+        concat!(
+            "706f736272696467652f7570646174652f763100",
+            "05322e352e30",
+            "00100000",
+            "abababababababababababababababababababababababababababababababab"
+        )
+    );
+    id.sign_update(&mut offer.manifest);
+    assert_eq!(hex(&offer.manifest.signature), UPDATE_KAT_SIGNATURE);
+    posbridge_crypto::verify_update(&id.public_key(), &offer.manifest).unwrap();
+    let mut other = offer.manifest.clone();
+    other.size += 1;
+    assert_eq!(
+        posbridge_crypto::verify_update(&id.public_key(), &other),
+        Err(SignatureError::Invalid)
+    );
+    // The message as docs/test-vectors.txt has it.
+    let file = include_str!("../../../docs/test-vectors.txt");
+    let section = file
+        .split("[update-offer]")
+        .nth(1)
+        .expect("the update-offer vector");
+    let message: String = section
+        .lines()
+        .skip_while(|l| !l.starts_with("message = "))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with("    "))
+        .map(|(_, l)| l.trim_start_matches("message = ").replace(' ', ""))
+        .collect();
+    assert_eq!(
+        hex(&posbridge_wire::Message::UpdateOffer(offer).to_bytes().unwrap()),
+        message
+    );
+}
+
+const UPDATE_KAT_SIGNATURE: &str = "1b78b8cdd9ffd90e5820325e6cefc9fa6f789c696e997f227693a169e5f7c1664ececb438edceef4a701e953f31c98c7a29f75859b4f5af0649fa56ad1e1bb0a";

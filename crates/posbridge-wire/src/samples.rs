@@ -134,3 +134,17 @@ pub fn emv_result() -> TransactionResult {
         ..approved_result()
     }
 }
+
+/// `update-offer` (protocol 1.1): an offer of version "2.5.0", 1,048,576 bytes, whose SHA-256 is
+/// 32 × `ab`, unsigned (the vector's signature is made by the tests with the RFC 8032 test key).
+pub fn update_offer() -> crate::UpdateOffer {
+    crate::UpdateOffer {
+        request_id: RequestId([0x05; 16]),
+        manifest: crate::UpdateManifest {
+            version: "2.5.0".into(),
+            size: 1 << 20,
+            digest: [0xAB; 32],
+            signature: [0; 64],
+        },
+    }
+}
