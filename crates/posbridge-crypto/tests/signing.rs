@@ -316,7 +316,7 @@ fn known_answer_for_the_update_offer_vector() {
     let id = SigningIdentity::from_secret(&unhex::<32>(RFC_SECRET));
     let mut offer = samples::update_offer();
     assert_eq!(
-        hex(&posbridge_crypto::update_signing_bytes(&offer.manifest)),
+        hex(&update_signing_bytes(&offer.manifest)),
         concat!(
             "706f736272696467652f7570646174652f763100",
             "05322e352e30",
@@ -326,11 +326,11 @@ fn known_answer_for_the_update_offer_vector() {
     );
     id.sign_update(&mut offer.manifest);
     assert_eq!(hex(&offer.manifest.signature), UPDATE_KAT_SIGNATURE);
-    posbridge_crypto::verify_update(&id.public_key(), &offer.manifest).unwrap();
+    verify_update(&id.public_key(), &offer.manifest).unwrap();
     let mut other = offer.manifest.clone();
     other.size += 1;
     assert_eq!(
-        posbridge_crypto::verify_update(&id.public_key(), &other),
+        verify_update(&id.public_key(), &other),
         Err(SignatureError::Invalid)
     );
     // The message as docs/test-vectors.txt has it.
@@ -347,7 +347,7 @@ fn known_answer_for_the_update_offer_vector() {
         .map(|(_, l)| l.trim_start_matches("message = ").replace(' ', ""))
         .collect();
     assert_eq!(
-        hex(&posbridge_wire::Message::UpdateOffer(offer).to_bytes().unwrap()),
+        hex(&Message::UpdateOffer(offer).to_bytes().unwrap()),
         message
     );
 }

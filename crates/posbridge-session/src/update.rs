@@ -96,6 +96,12 @@ impl UpdateStore {
         if installed == Some(manifest.version.as_str()) {
             return Err(UpdateRefusal::AlreadyInstalled);
         }
+        if let (Some(now), Some(offered)) =
+            (installed.and_then(numbers), numbers(&manifest.version))
+            && offered <= now
+        {
+            return Err(UpdateRefusal::Older);
+        }
         if battery.is_some_and(|b| b < self.min_battery) && !charging {
             return Err(UpdateRefusal::BatteryLow);
         }
@@ -154,6 +160,12 @@ impl UpdateStore {
     pub(crate) fn keep(&mut self, manifest: UpdateManifest, bytes: Vec<u8>) {
         self.staging = Some(Staging { manifest, bytes });
     }
+}
+
+/// A version of dotted numbers ("2.10.1"), comparable number by number; `None` for anything
+/// else.
+fn numbers(version: &str) -> Option<Vec<u64>> {
+    version.split('.').map(|p| p.parse().ok()).collect()
 }
 
 #[cfg(test)]
@@ -244,6 +256,12 @@ mod tests {
             store.offer(&m, Some("2.0.0"), None, false),
             Err(UpdateRefusal::AlreadyInstalled)
         );
+        // An older signed image is a downgrade: refused (2.0.0 after 2.10.0: 10 > 0).
+        assert_eq!(
+            store.offer(&m, Some("2.10.0"), None, false),
+            Err(UpdateRefusal::Older)
+        );
+        assert_eq!(store.offer(&m, Some("1.9.12"), None, false), Ok(0));
         // A changed manifest no longer verifies.
         let mut forged = m.clone();
         forged.version = "9.9.9".into();

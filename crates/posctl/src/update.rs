@@ -126,6 +126,10 @@ pub(crate) async fn update(args: UpdateArgs) -> Result<u8, Failure> {
                     "installing failed: the terminal runs the version it ran before",
                     "install_failed",
                 ),
+                UpdateRefusal::Older => (
+                    "older than the version the terminal runs: a downgrade",
+                    "older",
+                ),
                 _ => ("refused", "other"),
             };
             (format!("refused: {why}"), exit::FAILED, Some(name))

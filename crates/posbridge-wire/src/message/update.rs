@@ -179,6 +179,9 @@ pub enum UpdateRefusal {
     DigestMismatch = 6,
     /// Installing failed; the terminal runs the version it ran before.
     InstallFailed = 7,
+    /// The image's version is older than the one running (both dotted numbers, compared number
+    /// by number): a downgrade.
+    Older = 8,
 }
 
 impl UpdateRefusal {
@@ -191,6 +194,7 @@ impl UpdateRefusal {
             5 => Self::NotOffered,
             6 => Self::DigestMismatch,
             7 => Self::InstallFailed,
+            8 => Self::Older,
             _ => return None,
         })
     }

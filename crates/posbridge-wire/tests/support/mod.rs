@@ -777,6 +777,7 @@ pub fn update_state() -> impl Strategy<Value = UpdateState> {
             UpdateRefusal::NotOffered,
             UpdateRefusal::DigestMismatch,
             UpdateRefusal::InstallFailed,
+            UpdateRefusal::Older,
         ])
         .prop_map(UpdateState::Refused),
     ]
