@@ -77,8 +77,10 @@ impl LeaseBoard {
         });
     }
 
-    /// `session` asks for the lease under `name` for `duration` after its last request.
-    pub(crate) fn request(
+    /// `session` asks for the lease under `name` for `duration` after its last request (what a
+    /// session does for its client's `LeaseRequest`; a terminal's own app may take the lease
+    /// the same way, under an id no session has, to keep tills off while it is serviced).
+    pub fn request(
         &mut self,
         session: u64,
         name: &str,

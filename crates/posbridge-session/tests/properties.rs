@@ -5,10 +5,16 @@
 //! (a) the terminal never charges one idempotency key twice;
 //! (b) every sale the client asked for reaches a final result that client and terminal agree on;
 //! (c) the client never reports approved for what the terminal declined, or the reverse;
+//! Protocol 1.1 joins in: in some schedules another till holds the terminal's lease for a
+//! while (this till's new sales are refused `BUSY` meanwhile and sent again later under the
+//! same key), and in some the till installs a signed software update in the middle.
+//!
 //! (d) telemetry (protocol 1.1): the terminal's payments-stored count, changed by every sale it
 //!     finishes, reaches each client session in order (each push newer than the one before,
 //!     however the link reorders), and a change made once the link is healed reaches the
-//!     client's session as it is on the terminal.
+//!     client's session as it is on the terminal;
+//! (e) an update is never installed while a payment runs, and once offered it is installed by
+//!     the end (resumed across reconnects).
 //!
 //! `POSBRIDGE_SCHEDULES` sets how many (default 10,000); `POSBRIDGE_SEED` runs one. A failure
 //! prints its seed.
@@ -23,12 +29,14 @@ use std::time::{Duration, Instant};
 
 use posbridge_session::harness::{Faults, Pair, Rng};
 use posbridge_session::{
-    ClientEvent, ClientSession, SessionConfig, TerminalApp, TerminalEvent, TerminalSession,
+    ClientEvent, ClientSession, RequestFailure, SessionConfig, TerminalApp, TerminalEvent,
+    TerminalSession,
 };
 use posbridge_wire::{
-    AcquirerLink, Amount, Currency, IdempotencyKey, Message, Outcome, RequestId, StatusQuery,
-    TransactionCommand, TransactionId, TransactionRequest, TransactionResult, TransactionStatus,
-    samples,
+    AcquirerLink, Amount, Currency, ErrorCode, IdempotencyKey, Message, Outcome, RequestId,
+    StatusQuery, TelemetryChange, TransactionCommand, TransactionId, TransactionRequest,
+    TransactionResult, TransactionStatus, UpdateChunk, UpdateManifest, UpdateOffer, UpdateRefusal,
+    UpdateState, UpdateStatus, samples,
 };
 
 /// The terminal's payment logic: each sale takes a seeded time; amounts ending in 7 are
@@ -38,6 +46,20 @@ struct App {
     running: Vec<(TransactionRequest, Instant)>,
     starts: Rc<RefCell<HashMap<IdempotencyKey, u32>>>,
     telemetry: posbridge_session::SharedTelemetry,
+    /// Updates installed, and whether a payment ran at the time.
+    installed: Rc<RefCell<Vec<bool>>>,
+    /// Told whether a payment runs: a session knows only its own, and a payment goes on when
+    /// its connection is gone.
+    updates: posbridge_session::SharedUpdates,
+}
+
+impl App {
+    fn mark_busy(&self) {
+        self.updates
+            .lock()
+            .unwrap()
+            .set_busy(!self.running.is_empty());
+    }
 }
 
 fn result_for(request: &TransactionRequest) -> TransactionResult {
@@ -57,7 +79,29 @@ fn result_for(request: &TransactionRequest) -> TransactionResult {
 }
 
 impl TerminalApp for App {
-    fn on_event(&mut self, _: &mut TerminalSession, event: &TerminalEvent, now: Instant) {
+    fn on_event(&mut self, session: &mut TerminalSession, event: &TerminalEvent, now: Instant) {
+        if let TerminalEvent::UpdateReady {
+            request_id,
+            manifest,
+            ..
+        } = event
+        {
+            self.installed.borrow_mut().push(!self.running.is_empty());
+            self.telemetry
+                .lock()
+                .unwrap()
+                .update(|t| t.firmware = Some(manifest.version.clone()));
+            let _ = session.respond(
+                &Message::UpdateStatus(UpdateStatus {
+                    request_id: *request_id,
+                    state: UpdateState::Installed {
+                        version: manifest.version.clone(),
+                    },
+                }),
+                now,
+            );
+            return;
+        }
         if let TerminalEvent::Transaction {
             request,
             resumed: false,
@@ -70,6 +114,7 @@ impl TerminalApp for App {
                 .or_default() += 1;
             let took = Duration::from_millis(self.rng.below(3000));
             self.running.push((request.clone(), now + took));
+            self.mark_busy();
         }
         // A resumed command is one this app is still running: nothing to do.
     }
@@ -96,6 +141,7 @@ impl TerminalApp for App {
                 };
             });
         }
+        self.mark_busy();
     }
 }
 
@@ -107,6 +153,8 @@ struct Sale {
     outstanding: Option<RequestId>,
     status_asked: Option<RequestId>,
     result: Option<TransactionResult>,
+    /// Refused `BUSY` (another till holds the terminal): not before then, as the terminal said.
+    retry_at: Option<Instant>,
 }
 
 fn random_faults(rng: &mut Rng) -> Faults {
@@ -128,6 +176,23 @@ fn config() -> SessionConfig {
     c.set_handshake_timeout(Duration::from_secs(20));
     c.reliability_mut().set_max_retransmits(12);
     c
+}
+
+fn publisher() -> &'static posbridge_crypto::SigningIdentity {
+    static KEY: std::sync::OnceLock<posbridge_crypto::SigningIdentity> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| posbridge_crypto::SigningIdentity::generate().unwrap())
+}
+
+fn signed_update(image: &[u8]) -> UpdateManifest {
+    use sha2::Digest as _;
+    let mut m = UpdateManifest {
+        version: "9.0.0".into(),
+        size: image.len() as u32,
+        digest: sha2::Sha256::digest(image).into(),
+        signature: [0; 64],
+    };
+    publisher().sign_update(&mut m);
+    m
 }
 
 fn new_client(now: Instant) -> ClientSession {
@@ -165,12 +230,30 @@ fn schedule(seed: u64) -> Result<(), String> {
         start,
         seed,
     );
+    let installed = Rc::new(RefCell::new(Vec::new()));
     pair.set_app(App {
         rng: Rng::new(seed ^ 0xA5A5),
         running: Vec::new(),
         starts: starts.clone(),
         telemetry: ctx.telemetry.clone(),
+        installed: installed.clone(),
+        updates: ctx.updates.clone(),
     });
+    // Another till holds the terminal for a few seconds from a moment in the first phases.
+    let other_till_at = rng
+        .chance(0.3)
+        .then(|| start + Duration::from_millis(rng.below(20_000)));
+    let other_till_for = Duration::from_millis(1000 + rng.below(5000));
+    // The till installs an update (sent in chunks, over whatever connection there is).
+    let update = rng.chance(0.3).then(|| {
+        let image: Vec<u8> = (0..1 + rng.below(6000)).map(|i| i as u8).collect();
+        (signed_update(&image), image)
+    });
+    if update.is_some() {
+        ctx.updates.lock().unwrap().trust(publisher().public_key());
+    }
+    let mut update_asked: Option<RequestId> = None;
+    let mut update_done = false;
     // (d): the stored count last pushed to the current client session.
     let mut last_pushed: Option<u32> = None;
     let faulty_phases = rng.below(4);
@@ -221,10 +304,23 @@ fn schedule(seed: u64) -> Result<(), String> {
                             _ => {}
                         }
                     }
-                    ClientEvent::RequestFailed { request_id, .. } => {
+                    ClientEvent::RequestFailed {
+                        request_id,
+                        failure,
+                    } => {
+                        let busy = match &failure {
+                            RequestFailure::Refused(e) if e.code == ErrorCode::BUSY => Some(
+                                Duration::from_millis(e.retry_after_ms.unwrap_or(500).into()),
+                            ),
+                            _ => None,
+                        };
+                        if update_asked == Some(request_id) {
+                            update_asked = None;
+                        }
                         for s in &mut sales {
                             if s.outstanding == Some(request_id) {
                                 s.outstanding = None;
+                                s.retry_at = busy.map(|wait| pair.now + wait);
                             }
                             if s.status_asked == Some(request_id) {
                                 s.status_asked = None;
@@ -236,9 +332,54 @@ fn schedule(seed: u64) -> Result<(), String> {
                         let i = (r.idempotency_key.0[15] - 1) as usize;
                         record(&mut sales[i], r)?;
                     }
+                    ClientEvent::Response {
+                        request_id,
+                        message: Message::UpdateStatus(st),
+                    } if Some(request_id) == update_asked => {
+                        update_asked = None;
+                        let (manifest, image) = update.as_ref().expect("an update runs");
+                        match st.state {
+                            UpdateState::Ready { offset } => {
+                                let from = offset as usize;
+                                let to = (from + 1024).min(image.len());
+                                if from >= to {
+                                    return Err(format!("ready at {offset} of a whole image"));
+                                }
+                                let now = pair.now;
+                                update_asked = pair
+                                    .client
+                                    .request(
+                                        Message::UpdateChunk(UpdateChunk {
+                                            request_id: RequestId::default(),
+                                            digest: manifest.digest,
+                                            offset,
+                                            data: image[from..to].to_vec(),
+                                        }),
+                                        now + Duration::from_secs(15),
+                                        now,
+                                    )
+                                    .ok();
+                            }
+                            UpdateState::Installed { .. } => update_done = true,
+                            // Installed, and the answer lost with its connection: offered
+                            // again, it is the version running.
+                            UpdateState::Refused(UpdateRefusal::AlreadyInstalled)
+                                if !installed.borrow().is_empty() =>
+                            {
+                                update_done = true
+                            }
+                            // Offered again once the payment is over.
+                            UpdateState::Refused(UpdateRefusal::PaymentRunning) => {}
+                            other => return Err(format!("the update came to {other:?}")),
+                        }
+                    }
                     ClientEvent::Telemetry(report) => {
                         let stored = report.telemetry.stored_offline;
-                        if last_pushed.is_some_and(|last| stored <= last) {
+                        // Newer with each stored-count change, never older with another (a
+                        // software change from the update).
+                        let grew = report.changes.contains(TelemetryChange::StoredOffline);
+                        if last_pushed.is_some_and(|last| stored < last || (grew && stored == last))
+                        {
                             return Err(format!(
                                 "telemetry pushed out of order: {stored} after {last_pushed:?}"
                             ));
@@ -248,13 +389,42 @@ fn schedule(seed: u64) -> Result<(), String> {
                     _ => {}
                 }
             }
-            if sales.iter().all(|s| s.result.is_some()) {
+            if let Some(at) = other_till_at
+                && pair.now >= at
+                && pair.now < at + other_till_for
+            {
+                // The other till's lease (session id far from any real one) for its duration.
+                let mut board = ctx.leases.lock().unwrap();
+                if board.holder().is_none() {
+                    board.request(u64::MAX, "Other till", other_till_for, false, pair.now);
+                }
+            }
+            if sales.iter().all(|s| s.result.is_some()) && (update.is_none() || update_done) {
                 break;
+            }
+            if let (Some((manifest, image)), None, false, true) =
+                (&update, update_asked, update_done, pair.client.is_ready())
+            {
+                // Offer it (again: a new connection resumes where the bytes end) or go on.
+                let now = pair.now;
+                let offered = Message::UpdateOffer(UpdateOffer {
+                    request_id: RequestId::default(),
+                    manifest: manifest.clone(),
+                });
+                let _ = image;
+                update_asked = pair
+                    .client
+                    .request(offered, now + Duration::from_secs(15), now)
+                    .ok();
             }
             if pair.client.is_ready() {
                 let now = pair.now;
                 for (i, s) in sales.iter_mut().enumerate() {
-                    if s.result.is_some() || s.outstanding.is_some() || s.status_asked.is_some() {
+                    if s.result.is_some()
+                        || s.outstanding.is_some()
+                        || s.status_asked.is_some()
+                        || s.retry_at.is_some_and(|at| at > now)
+                    {
                         continue;
                     }
                     let deadline = now + Duration::from_secs(15);
@@ -286,7 +456,7 @@ fn schedule(seed: u64) -> Result<(), String> {
                 break;
             }
         }
-        if sales.iter().all(|s| s.result.is_some()) {
+        if sales.iter().all(|s| s.result.is_some()) && (update.is_none() || update_done) {
             break;
         }
         // Whatever the client had pending is in doubt now; the next phase reconnects.
@@ -301,6 +471,7 @@ fn schedule(seed: u64) -> Result<(), String> {
             pair.replace_terminal(TerminalSession::new(config(), ctx.clone(), now));
             seen = pair.client_events().len();
             last_pushed = None;
+            update_asked = None;
         }
     }
 
@@ -327,6 +498,18 @@ fn schedule(seed: u64) -> Result<(), String> {
                 "the client's last telemetry {last:?} is not the terminal's {board:?}"
             ));
         }
+    }
+
+    // (e): installed, and never over a running payment.
+    if update.is_some() && !update_done {
+        return Err("the update was never installed".into());
+    }
+    if installed
+        .borrow()
+        .iter()
+        .any(|during_payment| *during_payment)
+    {
+        return Err("an update was installed while a payment ran".into());
     }
 
     // (b): everything final, and the terminal agrees.

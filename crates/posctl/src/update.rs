@@ -99,6 +99,12 @@ pub(crate) async fn update(args: UpdateArgs) -> Result<u8, Failure> {
             exit::OK,
             None,
         ),
+        // Installed before, its answer lost with the connection (or run twice): done.
+        UpdateState::Refused(UpdateRefusal::AlreadyInstalled) => (
+            format!("already installed: the terminal runs {}", manifest.version),
+            exit::OK,
+            None,
+        ),
         UpdateState::Refused(r) => {
             let (why, name) = match r {
                 UpdateRefusal::Untrusted => (
