@@ -5,17 +5,21 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posbridge::journal::{Journal, Query, SqliteJournal};
-use posbridge::{ClientError, ConnectOptions, NativeAdapter, NativeClient, Payments, driver};
+use posbridge::{
+    Cart, ClientError, ConnectOptions, CustomerPrompt, NativeAdapter, NativeClient,
+    PaymentTerminal, Payments, driver,
+};
 use posbridge_crypto::{LocalIdentity, PairingConfig, PairingSecret, PeerId};
 use posbridge_session::{
     ClientEvent, ClientSecurity, PairingRegistry, SessionConfig, TerminalSession,
 };
-use posbridge_sim::{Latency, Simulator, TerminalProfile, money, render};
+use posbridge_sim::{CustomerProfile, Latency, Simulator, TerminalProfile, money, render};
 use posbridge_tcp::{Listener, TcpConfig};
 use posbridge_wire::{
-    Amount, ClientId, Credential, Currency, Hello, IdempotencyKey, Message, OperatorAuth,
-    OperatorSecret, ReceiptCopy, RequestId, SettlementRequest, Timestamp, TransactionCommand,
-    TransactionRef, TransactionRequest, TransactionResult, TransactionStatus,
+    Amount, CartLine, ClientId, Credential, Currency, CustomerQuestion, CustomerReply, Hello,
+    IdempotencyKey, Message, OperatorAuth, OperatorSecret, ReceiptCopy, RequestId,
+    SettlementRequest, Timestamp, TransactionCommand, TransactionRef, TransactionRequest,
+    TransactionResult, TransactionStatus,
 };
 
 /// Options of `posctl demo`.
@@ -103,6 +107,14 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
                 card_timeout: Duration::from_secs(30),
             }
         },
+        customer: CustomerProfile {
+            delay: if args.fast {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(1200)
+            },
+            ..CustomerProfile::default()
+        },
         ..TerminalProfile::default()
     };
     let terminal_keys = Arc::new(
@@ -157,7 +169,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
             client_id: ClientId([0xDE; 16]),
             client_name: Some("posctl demo till".into()),
             app_version: Some(concat!("posctl ", env!("CARGO_PKG_VERSION")).into()),
-            protocol_versions: vec![1],
+            protocol_versions: posbridge_wire::PROTOCOL_VERSIONS.to_vec(),
             max_frame_size: None,
         },
         timeout: Duration::from_secs(30),
@@ -169,11 +181,12 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         .paired()
         .cloned()
         .ok_or_else(|| step("connected without pairing"))?;
+    let version = client.capabilities().selected_version;
     outln!(
-        "paired with {} ({}), secure channel up, protocol version {}",
+        "paired with {} ({}), secure channel up, protocol {}",
         record.peer.name,
         client.capabilities().terminal_id,
-        client.capabilities().selected_version
+        posbridge_wire::version_name(version).unwrap_or("?")
     );
     let signing_key = record.peer.signing_key;
 
@@ -210,6 +223,68 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
         r
     };
 
+    // Protocol 1.1: the terminal itself, the cart on its customer display, a tip chosen there.
+    if let Some(t) = payments.telemetry(CALL).await? {
+        let text = crate::json::TelemetryText::of(&t);
+        outln!(
+            "terminal: battery {}, {}, paper {}, acquirer {}",
+            text.battery,
+            text.power,
+            text.paper,
+            text.acquirer
+        );
+    }
+    let cart = Cart {
+        lines: vec![
+            CartLine {
+                text: "Cappuccino".into(),
+                quantity: Some(2),
+                amount: 700,
+            },
+            CartLine {
+                text: "Croissant".into(),
+                quantity: None,
+                amount: 250,
+            },
+            CartLine {
+                text: "Orange juice".into(),
+                quantity: None,
+                amount: 300,
+            },
+        ],
+        currency: Currency::EUR,
+        total: 1250,
+        message: Some("Thank you!".into()),
+    };
+    if payments.show_cart(&cart, CALL).await? {
+        outln!(
+            "\ncustomer display: 2 × Cappuccino 7.00, Croissant 2.50, Orange juice 3.00 — total {}",
+            money(cart.total, Currency::EUR)
+        );
+    }
+    let tip = match payments
+        .ask_customer(&CustomerPrompt {
+            prompt: "Add a tip?".into(),
+            question: CustomerQuestion::Tip {
+                base: cart.total,
+                currency: Currency::EUR,
+                presets: vec![10, 15, 20],
+                custom: true,
+            },
+            timeout: Duration::from_secs(60),
+        })
+        .await?
+    {
+        Some(CustomerReply::Tip(t)) if t > 0 => {
+            outln!(
+                "the customer chose a tip of {} on the terminal",
+                money(t, Currency::EUR)
+            );
+            Some(t)
+        }
+        _ => None,
+    };
+
     outln!("\nsale of {}", money(1250, Currency::EUR));
     let sale_key = key(1);
     let sale = payments
@@ -217,7 +292,7 @@ async fn demo(args: DemoArgs) -> Result<(), DemoError> {
             sale_key,
             TransactionCommand::Sale {
                 amount: eur(1250),
-                tip: None,
+                tip,
                 cashback: None,
             },
             CALL,
