@@ -35,7 +35,7 @@ pub fn hello(name: &str) -> posbridge_wire::Hello {
         client_id: posbridge_wire::ClientId([0xE7; 16]),
         client_name: Some(name.into()),
         app_version: Some("posbridge examples".into()),
-        protocol_versions: vec![1],
+        protocol_versions: posbridge_wire::PROTOCOL_VERSIONS.to_vec(),
         max_frame_size: None,
     }
 }

@@ -32,6 +32,21 @@ fn tcp_sale() {
 }
 
 #[test]
+fn counter() {
+    let out = run("counter");
+    for line in [
+        "terminal: battery Some(87) %",
+        "lease: this till holds the terminal",
+        "customer display shows the cart: true",
+        "the customer tips 180 cents",
+        "sale: Approved, 1200 + 180 tip (EMV data on the receipt: true)",
+        "lease given back",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+}
+
+#[test]
 fn serial_sale() {
     assert!(run("serial_sale").contains("sale over the serial line: Approved"));
 }
