@@ -580,6 +580,7 @@ mod known_answer {
             limits: Vec::new(),
             max_frame_size: Some(4096),
             features: FeatureSet::default(),
+            offline_limits: Vec::new(),
         })
         .to_bytes()
         .unwrap()

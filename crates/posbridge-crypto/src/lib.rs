@@ -67,8 +67,9 @@ pub use pairing::{
 };
 pub use records::{IDENTITY_NAME, PairingStore, PairingStoreError, RecordError};
 pub use signing::{
-    CryptoError, PublicKey, SignatureError, SigningIdentity, Verifier, result_signing_bytes,
-    settlement_signing_bytes, update_signing_bytes, verify_result, verify_result_message,
+    CryptoError, PublicKey, SignatureError, SigningIdentity, Verifier,
+    offline_outcome_signing_bytes, result_signing_bytes, settlement_signing_bytes,
+    update_signing_bytes, verify_offline_outcome, verify_result, verify_result_message,
     verify_settlement, verify_update,
 };
 pub use store::{FileKeyStore, KeyStore, KeyStoreError, MemoryKeyStore, Secret};

@@ -3,7 +3,10 @@
 use std::fmt;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use posbridge_wire::{Message, Outcome, SettlementResult, TransactionResult, UpdateManifest};
+use posbridge_wire::{
+    Message, OfflineOutcome, OfflineState, Outcome, SettlementResult, TransactionResult,
+    UpdateManifest,
+};
 use zeroize::Zeroizing;
 
 /// Domain separation: a signature over a result can never be mistaken for one over a
@@ -11,6 +14,7 @@ use zeroize::Zeroizing;
 const RESULT_DOMAIN: &[u8] = b"posbridge/result/v1\0";
 const SETTLEMENT_DOMAIN: &[u8] = b"posbridge/settlement/v1\0";
 const UPDATE_DOMAIN: &[u8] = b"posbridge/update/v1\0";
+const OFFLINE_DOMAIN: &[u8] = b"posbridge/offline-outcome/v1\0";
 
 /// Errors of key handling.
 #[derive(Debug)]
@@ -118,6 +122,15 @@ impl SigningIdentity {
     /// trust this key install the image whose size and SHA-256 it names.
     pub fn sign_update(&self, manifest: &mut UpdateManifest) {
         manifest.signature = self.key.sign(&update_signing_bytes(manifest)).to_bytes();
+    }
+
+    /// Signs the final outcome of a payment approved offline (sets its `signature`).
+    pub fn sign_offline_outcome(&self, outcome: &mut OfflineOutcome) {
+        outcome.signature = Some(
+            self.key
+                .sign(&offline_outcome_signing_bytes(outcome))
+                .to_bytes(),
+        );
     }
 
     /// Signs `settlement` (sets its `signature`).
@@ -280,6 +293,32 @@ pub fn update_signing_bytes(m: &UpdateManifest) -> Vec<u8> {
     out.extend_from_slice(&m.size.to_be_bytes());
     out.extend_from_slice(&m.digest);
     out
+}
+
+/// The bytes an offline outcome's signature covers (docs/security.md, "Signed results"): the
+/// domain, terminal id, idempotency key, transaction id, state (1 pending, 2 confirmed,
+/// 3 declined), decline reason (2, 0 if none) and time (8).
+pub fn offline_outcome_signing_bytes(o: &OfflineOutcome) -> Vec<u8> {
+    let mut out = Vec::with_capacity(OFFLINE_DOMAIN.len() + 59);
+    out.extend_from_slice(OFFLINE_DOMAIN);
+    out.extend_from_slice(o.terminal_id.as_bytes());
+    out.extend_from_slice(o.idempotency_key.as_bytes());
+    out.extend_from_slice(o.transaction_id.as_bytes());
+    let (state, reason) = match o.state {
+        OfflineState::Pending => (1u8, 0u16),
+        OfflineState::Confirmed => (2, 0),
+        OfflineState::Declined(r) => (3, r.0),
+        _ => (0, 0),
+    };
+    out.push(state);
+    out.extend_from_slice(&reason.to_be_bytes());
+    out.extend_from_slice(&o.time.0.to_be_bytes());
+    out
+}
+
+/// Checks an offline outcome's signature against the terminal's public key.
+pub fn verify_offline_outcome(key: &PublicKey, o: &OfflineOutcome) -> Result<(), SignatureError> {
+    Verifier::new(key)?.check(&offline_outcome_signing_bytes(o), o.signature.as_ref())
 }
 
 /// Checks an update manifest's signature against the publisher's key the terminal trusts.

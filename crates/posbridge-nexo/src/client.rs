@@ -276,6 +276,7 @@ impl<T: Transport> NexoClient<T> {
             limits: Vec::new(),
             max_frame_size: None,
             features: FeatureSet::default(),
+            offline_limits: Vec::new(),
         };
         Self {
             transport,

@@ -11,7 +11,7 @@ use posbridge_crypto::{
 };
 use posbridge_wire::{
     Capabilities, ClientId, ErrorMessage, FrameType, Handshake, HeartbeatAck, Hello, LeaseState,
-    Message, Progress, RequestId, TelemetryReport, TerminalState, Timestamp,
+    Message, OfflineOutcome, Progress, RequestId, TelemetryReport, TerminalState, Timestamp,
 };
 
 use crate::core::{Core, Next};
@@ -71,6 +71,10 @@ pub enum ClientEvent {
     /// The terminal pushed its telemetry because something changed (protocol 1.1): battery low,
     /// power, paper, acquirer link, software, payments stored offline. `changes` says what.
     Telemetry(TelemetryReport),
+    /// The terminal learnt the final outcome of a payment it approved offline (protocol 1.1):
+    /// confirmed, or declined after the fact. Signed by the terminal: verify it with
+    /// `posbridge_crypto::verify_offline_outcome` before acting on it.
+    OfflineOutcome(OfflineOutcome),
     /// Where this till stands with the terminal's lease changed (protocol 1.1): a new place in
     /// the queue, granted, or run out.
     Lease(LeaseState),
@@ -415,6 +419,10 @@ impl ClientSession {
         let message = match message {
             Message::TelemetryReport(report) if report.request_id.is_none() => {
                 self.events.push_back(ClientEvent::Telemetry(report));
+                return Ok(());
+            }
+            Message::OfflineOutcome(outcome) if outcome.request_id.is_none() => {
+                self.events.push_back(ClientEvent::OfflineOutcome(outcome));
                 return Ok(());
             }
             Message::LeaseResponse(lease) if lease.request_id.is_none() => {

@@ -384,6 +384,7 @@ pub fn capabilities() -> Capabilities {
         limits: Vec::new(),
         max_frame_size: None,
         features: FeatureSet::default(),
+        offline_limits: Vec::new(),
     }
 }
 

@@ -68,6 +68,7 @@ mod lease;
 pub mod mutations;
 #[cfg(not(feature = "mutations"))]
 mod mutations;
+mod offline;
 mod operators;
 mod reliable;
 mod requests;
@@ -84,6 +85,7 @@ use posbridge_wire::{ErrorMessage, MessageEncodeError};
 pub use client::{ClientEvent, ClientSecurity, ClientSession, RequestFailure};
 pub use core::{SessionConfig, SessionStats};
 pub use lease::{LeaseBoard, SharedLeases};
+pub use offline::{OfflineOutcomes, SharedOutcomes};
 pub use operators::{AuthError, InvalidOperatorSecret, OperatorPolicy, Operators, totp};
 pub use reliable::{ReliabilityConfig, ReliabilityStats};
 pub use requests::{RequestError, RequestState, validate as validate_transaction};

@@ -102,6 +102,7 @@ pub(crate) fn set_request_id(message: &mut Message, id: RequestId) -> bool {
         Message::LeaseRelease(m) => m.request_id = id,
         Message::UpdateOffer(m) => m.request_id = id,
         Message::UpdateChunk(m) => m.request_id = id,
+        Message::OfflineOutcomeQuery(m) => m.request_id = id,
         _ => return false,
     }
     true

@@ -12,13 +12,15 @@ use posbridge_crypto::{
 use posbridge_wire::{
     CancelResponse, CancelState, Capabilities, ConfigResponse, ErrorCode, ErrorMessage, FrameType,
     Handshake, HeartbeatAck, Hello, IdempotencyKey, LeaseResponse, LeaseState, Message,
-    OperatorAuth, PROTOCOL_VERSIONS, PaymentMethod, Progress, ProgressStage, RequestId,
-    StatusResponse, Telemetry, TelemetryChangeSet, TelemetryReport, TerminalConfig, TerminalState,
-    Timestamp, TransactionKind, TransactionRequest, TransactionResult, TransactionStatus,
-    UpdateManifest, UpdateRefusal, UpdateState, UpdateStatus, VERSION_1_1,
+    OfflineOutcome, OfflineOutcomeQuery, OfflineState, OperatorAuth, PROTOCOL_VERSIONS,
+    PaymentMethod, Progress, ProgressStage, RequestId, StatusResponse, Telemetry,
+    TelemetryChangeSet, TelemetryReport, TerminalConfig, TerminalState, Timestamp, TransactionKind,
+    TransactionRequest, TransactionResult, TransactionStatus, UpdateManifest, UpdateRefusal,
+    UpdateState, UpdateStatus, VERSION_1_1,
 };
 
 use crate::lease::{LeaseBoard, SharedLeases};
+use crate::offline::{OfflineOutcomes, SharedOutcomes};
 use crate::operators::{AuthError, OperatorPolicy, Operators};
 use crate::requests::{RequestError, validate};
 use crate::results::{
@@ -224,6 +226,8 @@ pub struct TerminalContext {
     pub leases: SharedLeases,
     /// Its software updates: the publisher it trusts, its rules, the image being received.
     pub updates: SharedUpdates,
+    /// The final outcomes of its offline payments, as it learns them (protocol 1.1).
+    pub offline: SharedOutcomes,
 }
 
 impl std::fmt::Debug for TerminalContext {
@@ -259,6 +263,7 @@ impl TerminalContext {
             telemetry,
             leases: LeaseBoard::shared(),
             updates: UpdateStore::shared(),
+            offline: OfflineOutcomes::shared(),
         }
     }
 }
@@ -438,6 +443,10 @@ pub struct TerminalSession {
     telemetry_seen: u64,
     leases: SharedLeases,
     updates: SharedUpdates,
+    offline: SharedOutcomes,
+    /// How many offline outcomes this session's client has been told of (or were there before
+    /// it connected).
+    offline_seen: usize,
     /// Where the client was last told it stands with the lease.
     lease_told: LeaseState,
     running: Option<Running>,
@@ -490,6 +499,8 @@ impl TerminalSession {
             telemetry_seen: 0,
             leases: context.leases,
             updates: context.updates,
+            offline: context.offline,
+            offline_seen: 0,
             lease_told: LeaseState::Released,
             running: None,
             queued: VecDeque::new(),
@@ -666,6 +677,63 @@ impl TerminalSession {
         true
     }
 
+    fn offline(&self) -> std::sync::MutexGuard<'_, OfflineOutcomes> {
+        self.offline
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Pushes the offline outcomes recorded since the last push to a client of protocol 1.1.
+    fn push_offline(&mut self, now: Instant) {
+        if !self.is_ready() || self.version < VERSION_1_1 || self.core.is_closing() {
+            return;
+        }
+        let new: Vec<OfflineOutcome> = self.offline().since(self.offline_seen).to_vec();
+        for outcome in new {
+            self.offline_seen += 1;
+            if let Err(e) = self
+                .core
+                .send(FrameType::Data, &Message::OfflineOutcome(outcome), now)
+            {
+                return self.end(CloseReason::Failed(e), now, false);
+            }
+        }
+    }
+
+    /// What became of the offline payment under a key: its final outcome once learnt, pending
+    /// while its signed result says approved offline, or not found.
+    fn on_offline_query(&mut self, q: OfflineOutcomeQuery, now: Instant) {
+        let known = self.offline().get(&q.idempotency_key).cloned();
+        let answer = known.or_else(|| {
+            let result = self.results().load(&q.idempotency_key)?.result?;
+            (result.offline && result.outcome.is_approved()).then(|| {
+                let mut pending = OfflineOutcome {
+                    request_id: None,
+                    idempotency_key: result.idempotency_key,
+                    transaction_id: result.transaction_id,
+                    terminal_id: result.terminal_id,
+                    state: OfflineState::Pending,
+                    time: self.clock.unwrap_or(result.time),
+                    signature: None,
+                };
+                self.identity.signing().sign_offline_outcome(&mut pending);
+                pending
+            })
+        });
+        match answer {
+            Some(mut outcome) => {
+                outcome.request_id = Some(q.request_id);
+                self.reply(Message::OfflineOutcome(outcome), now);
+            }
+            None => self.refuse_request(
+                q.request_id,
+                ErrorCode::NOT_FOUND,
+                "nothing was approved offline under this key",
+                now,
+            ),
+        }
+    }
+
     /// Pushes telemetry changes made since the last push to a client of protocol 1.1.
     fn push_telemetry(&mut self, now: Instant) {
         if !self.is_ready() || self.version < VERSION_1_1 || self.core.is_closing() {
@@ -821,6 +889,7 @@ impl TerminalSession {
         }
         self.push_telemetry(now);
         self.push_lease(now);
+        self.push_offline(now);
         self.sync_closed();
     }
 
@@ -1025,6 +1094,10 @@ impl TerminalSession {
         };
         let mut caps = self.settings().capabilities.clone();
         caps.protocol_versions = supported;
+        if version < VERSION_1_1 {
+            // 1.1 fields stay off a 1.0 session.
+            caps.offline_limits.clear();
+        }
         caps.selected_version = version;
         caps.max_frame_size = Some(self.core.config.frame.max_frame_size() as u32);
         let written = Message::Capabilities(caps)
@@ -1051,6 +1124,8 @@ impl TerminalSession {
                 self.version = version;
                 let seen = self.telemetry().generation();
                 self.telemetry_seen = seen;
+                let seen = self.offline().len();
+                self.offline_seen = seen;
                 self.client = Some((record.peer.channel_key, now));
                 self.unauthenticated = Some((
                     now,
@@ -1199,6 +1274,7 @@ impl TerminalSession {
                 );
             }
             m @ (Message::UpdateOffer(_) | Message::UpdateChunk(_)) => self.on_update(m, now),
+            Message::OfflineOutcomeQuery(q) => self.on_offline_query(q, now),
             Message::LeaseRelease(l) => {
                 self.leases().release(self.id, Some(now));
                 self.lease_told = LeaseState::Released;
@@ -1632,6 +1708,7 @@ impl TerminalSession {
         }
         self.push_telemetry(now);
         self.push_lease(now);
+        self.push_offline(now);
         if let Some(reason) = self.core.on_timeout(now, self.is_ready()) {
             self.announce(reason);
         }

@@ -158,6 +158,11 @@ impl Device {
         true
     }
 
+    /// The payments stored offline were forwarded to the acquirer.
+    pub(crate) fn forwarded(&mut self) {
+        self.board().update(|t| t.stored_offline = 0);
+    }
+
     /// Paper was refilled (the operator opened the printer).
     pub(crate) fn refill_paper(&mut self) {
         if self.profile.paper.is_some() {

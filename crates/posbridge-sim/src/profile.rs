@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use posbridge_wire::{
-    AmountLimit, Capabilities, Currency, Feature, FeatureSet, KindSet, MethodSet,
+    AmountLimit, Capabilities, Currency, Feature, FeatureSet, KindSet, MethodSet, OfflineLimit,
     PROTOCOL_VERSIONS, PaymentMethod, TerminalId, TransactionKind, VERSION_1_1,
 };
 
@@ -125,8 +125,14 @@ impl Default for TerminalProfile {
     }
 }
 
+/// How many payments the simulator approves offline before it must forward them; their total
+/// may reach this many floor limits.
+pub(crate) const OFFLINE_COUNT: u32 = 10;
+
 impl TerminalProfile {
-    /// The capabilities this profile reports.
+    /// The capabilities this profile reports (protocol 1.1 offline limits: up to the floor
+    /// limit per payment, ten payments and ten floor limits in total, chip, contactless and
+    /// wallet payments).
     pub fn capabilities(&self) -> Capabilities {
         Capabilities {
             terminal_id: self.terminal_id,
@@ -153,6 +159,20 @@ impl TerminalProfile {
                     features
                 }
             },
+            offline_limits: self
+                .currencies
+                .iter()
+                .map(|&currency| OfflineLimit {
+                    currency,
+                    per_payment: self.floor_limit,
+                    total: self.floor_limit * u64::from(OFFLINE_COUNT),
+                    count: OFFLINE_COUNT,
+                    methods: MethodSet::EMPTY
+                        .with(PaymentMethod::Chip)
+                        .with(PaymentMethod::Contactless)
+                        .with(PaymentMethod::Wallet),
+                })
+                .collect(),
         }
     }
 }

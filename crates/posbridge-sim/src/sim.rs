@@ -6,16 +6,16 @@ use std::time::{Duration, Instant};
 
 use posbridge_crypto::LocalIdentity;
 use posbridge_session::{
-    PairingRegistry, SharedTelemetry, SharedUpdates, TerminalApp, TerminalContext, TerminalEvent,
-    TerminalSession, UpdateStore,
+    OfflineOutcomes, PairingRegistry, SharedOutcomes, SharedTelemetry, SharedUpdates, TerminalApp,
+    TerminalContext, TerminalEvent, TerminalSession, UpdateStore,
 };
 use posbridge_wire::{
     CancelResponse, CancelState, CardholderVerification, CryptogramType, Currency, DeclineReason,
-    EmvData, ErrorCode, ErrorMessage, IdempotencyKey, LastTransactionResponse, Message, Outcome,
-    PaymentMethod, ProgressStage, ReceiptCopy, ReceiptRequest, ReceiptResponse, RequestId,
-    SettlementRequest, SettlementResult, Timestamp, Totals, TransactionCommand, TransactionId,
-    TransactionKind, TransactionRef, TransactionRequest, TransactionResult, UpdateRefusal,
-    UpdateState, UpdateStatus,
+    EmvData, ErrorCode, ErrorMessage, IdempotencyKey, LastTransactionResponse, Message,
+    OfflineOutcome, OfflineState, Outcome, PaymentMethod, ProgressStage, ReceiptCopy,
+    ReceiptRequest, ReceiptResponse, RequestId, SettlementRequest, SettlementResult, Timestamp,
+    Totals, TransactionCommand, TransactionId, TransactionKind, TransactionRef, TransactionRequest,
+    TransactionResult, UpdateRefusal, UpdateState, UpdateStatus,
 };
 
 use crate::batchlog::{BatchLog, Logged};
@@ -23,6 +23,7 @@ use crate::cards::{CardBehaviour, TestCard};
 use crate::customer::Customer;
 use crate::device::Device;
 use crate::faults::{Fault, FaultAction, FaultPoint};
+use crate::profile::OFFLINE_COUNT;
 use crate::receipt::receipt;
 use crate::{Latency, TerminalProfile};
 
@@ -106,6 +107,10 @@ pub struct Simulator {
     customer: Customer,
     /// Software updates: the publisher trusted, the image being received.
     updates: SharedUpdates,
+    /// Payments approved offline, not forwarded yet.
+    stored: Vec<TransactionResult>,
+    /// The final outcomes of those forwarded, signed.
+    offline: SharedOutcomes,
 }
 
 /// The EMV data of a card payment (chip, contactless, wallet) that reached a decision: the card's
@@ -210,6 +215,8 @@ impl Simulator {
             device: Device::new(profile_device, env!("CARGO_PKG_VERSION").to_string()),
             customer,
             updates,
+            stored: Vec::new(),
+            offline: OfflineOutcomes::shared(),
         }
     }
 
@@ -377,7 +384,48 @@ impl Simulator {
         );
         context.telemetry = self.telemetry();
         context.updates = self.updates.clone();
+        context.offline = self.offline.clone();
         context
+    }
+
+    /// Forwards the payments approved offline to the acquirer: each is confirmed — except one of
+    /// x.66, which the issuer declines after the fact — and its signed final outcome recorded
+    /// for the sessions to push.
+    fn forward(&mut self, now: Instant) {
+        if self.stored.is_empty() {
+            return;
+        }
+        let time = self.wall(now);
+        for result in std::mem::take(&mut self.stored) {
+            let state = if result.amount.minor % 100 == 66 {
+                OfflineState::Declined(DeclineReason::DO_NOT_HONOUR)
+            } else {
+                OfflineState::Confirmed
+            };
+            let mut outcome = OfflineOutcome {
+                request_id: None,
+                idempotency_key: result.idempotency_key,
+                transaction_id: result.transaction_id,
+                terminal_id: result.terminal_id,
+                state,
+                time,
+                signature: None,
+            };
+            self.identity.signing().sign_offline_outcome(&mut outcome);
+            self.offline
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(outcome);
+        }
+        self.device.forwarded();
+    }
+
+    /// Whether one more payment of `amount` fits the offline limits the terminal announces.
+    fn offline_room(&self, amount: u64) -> bool {
+        let stored: u64 = self.stored.iter().map(|r| r.approved_minor).sum();
+        amount <= self.profile.floor_limit
+            && self.stored.len() < OFFLINE_COUNT as usize
+            && stored + amount <= self.profile.floor_limit * u64::from(OFFLINE_COUNT)
     }
 
     /// Tells the update store whether a payment runs (updates wait for none to).
@@ -647,7 +695,7 @@ impl Simulator {
                             false,
                         )
                     }
-                    CardBehaviour::IssuerOffline if amount <= self.profile.floor_limit => {
+                    CardBehaviour::IssuerOffline if self.offline_room(amount) => {
                         (Outcome::Approved, None, true)
                     }
                     CardBehaviour::IssuerOffline => (
@@ -785,6 +833,12 @@ impl Simulator {
         self.identity.signing().sign_result(&mut result);
         self.device
             .command_done(result.outcome.is_approved(), result.offline);
+        if result.offline && result.outcome.is_approved() {
+            self.stored.push(result.clone());
+        } else if !self.device.offline() {
+            // The acquirer is there: what was stored goes to it now.
+            self.forward(now);
+        }
         self.apply(&request.command, &result);
         self.batch.entries.push(Entry {
             result: result.clone(),

@@ -624,6 +624,7 @@ impl<C: Connection> ZvtClient<C> {
             limits: Vec::new(),
             max_frame_size: None,
             features: FeatureSet::EMPTY,
+            offline_limits: Vec::new(),
         };
         let client = Self {
             connection,

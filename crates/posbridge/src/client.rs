@@ -17,9 +17,9 @@ use posbridge_session::{
 use posbridge_wire::{
     Amount, Capabilities, CustomerDisplay, CustomerInput, CustomerReply, Hello, IdempotencyKey,
     LeaseRelease, LeaseRequest, LeaseState, MAX_INPUT_TIMEOUT_MS, MAX_LEASE_MS, MIN_LEASE_MS,
-    Message, RequestId, StatusQuery, Telemetry, TelemetryQuery, TransactionCommand,
-    TransactionRequest, TransactionResult, TransactionStatus, UPDATE_CHUNK, UpdateChunk,
-    UpdateManifest, UpdateOffer, UpdateState, UpdateStatus, VERSION_1_1,
+    Message, OfflineOutcome, OfflineOutcomeQuery, RequestId, StatusQuery, Telemetry,
+    TelemetryQuery, TransactionCommand, TransactionRequest, TransactionResult, TransactionStatus,
+    UPDATE_CHUNK, UpdateChunk, UpdateManifest, UpdateOffer, UpdateState, UpdateStatus, VERSION_1_1,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -374,6 +374,34 @@ impl NativeClient {
                 data: image[from..to].to_vec(),
             }))
             .await?;
+        }
+    }
+
+    /// What became of the payment the terminal approved offline under `key` (protocol 1.1):
+    /// pending, confirmed, or declined after the fact — signed by the terminal, the signature
+    /// checked here against `terminal_key` (the paired terminal's signing key). `None` from a
+    /// terminal of protocol 1.0. The terminal also pushes each final outcome when it learns it
+    /// ([`ClientEvent::OfflineOutcome`]).
+    pub async fn offline_outcome(
+        &self,
+        key: IdempotencyKey,
+        terminal_key: &posbridge_crypto::PublicKey,
+        timeout: Duration,
+    ) -> Result<Option<OfflineOutcome>, ClientError> {
+        if self.protocol_version() < VERSION_1_1 {
+            return Ok(None);
+        }
+        let q = Message::OfflineOutcomeQuery(OfflineOutcomeQuery {
+            request_id: RequestId::default(),
+            idempotency_key: key,
+        });
+        match self.request(q, timeout).await? {
+            Message::OfflineOutcome(o) if o.idempotency_key == key => {
+                posbridge_crypto::verify_offline_outcome(terminal_key, &o)
+                    .map_err(ClientError::BadSignature)?;
+                Ok(Some(o))
+            }
+            other => Err(ClientError::UnexpectedAnswer(Box::new(other))),
         }
     }
 

@@ -18,14 +18,14 @@ use posbridge_crypto::{LocalIdentity, PairingRecord, PeerId, Role};
 use posbridge_link::{Delivery, memory_pair};
 use posbridge_session::harness::hello;
 use posbridge_session::{
-    ClientSecurity, PairingRegistry, SessionConfig, SharedApp, TerminalSession,
+    ClientEvent, ClientSecurity, PairingRegistry, SessionConfig, SharedApp, TerminalSession,
 };
 use posbridge_sim::{CustomerProfile, DeviceProfile, Latency, Simulator, TerminalProfile};
 use posbridge_wire::{
     AcquirerLink, Amount, CardholderVerification, CartLine, CryptogramType, Currency,
     CustomerInput, CustomerQuestion, CustomerReply, DeclineReason, EmvData, IdempotencyKey,
-    LeaseState, Message, Outcome, PaperState, PowerSource, RequestId, TelemetryChange, Timestamp,
-    UpdateManifest, UpdateRefusal, UpdateState, VERSION_1_0,
+    LeaseState, Message, OfflineState, Outcome, PaperState, PowerSource, RequestId,
+    TelemetryChange, Timestamp, UpdateManifest, UpdateRefusal, UpdateState, VERSION_1_0,
 };
 
 const WALL: Timestamp = Timestamp(1_764_000_000_000);
@@ -678,5 +678,91 @@ async fn updates_are_refused_untrusted_on_low_battery_during_a_payment_or_when_t
     assert_eq!(
         client.telemetry(CALL).await.unwrap().unwrap().firmware,
         before
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn payments_approved_offline_get_their_signed_final_outcome_when_forwarded() {
+    let till = identity(2, "Till 1");
+    // The acquirer is gone for the second and third payments.
+    let terminal = Shared::new(device_profile(), &[&till]);
+    let client = terminal.connect(&till).await;
+    let caps = client.capabilities().clone();
+    assert!(
+        caps.offline_limits
+            .iter()
+            .any(|l| l.currency == Currency::EUR && l.per_payment == 5_000 && l.count == 10),
+        "the limits it approves offline within: {:?}",
+        caps.offline_limits
+    );
+    let key = terminal_identity().signing().public_key();
+    let mut events = client.events();
+    let payments = Payments::new(NativeAdapter::new(client, Some(key)), MemoryJournal::new());
+    let sell = |k: u128, minor: u64| {
+        payments.sale(IdempotencyKey::from_u128(k), eur(minor), Call::within(CALL))
+    };
+    assert!(!sell(1, 1000).await.unwrap().offline);
+    let second = sell(2, 1000).await.unwrap();
+    let third = sell(3, 2066).await.unwrap();
+    assert!(second.offline && third.offline && third.outcome.is_approved());
+    // Asked before it is forwarded: pending, signed.
+    let asked = payments
+        .adapter()
+        .client()
+        .offline_outcome(IdempotencyKey::from_u128(2), &key, CALL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(asked.state, OfflineState::Pending);
+    // Not an offline payment: not found.
+    assert!(
+        payments
+            .adapter()
+            .client()
+            .offline_outcome(IdempotencyKey::from_u128(1), &key, CALL)
+            .await
+            .is_err()
+    );
+    // The acquirer is back: the next payment goes online, and the stored ones are forwarded —
+    // the terminal pushes each one's final outcome, the x.66 one declined after the fact.
+    assert!(!sell(4, 1000).await.unwrap().offline);
+    let mut finals = std::collections::HashMap::new();
+    while finals.len() < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(3), events.recv())
+            .await
+            .expect("pushed within 3 s")
+            .unwrap();
+        if let ClientEvent::OfflineOutcome(o) = event {
+            posbridge_crypto::verify_offline_outcome(&key, &o).unwrap();
+            finals.insert(o.idempotency_key, o.state);
+        }
+    }
+    assert_eq!(
+        finals[&IdempotencyKey::from_u128(2)],
+        OfflineState::Confirmed
+    );
+    assert_eq!(
+        finals[&IdempotencyKey::from_u128(3)],
+        OfflineState::Declined(DeclineReason::DO_NOT_HONOUR)
+    );
+    let now = payments
+        .adapter()
+        .client()
+        .offline_outcome(IdempotencyKey::from_u128(3), &key, CALL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        now.state,
+        OfflineState::Declined(DeclineReason::DO_NOT_HONOUR)
+    );
+    assert_eq!(
+        payments
+            .telemetry(CALL)
+            .await
+            .unwrap()
+            .unwrap()
+            .stored_offline,
+        0
     );
 }

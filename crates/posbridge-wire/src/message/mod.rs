@@ -38,6 +38,7 @@ pub(crate) mod common;
 pub(crate) mod customer;
 pub(crate) mod emv;
 pub(crate) mod lease;
+pub(crate) mod offline;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod session;
@@ -57,6 +58,7 @@ pub use emv::{CardholderVerification, CryptogramType, EmvData};
 pub use lease::{
     LeaseRelease, LeaseRequest, LeaseResponse, LeaseState, MAX_LEASE_MS, MIN_LEASE_MS,
 };
+pub use offline::{OfflineLimit, OfflineOutcome, OfflineOutcomeQuery, OfflineState};
 pub use request::{
     Cancel, ConfigRead, ConfigWrite, LastTransactionQuery, ReceiptRequest, SettlementRequest,
     StatusQuery, TelemetryQuery, TerminalConfig, TransactionCommand, TransactionRequest,
@@ -185,6 +187,8 @@ messages! {
     UpdateOffer(UpdateOffer) = 0x1D,
     /// Client → terminal (1.1): bytes of the offered update.
     UpdateChunk(UpdateChunk) = 0x1E,
+    /// Client → terminal (1.1): what became of a payment approved offline.
+    OfflineOutcomeQuery(OfflineOutcomeQuery) = 0x1F,
     /// Terminal → client: where a request is.
     Progress(Progress) = 0x20,
     /// Terminal → client: the final result of a money command.
@@ -209,6 +213,8 @@ messages! {
     LeaseResponse(LeaseResponse) = 0x2A,
     /// Terminal → client (1.1): where an update stands.
     UpdateStatus(UpdateStatus) = 0x2B,
+    /// Terminal → client (1.1): the signed final outcome of a payment approved offline.
+    OfflineOutcome(OfflineOutcome) = 0x2C,
 }
 
 impl Message {
@@ -226,7 +232,9 @@ impl Message {
             | Self::LeaseResponse(_)
             | Self::UpdateOffer(_)
             | Self::UpdateChunk(_)
-            | Self::UpdateStatus(_) => crate::VERSION_1_1,
+            | Self::UpdateStatus(_)
+            | Self::OfflineOutcomeQuery(_)
+            | Self::OfflineOutcome(_) => crate::VERSION_1_1,
             _ => crate::VERSION_1_0,
         }
     }
@@ -291,6 +299,7 @@ impl Message {
             Self::UpdateOffer(m) => m.request_id,
             Self::UpdateChunk(m) => m.request_id,
             Self::UpdateStatus(m) => m.request_id,
+            Self::OfflineOutcomeQuery(m) => m.request_id,
             Self::Progress(m) => m.request_id,
             Self::TransactionResult(m) => m.request_id,
             Self::StatusResponse(m) => m.request_id,
@@ -302,6 +311,7 @@ impl Message {
             Self::Error(m) => return m.request_id,
             Self::TelemetryReport(m) => return m.request_id,
             Self::LeaseResponse(m) => return m.request_id,
+            Self::OfflineOutcome(m) => return m.request_id,
             Self::Hello(_)
             | Self::Capabilities(_)
             | Self::Pairing(_)

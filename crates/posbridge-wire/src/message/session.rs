@@ -4,6 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::common::{AmountLimit, limits};
+use super::offline::OfflineLimit;
 use crate::error::MessageEncodeError;
 use crate::frame::{HARD_MAX_FRAME_SIZE, MIN_FRAME_SIZE};
 use crate::tlv::{DecResult, EncResult, Field, Reader, Slot, Tlv, Writer, key, push};
@@ -128,6 +129,8 @@ pub struct Capabilities {
     pub max_frame_size: Option<u32>,
     /// Optional abilities.
     pub features: FeatureSet,
+    /// How far it approves offline, per currency (protocol 1.1; sent only to 1.1 clients).
+    pub offline_limits: Vec<OfflineLimit>,
 }
 
 mod caps {
@@ -145,6 +148,7 @@ mod caps {
     pub(super) const LIMITS: u8 = key(11, true);
     pub(super) const MAX_FRAME: u8 = key(12, false);
     pub(super) const FEATURES: u8 = key(13, false);
+    pub(super) const OFFLINE: u8 = key(14, false);
 }
 
 pub(crate) fn currency_list(f: &Field<'_>) -> DecResult<Vec<Currency>> {
@@ -185,7 +189,7 @@ impl Tlv for Capabilities {
         if self.features.0 != 0 {
             w.uint(FEATURES, self.features.0.into());
         }
-        Ok(())
+        w.items(OFFLINE, &self.offline_limits, limits::LIST)
     }
 
     fn decode_fields(r: &mut Reader<'_>) -> DecResult<Self> {
@@ -204,8 +208,8 @@ impl Tlv for Capabilities {
             Slot::default(),
             Slot::default(),
         );
-        let (mut limit_list, mut max_frame, mut features) =
-            (Vec::new(), Slot::default(), Slot::default());
+        let (mut limit_list, mut max_frame, mut features, mut offline) =
+            (Vec::new(), Slot::default(), Slot::default(), Vec::new());
         while let Some(f) = r.next_field()? {
             match f.key {
                 TERMINAL_ID => id.set(&f, f.array().map(TerminalId))?,
@@ -221,6 +225,7 @@ impl Tlv for Capabilities {
                 LIMITS => push(&mut limit_list, &f, f.item(), limits::LIST)?,
                 MAX_FRAME => max_frame.set(&f, frame_size(&f))?,
                 FEATURES => features.set(&f, f.nonzero_u32().map(FeatureSet))?,
+                OFFLINE => push(&mut offline, &f, f.item(), limits::LIST)?,
                 _ => f.unknown()?,
             }
         }
@@ -238,6 +243,7 @@ impl Tlv for Capabilities {
             limits: limit_list,
             max_frame_size: max_frame.get(),
             features: features.get().unwrap_or_default(),
+            offline_limits: offline,
         })
     }
 }

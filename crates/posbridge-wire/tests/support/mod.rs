@@ -378,7 +378,12 @@ pub fn message() -> impl Strategy<Value = Message> {
                 any::<u32>(),
                 vec(currency(), 0..6)
             ),
-            (vec(limit(), 0..4), option::of(frame_size()), any::<u32>()),
+            (
+                vec(limit(), 0..4),
+                option::of(frame_size()),
+                any::<u32>(),
+                vec(offline_limit(), 0..3)
+            ),
         )
             .prop_map(|(a, b, c)| Message::Capabilities(Capabilities {
                 terminal_id: TerminalId(a.0),
@@ -394,6 +399,7 @@ pub fn message() -> impl Strategy<Value = Message> {
                 limits: c.0,
                 max_frame_size: c.1,
                 features: FeatureSet(c.2),
+                offline_limits: c.3,
             })),
         (any::<u8>(), vec(any::<u8>(), 0..300))
             .prop_map(|(step, body)| Message::Pairing(Pairing { step, body })),
@@ -654,6 +660,38 @@ pub fn message() -> impl Strategy<Value = Message> {
         (rid(), update_state()).prop_map(|(request_id, state)| {
             Message::UpdateStatus(UpdateStatus { request_id, state })
         }),
+        (rid(), ikey()).prop_map(|(request_id, idempotency_key)| {
+            Message::OfflineOutcomeQuery(OfflineOutcomeQuery {
+                request_id,
+                idempotency_key,
+            })
+        }),
+        (
+            option::of(rid()),
+            ikey(),
+            id16(),
+            id16(),
+            prop_oneof![
+                Just(OfflineState::Pending),
+                Just(OfflineState::Confirmed),
+                any::<u16>().prop_map(|r| OfflineState::Declined(DeclineReason(r))),
+            ],
+            any::<u64>(),
+            option::of(any::<[u8; 32]>().prop_map(|h| {
+                let mut s = [0u8; 64];
+                s[..32].copy_from_slice(&h);
+                s
+            }))
+        )
+            .prop_map(|t| Message::OfflineOutcome(OfflineOutcome {
+                request_id: t.0,
+                idempotency_key: t.1,
+                transaction_id: TransactionId(t.2),
+                terminal_id: TerminalId(t.3),
+                state: t.4,
+                time: Timestamp(t.5),
+                signature: t.6,
+            })),
         (option::of(rid()), any::<u32>(), telemetry()).prop_map(
             |(request_id, changes, telemetry)| {
                 Message::TelemetryReport(TelemetryReport {
@@ -781,4 +819,23 @@ pub fn update_state() -> impl Strategy<Value = UpdateState> {
         ])
         .prop_map(UpdateState::Refused),
     ]
+}
+
+pub fn offline_limit() -> impl Strategy<Value = OfflineLimit> {
+    (
+        currency(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u32>(),
+        any::<u32>(),
+    )
+        .prop_map(
+            |(currency, per_payment, total, count, methods)| OfflineLimit {
+                currency,
+                per_payment,
+                total,
+                count,
+                methods: MethodSet(methods),
+            },
+        )
 }
