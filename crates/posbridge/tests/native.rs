@@ -67,7 +67,10 @@ fn terminal(
         Some(f) => Box::new(FaultInjector::new(
             ours,
             FaultConfig {
-                seed: 7,
+                seed: std::env::var("POSBRIDGE_FAULT_SEED")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(7),
                 send: f.clone(),
                 recv: f,
                 ..FaultConfig::default()
@@ -267,9 +270,15 @@ async fn an_unpaired_client_and_a_silent_terminal_fail_with_typed_errors() {
 async fn sales_succeed_over_a_lossy_link() {
     let mut registry = PairingRegistry::new();
     paired(&mut registry);
+    // Per byte of a stream: a dropped byte or a flipped bit damages a whole frame, so a 900-byte
+    // result (receipts and EMV data) is damaged about one time in four. At the 0.1 % dropped and
+    // 0.05 % flipped this test used before, three in four: a result then failed all its
+    // retransmissions for 25 of 40 seeds (8 of 40 before results carried EMV data), and the
+    // session gave up, as it should on a link that far gone. With these rates: 0 of 40
+    // (`POSBRIDGE_FAULT_SEED=1..40`).
     let faults = Faults {
-        drop: 0.001,
-        flip: 0.0005,
+        drop: 0.0002,
+        flip: 0.0001,
         duplicate: 0.05,
         delay: Duration::from_millis(20),
         jitter: Duration::from_millis(10),
