@@ -79,34 +79,6 @@ impl Tlv for LeaseRequest {
     }
 }
 
-/// Client → terminal (1.1): give the terminal back (or leave the queue). Answered by a
-/// [`LeaseResponse`] with [`LeaseState::Released`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LeaseRelease {
-    /// This request's id.
-    pub request_id: RequestId,
-}
-
-impl Tlv for LeaseRelease {
-    fn encode_fields(&self, w: &mut Writer<'_>) -> EncResult {
-        w.id(REQUEST_ID, self.request_id.as_bytes());
-        Ok(())
-    }
-
-    fn decode_fields(r: &mut Reader<'_>) -> DecResult<Self> {
-        let mut id = Slot::default();
-        while let Some(f) = r.next_field()? {
-            match f.key {
-                REQUEST_ID => id.set(&f, f.array().map(RequestId))?,
-                _ => f.unknown()?,
-            }
-        }
-        Ok(Self {
-            request_id: id.required(REQUEST_ID, r)?,
-        })
-    }
-}
-
 /// Where a till stands with the terminal's lease.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -136,7 +108,7 @@ pub enum LeaseState {
 }
 
 /// Terminal → client (1.1): where this till stands with the lease — the answer to a
-/// [`LeaseRequest`] or [`LeaseRelease`] (with its request id), or pushed when it changes for a
+/// [`LeaseRequest`] or [`LeaseRelease`](crate::LeaseRelease) (with its request id), or pushed when it changes for a
 /// queued or holding till (no request id): a new position, granted, expired.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaseResponse {

@@ -55,13 +55,12 @@ pub use customer::{
     CustomerResponse, MAX_INPUT_TIMEOUT_MS, SIGNATURE_IMAGE, TIP_PRESETS,
 };
 pub use emv::{CardholderVerification, CryptogramType, EmvData};
-pub use lease::{
-    LeaseRelease, LeaseRequest, LeaseResponse, LeaseState, MAX_LEASE_MS, MIN_LEASE_MS,
-};
+pub use lease::{LeaseRequest, LeaseResponse, LeaseState, MAX_LEASE_MS, MIN_LEASE_MS};
 pub use offline::{OfflineLimit, OfflineOutcome, OfflineOutcomeQuery, OfflineState};
 pub use request::{
-    Cancel, ConfigRead, ConfigWrite, LastTransactionQuery, ReceiptRequest, SettlementRequest,
-    StatusQuery, TelemetryQuery, TerminalConfig, TransactionCommand, TransactionRequest,
+    Cancel, ConfigRead, ConfigWrite, LastTransactionQuery, LeaseRelease, ReceiptRequest,
+    SettlementRequest, StatusQuery, TelemetryQuery, TerminalConfig, TransactionCommand,
+    TransactionRequest,
 };
 pub use response::{
     CancelResponse, CancelState, ConfigResponse, LastTransactionResponse, Progress,

@@ -390,6 +390,11 @@ id_only!(
     /// [`TelemetryReport`](crate::TelemetryReport).
     TelemetryQuery
 );
+id_only!(
+    /// Gives the terminal back, or leaves its queue (protocol 1.1 leases). Answered by a
+    /// [`LeaseResponse`](crate::LeaseResponse) saying released.
+    LeaseRelease
+);
 
 /// Asks the terminal to abort a running request. The answer is a [`CancelResponse`]; if the
 /// cancel came too late, the request's real result still arrives and stands.
