@@ -456,6 +456,26 @@ def check_update(vectors) -> None:
     assert not ed25519_verify(public, signed[:-1] + b"\x00", signature)
 
 
+def check_offline_outcome(vectors) -> None:
+    """The offline-outcome vector: its canonical bytes from docs/security.md, and the
+    terminal's signature in it made with the RFC 8032 test key."""
+    message = bytes(int(h, 16) for h in vectors["offline-outcome"]["message"].split())
+    assert message[0] == 0x2C, "OfflineOutcome type"
+    f = dict(fields(message[1:]))
+    assert 0x03 not in f, "a push carries no request id"
+    uint = lambda b: int.from_bytes(b, "big")
+    state = uint(f[0x0B])
+    reason = uint(f[0x0D]) if state == 3 else 0
+    assert (state, reason) == (3, 51), (state, reason)
+    signed = (b"posbridge/offline-outcome/v1\x00" + f[0x09] + f[0x05] + f[0x07]
+              + bytes([state]) + reason.to_bytes(2, "big") + uint(f[0x0E]).to_bytes(8, "big"))
+    public, mine = ed25519_sign(bytes.fromhex(RFC_SECRET), signed)
+    assert mine == f[0x10], mine.hex()
+    assert ed25519_verify(public, signed, f[0x10])
+    confirmed = signed[:-11] + bytes([2]) + bytes(2) + signed[-8:]
+    assert not ed25519_verify(public, confirmed, f[0x10]), "a decline is not a confirmation"
+
+
 def check_telemetry(vectors) -> None:
     """Decodes the pushed TelemetryReport by docs/protocol.md §3.5 and §4.7 alone."""
     v = vectors["telemetry-report"]
@@ -526,6 +546,8 @@ def main() -> int:
     print("secure channel: the Noise IK handshake and both sealed frames match docs/security.md")
     check_update(vectors)
     print("software update (1.1): the manifest's canonical bytes and signature match docs/security.md")
+    check_offline_outcome(vectors)
+    print("offline outcome (1.1): the canonical bytes and signature match docs/security.md")
     check_telemetry(vectors)
     print("telemetry (1.1): the pushed report decodes as docs/protocol.md §3.5 says")
     return 0

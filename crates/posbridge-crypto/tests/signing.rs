@@ -353,3 +353,48 @@ fn known_answer_for_the_update_offer_vector() {
 }
 
 const UPDATE_KAT_SIGNATURE: &str = "1b78b8cdd9ffd90e5820325e6cefc9fa6f789c696e997f227693a169e5f7c1664ececb438edceef4a701e953f31c98c7a29f75859b4f5af0649fa56ad1e1bb0a";
+
+/// The offline outcome's canonical bytes (docs/security.md) and its signature under the RFC 8032
+/// test key: the `offline-outcome` vector, whose message docs/test-vectors.txt holds.
+#[test]
+fn known_answer_for_the_offline_outcome_vector() {
+    let id = SigningIdentity::from_secret(&unhex::<32>(RFC_SECRET));
+    let mut outcome = samples::offline_outcome();
+    assert_eq!(
+        hex(&offline_outcome_signing_bytes(&outcome)),
+        concat!(
+            "706f736272696467652f6f66666c696e652d6f7574636f6d652f763100",
+            "04040404040404040404040404040404",
+            "02020202020202020202020202020202",
+            "03030303030303030303030303030303",
+            "03",
+            "0033",
+            "0000019ab705c500"
+        )
+    );
+    id.sign_offline_outcome(&mut outcome);
+    verify_offline_outcome(&id.public_key(), &outcome).unwrap();
+    let mut confirmed = outcome.clone();
+    confirmed.state = posbridge_wire::OfflineState::Confirmed;
+    assert_eq!(
+        verify_offline_outcome(&id.public_key(), &confirmed),
+        Err(SignatureError::Invalid),
+        "a decline cannot be passed off as a confirmation"
+    );
+    let file = include_str!("../../../docs/test-vectors.txt");
+    let section = file
+        .split("[offline-outcome]")
+        .nth(1)
+        .expect("the offline-outcome vector");
+    let message: String = section
+        .lines()
+        .skip_while(|l| !l.starts_with("message = "))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with("    "))
+        .map(|(_, l)| l.trim_start_matches("message = ").replace(' ', ""))
+        .collect();
+    assert_eq!(
+        hex(&Message::OfflineOutcome(outcome).to_bytes().unwrap()),
+        message
+    );
+}

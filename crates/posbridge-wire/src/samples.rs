@@ -148,3 +148,19 @@ pub fn update_offer() -> crate::UpdateOffer {
         },
     }
 }
+
+/// `offline-outcome` (protocol 1.1): the final outcome of the sample sale, had it been approved
+/// offline — declined by the issuer after the fact (reason 51) at 2025-11-24T18:00:00Z, pushed
+/// (no request id), unsigned (the vector's signature is made by the tests with the RFC 8032 test
+/// key).
+pub fn offline_outcome() -> crate::OfflineOutcome {
+    crate::OfflineOutcome {
+        request_id: None,
+        idempotency_key: IDEMPOTENCY_KEY,
+        transaction_id: TRANSACTION_ID,
+        terminal_id: TERMINAL_ID,
+        state: crate::OfflineState::Declined(DeclineReason::INSUFFICIENT_FUNDS),
+        time: Timestamp(1_764_007_200_000),
+        signature: None,
+    }
+}
