@@ -375,7 +375,7 @@ fn known_answer_for_the_offline_outcome_vector() {
     id.sign_offline_outcome(&mut outcome);
     verify_offline_outcome(&id.public_key(), &outcome).unwrap();
     let mut confirmed = outcome.clone();
-    confirmed.state = posbridge_wire::OfflineState::Confirmed;
+    confirmed.state = OfflineState::Confirmed;
     assert_eq!(
         verify_offline_outcome(&id.public_key(), &confirmed),
         Err(SignatureError::Invalid),
