@@ -35,6 +35,8 @@ use crate::{CardBehaviour, Fault, Latency, TerminalProfile, TipChoice};
 /// paper_low = 5               # paper is low from this many receipts left
 /// offline_after = 3           # the acquirer goes away after this many money commands
 /// offline_for = 4             # and comes back after this many more
+/// update_key = "d75a98…"      # the publisher whose signed updates it installs (64 hex digits)
+/// update_fails = true         # installing an update fails: the old version stays
 ///
 /// [customer]                  # protocol 1.1 questions on the terminal's screen
 /// delay_ms = 800              # how long the customer takes
@@ -140,6 +142,8 @@ struct DeviceSection {
     paper_low: Option<u32>,
     offline_after: Option<u32>,
     offline_for: Option<u32>,
+    update_key: Option<String>,
+    update_fails: Option<bool>,
 }
 
 /// A count or "none".
@@ -372,6 +376,26 @@ impl Scenario {
             return Err(ScenarioError(
                 "device.offline_for needs device.offline_after".into(),
             ));
+        }
+        if let Some(hex) = &d.update_key {
+            let bytes = (0..32)
+                .map(|i| {
+                    hex.get(2 * i..2 * i + 2)
+                        .and_then(|b| u8::from_str_radix(b, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()
+                .filter(|_| hex.len() == 64)
+                .ok_or_else(|| {
+                    ScenarioError(format!(
+                        "device.update_key {hex:?}: an Ed25519 public key, 64 hex digits"
+                    ))
+                })?;
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&bytes);
+            device.update_key = Some(posbridge_wire::PublicKey(key));
+        }
+        if let Some(v) = d.update_fails {
+            device.update_fails = v;
         }
         device.offline_after = d.offline_after;
         device.offline_for = d.offline_for.unwrap_or(u32::MAX);

@@ -335,6 +335,8 @@ power = "usb"
 paper = "none"
 offline_after = 3
 offline_for = 4
+update_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+update_fails = true
 
 [customer]
 delay_ms = 800
@@ -369,6 +371,12 @@ seed = 7
             Some(3),
             4
         )
+    );
+    assert!(d.update_fails);
+    assert_eq!(
+        d.update_key.map(|k| k.0[0]),
+        Some(0xd7),
+        "the publisher's key from the scenario"
     );
     let c = &s.profile.customer;
     assert_eq!(c.delay, Duration::from_millis(800));
@@ -408,6 +416,7 @@ seed = 7
         ("[device]\nbattery = 140\n", "0 to 100"),
         ("[device]\npower = \"solar\"\n", "solar"),
         ("[device]\noffline_for = 2\n", "offline_after"),
+        ("[device]\nupdate_key = \"abc\"\n", "64 hex digits"),
         ("[customer]\ntip = \"lots\"\n", "preset:N"),
         ("[customer]\nmood = \"happy\"\n", "mood"),
     ] {
