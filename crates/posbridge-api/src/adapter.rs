@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use posbridge_journal::{Entry, Journal, JournalError, Query};
 use posbridge_wire::{
-    Capabilities, CustomerReply, IdempotencyKey, LeaseState, OperatorAuth, PaymentMethod,
-    ProgressStage, PublicKey, Receipt, ReceiptCopy, SettlementResult, Telemetry, TransactionId,
-    TransactionRef, TransactionRequest, TransactionResult, UpdateManifest, UpdateState,
+    Capabilities, CustomerReply, IdempotencyKey, LeaseState, OfflineOutcome, OperatorAuth,
+    PaymentMethod, ProgressStage, PublicKey, Receipt, ReceiptCopy, SettlementResult, Telemetry,
+    TransactionId, TransactionRef, TransactionRequest, TransactionResult, UpdateManifest,
+    UpdateState,
 };
 
 use crate::{Cart, CustomerPrompt, DoubtReason, ProgressEvent, Refusal, TelemetryEvents};
@@ -196,6 +197,26 @@ pub trait Adapter: Send + Sync {
     ) -> impl Future<Output = Result<Option<UpdateState>, Self::Error>> + Send {
         let _ = (manifest, image, progress);
         async { Ok(None) }
+    }
+
+    /// What became of the payment the terminal approved offline under `key` (protocol 1.1):
+    /// its outcome, **signed by the terminal and the signature checked** (pending, confirmed, or
+    /// declined after the fact); `None` (the default) for protocols without offline outcomes.
+    fn offline_outcome(
+        &self,
+        key: IdempotencyKey,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Option<OfflineOutcome>, Self::Error>> + Send {
+        let _ = (key, deadline);
+        async { Ok(None) }
+    }
+
+    /// The final outcomes of payments approved offline that the terminal pushed since the last
+    /// call, their signatures checked (one that fails is dropped: the engine asks for it again
+    /// by [`offline_outcome`](Self::offline_outcome)). Empty (the default) for protocols
+    /// without. The engine journals them at its next call.
+    fn pushed_offline_outcomes(&self) -> Vec<OfflineOutcome> {
+        Vec::new()
     }
 
     /// Gives the terminal's lease back; nothing to do (the default) without leases.

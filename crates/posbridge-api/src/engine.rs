@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use posbridge_journal::{Entry, EntryState, Journal, JournalError, same_command};
 use posbridge_wire::{
-    Capabilities, CustomerReply, IdempotencyKey, LeaseState, OperatorAuth, ProgressStage, Receipt,
-    ReceiptCopy, RequestId, SettlementResult, Telemetry, Timestamp, TransactionCommand,
-    TransactionRef, TransactionRequest, TransactionResult, TransactionStatus, UpdateManifest,
-    UpdateState,
+    Capabilities, CustomerReply, IdempotencyKey, LeaseState, OfflineOutcome, OfflineState,
+    OperatorAuth, ProgressStage, Receipt, ReceiptCopy, RequestId, SettlementResult, Telemetry,
+    Timestamp, TransactionCommand, TransactionRef, TransactionRequest, TransactionResult,
+    TransactionStatus, UpdateManifest, UpdateState,
 };
 use tokio::sync::broadcast;
 
@@ -295,6 +295,7 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
 
     async fn run_live(&self, request: TransactionRequest, deadline: Duration) -> Outcome<A::Error> {
         let key = request.idempotency_key;
+        self.journal_pushed_offline(None)?;
         self.recover_before_new(deadline).await?;
         let terminal = self.adapter.capabilities().terminal_id;
         let existing = if mutations::on(Mutation::IntentAfterSend) {
@@ -333,7 +334,8 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
     ) -> Outcome<A::Error> {
         let key = entry.key();
         match entry.state {
-            EntryState::Done => {
+            // Approved offline and pending counts as its result: the payment was taken.
+            EntryState::Done | EntryState::OfflinePending => {
                 return entry
                     .result
                     .ok_or(PaymentError::Journal(JournalError::Corrupt {
@@ -341,6 +343,7 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
                         reason: "done without a result".into(),
                     }));
             }
+            EntryState::DeclinedAfter => return Err(declined_after(&entry)),
             EntryState::Rejected => {
                 return Err(PaymentError::AlreadyRefused {
                     key,
@@ -523,7 +526,82 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
     ) -> Result<RecoveryReport, PaymentError<A::Error>> {
         let open = self.open_entries()?;
         let span = tracing::info_span!("recovery", in_doubt = open.len());
-        tracing::Instrument::instrument(self.recover_entries(open, deadline), span).await
+        let mut report =
+            tracing::Instrument::instrument(self.recover_entries(open, deadline), span).await?;
+        self.resolve_offline(deadline, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Journals the final outcomes of offline payments the terminal pushed (each changes the
+    /// entry it names, if it is this journal's), noting them in `report` if given.
+    fn journal_pushed_offline(
+        &self,
+        mut report: Option<&mut RecoveryReport>,
+    ) -> Result<(), JournalError> {
+        for outcome in self.adapter.pushed_offline_outcomes() {
+            let changed = self.journal_offline(&outcome)?;
+            if let (Some(report), true) = (report.as_deref_mut(), changed) {
+                note_offline(report, &outcome);
+            }
+        }
+        Ok(())
+    }
+
+    /// Journals one offline outcome (signature checked by the adapter); `Ok(true)` if it
+    /// changed an entry. Only the storage failing is an error: an outcome for a key this
+    /// journal does not hold (another till's payment) is not this journal's, and one that
+    /// contradicts the journal is logged and the journal kept.
+    fn journal_offline(&self, outcome: &OfflineOutcome) -> Result<bool, JournalError> {
+        let key = outcome.idempotency_key;
+        match self.journal().record_offline_outcome(outcome, self.now()) {
+            Ok(changed) => {
+                if changed {
+                    tracing::info!(key = %key, state = ?outcome.state, "offline outcome recorded");
+                }
+                Ok(changed)
+            }
+            Err(JournalError::UnknownKey(_)) => Ok(false),
+            Err(e @ (JournalError::NotOffline(_) | JournalError::ConflictingResult(_))) => {
+                tracing::error!(key = %key, error = %e, "offline outcome not recorded");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Journals pushed offline outcomes, then asks the terminal about every payment of this
+    /// terminal still approved offline and pending.
+    async fn resolve_offline(
+        &self,
+        deadline: Duration,
+        report: &mut RecoveryReport,
+    ) -> Result<(), PaymentError<A::Error>> {
+        self.journal_pushed_offline(Some(report))?;
+        let terminal = self.adapter.capabilities().terminal_id;
+        let pending: Vec<Entry> = self
+            .journal()
+            .offline_pending()?
+            .into_iter()
+            .filter(|e| e.terminal == terminal)
+            .collect();
+        for entry in pending {
+            let key = entry.key();
+            match self.adapter.offline_outcome(key, deadline).await {
+                Ok(Some(outcome)) if outcome.idempotency_key == key => {
+                    if self.journal_offline(&outcome)? {
+                        note_offline(report, &outcome);
+                    } else {
+                        report.pending_offline.push(key);
+                    }
+                }
+                Ok(_) => report.pending_offline.push(key),
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "offline outcome not asked");
+                    report.pending_offline.push(key);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Clears [`maybe_open`](Self::maybe_open) if the journal holds no open command of this
@@ -706,6 +784,30 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
     }
 }
 
+/// The error for a payment approved offline and declined after the fact.
+fn declined_after<E>(entry: &Entry) -> PaymentError<E> {
+    // The journal sets the state with the outcome, so the reason is there; a damaged entry
+    // without it still reads as declined.
+    let reason = match entry.offline.as_ref().map(|o| o.state) {
+        Some(OfflineState::Declined(reason)) => reason,
+        _ => posbridge_wire::DeclineReason::DO_NOT_HONOUR,
+    };
+    PaymentError::DeclinedAfter {
+        key: entry.key(),
+        reason,
+    }
+}
+
+/// Notes an offline outcome that changed the journal in `report`.
+fn note_offline(report: &mut RecoveryReport, outcome: &OfflineOutcome) {
+    let key = outcome.idempotency_key;
+    match outcome.state {
+        OfflineState::Confirmed => report.confirmed_offline.push(key),
+        OfflineState::Declined(_) => report.declined_after.push(key),
+        _ => report.pending_offline.push(key),
+    }
+}
+
 fn call_error<E>(key: Option<IdempotencyKey>, e: CallError<E>) -> PaymentError<E> {
     match e {
         CallError::Refused(refusal) => PaymentError::Refused { key, refusal },
@@ -743,9 +845,11 @@ impl<A: Adapter, J: Journal> PaymentTerminal for Engine<A, J> {
         if let Some(stage) = lock(&self.live).get(&key) {
             return Ok(TransactionStatus::InProgress { stage: *stage });
         }
+        self.journal_pushed_offline(None)?;
         let entry = self.journal().get(&key)?;
         match &entry {
-            Some(e) if e.state == EntryState::Done => {
+            Some(e) if e.state == EntryState::DeclinedAfter => return Err(declined_after(e)),
+            Some(e) if matches!(e.state, EntryState::Done | EntryState::OfflinePending) => {
                 if let Some(r) = &e.result {
                     return Ok(TransactionStatus::Done(Box::new(r.clone())));
                 }
@@ -800,6 +904,9 @@ impl<A: Adapter, J: Journal> PaymentTerminal for Engine<A, J> {
         key: IdempotencyKey,
         call: Call,
     ) -> Result<SettlementResult, PaymentError<A::Error>> {
+        // Outcomes the terminal learnt before it closes the batch, journaled first, so that
+        // reconciling the batch counts them as the terminal does.
+        self.journal_pushed_offline(None)?;
         let result = self
             .adapter
             .settle(key, call.operator, call.deadline)

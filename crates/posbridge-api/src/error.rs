@@ -133,6 +133,15 @@ pub enum PaymentError<E> {
     },
     /// A command under this key is running now in this process: wait for it.
     KeyInUse(IdempotencyKey),
+    /// The payment under this key was approved offline, then declined by the issuer after the
+    /// fact (the terminal's signed outcome is journaled): the customer's card is not charged. A
+    /// new payment needs a new key.
+    DeclinedAfter {
+        /// The key.
+        key: IdempotencyKey,
+        /// The issuer's reason.
+        reason: posbridge_wire::DeclineReason,
+    },
     /// The journal failed. Before sending: nothing was sent. After: the command's state is what
     /// the journal last held, and recovery resolves it.
     Journal(JournalError),
@@ -146,9 +155,10 @@ impl<E> PaymentError<E> {
     pub fn key(&self) -> Option<IdempotencyKey> {
         match self {
             Self::Refused { key, .. } => *key,
-            Self::NotSent { key, .. } | Self::AlreadyRefused { key, .. } | Self::KeyInUse(key) => {
-                Some(*key)
-            }
+            Self::NotSent { key, .. }
+            | Self::AlreadyRefused { key, .. }
+            | Self::DeclinedAfter { key, .. }
+            | Self::KeyInUse(key) => Some(*key),
             Self::InDoubt(d) => Some(d.key),
             _ => None,
         }
@@ -185,6 +195,7 @@ impl<E> PaymentError<E> {
             Self::StillInDoubt(r) => PaymentError::StillInDoubt(r),
             Self::AlreadyRefused { key, note } => PaymentError::AlreadyRefused { key, note },
             Self::KeyInUse(k) => PaymentError::KeyInUse(k),
+            Self::DeclinedAfter { key, reason } => PaymentError::DeclinedAfter { key, reason },
             Self::Journal(e) => PaymentError::Journal(e),
             Self::Terminal(e) => PaymentError::Terminal(f(e)),
         }
@@ -238,6 +249,10 @@ impl<E: fmt::Display> fmt::Display for PaymentError<E> {
             Self::KeyInUse(key) => write!(
                 f,
                 "payment {key} is running now; wait for its result instead of sending it again"
+            ),
+            Self::DeclinedAfter { key, reason } => write!(
+                f,
+                "payment {key} was approved offline, then declined by the issuer after the fact ({reason}): the card was not charged — a new payment needs a new key"
             ),
             Self::Journal(e) => write!(f, "{e}"),
             Self::Terminal(e) => write!(f, "{e}"),

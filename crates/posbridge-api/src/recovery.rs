@@ -94,10 +94,19 @@ pub struct RecoveryReport {
     pub running: Vec<IdempotencyKey>,
     /// Commands that could not be resolved now, and why: still in doubt.
     pub unresolved: Vec<Unresolved>,
+    /// Payments approved offline that the acquirer has now confirmed: done.
+    pub confirmed_offline: Vec<IdempotencyKey>,
+    /// Payments approved offline that the issuer declined after the fact: the card was not
+    /// charged (the goods are out — the merchant decides what to do).
+    pub declined_after: Vec<IdempotencyKey>,
+    /// Payments approved offline whose final outcome is not known yet (the terminal has not
+    /// forwarded them, or could not be asked): counted as approved; asked again next time.
+    pub pending_offline: Vec<IdempotencyKey>,
 }
 
 impl RecoveryReport {
-    /// Whether every command recovery looked at is final now.
+    /// Whether nothing recovery looked at is still in doubt. (A payment approved offline and
+    /// still pending is not in doubt: its signed result is recorded and counted.)
     pub fn is_clean(&self) -> bool {
         self.running.is_empty() && self.unresolved.is_empty()
     }
@@ -111,6 +120,9 @@ impl RecoveryReport {
             + self.reversed.len()
             + self.running.len()
             + self.unresolved.len()
+            + self.confirmed_offline.len()
+            + self.declined_after.len()
+            + self.pending_offline.len()
     }
 
     /// Whether it looked at none.
@@ -137,6 +149,12 @@ impl fmt::Display for RecoveryReport {
         list("not taken (nothing charged)", &self.not_taken);
         list("reversed", &self.reversed);
         list("still running", &self.running);
+        list("approved offline, now confirmed", &self.confirmed_offline);
+        list(
+            "approved offline, declined after the fact (not charged)",
+            &self.declined_after,
+        );
+        list("approved offline, still pending", &self.pending_offline);
         for u in &self.unresolved {
             parts.push(format!("still in doubt: {} ({})", u.key, u.reason));
         }

@@ -141,7 +141,7 @@ async fn overview(db: &Db, scope: &Scope, day: i32) -> Result<HttpResponse, Back
                     FROM changes c WHERE c.day = DATE '1970-01-01' + $1::int
                       AND ($2::text IS NULL OR c.till IN (SELECT id FROM tills WHERE store = $2))
                     ORDER BY c.till, c.entry_key, c.seq DESC) d
-                WHERE d.state = 'done' AND d.outcome IN ('approved', 'partially_approved')
+                WHERE d.state IN ('done', 'offline_pending') AND d.outcome IN ('approved', 'partially_approved')
                 GROUP BY 1, 2
              ), approved AS MATERIALIZED (
                 SELECT t.store, p.currency, sum(p.n) AS n, sum(p.amount) AS amount
@@ -229,7 +229,7 @@ async fn hourly_chart(db: &Db, store: Option<&str>, day: i32) -> Result<String, 
                     FROM changes c WHERE c.day = DATE '1970-01-01' + $1::int
                       AND ($2::text IS NULL OR c.till IN (SELECT id FROM tills WHERE store = $2))
                     ORDER BY c.till, c.entry_key, c.seq DESC) d
-                WHERE d.state = 'done' AND d.outcome IN ('approved', 'partially_approved')
+                WHERE d.state IN ('done', 'offline_pending') AND d.outcome IN ('approved', 'partially_approved')
                   AND d.kind = 'sale'
                 GROUP BY 1, 2
              )
@@ -288,7 +288,7 @@ async fn store_page(db: &Db, store: &str, day: i32) -> Result<HttpResponse, Back
                     SELECT DISTINCT ON (c.entry_key) c.state, c.outcome FROM changes c
                     WHERE c.till = t.id AND c.day = DATE '1970-01-01' + $2::int
                     ORDER BY c.entry_key, c.seq DESC) e
-                 WHERE e.state = 'done'
+                 WHERE e.state IN ('done', 'offline_pending')
                     AND e.outcome IN ('approved', 'partially_approved'))::bigint,
                 (SELECT count(*) FROM open_entries e WHERE e.till = t.id)::bigint
              FROM tills t WHERE t.store = $1 ORDER BY t.name",

@@ -123,7 +123,7 @@ pub async fn totals(db: &Db, scope: &Scope, from: i32, to: i32) -> Result<Report
                 WHERE c.day >= DATE '1970-01-01' + $1::int AND c.day < DATE '1970-01-01' + $2::int
                 ORDER BY c.till, c.entry_key, c.seq DESC) e
              JOIN tills t ON t.id = e.till
-             WHERE e.state = 'done' AND e.outcome IN ('approved', 'partially_approved')
+             WHERE e.state IN ('done', 'offline_pending') AND e.outcome IN ('approved', 'partially_approved')
                AND ($3::text IS NULL OR t.store = $3)
              GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6",
             &[&from, &to, &scope.store()],
@@ -188,7 +188,7 @@ pub async fn settlements(
                 FROM s JOIN entries_latest e ON e.terminal = s.terminal
                     AND e.result_time >= coalesce(s.opened, TIMESTAMPTZ 'epoch')
                     AND e.result_time <= s.closed
-                WHERE e.state = 'done' AND e.outcome IN ('approved', 'partially_approved')
+                WHERE e.state IN ('done', 'offline_pending') AND e.outcome IN ('approved', 'partially_approved')
                 GROUP BY 1, 2, 3, 4, 5, 6
              )
              SELECT coalesce(t.store, j.store), coalesce(t.terminal, j.terminal),
@@ -305,7 +305,7 @@ pub async fn duplicate_transactions(db: &Db, scope: &Scope) -> Result<Report, Ba
             "SELECT e.transaction_id, count(*)::bigint,
                 string_agg(t.store || '/' || encode(e.till, 'hex') || '/' || encode(e.entry_key, 'hex'), ' ' ORDER BY e.till, e.entry_key)
              FROM entries_latest e JOIN tills t ON t.id = e.till
-             WHERE e.state = 'done' AND e.outcome IN ('approved', 'partially_approved')
+             WHERE e.state IN ('done', 'offline_pending') AND e.outcome IN ('approved', 'partially_approved')
                AND e.transaction_id IS NOT NULL AND ($1::text IS NULL OR t.store = $1)
              GROUP BY e.transaction_id HAVING count(*) > 1 ORDER BY 1",
             &[&scope.store()],

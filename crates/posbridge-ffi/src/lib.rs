@@ -185,7 +185,10 @@ impl<E: std::error::Error> From<PaymentError<E>> for PosError {
                 code: refusal.code.0,
                 detail,
             },
-            PaymentError::AlreadyRefused { .. } => Self::Refused { code: 0, detail },
+            // Nothing charged, like a refusal: the detail says it was declined after the fact.
+            PaymentError::AlreadyRefused { .. } | PaymentError::DeclinedAfter { .. } => {
+                Self::Refused { code: 0, detail }
+            }
             PaymentError::InDoubt(d) => Self::InDoubt {
                 key: d.key.to_string(),
                 detail,

@@ -4,8 +4,11 @@
 //! are never stored.
 //!
 //! The journal is what recovery works from: after a crash, a disconnect or a timeout, every
-//! entry that is not [`EntryState::Done`] is *in doubt* and must be resolved by a status query
-//! before anything new is sent (`posbridge`'s recovery does that). Because the intent is durable
+//! entry without its outcome ([`EntryState::needs_recovery`]: intent, sent, in doubt) is *in
+//! doubt* and must be resolved by a status query before anything new is sent (`posbridge`'s
+//! recovery does that). A payment the terminal approved offline (protocol 1.1) is not in doubt:
+//! its signed result is recorded as [`EntryState::OfflinePending`] until the terminal's signed
+//! final outcome makes it done or [`EntryState::DeclinedAfter`]. Because the intent is durable
 //! before the first byte leaves, a payment can never happen without the journal knowing its
 //! idempotency key.
 //!
@@ -37,8 +40,9 @@ mod sqlite;
 use std::fmt;
 
 use posbridge_wire::{
-    Amount, IdempotencyKey, Message, ProgressStage, PublicKey, SettlementResult, TerminalId,
-    Timestamp, TransactionKind, TransactionRequest, TransactionResult,
+    Amount, IdempotencyKey, Message, OfflineOutcome, OfflineState, ProgressStage, PublicKey,
+    SettlementResult, TerminalId, Timestamp, TransactionKind, TransactionRequest,
+    TransactionResult,
 };
 
 #[cfg(feature = "export")]
@@ -62,6 +66,15 @@ pub enum EntryState {
     /// Refused — by this side before it was sent (amount, currency, method) or by the terminal
     /// before it started (authorisation, a reused key): final, nothing happened.
     Rejected,
+    /// Approved by the terminal **offline** (store-and-forward, protocol 1.1: its signed result
+    /// says so and is recorded), not yet confirmed by the acquirer. Counted as approved; never
+    /// sent again — recovery leaves it alone — while the terminal's final outcome is awaited
+    /// (pushed, or asked for): then [`Done`](Self::Done) or [`DeclinedAfter`](Self::DeclinedAfter).
+    OfflinePending,
+    /// Approved offline, then **declined by the issuer after the fact** (the terminal's signed
+    /// outcome is recorded in [`Entry::offline`]): final, the customer's card is not charged
+    /// although the goods are out.
+    DeclinedAfter,
 }
 
 impl EntryState {
@@ -73,12 +86,30 @@ impl EntryState {
             Self::InDoubt => "in_doubt",
             Self::Done => "done",
             Self::Rejected => "rejected",
+            Self::OfflinePending => "offline_pending",
+            Self::DeclinedAfter => "declined_after",
         }
     }
 
-    /// Whether nothing more happens to the entry (done, or refused): recovery leaves it alone.
+    /// Whether nothing more happens to the entry (done, refused, or declined after an offline
+    /// approval).
     pub const fn is_final(self) -> bool {
-        matches!(self, Self::Done | Self::Rejected)
+        matches!(self, Self::Done | Self::Rejected | Self::DeclinedAfter)
+    }
+
+    /// Whether recovery must resolve it by asking the terminal (intent, sent, in doubt): its
+    /// outcome is not known. An entry approved offline is not: its result is recorded.
+    pub const fn needs_recovery(self) -> bool {
+        matches!(self, Self::Intent | Self::Sent | Self::InDoubt)
+    }
+
+    /// Whether a final result is recorded (done, or approved offline — pending or declined
+    /// after the fact).
+    pub const fn has_result(self) -> bool {
+        matches!(
+            self,
+            Self::Done | Self::OfflinePending | Self::DeclinedAfter
+        )
     }
 
     /// The state for a stored name.
@@ -89,6 +120,8 @@ impl EntryState {
             "in_doubt" => Self::InDoubt,
             "done" => Self::Done,
             "rejected" => Self::Rejected,
+            "offline_pending" => Self::OfflinePending,
+            "declined_after" => Self::DeclinedAfter,
             _ => return None,
         })
     }
@@ -122,8 +155,12 @@ pub struct Entry {
     pub result: Option<TransactionResult>,
     /// The terminal's signing key at the time (to verify the result offline).
     pub terminal_key: Option<PublicKey>,
-    /// Why it is in doubt, if it is.
+    /// Why it is in doubt or was refused, if it is; for a payment declined after the fact, the
+    /// reason.
     pub note: Option<String>,
+    /// For a payment approved offline: the terminal's signed final outcome (confirmed, or
+    /// declined after the fact), once learnt.
+    pub offline: Option<OfflineOutcome>,
     /// When the intent was written.
     pub created: Timestamp,
     /// When the entry last changed.
@@ -185,6 +222,9 @@ pub enum JournalError {
     /// and reports the conflict (a terminal that answers one key twice differently is broken or
     /// forged).
     ConflictingResult(IdempotencyKey),
+    /// An offline outcome for a key whose recorded result is not a payment approved offline, or
+    /// names another transaction or terminal: not recorded.
+    NotOffline(IdempotencyKey),
     /// A stored entry could not be read back.
     Corrupt {
         /// The entry's key, if readable.
@@ -214,6 +254,10 @@ impl fmt::Display for JournalError {
             Self::ConflictingResult(k) => write!(
                 f,
                 "a different final result is already recorded for {k}; the first one is kept — check the terminal"
+            ),
+            Self::NotOffline(k) => write!(
+                f,
+                "an offline outcome for {k}, whose recorded result is not that payment approved offline: not recorded"
             ),
             Self::Corrupt { key, reason } => match key {
                 Some(k) => write!(f, "journal entry {k} is damaged: {reason}"),
@@ -343,6 +387,25 @@ pub trait Journal: Send {
         })
     }
 
+    /// Records the terminal's final outcome of a payment it approved offline (its signature
+    /// checked by the caller): *confirmed* makes the entry [`Done`](EntryState::Done), *declined
+    /// after the fact* makes it [`DeclinedAfter`](EntryState::DeclinedAfter); *pending* changes
+    /// nothing. The same outcome again changes nothing; the other final outcome is
+    /// [`JournalError::ConflictingResult`] (the first is kept); an outcome for a result that was
+    /// not approved offline is [`JournalError::NotOffline`]. `Ok(true)` if the entry changed.
+    fn record_offline_outcome(
+        &mut self,
+        outcome: &OfflineOutcome,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        let mut changed = false;
+        self.update(&outcome.idempotency_key, &mut |e| {
+            changed = e.offline_outcome(outcome, now)?;
+            Ok(())
+        })?;
+        Ok(changed)
+    }
+
     /// The entry for `key`.
     fn get(&self, key: &IdempotencyKey) -> Result<Option<Entry>, JournalError>;
 
@@ -374,6 +437,15 @@ pub trait Journal: Send {
                 EntryState::Sent,
                 EntryState::InDoubt,
             ]),
+            ..Query::default()
+        })
+    }
+
+    /// Every payment approved offline whose final outcome is not known yet, oldest first: what
+    /// the engine asks the terminal about.
+    fn offline_pending(&self) -> Result<Vec<Entry>, JournalError> {
+        self.query(&Query {
+            states: Some(vec![EntryState::OfflinePending]),
             ..Query::default()
         })
     }
@@ -430,6 +502,7 @@ impl Entry {
             result: None,
             terminal_key,
             note: None,
+            offline: None,
             created: now,
             updated: now,
         }
@@ -445,7 +518,7 @@ impl Entry {
     }
 
     pub(crate) fn sent(&mut self, now: Timestamp) {
-        if !matches!(self.state, EntryState::Done | EntryState::Rejected) {
+        if self.state.needs_recovery() {
             self.state = EntryState::Sent;
             self.note = None;
             self.updated = now;
@@ -453,14 +526,14 @@ impl Entry {
     }
 
     pub(crate) fn progress(&mut self, stage: ProgressStage, now: Timestamp) {
-        if self.state != EntryState::Done {
+        if self.state.needs_recovery() {
             self.stage = Some(stage);
             self.updated = now;
         }
     }
 
     pub(crate) fn rejected(&mut self, why: &str, now: Timestamp) {
-        if self.state != EntryState::Done {
+        if !self.state.has_result() {
             self.state = EntryState::Rejected;
             self.note = Some(why.to_string());
             self.updated = now;
@@ -468,7 +541,7 @@ impl Entry {
     }
 
     pub(crate) fn in_doubt(&mut self, why: &str, now: Timestamp) {
-        if !matches!(self.state, EntryState::Done | EntryState::Rejected) {
+        if self.state.needs_recovery() {
             self.state = EntryState::InDoubt;
             self.note = Some(why.to_string());
             self.updated = now;
@@ -486,11 +559,57 @@ impl Entry {
             Some(_) => Err(JournalError::ConflictingResult(result.idempotency_key)),
             None => {
                 self.result = Some(result.clone());
-                self.state = EntryState::Done;
+                // Approved offline: counted, but the acquirer has the last word.
+                self.state = if result.offline && result.outcome.is_approved() {
+                    EntryState::OfflinePending
+                } else {
+                    EntryState::Done
+                };
                 self.note = None;
                 self.updated = now;
                 Ok(true)
             }
+        }
+    }
+
+    /// Records an offline payment's final outcome; `Ok(false)` if nothing changed.
+    pub(crate) fn offline_outcome(
+        &mut self,
+        outcome: &OfflineOutcome,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        let key = outcome.idempotency_key;
+        let ours = self.result.as_ref().is_some_and(|r| {
+            r.offline
+                && r.outcome.is_approved()
+                && r.transaction_id == outcome.transaction_id
+                && r.terminal_id == outcome.terminal_id
+        });
+        if !ours {
+            return Err(JournalError::NotOffline(key));
+        }
+        match (&self.offline, outcome.state) {
+            (_, OfflineState::Pending) => Ok(false),
+            (Some(first), state) if first.state == state => Ok(false),
+            (Some(_), _) => Err(JournalError::ConflictingResult(key)),
+            (None, OfflineState::Confirmed) => {
+                self.state = EntryState::Done;
+                self.offline = Some(outcome.clone());
+                self.updated = now;
+                Ok(true)
+            }
+            (None, OfflineState::Declined(reason)) => {
+                self.state = EntryState::DeclinedAfter;
+                self.offline = Some(outcome.clone());
+                self.note = Some(format!(
+                    "approved offline, then declined by the issuer after the fact (reason {}): not charged",
+                    reason.0
+                ));
+                self.updated = now;
+                Ok(true)
+            }
+            // A state of a later protocol: not understood, so nothing changes.
+            (None, _) => Ok(false),
         }
     }
 }
@@ -514,6 +633,17 @@ pub(crate) fn encode_settlement(r: &SettlementResult) -> Result<Vec<u8>, Journal
         .map_err(|e| JournalError::Corrupt {
             key: Some(r.idempotency_key),
             reason: format!("settlement cannot be encoded: {e}"),
+        })
+}
+
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn encode_offline(o: &OfflineOutcome) -> Result<Vec<u8>, JournalError> {
+    Message::OfflineOutcome(o.clone())
+        .to_bytes()
+        .map(|b| b.to_vec())
+        .map_err(|e| JournalError::Corrupt {
+            key: Some(o.idempotency_key),
+            reason: format!("offline outcome cannot be encoded: {e}"),
         })
 }
 

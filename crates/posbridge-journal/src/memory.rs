@@ -54,7 +54,7 @@ impl Journal for MemoryJournal {
         let i = *self.index.get(key).ok_or(JournalError::UnknownKey(*key))?;
         let mut changed = self.entries[i].clone();
         change(&mut changed)?;
-        if changed.state.is_final() {
+        if !changed.state.needs_recovery() {
             self.open.remove(&i);
         } else {
             self.open.insert(i);

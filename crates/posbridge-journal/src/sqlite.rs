@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{
     Entry, EntryState, Journal, JournalError, OutboxItem, OutboxRecord, OutboxStatus, Query,
-    SettlementRecord, encode_request, encode_result, encode_settlement,
+    SettlementRecord, encode_offline, encode_request, encode_result, encode_settlement,
 };
 
 /// The schema, one step per version. A database at version *n* gets steps *n+1…* applied in
@@ -94,6 +94,10 @@ const MIGRATIONS: &[&str] = &[
         SELECT key, terminal, state, request, result, terminal_key, note, created, updated
         FROM entries ORDER BY created, rowid;
     INSERT INTO meta (name, value) VALUES ('shipped', 0);",
+    // 5 (protocol 1.1): the signed final outcome of a payment approved offline (an encoded
+    // `OfflineOutcome`), and its two states `offline_pending` and `declined_after` (state is
+    // text: no change needed).
+    "ALTER TABLE entries ADD COLUMN offline BLOB;",
 ];
 
 fn storage(e: rusqlite::Error) -> JournalError {
@@ -346,7 +350,8 @@ impl SqliteJournal {
             .db
             .prepare_cached(
                 "SELECT result, updated FROM outbox
-                 WHERE seq > ?1 AND state = 'done' AND result IS NOT NULL ORDER BY seq",
+                 WHERE seq > ?1 AND state IN ('done', 'offline_pending') AND result IS NOT NULL
+                 ORDER BY seq",
             )
             .map_err(storage)?;
         let mut rows = stmt.query(params![shipped as i64]).map_err(storage)?;
@@ -403,6 +408,7 @@ impl SqliteJournal {
     fn save(&mut self, e: &Entry, insert: bool) -> Result<(), JournalError> {
         let request = encode_request(&e.request)?;
         let result = e.result.as_ref().map(encode_result).transpose()?;
+        let offline = e.offline.as_ref().map(encode_offline).transpose()?;
         let amount = e.amount();
         let key = e.key();
         let values = params![
@@ -419,15 +425,16 @@ impl SqliteJournal {
             e.note,
             e.created.0 as i64,
             e.updated.0 as i64,
+            offline,
         ];
         let sql = if insert {
             "INSERT INTO entries (key, terminal, kind, amount, currency, state, stage, request,
-                result, terminal_key, note, created, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                result, terminal_key, note, created, updated, offline)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         } else {
             "UPDATE entries SET terminal = ?2, kind = ?3, amount = ?4, currency = ?5, state = ?6,
                 stage = ?7, request = ?8, result = ?9, terminal_key = ?10, note = ?11,
-                created = ?12, updated = ?13
+                created = ?12, updated = ?13, offline = ?14
              WHERE key = ?1"
         };
         self.db
@@ -440,7 +447,7 @@ impl SqliteJournal {
 }
 
 const SELECT: &str = "SELECT key, terminal, state, stage, request, result, terminal_key, note,
-    created, updated FROM entries";
+    created, updated, offline FROM entries";
 
 fn corrupt(key: Option<IdempotencyKey>, reason: impl Into<String>) -> JournalError {
     JournalError::Corrupt {
@@ -460,6 +467,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry, JournalError>> {
     let note: Option<String> = r.get(7)?;
     let created: i64 = r.get(8)?;
     let updated: i64 = r.get(9)?;
+    let offline: Option<Vec<u8>> = r.get(10)?;
     Ok((|| {
         let key = IdempotencyKey(
             key.try_into()
@@ -485,6 +493,19 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry, JournalError>> {
                 Err(e) => return Err(corrupt(Some(key), format!("stored result: {e}"))),
             },
         };
+        let offline = match offline {
+            None => None,
+            Some(bytes) => match Message::decode(&bytes) {
+                Ok(Message::OfflineOutcome(o)) if o.idempotency_key == key => Some(o),
+                Ok(_) => {
+                    return Err(corrupt(
+                        Some(key),
+                        "stored offline outcome is not this entry's",
+                    ));
+                }
+                Err(e) => return Err(corrupt(Some(key), format!("stored offline outcome: {e}"))),
+            },
+        };
         let terminal_key = match terminal_key {
             None => None,
             Some(k) => {
@@ -504,6 +525,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry, JournalError>> {
             result,
             terminal_key,
             note,
+            offline,
             created: Timestamp(created as u64),
             updated: Timestamp(updated as u64),
         })

@@ -481,3 +481,137 @@ fn a_journal_knows_itself_and_a_damaged_entry_does_not_hide_the_others() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A payment approved offline and its final outcome: pending (counted, never recovered), then
+/// confirmed (done) or declined after the fact (final, not charged); the outcome is kept and
+/// cannot be rewritten; an outcome for a result that was not offline is refused.
+#[test]
+fn a_payment_approved_offline_waits_for_its_final_outcome() {
+    use posbridge_wire::{DeclineReason, OfflineOutcome, OfflineState};
+    let signer = SigningIdentity::from_secret(&[9; 32]);
+    let outcome = |r: &TransactionResult, state: OfflineState| {
+        let mut o = OfflineOutcome {
+            request_id: None,
+            idempotency_key: r.idempotency_key,
+            transaction_id: r.transaction_id,
+            terminal_id: r.terminal_id,
+            state,
+            time: Timestamp(50),
+            signature: None,
+        };
+        signer.sign_offline_outcome(&mut o);
+        o
+    };
+    let offline_result = |r: &TransactionRequest| {
+        let mut x = samples::approved_result();
+        x.idempotency_key = r.idempotency_key;
+        x.terminal_id = TERMINAL;
+        x.offline = true;
+        signer.sign_result(&mut x);
+        x
+    };
+    let dir = std::env::temp_dir().join(format!("posbridge-offline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("journal.db");
+    let mut all = journals();
+    all.push(("sqlite file", Box::new(SqliteJournal::open(&path).unwrap())));
+    for (name, mut j) in all {
+        let (a, b, c) = (request(21), request(22), request(23));
+        for r in [&a, &b, &c] {
+            j.record_intent(TERMINAL, r, None, Timestamp(1)).unwrap();
+            j.mark_sent(&r.idempotency_key, Timestamp(2)).unwrap();
+        }
+        let (ra, rb) = (offline_result(&a), offline_result(&b));
+        j.record_result(&ra, Timestamp(3)).unwrap();
+        j.record_result(&rb, Timestamp(3)).unwrap();
+        let online = result_for(&c, &signer);
+        j.record_result(&online, Timestamp(3)).unwrap();
+        let state = |j: &dyn Journal, r: &TransactionRequest| {
+            j.get(&r.idempotency_key).unwrap().unwrap().state
+        };
+        assert_eq!(state(&*j, &a), EntryState::OfflinePending, "{name}");
+        assert_eq!(state(&*j, &c), EntryState::Done, "{name}");
+        assert!(
+            j.unresolved().unwrap().is_empty(),
+            "{name}: never recovered"
+        );
+        let pending: Vec<_> = j
+            .offline_pending()
+            .unwrap()
+            .iter()
+            .map(|e| e.key())
+            .collect();
+        assert_eq!(pending, [a.idempotency_key, b.idempotency_key], "{name}");
+        // Nothing moves a pending entry back: a late sent mark, doubt or refusal.
+        j.mark_in_doubt(&a.idempotency_key, "late", Timestamp(4))
+            .unwrap();
+        j.mark_rejected(&a.idempotency_key, "late", Timestamp(4))
+            .unwrap();
+        j.mark_sent(&a.idempotency_key, Timestamp(4)).unwrap();
+        assert_eq!(state(&*j, &a), EntryState::OfflinePending, "{name}");
+        // The same result again (a status query) changes nothing either.
+        j.record_result(&ra, Timestamp(5)).unwrap();
+        assert_eq!(state(&*j, &a), EntryState::OfflinePending, "{name}");
+
+        // Pending: nothing changes. Confirmed: done. Declined after the fact: final, with why.
+        assert!(
+            !j.record_offline_outcome(&outcome(&ra, OfflineState::Pending), Timestamp(6))
+                .unwrap()
+        );
+        let confirmed = outcome(&ra, OfflineState::Confirmed);
+        assert!(j.record_offline_outcome(&confirmed, Timestamp(7)).unwrap());
+        let declined = outcome(&rb, OfflineState::Declined(DeclineReason::DO_NOT_HONOUR));
+        assert!(j.record_offline_outcome(&declined, Timestamp(7)).unwrap());
+        let ea = j.get(&a.idempotency_key).unwrap().unwrap();
+        let eb = j.get(&b.idempotency_key).unwrap().unwrap();
+        assert_eq!(
+            (ea.state, ea.offline.as_ref()),
+            (EntryState::Done, Some(&confirmed)),
+            "{name}"
+        );
+        assert_eq!(
+            (eb.state, eb.offline.as_ref()),
+            (EntryState::DeclinedAfter, Some(&declined)),
+            "{name}"
+        );
+        assert!(eb.state.is_final(), "{name}");
+        assert!(eb.note.unwrap().contains("reason 5"), "{name}");
+        assert!(j.offline_pending().unwrap().is_empty(), "{name}");
+
+        // Again: nothing changes; the other outcome: a conflict, the first kept.
+        assert!(!j.record_offline_outcome(&declined, Timestamp(8)).unwrap());
+        let flip = outcome(&rb, OfflineState::Confirmed);
+        assert!(matches!(
+            j.record_offline_outcome(&flip, Timestamp(8)),
+            Err(JournalError::ConflictingResult(_))
+        ));
+        assert_eq!(state(&*j, &b), EntryState::DeclinedAfter, "{name}");
+        // An outcome for a payment approved online, or naming another transaction: refused.
+        assert!(matches!(
+            j.record_offline_outcome(&outcome(&online, OfflineState::Confirmed), Timestamp(9)),
+            Err(JournalError::NotOffline(_))
+        ));
+        let mut other = outcome(&ra, OfflineState::Confirmed);
+        other.transaction_id = posbridge_wire::TransactionId([0xEE; 16]);
+        assert!(matches!(
+            j.record_offline_outcome(&other, Timestamp(9)),
+            Err(JournalError::NotOffline(_))
+        ));
+        // Unknown key.
+        let mut stray = outcome(&ra, OfflineState::Confirmed);
+        stray.idempotency_key = IdempotencyKey::from_u128(999);
+        assert!(matches!(
+            j.record_offline_outcome(&stray, Timestamp(9)),
+            Err(JournalError::UnknownKey(_))
+        ));
+    }
+    // Persisted: reopened, the states and the signed outcome read back.
+    let j = SqliteJournal::open(&path).unwrap();
+    let eb = j.get(&request(22).idempotency_key).unwrap().unwrap();
+    assert_eq!(eb.state, EntryState::DeclinedAfter);
+    let key = SigningIdentity::from_secret(&[9; 32]).public_key();
+    posbridge_crypto::verify_offline_outcome(&key, eb.offline.as_ref().unwrap()).unwrap();
+    drop(j);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -210,7 +210,8 @@ fn numbering_survives_a_restart_and_an_older_journal_queues_its_history() {
             "DROP TRIGGER outbox_entry_inserted; DROP TRIGGER outbox_entry_changed;
              DROP TRIGGER outbox_settlement; DROP TRIGGER settlements_never_deleted;
              DROP TABLE outbox; DROP TABLE settlements;
-             DELETE FROM meta WHERE name = 'shipped'; PRAGMA user_version = 3;",
+             DELETE FROM meta WHERE name = 'shipped'; ALTER TABLE entries DROP COLUMN offline;
+             PRAGMA user_version = 3;",
         )
         .unwrap();
     }

@@ -458,8 +458,11 @@ fn journaled(j: &MemoryJournal) -> BTreeMap<u8, Journaled> {
                 EntryState::Intent => Journaled::Intent,
                 EntryState::Sent => Journaled::Sent,
                 EntryState::InDoubt => Journaled::InDoubt,
-                EntryState::Rejected => Journaled::Rejected,
-                EntryState::Done => {
+                // The model's terminal approves nothing offline (its link is never down to the
+                // acquirer); were it to, a payment declined after the fact charges nothing, and
+                // one pending counts as done.
+                EntryState::Rejected | EntryState::DeclinedAfter => Journaled::Rejected,
+                EntryState::Done | EntryState::OfflinePending => {
                     let r = e.result.as_ref().expect("done has a result");
                     // The key the result's transaction belongs to: a stale result recorded
                     // under another key shows here.

@@ -4,13 +4,16 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use posbridge_wire::{Message, SettlementResult, Timestamp, TransactionRequest, TransactionResult};
+use posbridge_wire::{
+    Message, OfflineOutcome, SettlementResult, Timestamp, TransactionRequest, TransactionResult,
+};
 
 /// An append-only log: each entry is a `u32` big-endian length, then a tag byte — `1` for a
 /// result (the command as a native `Transaction` message, `u32`-length-prefixed, then the
-/// `TransactionResult` message), `2` for a settlement (a `SettlementResult` message) or `3` for
+/// `TransactionResult` message), `2` for a settlement (a `SettlementResult` message), `3` for
 /// the time the first batch opened (`u64` big-endian, ms since 1970; later batches open when the
-/// one before is settled) — synced before the simulator goes on.
+/// one before is settled) or `4` for the signed final outcome of a payment approved offline (an
+/// `OfflineOutcome` message) — synced before the simulator goes on.
 #[derive(Debug)]
 pub(crate) struct BatchLog {
     file: File,
@@ -21,6 +24,7 @@ pub(crate) enum Logged {
     Result(TransactionRequest, TransactionResult),
     Settlement(SettlementResult),
     Opened(Timestamp),
+    Offline(OfflineOutcome),
 }
 
 fn bad(what: &str) -> io::Error {
@@ -67,6 +71,10 @@ fn decode(mut body: &[u8]) -> io::Result<Logged> {
         }
         2 => match message(body)? {
             Message::SettlementResult(s) => Ok(Logged::Settlement(s)),
+            _ => Err(bad("unexpected message")),
+        },
+        4 => match message(body)? {
+            Message::OfflineOutcome(o) => Ok(Logged::Offline(o)),
             _ => Err(bad("unexpected message")),
         },
         3 => match <[u8; 8]>::try_from(body) {
@@ -128,6 +136,10 @@ impl BatchLog {
     pub(crate) fn append_opened(&mut self, at: Timestamp) -> io::Result<()> {
         self.append(&opened_entry(at))
     }
+
+    pub(crate) fn append_offline(&mut self, outcome: &OfflineOutcome) -> io::Result<()> {
+        self.append(&offline_entry(outcome)?)
+    }
 }
 
 fn opened_entry(at: Timestamp) -> Vec<u8> {
@@ -150,6 +162,12 @@ fn result_entry(request: &TransactionRequest, result: &TransactionResult) -> io:
     Ok(body)
 }
 
+fn offline_entry(o: &OfflineOutcome) -> io::Result<Vec<u8>> {
+    let mut body = vec![4];
+    body.extend(encode(Message::OfflineOutcome(o.clone()))?);
+    Ok(body)
+}
+
 fn settlement_entry(s: &SettlementResult) -> io::Result<Vec<u8>> {
     let mut body = vec![2];
     body.extend(encode(Message::SettlementResult(s.clone()))?);
@@ -168,6 +186,7 @@ fn rewrite(path: &Path, entries: &mut [Logged]) -> io::Result<File> {
             }
             Logged::Settlement(s) => settlement_entry(s)?,
             Logged::Opened(at) => opened_entry(*at),
+            Logged::Offline(o) => offline_entry(o)?,
         };
         data.extend_from_slice(&(body.len() as u32).to_be_bytes());
         data.extend_from_slice(&body);

@@ -122,7 +122,7 @@ impl Device {
     /// A money command ended: the battery drains, an approval prints a receipt, one approved
     /// offline is stored for forwarding; then the acquirer may go away or come back (what was
     /// stored is forwarded when it does).
-    pub(crate) fn command_done(&mut self, approved: bool, stored_offline: bool) {
+    pub(crate) fn command_done(&mut self, approved: bool) {
         self.commands += 1;
         if approved && let Some(left) = &mut self.paper_left {
             *left = left.saturating_sub(1);
@@ -137,12 +137,6 @@ impl Device {
                 *b = b.saturating_sub(drain);
             }
             t.paper = paper;
-            if stored_offline {
-                t.stored_offline += 1;
-            }
-            if acquirer == AcquirerLink::Online && t.acquirer == AcquirerLink::Offline {
-                t.stored_offline = 0;
-            }
             t.acquirer = acquirer;
         });
     }
@@ -158,9 +152,11 @@ impl Device {
         true
     }
 
-    /// The payments stored offline were forwarded to the acquirer.
-    pub(crate) fn forwarded(&mut self) {
-        self.board().update(|t| t.stored_offline = 0);
+    /// How many payments are stored offline, not forwarded yet (the simulator's list of them
+    /// is the one source: it reports its length here whenever it changes).
+    pub(crate) fn set_stored(&mut self, count: usize) {
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        self.board().update(|t| t.stored_offline = count);
     }
 
     /// Paper was refilled (the operator opened the printer).
@@ -194,11 +190,12 @@ mod tests {
         );
         let board = d.shared();
         assert_eq!(d.telemetry().paper, Some(PaperState::Ok));
-        d.command_done(true, false);
+        d.command_done(true);
         let t = d.telemetry();
         assert_eq!(t.battery_percent, Some(17));
         assert_eq!(t.acquirer, AcquirerLink::Offline, "gone after one command");
-        d.command_done(true, true);
+        d.command_done(true);
+        d.set_stored(1);
         let t = d.telemetry();
         assert_eq!(
             (t.battery_percent, t.paper, t.stored_offline),
@@ -210,10 +207,15 @@ mod tests {
             "17 → 14 crossed 15"
         );
         assert!(changes.contains(TelemetryChange::Offline));
-        d.command_done(true, false);
+        d.command_done(true);
         let t = d.telemetry();
         assert_eq!(t.acquirer, AcquirerLink::Online, "back after two");
-        assert_eq!(t.stored_offline, 0, "forwarded when it came back");
+        d.set_stored(0);
+        assert_eq!(
+            d.telemetry().stored_offline,
+            0,
+            "forwarded when it came back"
+        );
         assert_eq!(t.paper, Some(PaperState::Out));
         let (changes, _) = board.lock().unwrap().changes_since(seen).unwrap();
         assert!(
@@ -243,7 +245,7 @@ mod tests {
             "1.0".into(),
         );
         assert!(d.telemetry().charging);
-        d.command_done(true, false);
+        d.command_done(true);
         assert_eq!(d.telemetry().battery_percent, Some(50));
     }
 }

@@ -60,6 +60,9 @@ struct Entry {
     card: Option<TestCard>,
     trace: u32,
     voided: bool,
+    /// Approved offline, then declined by the issuer after the fact: out of the totals, and
+    /// nothing to void or refund.
+    declined_after: bool,
     /// For a pre-authorisation: the amount reserved now, and whether it was captured or released.
     reserved: u64,
     closed: bool,
@@ -247,6 +250,7 @@ impl Simulator {
                     self.settlements.insert(s.idempotency_key, s);
                 }
                 Logged::Opened(at) => opened = Some(at),
+                Logged::Offline(outcome) => self.offline_outcome(outcome),
             }
         }
         match opened {
@@ -287,9 +291,38 @@ impl Simulator {
             card,
             trace,
             voided: false,
+            declined_after: false,
             closed: false,
         });
+        // Approved offline and not forwarded before the restart: still to forward (an outcome
+        // logged later takes it off the list again).
+        if result.offline && result.outcome.is_approved() {
+            self.stored.push(result.clone());
+            self.device.set_stored(self.stored.len());
+        }
         self.last = Some(result);
+    }
+
+    /// Applies the final outcome of a payment approved offline: off the list to forward, kept
+    /// for the sessions to push and answer, and — declined after the fact — out of the open
+    /// batch's totals.
+    fn offline_outcome(&mut self, outcome: OfflineOutcome) {
+        let key = outcome.idempotency_key;
+        self.stored.retain(|r| r.idempotency_key != key);
+        self.device.set_stored(self.stored.len());
+        if matches!(outcome.state, OfflineState::Declined(_))
+            && let Some(e) = self
+                .batch
+                .entries
+                .iter_mut()
+                .find(|e| e.result.idempotency_key == key)
+        {
+            e.declined_after = true;
+        }
+        self.offline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(outcome);
     }
 
     /// Entries the batch log failed to write (the disk is full or gone); 0 normally.
@@ -396,7 +429,7 @@ impl Simulator {
             return;
         }
         let time = self.wall(now);
-        for result in std::mem::take(&mut self.stored) {
+        for result in self.stored.clone() {
             let state = if result.amount.minor % 100 == 66 {
                 OfflineState::Declined(DeclineReason::DO_NOT_HONOUR)
             } else {
@@ -412,12 +445,13 @@ impl Simulator {
                 signature: None,
             };
             self.identity.signing().sign_offline_outcome(&mut outcome);
-            self.offline
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record(outcome);
+            if let Some(log) = &mut self.batch_log
+                && log.append_offline(&outcome).is_err()
+            {
+                self.log_errors += 1;
+            }
+            self.offline_outcome(outcome);
         }
-        self.device.forwarded();
     }
 
     /// Whether one more payment of `amount` fits the offline limits the terminal announces.
@@ -457,9 +491,16 @@ impl Simulator {
         self.batch.entries.iter().map(|e| &e.result)
     }
 
-    /// The open batch's totals per kind and currency (approved transactions only).
+    /// The open batch's totals per kind and currency (approved transactions only; a payment
+    /// approved offline counts until the issuer declines it after the fact).
     pub fn totals(&self) -> Vec<Totals> {
-        Totals::of(self.batch.entries.iter().map(|e| &e.result))
+        Totals::of(
+            self.batch
+                .entries
+                .iter()
+                .filter(|e| !e.declined_after)
+                .map(|e| &e.result),
+        )
     }
 
     fn wall(&self, now: Instant) -> Timestamp {
@@ -492,6 +533,7 @@ impl Simulator {
         let e = &self.batch.entries[i];
         let ok = e.result.outcome.is_approved()
             && !e.voided
+            && !e.declined_after
             && match cmd {
                 TransactionCommand::Void { .. } => {
                     e.result.kind != TransactionKind::Void && !e.closed
@@ -831,10 +873,10 @@ impl Simulator {
                 .collect();
         }
         self.identity.signing().sign_result(&mut result);
-        self.device
-            .command_done(result.outcome.is_approved(), result.offline);
+        self.device.command_done(result.outcome.is_approved());
         if result.offline && result.outcome.is_approved() {
             self.stored.push(result.clone());
+            self.device.set_stored(self.stored.len());
         } else if !self.device.offline() {
             // The acquirer is there: what was stored goes to it now.
             self.forward(now);
@@ -845,6 +887,7 @@ impl Simulator {
             card,
             trace,
             voided: false,
+            declined_after: false,
             reserved: if result.kind == TransactionKind::PreAuth {
                 result.approved_minor
             } else {

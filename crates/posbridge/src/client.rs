@@ -1,9 +1,9 @@
 //! The native protocol's client under tokio: a background task runs the `ClientSession` over a
 //! link; calls send requests to it and wait for their answers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
@@ -142,6 +142,9 @@ pub struct NativeClient {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<ClientEvent>,
     telemetry: broadcast::Sender<TelemetryChanged>,
+    /// Offline outcomes the terminal pushed, not yet taken (see
+    /// [`take_pushed_offline_outcomes`](Self::take_pushed_offline_outcomes)).
+    pushed: Pushed,
     capabilities: Capabilities,
     paired: Option<PairingRecord>,
     task: tokio::task::JoinHandle<Option<CloseReason>>,
@@ -206,6 +209,7 @@ impl NativeClient {
         let (commands, rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(1024);
         let (telemetry, _) = broadcast::channel(64);
+        let pushed = Pushed::default();
         let (ready_tx, ready_rx) = oneshot::channel();
         let span = tracing::info_span!("connection", peer = %link.info().address.as_deref().unwrap_or("-"));
         let task = tokio::spawn(tracing::Instrument::instrument(
@@ -215,6 +219,7 @@ impl NativeClient {
                 rx,
                 events.clone(),
                 telemetry.clone(),
+                pushed.clone(),
                 ready_tx,
             ),
             span,
@@ -224,6 +229,7 @@ impl NativeClient {
                 commands,
                 events,
                 telemetry,
+                pushed,
                 capabilities,
                 paired,
                 task,
@@ -379,13 +385,15 @@ impl NativeClient {
 
     /// What became of the payment the terminal approved offline under `key` (protocol 1.1):
     /// pending, confirmed, or declined after the fact — signed by the terminal, the signature
-    /// checked here against `terminal_key` (the paired terminal's signing key). `None` from a
-    /// terminal of protocol 1.0. The terminal also pushes each final outcome when it learns it
-    /// ([`ClientEvent::OfflineOutcome`]).
+    /// checked here against `terminal_key` (the paired terminal's signing key; `None` accepts
+    /// an unsigned outcome — for tests only). `None` from a terminal of protocol 1.0. The
+    /// terminal also pushes each final outcome when it learns it
+    /// ([`ClientEvent::OfflineOutcome`], and
+    /// [`take_pushed_offline_outcomes`](Self::take_pushed_offline_outcomes)).
     pub async fn offline_outcome(
         &self,
         key: IdempotencyKey,
-        terminal_key: &posbridge_crypto::PublicKey,
+        terminal_key: Option<&posbridge_crypto::PublicKey>,
         timeout: Duration,
     ) -> Result<Option<OfflineOutcome>, ClientError> {
         if self.protocol_version() < VERSION_1_1 {
@@ -397,8 +405,10 @@ impl NativeClient {
         });
         match self.request(q, timeout).await? {
             Message::OfflineOutcome(o) if o.idempotency_key == key => {
-                posbridge_crypto::verify_offline_outcome(terminal_key, &o)
-                    .map_err(ClientError::BadSignature)?;
+                if let Some(terminal_key) = terminal_key {
+                    posbridge_crypto::verify_offline_outcome(terminal_key, &o)
+                        .map_err(ClientError::BadSignature)?;
+                }
                 Ok(Some(o))
             }
             other => Err(ClientError::UnexpectedAnswer(Box::new(other))),
@@ -482,6 +492,18 @@ impl NativeClient {
     /// the oldest; answers to calls never depend on it.
     pub fn events(&self) -> broadcast::Receiver<ClientEvent> {
         self.events.subscribe()
+    }
+
+    /// The final outcomes of payments approved offline that the terminal pushed since the last
+    /// call, oldest first, **signatures not checked** (the journaled engine checks them). Up to
+    /// the last 1,024 are kept; older ones are dropped with a warning — the outcome can always be
+    /// asked for again ([`offline_outcome`](Self::offline_outcome)).
+    pub fn take_pushed_offline_outcomes(&self) -> Vec<OfflineOutcome> {
+        self.pushed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect()
     }
 
     /// Sends a request (any client message: see `ClientSession::request`) with `timeout` as
@@ -581,6 +603,12 @@ impl NativeClient {
     }
 }
 
+/// Offline outcomes pushed and not yet taken.
+type Pushed = Arc<Mutex<VecDeque<OfflineOutcome>>>;
+
+/// How many pushed offline outcomes are kept until taken.
+const PUSHED_KEPT: usize = 1024;
+
 type Ready = oneshot::Sender<Result<(Capabilities, Option<PairingRecord>), CloseReason>>;
 
 async fn run<L: Link>(
@@ -589,6 +617,7 @@ async fn run<L: Link>(
     mut commands: mpsc::Receiver<Command>,
     events: broadcast::Sender<ClientEvent>,
     telemetry: broadcast::Sender<TelemetryChanged>,
+    pushed: Pushed,
     ready: Ready,
 ) -> Option<CloseReason> {
     let mut ready = Some(ready);
@@ -635,6 +664,15 @@ async fn run<L: Link>(
                         changes: report.changes,
                         telemetry: report.telemetry.clone(),
                     });
+                }
+                ClientEvent::OfflineOutcome(outcome) => {
+                    tracing::info!(key = %outcome.idempotency_key, state = ?outcome.state, "offline outcome pushed");
+                    let mut kept = pushed.lock().unwrap_or_else(|p| p.into_inner());
+                    if kept.len() >= PUSHED_KEPT {
+                        tracing::warn!("too many offline outcomes not taken: the oldest dropped");
+                        kept.pop_front();
+                    }
+                    kept.push_back(outcome.clone());
                 }
                 ClientEvent::Closed(reason) => {
                     tracing::info!(reason = ?reason, "connection closed");

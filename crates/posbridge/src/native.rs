@@ -13,8 +13,8 @@ use posbridge_journal::Entry;
 use posbridge_session::{ClientEvent, RequestFailure};
 use posbridge_wire::{
     Capabilities, CustomerReply, ErrorCode, ErrorMessage, IdempotencyKey, LastTransactionQuery,
-    LeaseState, Message, OperatorAuth, Receipt, ReceiptCopy, ReceiptRequest, RequestId,
-    SettlementRequest, SettlementResult, Telemetry, TransactionRef, TransactionRequest,
+    LeaseState, Message, OfflineOutcome, OperatorAuth, Receipt, ReceiptCopy, ReceiptRequest,
+    RequestId, SettlementRequest, SettlementResult, Telemetry, TransactionRef, TransactionRequest,
     TransactionResult, TransactionStatus, UpdateManifest, UpdateState,
 };
 
@@ -292,6 +292,40 @@ impl Adapter for NativeAdapter {
 
     async fn release(&self) -> Result<(), ClientError> {
         self.client.release().await
+    }
+
+    async fn offline_outcome(
+        &self,
+        key: IdempotencyKey,
+        deadline: Duration,
+    ) -> Result<Option<OfflineOutcome>, ClientError> {
+        match self
+            .client
+            .offline_outcome(key, self.terminal_key.as_ref(), deadline)
+            .await
+        {
+            // Approved nothing offline under this key (a 1.0 terminal never says so).
+            Err(ClientError::Failed(RequestFailure::Refused(e)))
+                if e.code == ErrorCode::NOT_FOUND =>
+            {
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
+    fn pushed_offline_outcomes(&self) -> Vec<OfflineOutcome> {
+        let mut pushed = self.client.take_pushed_offline_outcomes();
+        if let Some(key) = &self.terminal_key {
+            pushed.retain(|o| {
+                let valid = posbridge_crypto::verify_offline_outcome(key, o).is_ok();
+                if !valid {
+                    tracing::error!(key = %o.idempotency_key, "a pushed offline outcome's signature does not verify: dropped");
+                }
+                valid
+            });
+        }
+        pushed
     }
 
     async fn show_cart(&self, cart: &Cart, deadline: Duration) -> Result<bool, ClientError> {

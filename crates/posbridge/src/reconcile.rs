@@ -46,6 +46,15 @@ pub struct Reconciliation {
     pub matched: Vec<Totals>,
     /// Every difference found.
     pub differences: Vec<Difference>,
+    /// Payments of the batch approved offline whose final outcome is not known yet: counted as
+    /// approved (as the terminal counts them), and listed so that nobody mistakes them for money
+    /// the acquirer confirmed.
+    pub pending_offline: Vec<IdempotencyKey>,
+    /// Payments of the batch approved offline and declined by the issuer **after the batch
+    /// closed**: the terminal counted them in these totals (so the journal does too), but the
+    /// card was not charged — what the acquirer pays out is less by their amount. (Declined
+    /// before the close, a payment is in neither side's totals.)
+    pub declined_after: Vec<IdempotencyKey>,
 }
 
 impl Reconciliation {
@@ -103,19 +112,37 @@ pub fn reconcile(
         differences.push(Difference::SettlementSignature);
     }
     let mut results = Vec::new();
+    let (mut pending_offline, mut declined_after) = (Vec::new(), Vec::new());
     for e in entries.iter().filter(|e| in_batch(e, settlement)) {
-        match (&e.result, e.state) {
-            (Some(r), EntryState::Done) => {
-                let checked = e.terminal_key.as_ref().or(terminal_key);
-                if let Some(k) = checked
-                    && verify_result(k, r).is_err()
-                {
-                    differences.push(Difference::InvalidSignature(e.key()));
-                }
-                results.push(r.clone());
+        let counted = match (&e.result, e.state) {
+            (Some(r), EntryState::Done) => Some(r),
+            (Some(r), EntryState::OfflinePending) => {
+                pending_offline.push(e.key());
+                Some(r)
             }
-            (_, EntryState::Rejected) => {}
-            _ => differences.push(Difference::InDoubt(e.key())),
+            // Declined after the batch closed: in the terminal's totals all the same.
+            (Some(r), EntryState::DeclinedAfter)
+                if e.offline
+                    .as_ref()
+                    .is_some_and(|o| o.time > settlement.closed) =>
+            {
+                declined_after.push(e.key());
+                Some(r)
+            }
+            (_, EntryState::Rejected | EntryState::DeclinedAfter) => None,
+            _ => {
+                differences.push(Difference::InDoubt(e.key()));
+                None
+            }
+        };
+        if let Some(r) = counted {
+            let checked = e.terminal_key.as_ref().or(terminal_key);
+            if let Some(k) = checked
+                && verify_result(k, r).is_err()
+            {
+                differences.push(Difference::InvalidSignature(e.key()));
+            }
+            results.push(r.clone());
         }
     }
     let mine = Totals::of(&results);
@@ -138,6 +165,8 @@ pub fn reconcile(
             batch_number: settlement.batch_number,
             matched,
             differences,
+            pending_offline,
+            declined_after,
         };
     }
     for t in &settlement.totals {
@@ -172,5 +201,7 @@ pub fn reconcile(
         batch_number: settlement.batch_number,
         matched,
         differences,
+        pending_offline,
+        declined_after,
     }
 }

@@ -9,7 +9,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use posbridge::journal::MemoryJournal;
+use posbridge::journal::{EntryState, MemoryJournal};
 use posbridge::{
     Call, Cart, ConnectOptions, CustomerPrompt, NativeAdapter, NativeClient, PaymentTerminal,
     Payments, driver,
@@ -709,7 +709,7 @@ async fn payments_approved_offline_get_their_signed_final_outcome_when_forwarded
     let asked = payments
         .adapter()
         .client()
-        .offline_outcome(IdempotencyKey::from_u128(2), &key, CALL)
+        .offline_outcome(IdempotencyKey::from_u128(2), Some(&key), CALL)
         .await
         .unwrap()
         .unwrap();
@@ -719,7 +719,7 @@ async fn payments_approved_offline_get_their_signed_final_outcome_when_forwarded
         payments
             .adapter()
             .client()
-            .offline_outcome(IdempotencyKey::from_u128(1), &key, CALL)
+            .offline_outcome(IdempotencyKey::from_u128(1), Some(&key), CALL)
             .await
             .is_err()
     );
@@ -748,7 +748,7 @@ async fn payments_approved_offline_get_their_signed_final_outcome_when_forwarded
     let now = payments
         .adapter()
         .client()
-        .offline_outcome(IdempotencyKey::from_u128(3), &key, CALL)
+        .offline_outcome(IdempotencyKey::from_u128(3), Some(&key), CALL)
         .await
         .unwrap()
         .unwrap();
@@ -765,4 +765,219 @@ async fn payments_approved_offline_get_their_signed_final_outcome_when_forwarded
             .stored_offline,
         0
     );
+}
+
+/// The states of the journal's entries, by key number.
+fn states(payments: &Payments<MemoryJournal>, keys: &[u128]) -> Vec<EntryState> {
+    use posbridge::journal::Journal as _;
+    keys.iter()
+        .map(|&k| {
+            payments
+                .journal()
+                .get(&IdempotencyKey::from_u128(k))
+                .unwrap()
+                .unwrap()
+                .state
+        })
+        .collect()
+}
+
+/// A manager of `terminal` (settlements need one), and their credential.
+fn manager(terminal: &Shared) -> posbridge_wire::OperatorAuth {
+    terminal
+        .context
+        .operators
+        .lock()
+        .unwrap()
+        .add_pin("manager", "2468")
+        .unwrap();
+    posbridge_wire::OperatorAuth {
+        operator_id: "manager".into(),
+        credential: posbridge_wire::Credential::Pin(
+            posbridge_wire::OperatorSecret::new("2468").unwrap(),
+        ),
+    }
+}
+
+fn keys(ks: &[u128]) -> Vec<IdempotencyKey> {
+    ks.iter().map(|&k| IdempotencyKey::from_u128(k)).collect()
+}
+
+/// The journal follows a payment approved offline to its end: pending (counted, never sent
+/// again, answered from the journal), then — from the terminal's pushes — done or declined
+/// after the fact; the declined one's key answers `DeclinedAfter`, and the batch reconciles
+/// (the terminal leaves it out of its totals, and so does the journal).
+#[tokio::test(start_paused = true)]
+async fn the_journal_follows_a_payment_approved_offline_to_its_final_outcome() {
+    let till = identity(2, "Till 1");
+    let terminal = Shared::new(device_profile(), &[&till]);
+    let key = terminal_identity().signing().public_key();
+    let payments = Payments::new(
+        NativeAdapter::new(terminal.connect(&till).await, Some(key)),
+        MemoryJournal::new(),
+    );
+    let sell = |k: u128, minor: u64| {
+        payments.sale(IdempotencyKey::from_u128(k), eur(minor), Call::within(CALL))
+    };
+    assert!(!sell(1, 1000).await.unwrap().offline);
+    let second = sell(2, 1000).await.unwrap();
+    let third = sell(3, 2066).await.unwrap();
+    assert!(second.offline && third.offline);
+    assert_eq!(
+        states(&payments, &[1, 2, 3]),
+        [
+            EntryState::Done,
+            EntryState::OfflinePending,
+            EntryState::OfflinePending
+        ]
+    );
+    // Pending is not in doubt: recovery sends nothing, asks the terminal, and reports them.
+    let report = payments.recover(CALL).await.unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.pending_offline, keys(&[2, 3]));
+    assert!(report.recorded.is_empty() && report.resent.is_empty());
+    // The same key again: the recorded result, never a second payment.
+    assert_eq!(sell(2, 1000).await.unwrap(), second);
+
+    // The acquirer is back: the next payment goes online and the stored ones are forwarded;
+    // their outcomes are pushed and journaled at the engine's next call.
+    assert!(!sell(4, 1000).await.unwrap().offline);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = payments.recover(CALL).await.unwrap();
+    assert_eq!(report.confirmed_offline, keys(&[2]), "{report}");
+    assert_eq!(report.declined_after, keys(&[3]), "{report}");
+    assert!(report.pending_offline.is_empty(), "{report}");
+    assert_eq!(
+        states(&payments, &[2, 3]),
+        [EntryState::Done, EntryState::DeclinedAfter]
+    );
+    {
+        use posbridge::journal::Journal as _;
+        let entry = payments
+            .journal()
+            .get(&IdempotencyKey::from_u128(3))
+            .unwrap()
+            .unwrap();
+        let outcome = entry.offline.expect("the signed outcome is kept");
+        posbridge_crypto::verify_offline_outcome(&key, &outcome).unwrap();
+    }
+    match sell(3, 2066).await {
+        Err(posbridge::PaymentError::DeclinedAfter { key: k, reason }) => {
+            assert_eq!(k, IdempotencyKey::from_u128(3));
+            assert_eq!(reason, DeclineReason::DO_NOT_HONOUR);
+        }
+        other => panic!("declined after the fact: {other:?}"),
+    }
+    assert!(matches!(
+        payments.status(IdempotencyKey::from_u128(3), CALL).await,
+        Err(posbridge::PaymentError::DeclinedAfter { .. })
+    ));
+
+    // The batch: 1, 2 and 4 charged; 3 in neither side's totals.
+    let settlement = payments
+        .settle(
+            IdempotencyKey::from_u128(100),
+            Call::within(CALL).operator(manager(&terminal)),
+        )
+        .await
+        .unwrap();
+    let sale = settlement
+        .totals
+        .iter()
+        .find(|t| t.kind == posbridge_wire::TransactionKind::Sale)
+        .unwrap();
+    assert_eq!((sale.count, sale.amount), (3, 3000));
+    let entries = {
+        use posbridge::journal::Journal as _;
+        payments
+            .journal()
+            .query(&posbridge::journal::Query::default())
+            .unwrap()
+    };
+    let r = posbridge::reconcile(&entries, &settlement, Some(&key));
+    assert!(r.is_clean(), "{:?}", r.differences);
+    assert!(r.pending_offline.is_empty() && r.declined_after.is_empty());
+}
+
+/// Outcomes learnt while the till was away (no push reaches it) are asked for when it
+/// reconnects; a payment declined after its batch closed is in that batch's totals on both
+/// sides, and listed.
+#[tokio::test(start_paused = true)]
+async fn outcomes_learnt_while_away_are_asked_for_and_reconcile_across_the_close() {
+    let (till, other) = (identity(2, "Till 1"), identity(3, "Till 2"));
+    let terminal = Shared::new(device_profile(), &[&till, &other]);
+    let key = terminal_identity().signing().public_key();
+    let payments = Payments::new(
+        NativeAdapter::new(terminal.connect(&till).await, Some(key)),
+        MemoryJournal::new(),
+    );
+    for (k, minor) in [(1, 1000), (2, 1000), (3, 2066)] {
+        payments
+            .sale(IdempotencyKey::from_u128(k), eur(minor), Call::within(CALL))
+            .await
+            .unwrap();
+    }
+    // Settled while 2 and 3 are pending: the terminal counts them, and so does the journal.
+    let settlement = payments
+        .settle(
+            IdempotencyKey::from_u128(100),
+            Call::within(CALL).operator(manager(&terminal)),
+        )
+        .await
+        .unwrap();
+    let entries = {
+        use posbridge::journal::Journal as _;
+        payments
+            .journal()
+            .query(&posbridge::journal::Query::default())
+            .unwrap()
+    };
+    let r = posbridge::reconcile(&entries, &settlement, Some(&key));
+    assert!(r.is_clean(), "{:?}", r.differences);
+    assert_eq!(r.pending_offline, keys(&[2, 3]));
+    let journal = payments.close().await;
+
+    // Another till takes the next payment: the acquirer is back, 2 and 3 are forwarded — and
+    // pushed to that till only.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let client = terminal.connect(&other).await;
+    client
+        .sale(
+            IdempotencyKey::from_u128(50),
+            eur(1000),
+            Duration::from_secs(90),
+        )
+        .await
+        .unwrap();
+    client.close().await;
+
+    // Back: recovery asks for what is pending.
+    let payments = Payments::new(
+        NativeAdapter::new(terminal.connect(&till).await, Some(key)),
+        journal,
+    );
+    let report = payments.recover(CALL).await.unwrap();
+    assert_eq!(report.confirmed_offline, keys(&[2]), "{report}");
+    assert_eq!(report.declined_after, keys(&[3]), "{report}");
+    assert_eq!(
+        states(&payments, &[1, 2, 3]),
+        [
+            EntryState::Done,
+            EntryState::Done,
+            EntryState::DeclinedAfter
+        ]
+    );
+    // The settled batch still reconciles: 3 was declined after it closed, so both sides count
+    // it — and it is listed, because the acquirer pays out less by its amount.
+    let entries = {
+        use posbridge::journal::Journal as _;
+        payments
+            .journal()
+            .query(&posbridge::journal::Query::default())
+            .unwrap()
+    };
+    let r = posbridge::reconcile(&entries, &settlement, Some(&key));
+    assert!(r.is_clean(), "{:?}", r.differences);
+    assert_eq!(r.declined_after, keys(&[3]));
+    assert!(r.pending_offline.is_empty());
 }

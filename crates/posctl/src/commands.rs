@@ -629,6 +629,9 @@ pub(crate) fn payment_failure<E: std::error::Error + Send + Sync + 'static>(
 ) -> Failure {
     let code = if e.is_in_doubt() {
         exit::IN_DOUBT
+    } else if matches!(e, PaymentError::DeclinedAfter { .. }) {
+        // Declined, only later: the payment did not go through.
+        exit::DECLINED
     } else {
         exit::FAILED
     };
@@ -1047,6 +1050,18 @@ pub(crate) async fn recover(args: RecoverArgs) -> Result<u8, Failure> {
             report.running.len(),
             report.unresolved.len()
         );
+        if report.confirmed_offline.len()
+            + report.declined_after.len()
+            + report.pending_offline.len()
+            > 0
+        {
+            outln!(
+                "approved offline: confirmed {}, declined after the fact {}, still pending {}",
+                report.confirmed_offline.len(),
+                report.declined_after.len(),
+                report.pending_offline.len()
+            );
+        }
         // Which payment ended how, and why one is still in doubt.
         if !report.is_empty() {
             outln!("{report}");
@@ -1202,6 +1217,14 @@ fn print_reconciliation(
     }
     for d in &reconciliation.differences {
         outln!("  difference: {d:?}");
+    }
+    for k in &reconciliation.pending_offline {
+        outln!("  approved offline, not confirmed yet (counted): {k}");
+    }
+    for k in &reconciliation.declined_after {
+        outln!(
+            "  approved offline, declined by the issuer after this batch closed (counted, NOT charged): {k}"
+        );
     }
     Ok(reconciliation.is_clean())
 }
@@ -1742,12 +1765,17 @@ pub(crate) fn resolve(args: ResolveArgs) -> Result<u8, Failure> {
     let entry = journal
         .get(&key)?
         .ok_or_else(|| format!("no journal entry with key {key}"))?;
-    if matches!(
-        entry.state,
-        posbridge::journal::EntryState::Done | posbridge::journal::EntryState::Rejected
-    ) {
+    if entry.state.is_final() {
         return Err(format!(
             "payment {key} is final already ({}): nothing to resolve",
+            entry.state.as_str()
+        )
+        .into());
+    }
+    // Approved offline, its signed result recorded: the terminal tells the rest (recover).
+    if !entry.state.needs_recovery() {
+        return Err(format!(
+            "payment {key} is not in doubt ({}: its final outcome comes from the terminal — posctl recover): nothing to resolve",
             entry.state.as_str()
         )
         .into());
@@ -1842,7 +1870,11 @@ pub(crate) async fn cancel(args: CancelArgs) -> Result<u8, Failure> {
         .journal()
         .get(&key)?
         .ok_or_else(|| format!("no journal entry with key {key}"))?;
-    if let (posbridge::journal::EntryState::Done, Some(r)) = (entry.state, &entry.result) {
+    if let (
+        posbridge::journal::EntryState::Done | posbridge::journal::EntryState::OfflinePending,
+        Some(r),
+    ) = (entry.state, &entry.result)
+    {
         outln!("already final: nothing to cancel");
         print_result(args.common.json, r);
         return Ok(outcome_code(r));

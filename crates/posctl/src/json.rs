@@ -170,7 +170,9 @@ pub(crate) struct Status {
 #[derive(Serialize)]
 pub(crate) struct Recovered {
     pub(crate) idempotency_key: String,
-    /// `recorded`, `joined`, `resent`, `not_taken`, `reversed`, `running` or `unresolved`.
+    /// `recorded`, `joined`, `resent`, `not_taken`, `reversed`, `running`, `unresolved`; for
+    /// payments approved offline, `confirmed_offline`, `declined_after` (not charged) or
+    /// `pending_offline`.
     pub(crate) ended: &'static str,
     /// Why it is still unresolved.
     pub(crate) reason: Option<String>,
@@ -202,6 +204,9 @@ impl Recovery {
         add(&report.not_taken, "not_taken");
         add(&report.reversed, "reversed");
         add(&report.running, "running");
+        add(&report.confirmed_offline, "confirmed_offline");
+        add(&report.declined_after, "declined_after");
+        add(&report.pending_offline, "pending_offline");
         for u in &report.unresolved {
             recovery.push(Recovered {
                 idempotency_key: u.key.to_string(),
