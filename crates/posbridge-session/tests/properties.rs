@@ -14,7 +14,12 @@
 //!     however the link reorders), and a change made once the link is healed reaches the
 //!     client's session as it is on the terminal;
 //! (e) an update is never installed while a payment runs, and once offered it is installed by
-//!     the end (resumed across reconnects).
+//!     the end (resumed across reconnects);
+//! (f) offline outcomes (protocol 1.1): in some schedules the terminal's acquirer is gone until
+//!     a moment, and the sales it finishes until then are approved offline; it then forwards
+//!     them (amounts ending in 6 are declined after the fact) and pushes each signed final
+//!     outcome. The client — from pushes, or asking for what it still holds pending — reaches
+//!     each one's final outcome, signed, the same as the terminal's, never two different ones.
 //!
 //! `POSBRIDGE_SCHEDULES` sets how many (default 10,000); `POSBRIDGE_SEED` runs one. A failure
 //! prints its seed.
@@ -33,10 +38,10 @@ use posbridge_session::{
     TerminalSession,
 };
 use posbridge_wire::{
-    AcquirerLink, Amount, Currency, ErrorCode, IdempotencyKey, Message, Outcome, RequestId,
-    StatusQuery, TelemetryChange, TransactionCommand, TransactionId, TransactionRequest,
-    TransactionResult, TransactionStatus, UpdateChunk, UpdateManifest, UpdateOffer, UpdateRefusal,
-    UpdateState, UpdateStatus, samples,
+    AcquirerLink, Amount, Currency, ErrorCode, IdempotencyKey, Message, OfflineOutcome,
+    OfflineOutcomeQuery, OfflineState, Outcome, RequestId, StatusQuery, TelemetryChange, Timestamp,
+    TransactionCommand, TransactionId, TransactionRequest, TransactionResult, TransactionStatus,
+    UpdateChunk, UpdateManifest, UpdateOffer, UpdateRefusal, UpdateState, UpdateStatus, samples,
 };
 
 /// The terminal's payment logic: each sale takes a seeded time; amounts ending in 7 are
@@ -51,6 +56,13 @@ struct App {
     /// Told whether a payment runs: a session knows only its own, and a payment goes on when
     /// its connection is gone.
     updates: posbridge_session::SharedUpdates,
+    /// Until when the acquirer is gone (sales finished before then are approved offline), if it
+    /// goes in this schedule.
+    offline_until: Option<Instant>,
+    /// Approved offline, not forwarded yet.
+    stored: Vec<TransactionResult>,
+    /// The final outcomes learnt when forwarding, shared with the sessions.
+    outcomes: posbridge_session::SharedOutcomes,
 }
 
 impl App {
@@ -120,15 +132,21 @@ impl TerminalApp for App {
     }
 
     fn poll_timeout(&self, _: &TerminalSession) -> Option<Instant> {
-        self.running.iter().map(|r| r.1).min()
+        let forward = self.offline_until.filter(|_| !self.stored.is_empty());
+        self.running.iter().map(|r| r.1).chain(forward).min()
     }
 
     fn handle_timeout(&mut self, session: &mut TerminalSession, now: Instant) {
         let (done, rest): (Vec<_>, Vec<_>) = self.running.drain(..).partition(|r| r.1 <= now);
         self.running = rest;
         for (request, _) in done {
+            let mut result = result_for(&request);
+            if self.offline_until.is_some_and(|until| now < until) && result.outcome.is_approved() {
+                result.offline = true;
+                self.stored.push(result.clone());
+            }
             session
-                .complete(result_for(&request), now)
+                .complete(result, now)
                 .expect("a started command completes");
             // Every finished sale changes the telemetry: one more stored, and the acquirer
             // link flips every third.
@@ -141,7 +159,34 @@ impl TerminalApp for App {
                 };
             });
         }
+        // The acquirer is back: what was stored is forwarded, each outcome signed and kept for
+        // the sessions to push and answer.
+        if self.offline_until.is_some_and(|until| now >= until) {
+            for result in self.stored.drain(..) {
+                let mut outcome = OfflineOutcome {
+                    request_id: None,
+                    idempotency_key: result.idempotency_key,
+                    transaction_id: result.transaction_id,
+                    terminal_id: result.terminal_id,
+                    state: expected_offline(result.amount.minor),
+                    time: Timestamp(1),
+                    signature: None,
+                };
+                ids().terminal.signing().sign_offline_outcome(&mut outcome);
+                self.outcomes.lock().unwrap().record(outcome);
+            }
+        }
         self.mark_busy();
+    }
+}
+
+/// The final outcome of a sale approved offline: declined after the fact for amounts ending in
+/// 6, confirmed otherwise.
+fn expected_offline(minor: u64) -> OfflineState {
+    if minor % 10 == 6 {
+        OfflineState::Declined(posbridge_wire::DeclineReason::DO_NOT_HONOUR)
+    } else {
+        OfflineState::Confirmed
     }
 }
 
@@ -155,6 +200,24 @@ struct Sale {
     result: Option<TransactionResult>,
     /// Refused `BUSY` (another till holds the terminal): not before then, as the terminal said.
     retry_at: Option<Instant>,
+    /// Approved offline: its final outcome, once known (verified).
+    offline_final: Option<OfflineState>,
+    /// The offline-outcome query on its way.
+    offline_asked: Option<RequestId>,
+    /// When to ask again while it is pending.
+    offline_ask_at: Option<Instant>,
+}
+
+impl Sale {
+    /// Approved offline and its final outcome not known yet.
+    fn offline_pending(&self) -> bool {
+        self.result.as_ref().is_some_and(|r| r.offline) && self.offline_final.is_none()
+    }
+
+    /// Nothing more to learn about it.
+    fn settled(&self) -> bool {
+        self.result.is_some() && !self.offline_pending()
+    }
 }
 
 fn random_faults(rng: &mut Rng) -> Faults {
@@ -238,6 +301,11 @@ fn schedule(seed: u64) -> Result<(), String> {
         telemetry: ctx.telemetry.clone(),
         installed: installed.clone(),
         updates: ctx.updates.clone(),
+        offline_until: rng
+            .chance(0.3)
+            .then(|| start + Duration::from_millis(rng.below(30_000))),
+        stored: Vec::new(),
+        outcomes: ctx.offline.clone(),
     });
     // Another till holds the terminal for a few seconds from a moment in the first phases.
     let other_till_at = rng
@@ -325,6 +393,9 @@ fn schedule(seed: u64) -> Result<(), String> {
                             if s.status_asked == Some(request_id) {
                                 s.status_asked = None;
                             }
+                            if s.offline_asked == Some(request_id) {
+                                s.offline_asked = None;
+                            }
                         }
                     }
                     // A late result: still the truth.
@@ -373,6 +444,20 @@ fn schedule(seed: u64) -> Result<(), String> {
                             other => return Err(format!("the update came to {other:?}")),
                         }
                     }
+                    // (f): a final outcome pushed, or the answer to a query.
+                    ClientEvent::OfflineOutcome(o) => {
+                        offline_outcome(&mut sales[(o.idempotency_key.0[15] - 1) as usize], &o)?;
+                    }
+                    ClientEvent::Response {
+                        request_id,
+                        message: Message::OfflineOutcome(o),
+                    } => {
+                        let s = &mut sales[(o.idempotency_key.0[15] - 1) as usize];
+                        if s.offline_asked == Some(request_id) {
+                            s.offline_asked = None;
+                        }
+                        offline_outcome(s, &o)?;
+                    }
                     ClientEvent::Telemetry(report) => {
                         let stored = report.telemetry.stored_offline;
                         // Newer with each stored-count change, never older with another (a
@@ -399,7 +484,7 @@ fn schedule(seed: u64) -> Result<(), String> {
                     board.request(u64::MAX, "Other till", other_till_for, false, pair.now);
                 }
             }
-            if sales.iter().all(|s| s.result.is_some()) && (update.is_none() || update_done) {
+            if sales.iter().all(Sale::settled) && (update.is_none() || update_done) {
                 break;
             }
             if let (Some((manifest, image)), None, false, true) =
@@ -419,6 +504,24 @@ fn schedule(seed: u64) -> Result<(), String> {
             }
             if pair.client.is_ready() {
                 let now = pair.now;
+                // (f): what is still pending after an offline approval is asked for now and
+                // then (the push may have gone to a connection that died).
+                for (i, s) in sales.iter_mut().enumerate() {
+                    if s.offline_pending()
+                        && s.offline_asked.is_none()
+                        && s.offline_ask_at.is_none_or(|at| at <= now)
+                    {
+                        let q = Message::OfflineOutcomeQuery(OfflineOutcomeQuery {
+                            request_id: RequestId::default(),
+                            idempotency_key: IdempotencyKey::from_u128(i as u128 + 1),
+                        });
+                        s.offline_asked = pair
+                            .client
+                            .request(q, now + Duration::from_secs(15), now)
+                            .ok();
+                        s.offline_ask_at = Some(now + Duration::from_secs(2));
+                    }
+                }
                 for (i, s) in sales.iter_mut().enumerate() {
                     if s.result.is_some()
                         || s.outstanding.is_some()
@@ -456,13 +559,15 @@ fn schedule(seed: u64) -> Result<(), String> {
                 break;
             }
         }
-        if sales.iter().all(|s| s.result.is_some()) && (update.is_none() || update_done) {
+        if sales.iter().all(Sale::settled) && (update.is_none() || update_done) {
             break;
         }
         // Whatever the client had pending is in doubt now; the next phase reconnects.
         for s in &mut sales {
             s.outstanding = None;
             s.status_asked = None;
+            s.offline_asked = None;
+            s.offline_ask_at = None;
         }
         let now = pair.now;
         if kill_client || pair.client.is_closed() || !pair.client.is_ready() || disrupt_at.is_some()
@@ -533,6 +638,26 @@ fn schedule(seed: u64) -> Result<(), String> {
             ));
         }
     }
+    // (f): every sale approved offline reached its final outcome, the terminal's; no other
+    // sale has one.
+    let outcomes = ctx.offline.lock().unwrap();
+    for (i, s) in sales.iter().enumerate() {
+        let key = IdempotencyKey::from_u128(i as u128 + 1);
+        let theirs = outcomes.get(&key).map(|o| o.state);
+        let offline = s.result.as_ref().is_some_and(|r| r.offline);
+        if offline && (s.offline_final.is_none() || s.offline_final != theirs) {
+            return Err(format!(
+                "sale {i} approved offline: the client has {:?}, the terminal {theirs:?}",
+                s.offline_final
+            ));
+        }
+        if !offline && (s.offline_final.is_some() || theirs.is_some()) {
+            return Err(format!(
+                "sale {i} was not approved offline, yet has an outcome: {:?} / {theirs:?}",
+                s.offline_final
+            ));
+        }
+    }
     // (a): charged at most once.
     for (key, n) in starts.borrow().iter() {
         if *n > 1 {
@@ -540,6 +665,32 @@ fn schedule(seed: u64) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Records an offline outcome the client received: signed by the terminal, final (a pending
+/// one says nothing new), the one expected, and never another one after it.
+fn offline_outcome(s: &mut Sale, o: &OfflineOutcome) -> Result<(), String> {
+    posbridge_crypto::verify_offline_outcome(&ids().terminal.signing().public_key(), o)
+        .map_err(|e| format!("an offline outcome's signature: {e}"))?;
+    if o.state == OfflineState::Pending {
+        return Ok(());
+    }
+    if o.state != expected_offline(s.amount) {
+        return Err(format!(
+            "amount {}: offline outcome {:?}",
+            s.amount, o.state
+        ));
+    }
+    match s.offline_final {
+        Some(first) if first != o.state => Err(format!(
+            "two offline outcomes for one key: {first:?} then {:?}",
+            o.state
+        )),
+        _ => {
+            s.offline_final = Some(o.state);
+            Ok(())
+        }
+    }
 }
 
 /// Records a final result; two different finals for one key is a violation.
