@@ -26,7 +26,10 @@ import uniffi.posbridge.StreamOptions
 import uniffi.posbridge.connectStream
 import java.net.Socket
 import java.util.concurrent.atomic.AtomicLong
+import uniffi.posbridge.CartItem
 import uniffi.posbridge.ConnectOptions
+import uniffi.posbridge.CustomerAnswer
+import uniffi.posbridge.CustomerQuestion
 import uniffi.posbridge.Operator
 import uniffi.posbridge.PaymentOutcome
 import uniffi.posbridge.PosException
@@ -280,6 +283,27 @@ suspend fun zvtAndNexoThroughTheSameObject() {
     expect<PosException.ConnectFailed> { connectNexo(options.copy(passphrase = "wrong")) }
 }
 
+suspend fun theTerminalBeyondPayments() {
+    val (_, _, t) = paired()
+    val status = t.terminalStatus() ?: throw AssertionError("a 1.1 terminal reports its status")
+    check(status.batteryPercent == 87.toUByte() && status.power == "battery" && status.paper == "ok") { "status: $status" }
+    check(status.acquirerOnline && status.storedOffline == 0u) { "status: $status" }
+    val lease = t.acquire("Till 1", 60u, null)
+    check(lease?.state == "granted" && lease.holder == null) { "lease: $lease" }
+    val cart = listOf(CartItem("Cappuccino", 2u, "7.60"), CartItem("Croissant", null, "2.40"))
+    check(t.showCart(cart, "10.00", "EUR", "Thank you!")) { "the cart is shown" }
+    // The simulated customer picks the second preset: 15 % of 10.00.
+    val tip = t.askCustomer("Add a tip?", CustomerQuestion.Tip("10.00", "EUR", listOf<UShort>(10u, 15u, 20u), true), 30u)
+    check(tip == CustomerAnswer.Tip(150uL)) { "tip: $tip" }
+    val yes = t.askCustomer("Is the amount right?", CustomerQuestion.YesNo, 30u)
+    check(yes == CustomerAnswer.Confirmed(true)) { "yes: $yes" }
+    t.release()
+    val report = t.recover()
+    check(report.pendingOffline.isEmpty() && report.declinedAfter.isEmpty() && report.confirmedOffline.isEmpty()) { "report: $report" }
+    expect<PosException.InvalidInput> { t.showCart(listOf(), "ten", "EUR", null) }
+    t.disconnect()
+}
+
 fun main() {
     val scenarios = listOf<Pair<String, suspend () -> Unit>>(
         "sales, refunds, pre-authorisation and settlement" to ::salesRefundsAndSettlement,
@@ -290,6 +314,7 @@ fun main() {
         "a Kotlin GATT peripheral (MTU 23) as the link" to ::kotlinGattAsTheLink,
         "a Kotlin USB bulk pair (64-byte packets) as the link" to ::kotlinUsbAsTheLink,
         "ZVT and nexo terminals through the same object" to ::zvtAndNexoThroughTheSameObject,
+        "the terminal beyond payments: status, lease, cart, customer questions" to ::theTerminalBeyondPayments,
     )
     var passed = 0
     var failed = 0

@@ -337,7 +337,9 @@ pub struct JournalEntry {
     pub key: String,
     /// Its kind.
     pub kind: String,
-    /// `pending`, `sent`, `in_doubt`, `done`, `refused`, …
+    /// `intent`, `sent`, `in_doubt`, `done`, `rejected`; for a payment approved offline
+    /// `offline_pending` (counted, its final outcome awaited) or `declined_after` (declined by
+    /// the issuer after the fact: not charged).
     pub state: String,
     /// Its amount in minor units (0 for a void).
     pub amount_minor: u64,
@@ -358,6 +360,163 @@ pub struct RecoveryReport {
     pub running: Vec<String>,
     /// Keys left in doubt, with why.
     pub unresolved: Vec<String>,
+    /// Payments approved offline that the acquirer has now confirmed.
+    pub confirmed_offline: Vec<String>,
+    /// Payments approved offline that the issuer declined after the fact: not charged.
+    pub declined_after: Vec<String>,
+    /// Payments approved offline whose final outcome is not known yet (counted as approved).
+    pub pending_offline: Vec<String>,
+}
+
+/// The terminal's state beyond payments (native protocol 1.1).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct TerminalStatus {
+    /// Battery charge, 0–100 %, if it has a battery.
+    pub battery_percent: Option<u8>,
+    /// Whether the battery is charging.
+    pub charging: bool,
+    /// `battery`, `mains` or `usb`, if known.
+    pub power: Option<String>,
+    /// The firmware version.
+    pub firmware: Option<String>,
+    /// The payment application's version.
+    pub app_version: Option<String>,
+    /// The printer's paper: `ok`, `low` or `out`; `None` without a printer.
+    pub paper: Option<String>,
+    /// Whether the acquirer is reachable (offline: payments are approved offline within the
+    /// terminal's limits, or declined).
+    pub acquirer_online: bool,
+    /// Payments approved offline and not yet forwarded.
+    pub stored_offline: u32,
+}
+
+/// Where this till stands with the terminal's lease (one terminal, several tills).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Lease {
+    /// `granted`, `queued`, `busy`, `released` or `expired` (`unknown`: a state of a later
+    /// protocol than this build knows).
+    pub state: String,
+    /// Who holds the terminal, when another till does.
+    pub holder: Option<String>,
+    /// The place in the queue (1: next), when queued.
+    pub position: Option<u32>,
+    /// Milliseconds left, when granted (every request of this till renews it).
+    pub expires_in_ms: Option<u32>,
+}
+
+/// A line of the cart shown on the customer display.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct CartItem {
+    /// What it is ("Cappuccino").
+    pub text: String,
+    /// How many, when more than one is worth saying.
+    pub quantity: Option<u32>,
+    /// The line's amount, as people write it (`3.80`).
+    pub amount: String,
+}
+
+/// A question for the customer on the terminal's screen.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum CustomerQuestion {
+    /// A tip on `base` (as people write it) in `currency`: one of `presets` (percentages), no
+    /// tip, or — when `custom` — an amount the customer types.
+    Tip {
+        /// The amount the tip is on.
+        base: String,
+        /// Its currency (`EUR`).
+        currency: String,
+        /// The percentages offered.
+        presets: Vec<u16>,
+        /// Whether the customer may type an amount.
+        custom: bool,
+    },
+    /// Yes or no.
+    YesNo,
+    /// A whole number between `min` and `max`.
+    Number {
+        /// The smallest accepted.
+        min: u64,
+        /// The largest accepted.
+        max: u64,
+    },
+    /// A signature drawn on the screen.
+    Signature,
+}
+
+/// The customer's answer.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum CustomerAnswer {
+    /// The tip chosen, in minor units (0: no tip).
+    Tip {
+        /// The tip.
+        amount_minor: u64,
+    },
+    /// Yes or no.
+    Confirmed {
+        /// Yes.
+        yes: bool,
+    },
+    /// The number typed.
+    Number {
+        /// The number.
+        value: u64,
+    },
+    /// The signature, a PNG image.
+    Signature {
+        /// The image.
+        png: Vec<u8>,
+    },
+    /// The customer did not answer in time.
+    TimedOut,
+    /// The question was cancelled.
+    Cancelled,
+}
+
+impl From<posbridge_wire::Telemetry> for TerminalStatus {
+    fn from(t: posbridge_wire::Telemetry) -> Self {
+        let name = |v: &dyn fmt::Debug| posbridge_wire::snake_name(v);
+        Self {
+            battery_percent: t.battery_percent,
+            charging: t.charging,
+            power: t.power.as_ref().map(|p| name(p)),
+            firmware: t.firmware,
+            app_version: t.app_version,
+            paper: t.paper.as_ref().map(|p| name(p)),
+            acquirer_online: t.acquirer == posbridge_wire::AcquirerLink::Online,
+            stored_offline: t.stored_offline,
+        }
+    }
+}
+
+impl From<posbridge_wire::LeaseState> for Lease {
+    fn from(s: posbridge_wire::LeaseState) -> Self {
+        use posbridge_wire::LeaseState as L;
+        let lease = |state: &str| Self {
+            state: state.into(),
+            holder: None,
+            position: None,
+            expires_in_ms: None,
+        };
+        match s {
+            L::Granted { expires_in_ms } => Self {
+                expires_in_ms: Some(expires_in_ms),
+                ..lease("granted")
+            },
+            L::Queued { position, holder } => Self {
+                position: Some(position),
+                holder: Some(holder),
+                ..lease("queued")
+            },
+            L::Busy { holder } => Self {
+                holder: Some(holder),
+                ..lease("busy")
+            },
+            L::Released => lease("released"),
+            L::Expired => lease("expired"),
+            // A state of a later protocol than this build knows.
+            _ => lease("unknown"),
+        }
+    }
 }
 
 /// A closed batch.
@@ -963,6 +1122,9 @@ impl Terminal {
                     .iter()
                     .map(|u| format!("{}: {:?}", u.key, u.reason))
                     .collect(),
+                confirmed_offline: hex(&r.confirmed_offline),
+                declined_after: hex(&r.declined_after),
+                pending_offline: hex(&r.pending_offline),
             })
         })
         .await
@@ -1100,6 +1262,140 @@ impl Terminal {
         }
     }
 
+    /// The terminal's battery, power, software, paper, acquirer link and payments stored
+    /// offline (native protocol 1.1); `None` from a terminal or protocol that does not report
+    /// them (ZVT, nexo, a native terminal of protocol 1.0).
+    pub async fn terminal_status(self: Arc<Self>) -> Result<Option<TerminalStatus>, PosError> {
+        on_runtime(async move {
+            let guard = self.inner.read().await;
+            let t = guard.as_ref().ok_or_else(closed)?;
+            Ok(t.telemetry(Duration::from_secs(20))
+                .await?
+                .map(TerminalStatus::from))
+        })
+        .await
+    }
+
+    /// Takes the terminal's lease for `seconds` as `holder` (the name other tills see); with
+    /// `wait_seconds`, queues and waits up to that long for it. `None` from a terminal without
+    /// leases.
+    pub async fn acquire(
+        self: Arc<Self>,
+        holder: String,
+        seconds: u32,
+        wait_seconds: Option<u32>,
+    ) -> Result<Option<Lease>, PosError> {
+        on_runtime(async move {
+            let guard = self.inner.read().await;
+            let t = guard.as_ref().ok_or_else(closed)?;
+            Ok(t.acquire(
+                &holder,
+                Duration::from_secs(seconds.into()),
+                wait_seconds.map(|w| Duration::from_secs(w.into())),
+            )
+            .await?
+            .map(Lease::from))
+        })
+        .await
+    }
+
+    /// Gives the terminal's lease back (or leaves its queue).
+    pub async fn release(self: Arc<Self>) -> Result<(), PosError> {
+        on_runtime(async move {
+            let guard = self.inner.read().await;
+            guard.as_ref().ok_or_else(closed)?.release().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Shows the cart on the customer display: `items`, the `total` to pay in `currency` and a
+    /// line under it. `false` from a terminal without a customer display a till drives.
+    pub async fn show_cart(
+        self: Arc<Self>,
+        items: Vec<CartItem>,
+        total: String,
+        currency: String,
+        message: Option<String>,
+    ) -> Result<bool, PosError> {
+        let total = money(&total, &currency)?;
+        let lines = items
+            .into_iter()
+            .map(|i| {
+                Ok(posbridge_wire::CartLine {
+                    amount: money(&i.amount, &currency)?.minor,
+                    text: i.text,
+                    quantity: i.quantity,
+                })
+            })
+            .collect::<Result<Vec<_>, PosError>>()?;
+        let cart = posbridge::Cart {
+            lines,
+            currency: total.currency,
+            total: total.minor,
+            message,
+        };
+        on_runtime(async move {
+            let guard = self.inner.read().await;
+            let t = guard.as_ref().ok_or_else(closed)?;
+            Ok(t.show_cart(&cart, Duration::from_secs(20)).await?)
+        })
+        .await
+    }
+
+    /// Asks the customer `question` on the terminal's screen, showing `prompt`, for up to
+    /// `timeout_seconds` (at most 300); `None` from a terminal that cannot ask.
+    pub async fn ask_customer(
+        self: Arc<Self>,
+        prompt: String,
+        question: CustomerQuestion,
+        timeout_seconds: u32,
+    ) -> Result<Option<CustomerAnswer>, PosError> {
+        use posbridge_wire::CustomerQuestion as Q;
+        let question = match question {
+            CustomerQuestion::Tip {
+                base,
+                currency,
+                presets,
+                custom,
+            } => {
+                let base = money(&base, &currency)?;
+                Q::Tip {
+                    base: base.minor,
+                    currency: base.currency,
+                    presets,
+                    custom,
+                }
+            }
+            CustomerQuestion::YesNo => Q::YesNo,
+            CustomerQuestion::Number { min, max } => Q::Number { min, max },
+            CustomerQuestion::Signature => Q::Signature,
+        };
+        let prompt = posbridge::CustomerPrompt {
+            prompt,
+            question,
+            timeout: Duration::from_secs(timeout_seconds.into()),
+        };
+        on_runtime(async move {
+            use posbridge_wire::CustomerReply as R;
+            let guard = self.inner.read().await;
+            let t = guard.as_ref().ok_or_else(closed)?;
+            Ok(match t.ask_customer(&prompt).await? {
+                None => None,
+                Some(R::Tip(amount_minor)) => Some(CustomerAnswer::Tip { amount_minor }),
+                Some(R::Confirmed(yes)) => Some(CustomerAnswer::Confirmed { yes }),
+                Some(R::Number(value)) => Some(CustomerAnswer::Number { value }),
+                Some(R::Signature(png)) => Some(CustomerAnswer::Signature { png }),
+                Some(R::TimedOut) => Some(CustomerAnswer::TimedOut),
+                Some(R::Cancelled) => Some(CustomerAnswer::Cancelled),
+                Some(other) => {
+                    return Err(failed(format!("an answer that is not one: {other:?}")));
+                }
+            })
+        })
+        .await
+    }
+
     /// Ends the connection (the journal stays in the data directory). Named so because Kotlin
     /// objects already have `close()` (freeing the object).
     pub async fn disconnect(self: Arc<Self>) {
@@ -1151,7 +1447,7 @@ impl Terminal {
             .map(|e| JournalEntry {
                 key: e.key().to_string(),
                 kind: kind_name(e.kind()),
-                state: format!("{:?}", e.state).to_lowercase(),
+                state: e.state.as_str().to_string(),
                 amount_minor: e.amount().map_or(0, |a| a.minor),
                 result: e.result.as_ref().map(PaymentResult::from),
             })

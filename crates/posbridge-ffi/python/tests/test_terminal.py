@@ -597,3 +597,58 @@ def test_what_the_terminal_is_discovery_and_connecting_to_a_found_device():
                 ble, posbridge.DeviceOptions(data_dir=data, pairing_code=None, till_name="pytest"))
 
     run(scenario())
+
+
+def test_the_terminal_beyond_payments_status_lease_cart_and_customer():
+    """Protocol 1.1 from Python: the terminal's status, its lease, the cart on the customer
+    display, questions for the customer; and the offline fields of a recovery report."""
+
+    async def scenario():
+        sim, _, t = await paired()
+        status = await t.terminal_status()
+        assert status is not None, "a 1.1 terminal reports its status"
+        assert (status.battery_percent, status.power, status.paper) == (87, "battery", "ok")
+        assert status.acquirer_online and status.stored_offline == 0
+        assert status.firmware and status.app_version
+
+        lease = await t.acquire("Till 1", 60, None)
+        assert lease.state == "granted" and lease.expires_in_ms > 0, lease
+        assert lease.holder is None
+
+        shown = await t.show_cart(
+            [
+                posbridge.CartItem(text="Cappuccino", quantity=2, amount="7.60"),
+                posbridge.CartItem(text="Croissant", quantity=None, amount="2.40"),
+            ],
+            "10.00",
+            "EUR",
+            "Thank you!",
+        )
+        assert shown
+
+        # The simulated customer picks the second preset: 15 % of 10.00.
+        tip = await t.ask_customer(
+            "Add a tip?",
+            posbridge.CustomerQuestion.TIP(base="10.00", currency="EUR", presets=[10, 15, 20], custom=True),
+            30,
+        )
+        assert tip.is_tip() and tip.amount_minor == 150, tip
+        yes = await t.ask_customer("Is the amount right?", posbridge.CustomerQuestion.YES_NO(), 30)
+        assert yes.is_confirmed() and yes.yes
+        signature = await t.ask_customer("Please sign", posbridge.CustomerQuestion.SIGNATURE(), 30)
+        assert signature.is_signature() and signature.png[:4] == b"\x89PNG"
+
+        sale = await t.sale("11.50", "EUR", None)
+        assert sale.outcome == posbridge.PaymentOutcome.APPROVED and not sale.offline
+        await t.release()
+
+        report = await t.recover()
+        assert (report.confirmed_offline, report.declined_after, report.pending_offline) == ([], [], [])
+        assert [e.state for e in t.journal()] == ["done"]
+
+        # Bad input is a typed error, nothing sent.
+        with pytest.raises(posbridge.PosError.InvalidInput):
+            await t.show_cart([], "ten", "EUR", None)
+        await t.disconnect()
+
+    run(scenario())
