@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use posbridge_api::{
-    Adapter, Answer, CallError, DoubtReason, Engine, Records, Refusal, Resolution,
+    Adapter, Answer, CallError, Cart, CustomerPrompt, DoubtReason, Engine, Records, Refusal,
+    Resolution,
 };
 use posbridge_journal::Entry;
 use posbridge_wire::{
@@ -918,11 +919,25 @@ impl<T: Transport> NexoClient<T> {
     /// Checks the terminal: reachable, the key right, the answer well formed (a
     /// `DiagnosisRequest`). Returns the terminal's status.
     pub async fn diagnose(&self, deadline: Duration) -> Result<DiagnosisResponse, NexoError> {
+        self.diagnosis(false, deadline).await
+    }
+
+    /// A diagnosis that checks the acquirers too (`HostDiagnosisFlag`): the terminal's status
+    /// and each acquirer's reachability.
+    pub async fn diagnose_hosts(&self, deadline: Duration) -> Result<DiagnosisResponse, NexoError> {
+        self.diagnosis(true, deadline).await
+    }
+
+    async fn diagnosis(
+        &self,
+        hosts: bool,
+        deadline: Duration,
+    ) -> Result<DiagnosisResponse, NexoError> {
         match self
             .service(
                 MessageCategory::Diagnosis,
                 Body::DiagnosisRequest(DiagnosisRequest {
-                    host_diagnosis_flag: Some(false),
+                    host_diagnosis_flag: Some(hosts),
                 }),
                 deadline,
             )
@@ -1003,6 +1018,55 @@ impl<T: Transport> NexoClient<T> {
             _ => Err(NexoError::Incomplete("a totals response")),
         }
     }
+}
+
+/// A diagnosis as the neutral telemetry: `PrinterStatus` `OK`/`PaperLow`/`NoPaper` as the
+/// paper (a jammed or broken printer is not a paper state: unknown); the acquirer online when
+/// one of the acquirers it checked is reachable — or, when it names none, unless it says its
+/// communication is down.
+pub fn telemetry_of(d: &DiagnosisResponse) -> posbridge_wire::Telemetry {
+    use posbridge_wire::{AcquirerLink, PaperState};
+    let poi = d.poi_status.as_ref();
+    let paper = poi
+        .and_then(|p| p.printer_status.as_deref())
+        .and_then(|s| match s {
+            "OK" => Some(PaperState::Ok),
+            "PaperLow" => Some(PaperState::Low),
+            "NoPaper" => Some(PaperState::Out),
+            _ => None,
+        });
+    let online = match d.host_status.as_deref() {
+        Some(hosts) if !hosts.is_empty() => hosts.iter().any(|h| h.is_reachable == Some(true)),
+        _ => poi.and_then(|p| p.communication_ok) != Some(false),
+    };
+    posbridge_wire::Telemetry {
+        paper,
+        acquirer: if online {
+            AcquirerLink::Online
+        } else {
+            AcquirerLink::Offline
+        },
+        ..posbridge_wire::Telemetry::default()
+    }
+}
+
+/// The cart as display lines: `2 x Cappuccino 7.60`, …, `Total 10.00 EUR`, the message.
+fn cart_lines(cart: &Cart) -> Vec<String> {
+    use posbridge_api::money::Money;
+    let mut lines: Vec<String> = cart
+        .lines
+        .iter()
+        .map(|l| {
+            let amount = Money::new(l.amount, cart.currency).number();
+            match l.quantity {
+                Some(q) => format!("{q} x {} {amount}", l.text),
+                None => format!("{} {amount}", l.text),
+            }
+        })
+        .collect();
+    lines.push(format!("Total {}", Money::new(cart.total, cart.currency)));
+    lines.extend(cart.message.clone());
+    lines
 }
 
 /// The error of a `Failure` response.
@@ -1447,6 +1511,44 @@ impl<T: Transport> Adapter for NexoClient<T> {
                     Some("no such receipt in the journal or on the terminal".to_owned()),
                 ))
             })
+    }
+
+    /// What a nexo terminal says of itself: a diagnosis (with its acquirers) mapped onto the
+    /// neutral telemetry — the printer's paper and whether an acquirer is reachable. nexo does
+    /// not report the battery, power, software versions or payments stored offline here: those
+    /// stay unknown (`None`, 0).
+    async fn telemetry(
+        &self,
+        deadline: Duration,
+    ) -> Result<Option<posbridge_wire::Telemetry>, NexoError> {
+        let d = self.diagnose_hosts(deadline).await?;
+        Ok(Some(telemetry_of(&d)))
+    }
+
+    /// The cart as text lines on the customer display (`DisplayRequest`): one per item
+    /// (quantity, text, amount), then the total and the message.
+    async fn show_cart(&self, cart: &Cart, deadline: Duration) -> Result<bool, NexoError> {
+        self.display(cart_lines(cart), deadline).await?;
+        Ok(true)
+    }
+
+    /// A yes/no question maps onto nexo's `GetConfirmation` input; tips, numbers and
+    /// signatures have no neutral nexo input here: `None` (this protocol cannot).
+    async fn ask_customer(
+        &self,
+        prompt: &CustomerPrompt,
+    ) -> Result<Option<posbridge_wire::CustomerReply>, NexoError> {
+        match prompt.question {
+            posbridge_wire::CustomerQuestion::YesNo => {
+                // The terminal's own wait, then time for its answer to come.
+                let deadline = prompt.timeout + Duration::from_secs(10);
+                let yes = self
+                    .confirm(vec![prompt.prompt.clone()], prompt.timeout, deadline)
+                    .await?;
+                Ok(Some(posbridge_wire::CustomerReply::Confirmed(yes)))
+            }
+            _ => Ok(None),
+        }
     }
 
     fn is_closed(&self) -> bool {
