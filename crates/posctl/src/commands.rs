@@ -598,6 +598,11 @@ fn print_result(json: bool, r: &TransactionResult) {
             r.transaction_id,
             r.idempotency_key
         );
+        if r.offline && r.outcome.is_approved() {
+            outln!(
+                "approved offline: counted; its final outcome comes when the terminal forwards it (posctl recover)"
+            );
+        }
         if let Some(receipt) = r.receipts.iter().find(|x| x.copy == ReceiptCopy::Customer) {
             outln!("\n{}", render(receipt));
         }
@@ -713,8 +718,9 @@ async fn run_command(
         .recover(Duration::from_secs(timeout))
         .await
         .map_err(payment_failure)?;
-    // What recovery did with earlier payments is said before this one runs.
-    if !report.is_empty() {
+    // What recovery did with earlier payments is said before this one runs (payments approved
+    // offline and still pending are not news: `posctl recover` lists them).
+    if report.len() > report.pending_offline.len() {
         if common.json {
             crate::json::print(&crate::json::Recovery::of(&report));
         } else {

@@ -79,6 +79,9 @@ pub(crate) struct Payment {
     pub(crate) time_ms: u64,
     /// Whether the terminal signed it (it is journaled only once its signature verifies).
     pub(crate) signed: bool,
+    /// Approved offline (its acquirer was unreachable): counted, its final outcome comes later
+    /// (`posctl recover`).
+    pub(crate) offline: bool,
     /// The EMV data of a chip or contactless payment (native protocol 1.1), covered by the
     /// signature.
     pub(crate) emv: Option<Emv>,
@@ -153,6 +156,7 @@ impl Payment {
             auth_code: r.auth_code.clone(),
             time_ms: r.time.0,
             signed: r.signature.is_some(),
+            offline: r.offline,
             emv: r.emv.as_ref().map(Emv::of),
         }
     }

@@ -20,10 +20,19 @@ const PUBLISHER_SECRET: [u8; 32] = [0x42; 32];
 /// A simulated terminal's parts: the simulator (answering at once), its context with a manager
 /// operator (PIN 2468), and the pairing code on its screen.
 fn terminal_parts(name: &str) -> (Simulator, TerminalContext, String) {
+    terminal_parts_with(name, |_| {})
+}
+
+/// The same, its profile changed by `change` first.
+fn terminal_parts_with(
+    name: &str,
+    change: impl FnOnce(&mut TerminalProfile),
+) -> (Simulator, TerminalContext, String) {
     let mut profile = TerminalProfile {
         latency: Latency::INSTANT,
         ..TerminalProfile::default()
     };
+    change(&mut profile);
     // Besides euros, yen (no minor unit) and Kuwaiti dinars (three decimals).
     profile
         .currencies
@@ -155,6 +164,25 @@ fn simulator_tls() -> (String, String, String) {
 }
 
 fn simulator_full(manual_cards: bool, tls: bool) -> (String, String, Option<String>) {
+    simulator_serving(manual_cards, tls, |_| {})
+}
+
+/// A simulator whose acquirer is gone for the second and third payments (approved offline up
+/// to 50.00, then forwarded with the fourth: x.66 declined after the fact).
+fn simulator_going_offline() -> (String, String) {
+    let (address, code, _) = simulator_serving(false, false, |p| {
+        p.floor_limit = 5_000;
+        p.device.offline_after = Some(1);
+        p.device.offline_for = 2;
+    });
+    (address, code)
+}
+
+fn simulator_serving(
+    manual_cards: bool,
+    tls: bool,
+    change: fn(&mut TerminalProfile),
+) -> (String, String, Option<String>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -162,7 +190,7 @@ fn simulator_full(manual_cards: bool, tls: bool) -> (String, String, Option<Stri
             .build()
             .unwrap();
         rt.block_on(async move {
-            let (mut sim, ctx, code) = terminal_parts("test terminal");
+            let (mut sim, ctx, code) = terminal_parts_with("test terminal", change);
             let (listener, pin) = if tls {
                 let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
                 let der = cert.cert.der().to_vec();
@@ -1064,4 +1092,74 @@ fn json_line(o: &Output) -> serde_json::Value {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "one line: {}", text(o));
     serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+/// Payments approved offline through posctl: the result says so, the journal shows them
+/// `offline_pending`, `recover` asks for their outcomes once the terminal has forwarded them
+/// (one confirmed, one declined after the fact), the journal follows, the declined key answers
+/// "declined" (exit 4), and the settlement reconciles.
+#[test]
+fn payments_approved_offline_are_followed_to_their_final_outcome() {
+    let (address, code) = simulator_going_offline();
+    let home = std::env::temp_dir().join(format!("posctl-offline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let o = posctl(
+        &home,
+        &["pair", "--tcp", &address, "--code", &code, "--name", "shop"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let key = |n: u32| format!("{n:032x}");
+    let sale = |amount: &str, n: u32| {
+        let o = posctl(&home, &["sale", amount, "--key", &key(n), "--json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        json_line(&o)
+    };
+    assert_eq!(sale("10.00", 1)["offline"], false);
+    assert_eq!(sale("10.00", 2)["offline"], true);
+    assert_eq!(sale("20.66", 3)["offline"], true);
+    let state = |n: u32| {
+        let o = posctl(&home, &["journal", "show", &key(n), "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        json_line(&o)["state"].as_str().unwrap().to_string()
+    };
+    assert_eq!(state(2), "offline_pending");
+    // Still pending: recover asks, and nothing is in doubt.
+    let o = posctl(&home, &["recover", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v = json_line(&o);
+    assert_eq!(v["clean"], true, "{v}");
+    let ended = |v: &serde_json::Value, n: u32| {
+        v["recovery"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["idempotency_key"] == key(n).as_str())
+            .map(|r| r["ended"].as_str().unwrap().to_string())
+    };
+    assert_eq!(ended(&v, 2).as_deref(), Some("pending_offline"), "{v}");
+    // The acquirer is back with the fourth payment: the stored ones are forwarded.
+    assert_eq!(sale("5.00", 4)["offline"], false);
+    let o = posctl(&home, &["recover", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v = json_line(&o);
+    assert_eq!(ended(&v, 2).as_deref(), Some("confirmed_offline"), "{v}");
+    assert_eq!(ended(&v, 3).as_deref(), Some("declined_after"), "{v}");
+    assert_eq!(
+        (state(2), state(3)),
+        ("done".into(), "declined_after".into())
+    );
+    // The declined key: declined, not charged, never a second payment.
+    let o = posctl(&home, &["sale", "20.66", "--key", &key(3)]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        text(&o).contains("declined by the issuer after the fact"),
+        "{}",
+        text(&o)
+    );
+    // The batch: 1, 2 and 4 charged; 3 in neither side's totals.
+    let o = posctl_pin(&home, "2468", &["settle", "--operator", "manager"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("matches the journal"), "{}", text(&o));
+    assert!(!text(&o).contains("DIFFERS"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&home);
 }
