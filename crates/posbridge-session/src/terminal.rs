@@ -542,7 +542,7 @@ impl TerminalSession {
     /// Tells a queued or holding client when where it stands changed: a new place in the queue,
     /// the lease granted, or run out.
     fn push_lease(&mut self, now: Instant) {
-        if !self.is_ready() || self.core.is_closing() {
+        if !self.may_push() {
             return;
         }
         if !matches!(
@@ -568,8 +568,23 @@ impl TerminalSession {
             request_id: None,
             state,
         });
-        if let Err(e) = self.core.send(FrameType::Data, &message, now) {
-            self.end(CloseReason::Failed(e), now, false);
+        self.push(&message, now);
+    }
+
+    /// Whether the session may push to its client now: ready, protocol 1.1 (every push is a
+    /// 1.1 message), not closing.
+    fn may_push(&self) -> bool {
+        self.is_ready() && self.version >= VERSION_1_1 && !self.core.is_closing()
+    }
+
+    /// Sends a message nobody asked for; a failure ends the session. `false` if it did.
+    fn push(&mut self, message: &Message, now: Instant) -> bool {
+        match self.core.send(FrameType::Data, message, now) {
+            Ok(()) => true,
+            Err(e) => {
+                self.end(CloseReason::Failed(e), now, false);
+                false
+            }
         }
     }
 
@@ -665,13 +680,11 @@ impl TerminalSession {
         let Err((holder, left)) = self.leases().allows(self.id, now) else {
             return false;
         };
-        self.reply(
-            Message::Error(ErrorMessage {
-                request_id: Some(request_id),
-                code: ErrorCode::BUSY,
-                detail: Some(format!("the terminal is held by {holder}")),
-                retry_after_ms: Some(left.as_millis().min(u128::from(u32::MAX)) as u32),
-            }),
+        self.refuse_request(
+            request_id,
+            ErrorCode::BUSY,
+            &format!("the terminal is held by {holder}"),
+            Some(left),
             now,
         );
         true
@@ -685,17 +698,14 @@ impl TerminalSession {
 
     /// Pushes the offline outcomes recorded since the last push to a client of protocol 1.1.
     fn push_offline(&mut self, now: Instant) {
-        if !self.is_ready() || self.version < VERSION_1_1 || self.core.is_closing() {
+        if !self.may_push() {
             return;
         }
         let new: Vec<OfflineOutcome> = self.offline().since(self.offline_seen).to_vec();
         for outcome in new {
             self.offline_seen += 1;
-            if let Err(e) = self
-                .core
-                .send(FrameType::Data, &Message::OfflineOutcome(outcome), now)
-            {
-                return self.end(CloseReason::Failed(e), now, false);
+            if !self.push(&Message::OfflineOutcome(outcome), now) {
+                return;
             }
         }
     }
@@ -729,6 +739,7 @@ impl TerminalSession {
                 q.request_id,
                 ErrorCode::NOT_FOUND,
                 "nothing was approved offline under this key",
+                None,
                 now,
             ),
         }
@@ -736,7 +747,7 @@ impl TerminalSession {
 
     /// Pushes telemetry changes made since the last push to a client of protocol 1.1.
     fn push_telemetry(&mut self, now: Instant) {
-        if !self.is_ready() || self.version < VERSION_1_1 || self.core.is_closing() {
+        if !self.may_push() {
             return;
         }
         let report = {
@@ -756,12 +767,7 @@ impl TerminalSession {
         };
         if let Some((generation, report)) = report {
             self.telemetry_seen = generation;
-            if let Err(e) = self
-                .core
-                .send(FrameType::Data, &Message::TelemetryReport(report), now)
-            {
-                self.end(CloseReason::Failed(e), now, false);
-            }
+            self.push(&Message::TelemetryReport(report), now);
         }
     }
 
@@ -1234,11 +1240,14 @@ impl TerminalSession {
         }
     }
 
+    /// Answers `request_id` with an `Error` of `code`, and — for a refusal that passes (`BUSY`)
+    /// — when to try again.
     fn refuse_request(
         &mut self,
         request_id: RequestId,
         code: ErrorCode,
         detail: &str,
+        retry_after: Option<std::time::Duration>,
         now: Instant,
     ) {
         self.reply(
@@ -1246,7 +1255,7 @@ impl TerminalSession {
                 request_id: Some(request_id),
                 code,
                 detail: Some(detail.to_string()),
-                retry_after_ms: None,
+                retry_after_ms: retry_after.map(|d| d.as_millis().min(u128::from(u32::MAX)) as u32),
             }),
             now,
         );
@@ -1351,6 +1360,7 @@ impl TerminalSession {
                         c.target,
                         ErrorCode::NOT_FOUND,
                         "cancelled before it started; nothing was charged",
+                        None,
                         now,
                     );
                 }
@@ -1428,6 +1438,7 @@ impl TerminalSession {
                 t.request_id,
                 ErrorCode::KEY_REUSED,
                 "this idempotency key was used for a different command",
+                None,
                 now,
             ),
             KeyDecision::Answer(mut result) => {
@@ -1461,7 +1472,7 @@ impl TerminalSession {
                         RequestError::Capability(c) => c.error_code(),
                         _ => ErrorCode::INVALID_REQUEST,
                     };
-                    return self.refuse_request(t.request_id, code, &e.to_string(), now);
+                    return self.refuse_request(t.request_id, code, &e.to_string(), None, now);
                 }
                 // A new command while another till holds the terminal waits for its lease; what
                 // was started before (a known key) is answered above as always.
@@ -1510,6 +1521,7 @@ impl TerminalSession {
                     t.request_id,
                     ErrorCode::INTERNAL,
                     &format!("the terminal cannot record the command: {e}"),
+                    None,
                     now,
                 );
                 None

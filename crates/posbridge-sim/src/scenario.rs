@@ -378,21 +378,10 @@ impl Scenario {
             ));
         }
         if let Some(hex) = &d.update_key {
-            let bytes = (0..32)
-                .map(|i| {
-                    hex.get(2 * i..2 * i + 2)
-                        .and_then(|b| u8::from_str_radix(b, 16).ok())
-                })
-                .collect::<Option<Vec<u8>>>()
-                .filter(|_| hex.len() == 64)
-                .ok_or_else(|| {
-                    ScenarioError(format!(
-                        "device.update_key {hex:?}: an Ed25519 public key, 64 hex digits"
-                    ))
-                })?;
-            let mut key = [0u8; 32];
-            key.copy_from_slice(&bytes);
-            device.update_key = Some(posbridge_wire::PublicKey(key));
+            let key: posbridge_wire::PublicKey = hex
+                .parse()
+                .map_err(|e| ScenarioError(format!("device.update_key {hex:?}: {e}")))?;
+            device.update_key = Some(key);
         }
         if let Some(v) = d.update_fails {
             device.update_fails = v;

@@ -75,8 +75,9 @@ pub use types::civil;
 pub use types::{
     Amount, ClientId, Currency, DeclineReason, ErrorCode, Feature, FeatureSet, IdempotencyKey,
     InvalidCurrency, KindSet, MaskedPan, MaskedPanError, MethodSet, Outcome, ParseIdError,
-    PaymentMethod, ProgressStage, PublicKey, ReceiptCopy, RequestId, TelemetryChange,
-    TelemetryChangeSet, TerminalId, Timestamp, TransactionId, TransactionKind, snake_name,
+    ParseKeyError, PaymentMethod, ProgressStage, PublicKey, ReceiptCopy, RequestId,
+    TelemetryChange, TelemetryChangeSet, TerminalId, Timestamp, TransactionId, TransactionKind,
+    snake_name,
 };
 
 /// The README's code examples, compiled and run as doctests.

@@ -95,17 +95,20 @@ impl fmt::Display for ParseIdError {
 impl core::error::Error for ParseIdError {}
 
 fn parse_hex16(text: &str) -> Result<[u8; 16], ParseIdError> {
+    parse_hex_array(text).ok_or(ParseIdError)
+}
+
+/// `N` bytes from exactly `2 * N` hex digits (either case).
+fn parse_hex_array<const N: usize>(text: &str) -> Option<[u8; N]> {
     let bytes = text.as_bytes();
-    if bytes.len() != 32 {
-        return Err(ParseIdError);
+    if bytes.len() != 2 * N {
+        return None;
     }
-    let mut out = [0u8; 16];
+    let mut out = [0u8; N];
     for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let hi = hex_digit(pair[0]).ok_or(ParseIdError)?;
-        let lo = hex_digit(pair[1]).ok_or(ParseIdError)?;
-        out[i] = hi << 4 | lo;
+        out[i] = hex_digit(pair[0])? << 4 | hex_digit(pair[1])?;
     }
-    Ok(out)
+    Some(out)
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
@@ -131,6 +134,27 @@ impl fmt::Display for PublicKey {
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PublicKey({self})")
+    }
+}
+
+/// A string that is not 64 hex digits was given where a public key was expected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseKeyError;
+
+impl fmt::Display for ParseKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an Ed25519 public key is exactly 64 hex digits")
+    }
+}
+
+impl core::error::Error for ParseKeyError {}
+
+/// The key from 64 hex digits (either case; surrounding white space ignored) — the form
+/// [`Display`](fmt::Display) writes.
+impl core::str::FromStr for PublicKey {
+    type Err = ParseKeyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_hex_array(s.trim()).map(Self).ok_or(ParseKeyError)
     }
 }
 
@@ -909,6 +933,25 @@ mod tests {
     use super::*;
     use alloc::format;
     use alloc::string::ToString;
+
+    #[test]
+    fn a_public_key_reads_back_what_it_writes() {
+        let key = PublicKey(core::array::from_fn(|i| (i * 37) as u8));
+        let text = key.to_string();
+        assert_eq!(text.parse::<PublicKey>(), Ok(key));
+        assert_eq!(text.to_uppercase().parse::<PublicKey>(), Ok(key));
+        assert_eq!(format!(" {text}\n").parse::<PublicKey>(), Ok(key));
+        for bad in [
+            "",
+            "abc",
+            &text[1..],
+            &format!("{text}00"),
+            &text.replace('0', "g"),
+        ] {
+            assert_eq!(bad.parse::<PublicKey>(), Err(ParseKeyError), "{bad:?}");
+        }
+        assert!(ParseKeyError.to_string().contains("64 hex digits"));
+    }
 
     #[test]
     fn masked_pan_from_full_number_keeps_only_ten_digits() {

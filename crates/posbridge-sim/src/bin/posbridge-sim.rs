@@ -370,17 +370,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         profile.latency = Latency::INSTANT;
     }
     if let Some(hex) = &args.update_key {
-        let bytes = (0..32)
-            .map(|i| {
-                hex.get(2 * i..2 * i + 2)
-                    .and_then(|b| u8::from_str_radix(b, 16).ok())
-            })
-            .collect::<Option<Vec<u8>>>()
-            .filter(|_| hex.len() == 64)
-            .ok_or("--update-key: an Ed25519 public key, 64 hex digits")?;
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&bytes);
-        profile.device.update_key = Some(posbridge_crypto::PublicKey(key));
+        let key: posbridge_crypto::PublicKey =
+            hex.parse().map_err(|e| format!("--update-key: {e}"))?;
+        profile.device.update_key = Some(key);
     }
     let mut faults = scenario.faults.clone();
     faults.extend(args.faults.iter().copied());
