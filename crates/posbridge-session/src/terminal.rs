@@ -1718,6 +1718,11 @@ impl TerminalSession {
                 false,
             );
         }
+        // While this till's payment runs, its lease does not run out under it (renewed every
+        // tick, as a request of the holder renews it).
+        if self.running.is_some() {
+            self.leases().renew(self.id, now);
+        }
         self.push_telemetry(now);
         self.push_lease(now);
         self.push_offline(now);

@@ -220,3 +220,98 @@ fn two_tills_share_one_terminal_by_lease() {
     );
     assert_eq!(ctx.leases.lock().unwrap().holder(), Some("Till A"));
 }
+
+/// Approves every new command after ten seconds.
+struct Slow(Vec<(TransactionRequest, Instant)>);
+
+impl TerminalApp for Slow {
+    fn on_event(&mut self, _: &mut TerminalSession, event: &TerminalEvent, now: Instant) {
+        if let TerminalEvent::Transaction {
+            request,
+            resumed: false,
+        } = event
+        {
+            self.0
+                .push((request.clone(), now + Duration::from_secs(10)));
+        }
+    }
+
+    fn poll_timeout(&self, _: &TerminalSession) -> Option<Instant> {
+        self.0.iter().map(|r| r.1).min()
+    }
+
+    fn handle_timeout(&mut self, session: &mut TerminalSession, now: Instant) {
+        let (done, rest) = self.0.drain(..).partition(|r| r.1 <= now);
+        self.0 = rest;
+        for (request, _) in done {
+            let mut r = samples::approved_result();
+            r.idempotency_key = request.idempotency_key;
+            r.transaction_id = TransactionId(request.idempotency_key.0);
+            session.complete(r, now).unwrap();
+        }
+    }
+}
+
+/// A lease shorter than the holder's payment does not run out while the payment runs: the
+/// other till stays refused until the payment is over and the holder has gone quiet for the
+/// lease's duration.
+#[test]
+fn a_lease_lasts_while_its_holders_payment_runs() {
+    let start = Instant::now();
+    let ctx = context();
+    let mut a = till(&ctx, start, 1);
+    a.set_app(Slow(Vec::new()));
+    let mut b = till(&ctx, start, 2);
+    let id = ask(
+        &mut a,
+        Message::LeaseRequest(LeaseRequest {
+            request_id: RequestId::default(),
+            holder: "Till A".into(),
+            duration_ms: 2_000,
+            wait: false,
+        }),
+    );
+    assert!(matches!(
+        answer(&a, id),
+        Some(Message::LeaseResponse(LeaseResponse {
+            state: LeaseState::Granted { .. },
+            ..
+        }))
+    ));
+    // A's payment takes ten seconds; five into it, the two-second lease still holds.
+    let mut request = samples::sale_request();
+    request.idempotency_key = IdempotencyKey::from_u128(1);
+    // Sent without driving the pair to its answer: time passes by the clock below.
+    let now = a.now;
+    let paying = a
+        .client
+        .request(
+            Message::Transaction(request),
+            now + Duration::from_secs(30),
+            now,
+        )
+        .unwrap();
+    let until = a.now + Duration::from_secs(5);
+    a.run_until(until);
+    assert!(
+        answer(&a, paying).is_none(),
+        "still running: {:?}",
+        answer(&a, paying)
+    );
+    b.run_until(until);
+    busy_with(sale(&mut b, 2), "Till A");
+    assert_eq!(ctx.leases.lock().unwrap().holder(), Some("Till A"));
+    // The payment ends; A goes quiet past the lease's two seconds: it runs out, B may pay.
+    let until = a.now + Duration::from_secs(9);
+    a.run_until(until);
+    assert!(matches!(
+        answer(&a, paying),
+        Some(Message::TransactionResult(_))
+    ));
+    assert_eq!(pushed(&a).last(), Some(&LeaseState::Expired));
+    b.run_until(until);
+    assert!(matches!(
+        sale(&mut b, 3),
+        Some(Message::TransactionResult(_))
+    ));
+}
