@@ -561,7 +561,14 @@ impl<A: Adapter, J: Journal> Engine<A, J> {
                 Ok(changed)
             }
             Err(JournalError::UnknownKey(_)) => Ok(false),
-            Err(e @ (JournalError::NotOffline(_) | JournalError::ConflictingResult(_))) => {
+            // A result not recorded yet (its answer was lost: recovery records it, then asks
+            // for the outcome again), or one the outcome does not fit.
+            Err(e @ JournalError::NotOffline(_)) => {
+                tracing::warn!(key = %key, error = %e, "offline outcome not recorded");
+                Ok(false)
+            }
+            // Two different final outcomes for one payment: the terminal is broken or forged.
+            Err(e @ JournalError::ConflictingResult(_)) => {
                 tracing::error!(key = %key, error = %e, "offline outcome not recorded");
                 Ok(false)
             }

@@ -873,12 +873,15 @@ impl Simulator {
                 .collect();
         }
         self.identity.signing().sign_result(&mut result);
+        // Whether this payment met the acquirer (counting it may take the acquirer away).
+        let reachable = !self.device.offline();
         self.device.command_done(result.outcome.is_approved());
         if result.offline && result.outcome.is_approved() {
             self.stored.push(result.clone());
             self.device.set_stored(self.stored.len());
-        } else if !self.device.offline() {
-            // The acquirer is there: what was stored goes to it now.
+        } else if reachable || !self.device.offline() {
+            // The acquirer was there for this payment, or is back after it: what was stored
+            // goes to it now.
             self.forward(now);
         }
         self.apply(&request.command, &result);

@@ -470,7 +470,13 @@ struct Shared {
 
 impl Shared {
     fn new(profile: TerminalProfile, tills: &[&Arc<LocalIdentity>]) -> Self {
-        let sim = Simulator::new(profile, terminal_identity(), driver::now(), WALL);
+        Self::of(
+            Simulator::new(profile, terminal_identity(), driver::now(), WALL),
+            tills,
+        )
+    }
+
+    fn of(sim: Simulator, tills: &[&Arc<LocalIdentity>]) -> Self {
         let mut registry = PairingRegistry::new();
         for till in tills {
             registry.add(PairingRecord {
@@ -980,4 +986,110 @@ async fn outcomes_learnt_while_away_are_asked_for_and_reconcile_across_the_close
     assert!(r.is_clean(), "{:?}", r.differences);
     assert_eq!(r.declined_after, keys(&[3]));
     assert!(r.pending_offline.is_empty());
+}
+
+/// A sale of `minor` cents under key `k`.
+async fn sale_of(
+    payments: &Payments<MemoryJournal>,
+    k: u128,
+    minor: u64,
+) -> Result<posbridge_wire::TransactionResult, posbridge::PaymentError<posbridge::ClientError>> {
+    payments
+        .sale(IdempotencyKey::from_u128(k), eur(minor), Call::within(CALL))
+        .await
+}
+
+/// A journaled till of `terminal`.
+async fn paying(
+    terminal: &Shared,
+    till: &Arc<LocalIdentity>,
+    key: posbridge_crypto::PublicKey,
+) -> Payments<MemoryJournal> {
+    Payments::new(
+        NativeAdapter::new(terminal.connect(till).await, Some(key)),
+        MemoryJournal::new(),
+    )
+}
+
+/// A simulator restarted from its batch log still forwards what it had stored, and still knows
+/// what became of each: a payment declined after the fact stays out of its totals, and its
+/// outcome is still answered.
+#[tokio::test(start_paused = true)]
+async fn a_restarted_simulator_remembers_what_it_stored_and_what_became_of_it() {
+    let dir = std::env::temp_dir().join(format!("posbridge-offline-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("batch.log");
+    let till = identity(2, "Till 1");
+    let key = terminal_identity().signing().public_key();
+    let start = |path: &std::path::Path| {
+        Shared::of(
+            Simulator::new(device_profile(), terminal_identity(), driver::now(), WALL)
+                .with_batch_log(path)
+                .unwrap(),
+            &[&till],
+        )
+    };
+    {
+        // First life: one sale online, then two approved offline and stored.
+        let terminal = start(&path);
+        let payments = paying(&terminal, &till, key).await;
+        assert!(!sale_of(&payments, 1, 1000).await.unwrap().offline);
+        assert!(sale_of(&payments, 2, 1000).await.unwrap().offline);
+        assert!(sale_of(&payments, 3, 2066).await.unwrap().offline);
+        payments.close().await;
+    }
+    {
+        // Second life: still stored; the first payment forwards them.
+        let terminal = start(&path);
+        let payments = paying(&terminal, &till, key).await;
+        let t = payments.telemetry(CALL).await.unwrap().unwrap();
+        assert_eq!(
+            t.stored_offline, 2,
+            "what it had stored survives the restart"
+        );
+        assert!(!sale_of(&payments, 4, 500).await.unwrap().offline);
+        let t = payments.telemetry(CALL).await.unwrap().unwrap();
+        assert_eq!(t.stored_offline, 0);
+        let sale_total = |terminal: &Shared| {
+            terminal
+                .app
+                .lock()
+                .totals()
+                .iter()
+                .filter(|t| t.kind == posbridge_wire::TransactionKind::Sale)
+                .map(|t| (t.count, t.amount))
+                .next()
+        };
+        assert_eq!(
+            sale_total(&terminal),
+            Some((3, 2500)),
+            "20.66 declined after the fact"
+        );
+        payments.close().await;
+    }
+    // Third life: the outcome and the totals come back from the log.
+    let terminal = start(&path);
+    let totals = terminal.app.lock().totals();
+    let sale = totals
+        .iter()
+        .find(|t| t.kind == posbridge_wire::TransactionKind::Sale)
+        .unwrap();
+    assert_eq!((sale.count, sale.amount), (3, 2500));
+    let payments = paying(&terminal, &till, key).await;
+    let outcome = payments
+        .adapter()
+        .client()
+        .offline_outcome(IdempotencyKey::from_u128(3), Some(&key), CALL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        outcome.state,
+        OfflineState::Declined(DeclineReason::DO_NOT_HONOUR)
+    );
+    let t = payments.telemetry(CALL).await.unwrap().unwrap();
+    assert_eq!(t.stored_offline, 0, "nothing left to forward");
+    payments.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
