@@ -614,48 +614,52 @@ impl Entry {
     }
 }
 
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-pub(crate) fn encode_request(r: &TransactionRequest) -> Result<Vec<u8>, JournalError> {
-    Message::Transaction(r.clone())
+/// The stored bytes of `message`, which belongs to the entry (or settlement) `key`; `what` names
+/// it in the error.
+fn encode(message: Message, key: IdempotencyKey, what: &str) -> Result<Vec<u8>, JournalError> {
+    message
         .to_bytes()
         .map(|b| b.to_vec())
         .map_err(|e| JournalError::Corrupt {
-            key: Some(r.idempotency_key),
-            reason: format!("request cannot be encoded: {e}"),
+            key: Some(key),
+            reason: format!("{what} cannot be encoded: {e}"),
         })
+}
+
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn encode_request(r: &TransactionRequest) -> Result<Vec<u8>, JournalError> {
+    encode(
+        Message::Transaction(r.clone()),
+        r.idempotency_key,
+        "request",
+    )
 }
 
 #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn encode_settlement(r: &SettlementResult) -> Result<Vec<u8>, JournalError> {
-    Message::SettlementResult(r.clone())
-        .to_bytes()
-        .map(|b| b.to_vec())
-        .map_err(|e| JournalError::Corrupt {
-            key: Some(r.idempotency_key),
-            reason: format!("settlement cannot be encoded: {e}"),
-        })
+    encode(
+        Message::SettlementResult(r.clone()),
+        r.idempotency_key,
+        "settlement",
+    )
 }
 
 #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn encode_offline(o: &OfflineOutcome) -> Result<Vec<u8>, JournalError> {
-    Message::OfflineOutcome(o.clone())
-        .to_bytes()
-        .map(|b| b.to_vec())
-        .map_err(|e| JournalError::Corrupt {
-            key: Some(o.idempotency_key),
-            reason: format!("offline outcome cannot be encoded: {e}"),
-        })
+    encode(
+        Message::OfflineOutcome(o.clone()),
+        o.idempotency_key,
+        "offline outcome",
+    )
 }
 
 #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn encode_result(r: &TransactionResult) -> Result<Vec<u8>, JournalError> {
-    Message::TransactionResult(r.clone())
-        .to_bytes()
-        .map(|b| b.to_vec())
-        .map_err(|e| JournalError::Corrupt {
-            key: Some(r.idempotency_key),
-            reason: format!("result cannot be encoded: {e}"),
-        })
+    encode(
+        Message::TransactionResult(r.clone()),
+        r.idempotency_key,
+        "result",
+    )
 }
 
 /// One change waiting in the outbox, with its sequence number (per journal, increasing, never

@@ -712,14 +712,7 @@ async fn payments_approved_offline_get_their_signed_final_outcome_when_forwarded
     let third = sell(3, 2066).await.unwrap();
     assert!(second.offline && third.offline && third.outcome.is_approved());
     // Asked before it is forwarded: pending, signed.
-    let asked = payments
-        .adapter()
-        .client()
-        .offline_outcome(IdempotencyKey::from_u128(2), Some(&key), CALL)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(asked.state, OfflineState::Pending);
+    assert_eq!(asked(&payments, 2).await.state, OfflineState::Pending);
     // Not an offline payment: not found.
     assert!(
         payments
@@ -751,13 +744,7 @@ async fn payments_approved_offline_get_their_signed_final_outcome_when_forwarded
         finals[&IdempotencyKey::from_u128(3)],
         OfflineState::Declined(DeclineReason::DO_NOT_HONOUR)
     );
-    let now = payments
-        .adapter()
-        .client()
-        .offline_outcome(IdempotencyKey::from_u128(3), Some(&key), CALL)
-        .await
-        .unwrap()
-        .unwrap();
+    let now = asked(&payments, 3).await;
     assert_eq!(
         now.state,
         OfflineState::Declined(DeclineReason::DO_NOT_HONOUR)
@@ -893,14 +880,7 @@ async fn the_journal_follows_a_payment_approved_offline_to_its_final_outcome() {
         .find(|t| t.kind == posbridge_wire::TransactionKind::Sale)
         .unwrap();
     assert_eq!((sale.count, sale.amount), (3, 3000));
-    let entries = {
-        use posbridge::journal::Journal as _;
-        payments
-            .journal()
-            .query(&posbridge::journal::Query::default())
-            .unwrap()
-    };
-    let r = posbridge::reconcile(&entries, &settlement, Some(&key));
+    let r = posbridge::reconcile(&entries(&payments), &settlement, Some(&key));
     assert!(r.is_clean(), "{:?}", r.differences);
     assert!(r.pending_offline.is_empty() && r.declined_after.is_empty());
 }
@@ -931,14 +911,7 @@ async fn outcomes_learnt_while_away_are_asked_for_and_reconcile_across_the_close
         )
         .await
         .unwrap();
-    let entries = {
-        use posbridge::journal::Journal as _;
-        payments
-            .journal()
-            .query(&posbridge::journal::Query::default())
-            .unwrap()
-    };
-    let r = posbridge::reconcile(&entries, &settlement, Some(&key));
+    let r = posbridge::reconcile(&entries(&payments), &settlement, Some(&key));
     assert!(r.is_clean(), "{:?}", r.differences);
     assert_eq!(r.pending_offline, keys(&[2, 3]));
     let journal = payments.close().await;
@@ -975,17 +948,31 @@ async fn outcomes_learnt_while_away_are_asked_for_and_reconcile_across_the_close
     );
     // The settled batch still reconciles: 3 was declined after it closed, so both sides count
     // it — and it is listed, because the acquirer pays out less by its amount.
-    let entries = {
-        use posbridge::journal::Journal as _;
-        payments
-            .journal()
-            .query(&posbridge::journal::Query::default())
-            .unwrap()
-    };
-    let r = posbridge::reconcile(&entries, &settlement, Some(&key));
+    let r = posbridge::reconcile(&entries(&payments), &settlement, Some(&key));
     assert!(r.is_clean(), "{:?}", r.differences);
     assert_eq!(r.declined_after, keys(&[3]));
     assert!(r.pending_offline.is_empty());
+}
+
+/// Every entry of the till's journal.
+fn entries(payments: &Payments<MemoryJournal>) -> Vec<posbridge::journal::Entry> {
+    use posbridge::journal::Journal as _;
+    payments
+        .journal()
+        .query(&posbridge::journal::Query::default())
+        .unwrap()
+}
+
+/// The terminal's signed answer about the payment under key `k` approved offline, verified.
+async fn asked(payments: &Payments<MemoryJournal>, k: u128) -> posbridge_wire::OfflineOutcome {
+    let key = terminal_identity().signing().public_key();
+    payments
+        .adapter()
+        .client()
+        .offline_outcome(IdempotencyKey::from_u128(k), Some(&key), CALL)
+        .await
+        .unwrap()
+        .expect("a 1.1 terminal answers")
 }
 
 /// A sale of `minor` cents under key `k`.
@@ -1077,13 +1064,7 @@ async fn a_restarted_simulator_remembers_what_it_stored_and_what_became_of_it() 
         .unwrap();
     assert_eq!((sale.count, sale.amount), (3, 2500));
     let payments = paying(&terminal, &till, key).await;
-    let outcome = payments
-        .adapter()
-        .client()
-        .offline_outcome(IdempotencyKey::from_u128(3), Some(&key), CALL)
-        .await
-        .unwrap()
-        .unwrap();
+    let outcome = asked(&payments, 3).await;
     assert_eq!(
         outcome.state,
         OfflineState::Declined(DeclineReason::DO_NOT_HONOUR)
