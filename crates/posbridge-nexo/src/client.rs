@@ -1020,36 +1020,6 @@ impl<T: Transport> NexoClient<T> {
     }
 }
 
-/// A diagnosis as the neutral telemetry: `PrinterStatus` `OK`/`PaperLow`/`NoPaper` as the
-/// paper (a jammed or broken printer is not a paper state: unknown); the acquirer online when
-/// one of the acquirers it checked is reachable — or, when it names none, unless it says its
-/// communication is down.
-pub fn telemetry_of(d: &DiagnosisResponse) -> posbridge_wire::Telemetry {
-    use posbridge_wire::{AcquirerLink, PaperState};
-    let poi = d.poi_status.as_ref();
-    let paper = poi
-        .and_then(|p| p.printer_status.as_deref())
-        .and_then(|s| match s {
-            "OK" => Some(PaperState::Ok),
-            "PaperLow" => Some(PaperState::Low),
-            "NoPaper" => Some(PaperState::Out),
-            _ => None,
-        });
-    let online = match d.host_status.as_deref() {
-        Some(hosts) if !hosts.is_empty() => hosts.iter().any(|h| h.is_reachable == Some(true)),
-        _ => poi.and_then(|p| p.communication_ok) != Some(false),
-    };
-    posbridge_wire::Telemetry {
-        paper,
-        acquirer: if online {
-            AcquirerLink::Online
-        } else {
-            AcquirerLink::Offline
-        },
-        ..posbridge_wire::Telemetry::default()
-    }
-}
-
 /// The cart as display lines: `2 x Cappuccino 7.60`, …, `Total 10.00 EUR`, the message.
 fn cart_lines(cart: &Cart) -> Vec<String> {
     use posbridge_api::money::Money;
@@ -1511,18 +1481,6 @@ impl<T: Transport> Adapter for NexoClient<T> {
                     Some("no such receipt in the journal or on the terminal".to_owned()),
                 ))
             })
-    }
-
-    /// What a nexo terminal says of itself: a diagnosis (with its acquirers) mapped onto the
-    /// neutral telemetry — the printer's paper and whether an acquirer is reachable. nexo does
-    /// not report the battery, power, software versions or payments stored offline here: those
-    /// stay unknown (`None`, 0).
-    async fn telemetry(
-        &self,
-        deadline: Duration,
-    ) -> Result<Option<posbridge_wire::Telemetry>, NexoError> {
-        let d = self.diagnose_hosts(deadline).await?;
-        Ok(Some(telemetry_of(&d)))
     }
 
     /// The cart as text lines on the customer display (`DisplayRequest`): one per item

@@ -229,19 +229,24 @@ async fn settlement_reports_the_terminal_totals() {
     assert_eq!(s.batch_number, 1);
 }
 
-/// What nexo maps of the neutral protocol-1.1 calls: the terminal's status from a diagnosis
-/// (paper, acquirer reachability), the cart on the customer display, a yes/no question; what
-/// it cannot (a tip question) answers `None`.
+/// What nexo maps of the neutral protocol-1.1 calls: the cart on the customer display and a
+/// yes/no question; what it cannot (the telemetry, a tip question) answers `None`; the
+/// terminal's own diagnosis (printer, acquirers) stays the nexo client's.
 #[tokio::test]
 async fn diagnosis_display_and_confirmation_serve_the_neutral_calls() {
     use posbridge_api::{Cart, CustomerPrompt};
-    use posbridge_wire::{AcquirerLink, CartLine, CustomerQuestion, CustomerReply, PaperState};
+    use posbridge_wire::{CartLine, CustomerQuestion, CustomerReply};
     let (_server, till) = world(Some(key()), Some(key()));
-    let status = till.telemetry(Duration::from_secs(10)).await.unwrap();
-    let status = status.expect("a nexo terminal reports what its diagnosis says");
-    assert_eq!(status.paper, Some(PaperState::Ok));
-    assert_eq!(status.acquirer, AcquirerLink::Online);
-    assert_eq!(status.battery_percent, None, "not in a nexo diagnosis");
+    assert_eq!(till.telemetry(Duration::from_secs(10)).await.unwrap(), None);
+    let diagnosis = till
+        .adapter()
+        .diagnose_hosts(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        diagnosis.poi_status.unwrap().printer_status.as_deref(),
+        Some("OK")
+    );
 
     let cart = Cart {
         lines: vec![CartLine {
@@ -276,50 +281,4 @@ async fn diagnosis_display_and_confirmation_serve_the_neutral_calls() {
         custom: false,
     };
     assert_eq!(till.ask_customer(&ask(tip)).await.unwrap(), None);
-}
-
-/// A diagnosis's printer and acquirer states as the neutral telemetry.
-#[test]
-fn a_diagnosis_maps_onto_telemetry() {
-    use posbridge_nexo::client::telemetry_of;
-    use posbridge_nexo::message::{DiagnosisResponse, HostStatus, PoiStatus, Response};
-    use posbridge_wire::{AcquirerLink, PaperState};
-    let diagnosis =
-        |printer: &str, communication: Option<bool>, hosts: Option<Vec<bool>>| DiagnosisResponse {
-            response: Response::success(),
-            poi_status: Some(PoiStatus {
-                global_status: "OK".into(),
-                ped_ok: None,
-                card_reader_ok: None,
-                printer_status: Some(printer.into()),
-                communication_ok: communication,
-            }),
-            host_status: hosts.map(|h| {
-                h.into_iter()
-                    .enumerate()
-                    .map(|(i, reachable)| HostStatus {
-                        acquirer_id: i.to_string(),
-                        is_reachable: Some(reachable),
-                    })
-                    .collect()
-            }),
-        };
-    let t = telemetry_of(&diagnosis("PaperLow", None, None));
-    assert_eq!(
-        (t.paper, t.acquirer),
-        (Some(PaperState::Low), AcquirerLink::Online)
-    );
-    let t = telemetry_of(&diagnosis("NoPaper", Some(false), None));
-    assert_eq!(
-        (t.paper, t.acquirer),
-        (Some(PaperState::Out), AcquirerLink::Offline)
-    );
-    let t = telemetry_of(&diagnosis("PaperJam", Some(true), Some(vec![false, false])));
-    assert_eq!((t.paper, t.acquirer), (None, AcquirerLink::Offline));
-    let t = telemetry_of(&diagnosis("OK", Some(true), Some(vec![false, true])));
-    assert_eq!(
-        t.acquirer,
-        AcquirerLink::Online,
-        "one acquirer reachable is enough"
-    );
 }

@@ -168,7 +168,8 @@ struct Outcome {
 pub(crate) struct UpdateSignArgs {
     /// The image.
     image: PathBuf,
-    /// The version it installs.
+    /// The version it installs: dotted numbers (`2.4.1`), so that terminals can order versions
+    /// and refuse an older image (a downgrade).
     #[arg(long)]
     version: String,
     /// The publisher's Ed25519 secret key: 64 hex digits in a file only its owner can read.
@@ -188,6 +189,16 @@ pub(crate) fn update_sign(args: UpdateSignArgs) -> Result<u8, Failure> {
         .ok_or_else(|| usage("an image is 1 byte to 64 MiB"))?;
     if args.version.is_empty() || args.version.len() > 64 {
         return Err(usage("--version: 1 to 64 bytes"));
+    }
+    let dotted = args
+        .version
+        .split('.')
+        .all(|n| !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit()));
+    if !dotted {
+        return Err(usage(format!(
+            "--version {:?}: dotted numbers (2.4.1), so that terminals can refuse an older image — they cannot order other version names",
+            args.version
+        )));
     }
     let secret = zeroize::Zeroizing::new(unhex::<32>(
         &crate::secret::read_private(&args.key_file, "--key-file")?,

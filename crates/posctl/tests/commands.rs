@@ -516,6 +516,21 @@ fn pair_sell_check_settle_and_read_the_journal() {
     };
     let o = sign(&publisher_key);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A version terminals cannot order is refused before anything is signed.
+    let o = Command::new(env!("CARGO_BIN_EXE_posctl"))
+        .args([
+            "update-sign",
+            image.to_str().unwrap(),
+            "--version",
+            "v9-beta",
+        ])
+        .args(["--key-file", publisher_key.to_str().unwrap()])
+        .args(["--out", shipped.join("beta.json").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("dotted numbers"), "{}", text(&o));
+    assert!(!shipped.join("beta.json").exists());
     let update = |home: &Path| {
         posctl(
             home,
