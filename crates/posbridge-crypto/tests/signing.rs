@@ -17,6 +17,22 @@ fn unhex<const N: usize>(s: &str) -> [u8; N] {
     out
 }
 
+/// The `message` of vector `name` in docs/test-vectors.txt, its hex lines joined.
+fn vector_message(name: &str) -> String {
+    let file = include_str!("../../../docs/test-vectors.txt");
+    let section = file
+        .split(&format!("[{name}]"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("the {name} vector"));
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with("message = "))
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || l.starts_with("    "))
+        .map(|(_, l)| l.trim_start_matches("message = ").replace(' ', ""))
+        .collect()
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -334,18 +350,7 @@ fn known_answer_for_the_update_offer_vector() {
         Err(SignatureError::Invalid)
     );
     // The message as docs/test-vectors.txt has it.
-    let file = include_str!("../../../docs/test-vectors.txt");
-    let section = file
-        .split("[update-offer]")
-        .nth(1)
-        .expect("the update-offer vector");
-    let message: String = section
-        .lines()
-        .skip_while(|l| !l.starts_with("message = "))
-        .enumerate()
-        .take_while(|(i, l)| *i == 0 || l.starts_with("    "))
-        .map(|(_, l)| l.trim_start_matches("message = ").replace(' ', ""))
-        .collect();
+    let message = vector_message("update-offer");
     assert_eq!(
         hex(&Message::UpdateOffer(offer).to_bytes().unwrap()),
         message
@@ -381,18 +386,7 @@ fn known_answer_for_the_offline_outcome_vector() {
         Err(SignatureError::Invalid),
         "a decline cannot be passed off as a confirmation"
     );
-    let file = include_str!("../../../docs/test-vectors.txt");
-    let section = file
-        .split("[offline-outcome]")
-        .nth(1)
-        .expect("the offline-outcome vector");
-    let message: String = section
-        .lines()
-        .skip_while(|l| !l.starts_with("message = "))
-        .enumerate()
-        .take_while(|(i, l)| *i == 0 || l.starts_with("    "))
-        .map(|(_, l)| l.trim_start_matches("message = ").replace(' ', ""))
-        .collect();
+    let message = vector_message("offline-outcome");
     assert_eq!(
         hex(&Message::OfflineOutcome(outcome).to_bytes().unwrap()),
         message
